@@ -1,0 +1,80 @@
+# The two commands: `make run` and `make test`. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+dev-deps: $(VENV)/.installed-dev system-test-deps npm-deps
+
+# Debian packages the tests need: Chromium for Playwright, poppler for PDF checks, fonts.
+system-test-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+npm-deps: node_modules/.package-lock.json
+
+migrate: venv
+	$(BIN)/portal migrate
+
+catalog: migrate
+	$(BIN)/portal catalog load
+
+demo: catalog
+	$(BIN)/portal demo load
+
+run: demo
+	@echo "Serving http://$(HOST):$(PORT)  (Ctrl+C to stop)"
+	$(BIN)/portal serve --host $(HOST) --port $(PORT)
+
+worker: venv
+	$(BIN)/portal worker
+
+test: dev-deps
+	$(BIN)/pytest -q
+
+# The database-backed tests only (CI reruns them with PORTAL_TEST_DATABASE_URL on PostgreSQL).
+test-db: dev-deps
+	$(BIN)/pytest -q -m db
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+bench: dev-deps
+	$(BIN)/python -m bench.http_pages
+
+# Extract translatable strings and merge them into the catalogues.
+messages: $(VENV)/.installed-dev
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -o portal/locale/messages.pot .
+	$(BIN)/pybabel update -i portal/locale/messages.pot -d portal/locale --no-fuzzy-matching
+
+clean:
+	rm -rf $(VENV) node_modules var e2e/artifacts

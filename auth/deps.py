@@ -1,0 +1,32 @@
+"""Who is asking: the signed-in account from the session cookie."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from auth.models import Account
+from portal.kernel.db import SessionDep
+from portal.kernel.errors import SignInRequired
+
+
+def optional_account(request: Request, session: SessionDep) -> Account | None:
+    """The signed-in account, or None."""
+    account_id = request.session.get("account_id")
+    account = session.get(Account, account_id) if isinstance(account_id, str) else None
+    if account is None and account_id is not None:
+        request.session.pop("account_id", None)
+    request.state.account = account
+    return account
+
+
+def required_account(account: Annotated[Account | None, Depends(optional_account)]) -> Account:
+    """The signed-in account; anonymous visitors are sent to sign in."""
+    if account is None:
+        raise SignInRequired()
+    return account
+
+
+OptionalAccount = Annotated[Account | None, Depends(optional_account)]
+CurrentAccount = Annotated[Account, Depends(required_account)]

@@ -1,0 +1,307 @@
+"""Validation of uploaded dossier scans (PDF, JPEG, PNG) and their conversion to PDF."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import img2pdf
+from PIL import Image, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+
+from portal.kernel.errors import DomainError
+
+__all__ = [
+    "MAX_IMAGE_PIXELS",
+    "MEDIA_JPEG",
+    "MEDIA_PDF",
+    "MEDIA_PNG",
+    "PreparedUpload",
+    "UploadRejected",
+    "combine_size_ok",
+    "prepare_upload",
+    "sniff_media_type",
+]
+
+
+def N_(s: str) -> str:
+    """Mark a msgid for extraction; translation happens in the web layer."""
+    return s
+
+
+MEDIA_PDF = "application/pdf"
+MEDIA_JPEG = "image/jpeg"
+MEDIA_PNG = "image/png"
+
+MAX_IMAGE_PIXELS = 80_000_000
+"""Largest accepted image (80 megapixels, e.g. an A4 page scanned at 1200 dpi)."""
+
+_MIB = 1024 * 1024
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_A4_PT = (img2pdf.mm_to_pt(210), img2pdf.mm_to_pt(297))
+_A4_LAYOUT = img2pdf.get_layout_fun(pagesize=_A4_PT, fit=img2pdf.FitMode.into, auto_orient=True)
+
+MSG_EMPTY = N_("The file is empty.")
+MSG_TOO_LARGE = N_("The file is larger than {max_mb} MB.")
+MSG_TOTAL_TOO_LARGE = N_("The files of this dossier would exceed {max_mb} MB in total.")
+MSG_WRONG_TYPE = N_("Only PDF, JPEG and PNG files are accepted.")
+MSG_PDF_ENCRYPTED = N_(
+    "This PDF is encrypted or password-protected and cannot be processed. Please upload an unprotected copy."
+)
+MSG_PDF_DAMAGED = N_("The PDF file is damaged or incomplete.")
+MSG_PDF_NO_PAGES = N_("The PDF file has no pages.")
+MSG_IMAGE_DAMAGED = N_("The image is damaged or incomplete.")
+MSG_IMAGE_TOO_BIG = N_("The image is too large: at most {max_megapixels} megapixels are accepted.")
+
+# Exceptions raised by the parsing libraries on malformed input (never MemoryError etc.).
+_PDF_ERRORS: tuple[type[BaseException], ...] = (
+    PyPdfError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    RecursionError,
+    OSError,
+    EOFError,
+    struct.error,
+    zlib.error,
+)
+_IMAGE_ERRORS: tuple[type[BaseException], ...] = (
+    UnidentifiedImageError,
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    zlib.error,
+    img2pdf.ImageOpenError,
+    img2pdf.AlphaChannelError,
+    img2pdf.ExifOrientationError,
+    img2pdf.JpegColorspaceError,
+    img2pdf.NegativeDimensionError,
+    img2pdf.PdfTooLargeError,
+    img2pdf.UnsupportedColorspaceError,
+)
+
+
+class UploadRejected(DomainError):
+    """An uploaded file refused with a translatable msgid, params and HTTP status."""
+
+    status_code = 422
+    title = "File rejected"
+
+    def __init__(self, msgid: str, params: dict[str, Any] | None = None, *, status_code: int = 422) -> None:
+        super().__init__(msgid, params, status_code=status_code)
+
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    """A validated upload, stored as PDF."""
+
+    pdf: bytes
+    sha256: str
+    original_media_type: str
+    size: int
+    pages: int
+    original_size: int
+
+
+def _mb(n_bytes: int) -> int | float:
+    """Express a byte count in MiB for messages (integer when exact)."""
+    if n_bytes % _MIB == 0:
+        return n_bytes // _MIB
+    return round(n_bytes / _MIB, 1)
+
+
+def sniff_media_type(head: bytes) -> str | None:
+    """Recognise PDF, JPEG or PNG from the first bytes of a file, else None."""
+    if head.startswith(b"%PDF-"):
+        return MEDIA_PDF
+    if head.startswith(b"\xff\xd8\xff"):
+        return MEDIA_JPEG
+    if head.startswith(_PNG_SIGNATURE):
+        return MEDIA_PNG
+    return None
+
+
+def combine_size_ok(existing_total: int, new_size: int, *, max_total: int) -> None:
+    """Raise UploadRejected (413) when adding ``new_size`` would exceed the dossier's total limit."""
+    if existing_total + new_size > max_total:
+        raise UploadRejected(MSG_TOTAL_TOO_LARGE, {"max_mb": _mb(max_total)}, status_code=413)
+
+
+def prepare_upload(data: bytes, *, max_bytes: int) -> PreparedUpload:
+    """Validate an uploaded file by its content and return it as a PDF ready to store."""
+    if not data:
+        raise UploadRejected(MSG_EMPTY, status_code=422)
+    if len(data) > max_bytes:
+        raise UploadRejected(MSG_TOO_LARGE, {"max_mb": _mb(max_bytes)}, status_code=413)
+    media_type = sniff_media_type(data[:16])
+    if media_type == MEDIA_PDF:
+        pdf, pages = data, _check_pdf(data)
+    elif media_type == MEDIA_JPEG:
+        pdf, pages = _jpeg_to_pdf(data), 1
+    elif media_type == MEDIA_PNG:
+        pdf, pages = _png_to_pdf(data), 1
+    else:
+        raise UploadRejected(MSG_WRONG_TYPE, status_code=415)
+    return PreparedUpload(
+        pdf=pdf,
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        original_media_type=media_type,
+        size=len(pdf),
+        pages=pages,
+        original_size=len(data),
+    )
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+
+def _check_pdf(data: bytes) -> int:
+    """Parse a PDF fully enough to trust it; return its page count."""
+    # Like Acrobat, require the end-of-file marker within the last 1024 bytes: catches truncation.
+    if b"%%EOF" not in data[-1024:] or b"startxref" not in data[-2048:]:
+        raise UploadRejected(MSG_PDF_DAMAGED)
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise UploadRejected(MSG_PDF_ENCRYPTED)
+        pages = len(reader.pages)
+        if pages == 0:
+            raise UploadRejected(MSG_PDF_NO_PAGES)
+        for page in reader.pages:
+            _ = page.mediabox.width, page.mediabox.height
+            contents = page.get_contents()
+            if contents is not None:
+                contents.get_data()
+    except UploadRejected:
+        raise
+    except _PDF_ERRORS as exc:
+        raise UploadRejected(MSG_PDF_DAMAGED) from exc
+    return pages
+
+
+# --- Images ---------------------------------------------------------------------------------
+
+
+def _open_verified(data: bytes, expected_format: str) -> Image.Image:
+    """Open, verify and fully decode an image; reject bombs and truncated files."""
+    with Image.open(io.BytesIO(data)) as probe:
+        if probe.format != expected_format:
+            raise UploadRejected(MSG_IMAGE_DAMAGED)
+        width, height = probe.size
+        if width <= 0 or height <= 0:
+            raise UploadRejected(MSG_IMAGE_DAMAGED)
+        if width * height > MAX_IMAGE_PIXELS:
+            raise UploadRejected(MSG_IMAGE_TOO_BIG, {"max_megapixels": MAX_IMAGE_PIXELS // 1_000_000}, status_code=422)
+        probe.verify()
+    image = Image.open(io.BytesIO(data))  # verify() leaves the image unusable: reopen
+    if expected_format == "JPEG":
+        # Decoding at 1/8 scale still reads every scan (truncation is caught) with 64x less memory.
+        image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+    image.load()
+    return image
+
+
+def _jpeg_end(data: bytes) -> int | None:
+    """Return the offset just past the JPEG EOI marker, or None when the stream is truncated."""
+    n = len(data)
+    i = 2
+    while i < n:
+        if data[i] != 0xFF:
+            return None
+        while i < n and data[i] == 0xFF:
+            i += 1
+        if i >= n:
+            return None
+        marker = data[i]
+        i += 1
+        if marker == 0xD9:
+            return i
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:
+            continue
+        if i + 2 > n:
+            return None
+        length = int.from_bytes(data[i : i + 2], "big")
+        if length < 2:
+            return None
+        i += length
+        if marker != 0xDA:
+            continue
+        while True:  # entropy-coded data after SOS: runs until a real marker
+            j = data.find(b"\xff", i)
+            if j < 0 or j + 1 >= n:
+                return None
+            following = data[j + 1]
+            if following == 0x00 or 0xD0 <= following <= 0xD7:
+                i = j + 2
+            elif following == 0xFF:
+                i = j + 1
+            else:
+                i = j
+                break
+    return None
+
+
+def _jpeg_to_pdf(data: bytes) -> bytes:
+    """Embed a JPEG losslessly in a one-page A4 PDF, dropping any bytes after its end."""
+    end = _jpeg_end(data)
+    if end is None:
+        raise UploadRejected(MSG_IMAGE_DAMAGED)
+    jpeg = data[:end]
+    try:
+        with _open_verified(jpeg, "JPEG"):
+            pass
+        try:
+            result = img2pdf.convert(jpeg, layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.ifvalid, nodate=True)
+        except img2pdf.ExifOrientationError:
+            result = img2pdf.convert(jpeg, layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.none, nodate=True)
+    except UploadRejected:
+        raise
+    except _IMAGE_ERRORS as exc:
+        raise UploadRejected(MSG_IMAGE_DAMAGED) from exc
+    return bytes(result)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Return an 8-bit L or RGB image, compositing any transparency onto white."""
+    if image.mode in ("L", "RGB"):
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
+        return image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if image.mode == "1":
+        return image.convert("L")
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    rgba = image.convert("RGBA")
+    if not has_alpha:
+        return rgba.convert("RGB")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def _png_to_pdf(data: bytes) -> bytes:
+    """Re-encode a PNG as 8-bit L/RGB without transparency and wrap it in a one-page A4 PDF."""
+    try:
+        with _open_verified(data, "PNG") as image:
+            flat = _flatten(image)
+            buf = io.BytesIO()
+            dpi = image.info.get("dpi")
+            flat.save(buf, format="PNG", **({"dpi": dpi} if dpi else {}))
+        result = img2pdf.convert(buf.getvalue(), layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.none, nodate=True)
+    except UploadRejected:
+        raise
+    except _IMAGE_ERRORS as exc:
+        raise UploadRejected(MSG_IMAGE_DAMAGED) from exc
+    return bytes(result)

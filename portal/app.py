@@ -1,0 +1,144 @@
+"""The application factory: the composition root that wires every package."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+import portal.dossiers.tasks  # noqa: F401  (registers outbox handlers)
+from auth import views as auth_views
+from portal import pages
+from portal.catalog import views as catalog_views
+from portal.dossiers import views as dossier_views
+from portal.kernel.db import make_engine
+from portal.kernel.errors import DomainError, Forbidden, SignInRequired
+from portal.kernel.outbox import InProcessWorker, WorkerContext
+from portal.kernel.settings import Settings, get_settings
+from portal.kernel.storage import LocalStorage
+from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from portal.web import STATIC_DIR, csrf_token, is_htmx, render
+
+log = logging.getLogger("portal")
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def N_(s: str) -> str:
+    return s
+
+
+async def verify_csrf(request: Request) -> None:
+    """Every state-changing browser request carries the session's CSRF token (form field or header)."""
+    if request.method in SAFE_METHODS or request.url.path.startswith("/api/"):
+        return
+    expected = request.session.get("csrf")
+    sent = request.headers.get("X-CSRF-Token")
+    if not sent:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get("csrf_token")
+            sent = value if isinstance(value, str) else None
+    if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+        raise Forbidden(N_("This form has expired or did not come from this site. Reload the page and try again."))
+
+
+def _error_response(request: Request, status: int, msgid: str, params: dict[str, object] | None = None) -> Response:
+    if request.url.path.startswith("/api/"):
+        from portal.web import translator
+
+        return JSONResponse(
+            {"type": "about:blank", "title": translator(request)(msgid, params or {}), "status": status},
+            status_code=status, media_type="application/problem+json",
+        )
+    return render(request, "error.html", {"status": status, "msgid": msgid, "params": params or {}},
+                  status_code=status, block="error" if is_htmx(request) else None)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """One place that turns errors into pages, fragments or problem+json."""
+
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        return _error_response(request, exc.status_code, exc.msgid, exc.params)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in(request: Request, exc: SignInRequired) -> Response:
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if request.method != "GET":
+            # After signing in, come back to the page the form was on, not to the POST target.
+            referer = urlsplit(request.headers.get("referer", ""))
+            same_site = referer.netloc in ("", request.url.netloc)
+            here = referer.path + (f"?{referer.query}" if referer.query else "") if same_site and referer.path else "/"
+        target = "/signin?next=" + quote(here, safe="")
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        messages = {404: N_("This page does not exist."), 405: N_("This action is not allowed here.")}
+        return _error_response(request, exc.status_code, messages.get(exc.status_code, N_("The request could not be handled.")))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        return _error_response(request, 422, N_("Some values in the request are not valid."))
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(request, 500, N_("Something went wrong on our side. Your saved work is safe; try again."))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the portal; tests pass their own Settings."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings)
+        storage = LocalStorage(settings.storage_dir)
+        app.state.engine, app.state.storage = engine, storage
+        worker = None
+        if settings.worker_in_process:
+            worker = InProcessWorker(engine, WorkerContext(settings=settings, storage=storage), settings.worker_poll_seconds)
+            worker.start()
+        app.state.worker = worker
+        try:
+            yield
+        finally:
+            if worker:
+                worker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Dịch vụ công — citizen e-service portal",
+        lifespan=lifespan,
+        dependencies=[Depends(verify_csrf)],
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.worker = None
+    install_error_handlers(app)
+    for module in (pages, catalog_views, auth_views, dossier_views):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(
+        SessionMiddleware, secret_key=settings.secret_key, session_cookie="portal_session",
+        max_age=8 * 3600, same_site="lax", https_only=settings.https,
+    )
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_dossier_bytes + 1024 * 1024)
+    app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
+    _ = csrf_token  # templates call it through render()
+    return app

@@ -1,0 +1,5 @@
+"""ASGI entry point for uvicorn: `portal.asgi:app`."""
+
+from portal.app import create_app
+
+app = create_app()

@@ -1,0 +1,53 @@
+"""Agencies and procedures of the catalogue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+class Agency(SQLModel, table=True):
+    """An agency that receives dossiers; its code prefixes dossier codes."""
+
+    code: str = Field(primary_key=True, max_length=10)
+    name_vi: str
+    name_en: str
+    address: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+class Procedure(SQLModel, table=True):
+    """An administrative procedure (thủ tục hành chính) from the national catalogue."""
+
+    code: str = Field(primary_key=True, max_length=20)
+    slug: str = Field(index=True, unique=True, max_length=80)
+    agency_code: str = Field(foreign_key="agency.code", index=True)
+    name_vi: str
+    name_en: str
+    field_vi: str = Field(index=True)
+    field_en: str
+    level: str = Field(index=True, max_length=10)
+    deadline_days: int
+    description_vi: str = ""
+    description_en: str = ""
+    result_vi: str = ""
+    result_en: str = ""
+    search_text: str = Field(default="", index=False)
+    fees: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    components: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    delivery: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    form_id: str = Field(max_length=80)
+    form_version: int
+    active: bool = True
+
+    @property
+    def fee_total(self) -> int:
+        return sum(int(f["amount"]) for f in self.fees)
+
+    def component(self, component_id: str) -> dict[str, Any] | None:
+        return next((c for c in self.components if c["id"] == component_id), None)

@@ -1,0 +1,90 @@
+"""Dossiers, their files, their timeline and the per-agency daily sequence."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from portal.kernel.clock import utcnow
+from portal.kernel.types import UTCDateTime
+
+
+def new_id() -> str:
+    return uuid4().hex
+
+
+class DossierStatus(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    RECEIVED = "received"
+    IN_PROCESS = "in_process"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    RESULT_READY = "result_ready"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class Dossier(SQLModel, table=True):
+    """One application by one applicant for one procedure."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    code: str | None = Field(default=None, unique=True, index=True, max_length=40)
+    procedure_code: str = Field(foreign_key="procedure.code", index=True)
+    agency_code: str = Field(foreign_key="agency.code")
+    applicant_id: str = Field(foreign_key="account.id", index=True)
+    status: str = Field(default=DossierStatus.DRAFT, index=True, max_length=24)
+    form_id: str = Field(max_length=80)
+    form_version: int
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    last_step: str | None = Field(default=None, max_length=40)
+    answers_checked: bool = False
+    delivery_method: str | None = Field(default=None, max_length=10)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_date: date | None = None
+    receipt_key: str | None = Field(default=None, max_length=200)
+    receipt_sha256: str | None = Field(default=None, max_length=64)
+
+
+class DossierFile(SQLModel, table=True):
+    """A file uploaded for a component, stored as PDF."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    dossier_id: str = Field(foreign_key="dossier.id", index=True)
+    component_id: str = Field(max_length=40)
+    filename: str = Field(max_length=255)
+    storage_key: str = Field(max_length=200)
+    sha256: str = Field(max_length=64)
+    media_type: str = Field(default="application/pdf", max_length=40)
+    original_media_type: str = Field(max_length=40)
+    size: int
+    pages: int
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DossierEvent(SQLModel, table=True):
+    """One entry of a dossier's timeline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: str = Field(foreign_key="dossier.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    kind: str = Field(max_length=40)
+    actor: str = Field(default="", max_length=80)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DossierSequence(SQLModel, table=True):
+    """The last sequence number used per agency per local day."""
+
+    __table_args__ = (UniqueConstraint("agency_code", "day"),)
+
+    agency_code: str = Field(primary_key=True, max_length=10)
+    day: str = Field(primary_key=True, max_length=6)
+    last: int = 0

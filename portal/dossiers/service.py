@@ -1,0 +1,301 @@
+"""Dossier use cases: drafts, steps, files, submission. Services flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from auth.models import Account
+from forms.definition import FieldType, FormDefinition
+from forms.messages import Msg
+from forms.uploads import PreparedUpload, UploadRejected, combine_size_ok, prepare_upload
+from forms.validation import StepResult, validate_data, validate_step
+from forms.models import FormVersion
+from portal.catalog.models import Procedure
+from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence, DossierStatus
+from portal.kernel.calendar import appointment_date
+from portal.kernel.clock import local, utcnow
+from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
+from portal.kernel.outbox import enqueue
+from portal.kernel.settings import Settings
+from portal.kernel.storage import Storage
+
+TYPE_NAMES = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}
+
+
+def N_(s: str) -> str:
+    return s
+
+
+@lru_cache(maxsize=256)
+def _definition(form_id: str, version: int, sha256: str, body_json: str) -> FormDefinition:
+    import json
+
+    return FormDefinition.model_validate(json.loads(body_json))
+
+
+def get_definition(session: Session, form_id: str, version: int) -> FormDefinition:
+    """The stored definition a dossier was started on (old versions stay loadable)."""
+    import json
+
+    row = session.get(FormVersion, (form_id, version))
+    if row is None:
+        raise NotFound(N_("The form of this procedure is not available."))
+    return _definition(form_id, version, row.sha256, json.dumps(row.body))
+
+
+def own_dossier(session: Session, dossier_id: str, account: Account, *, lock: bool = False) -> Dossier:
+    """The dossier if it belongs to the account; anyone else gets the same 404 as for a missing one."""
+    stmt = select(Dossier).where(Dossier.id == dossier_id, Dossier.applicant_id == account.id)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    dossier = session.exec(stmt).first()
+    if dossier is None:
+        raise NotFound(N_("There is no dossier with this reference in your account."))
+    return dossier
+
+
+def add_event(session: Session, dossier: Dossier, kind: str, *, actor: str = "", **details: Any) -> DossierEvent:
+    """Append an entry to the dossier's timeline."""
+    event = DossierEvent(dossier_id=dossier.id, kind=kind, actor=actor, details=details)
+    session.add(event)
+    return event
+
+
+def prefill_values(defn: FormDefinition, profile: Mapping[str, str]) -> dict[str, Any]:
+    """Top-level fields that declare a profile key start with the applicant's value."""
+    values: dict[str, Any] = {}
+    for step in defn.steps:
+        for field in step.fields:
+            if field.prefill and field.prefill in profile and field.type != FieldType.GROUP:
+                values[field.name] = profile[field.prefill]
+    return values
+
+
+def create_draft(*, session: Session, procedure: Procedure, by: Account) -> Dossier:
+    """Start a dossier for a procedure, on the procedure's current form version."""
+    if not procedure.active:
+        raise NotFound(N_("There is no procedure with this code."))
+    defn = get_definition(session, procedure.form_id, procedure.form_version)
+    dossier = Dossier(
+        procedure_code=procedure.code,
+        agency_code=procedure.agency_code,
+        applicant_id=by.id,
+        form_id=defn.id,
+        form_version=defn.version,
+        data=prefill_values(defn, by.profile),
+        delivery_method=procedure.delivery[0] if len(procedure.delivery) == 1 else None,
+    )
+    session.add(dossier)
+    session.flush()
+    add_event(session, dossier, "created", actor=by.full_name)
+    session.flush()
+    return dossier
+
+
+def _require_draft(dossier: Dossier) -> None:
+    if dossier.status != DossierStatus.DRAFT:
+        raise Conflict(N_("This dossier has already been submitted and can no longer be changed."))
+
+
+def save_step(
+    *, session: Session, dossier: Dossier, defn: FormDefinition, step_id: str, raw: Mapping[str, list[str]]
+) -> StepResult:
+    """Validate one step and save what was typed, errors included, so nothing is lost."""
+    _require_draft(dossier)
+    if step_id not in defn.step_ids:
+        raise NotFound(N_("This step does not exist."))
+    context = {k: v for k, v in dossier.data.items()}
+    result = validate_step(defn, step_id, raw, context=context)
+    data = dict(dossier.data)
+    data.update(result.values)
+    dossier.data = data
+    dossier.last_step = step_id
+    dossier.answers_checked = False
+    dossier.updated_at = utcnow()
+    session.add(dossier)
+    session.flush()
+    return result
+
+
+def dossier_files(session: Session, dossier: Dossier) -> list[DossierFile]:
+    """Files of a dossier in upload order."""
+    stmt = select(DossierFile).where(DossierFile.dossier_id == dossier.id).order_by(col(DossierFile.created_at))
+    return list(session.exec(stmt))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file as received from the browser."""
+
+    filename: str
+    data: bytes
+
+
+def add_files(
+    *,
+    session: Session,
+    storage: Storage,
+    settings: Settings,
+    dossier: Dossier,
+    procedure: Procedure,
+    component_id: str,
+    uploads: Sequence[Upload],
+) -> list[DossierFile]:
+    """Check, convert and store files for one component; a refusal stores none of them."""
+    _require_draft(dossier)
+    component = procedure.component(component_id)
+    if component is None:
+        raise NotFound(N_("This dossier has no such component."))
+    uploads = [u for u in uploads if u.filename or u.data]
+    if not uploads:
+        raise Invalid(N_("Choose a file to upload."))
+    existing = [f for f in dossier_files(session, dossier)]
+    same = [f for f in existing if f.component_id == component_id]
+    if not component["multiple"] and len(uploads) > 1:
+        raise Invalid(N_("Only one file is accepted for this component."))
+    if component["multiple"] and len(same) + len(uploads) > 20:
+        raise Invalid(N_("At most {n} files can be attached to one component."), {"n": 20})
+    replaced = same if not component["multiple"] else []
+    total = sum(f.size for f in existing if f not in replaced)
+    prepared: list[tuple[Upload, PreparedUpload]] = []
+    for upload in uploads:
+        try:
+            ready = prepare_upload(upload.data, max_bytes=settings.max_file_bytes)
+            if TYPE_NAMES.get(ready.original_media_type) not in component["accepts"]:
+                raise UploadRejected(
+                    N_("This component accepts only {types} files."),
+                    {"types": ", ".join(t.upper() for t in component["accepts"])},
+                    415,
+                )
+            combine_size_ok(total, ready.size, max_total=settings.max_dossier_bytes)
+        except UploadRejected as exc:
+            raise DomainError(exc.msgid, {**exc.params, "file": upload.filename}, status_code=exc.status_code) from exc
+        total += ready.size
+        prepared.append((upload, ready))
+    stored: list[DossierFile] = []
+    for upload, ready in prepared:
+        key = storage.put(ready.pdf, prefix=f"dossiers/{dossier.id}", suffix=".pdf")
+        name = (upload.filename or "file").replace("\\", "/").rsplit("/", 1)[-1][:200]
+        if not name.lower().endswith(".pdf"):
+            name = name.rsplit(".", 1)[0] + ".pdf"
+        row = DossierFile(
+            dossier_id=dossier.id, component_id=component_id, filename=name, storage_key=key,
+            sha256=ready.sha256, original_media_type=ready.original_media_type, size=ready.size, pages=ready.pages,
+        )
+        session.add(row)
+        stored.append(row)
+    for old in replaced:
+        session.delete(old)
+    dossier.updated_at = utcnow()
+    dossier.answers_checked = False
+    session.add(dossier)
+    session.flush()
+    return stored
+
+
+def remove_file(*, session: Session, dossier: Dossier, file_id: str) -> None:
+    """Take a file off a draft (the stored bytes are swept later)."""
+    _require_draft(dossier)
+    row = session.get(DossierFile, file_id)
+    if row is None or row.dossier_id != dossier.id:
+        raise NotFound(N_("There is no such file in this dossier."))
+    session.delete(row)
+    dossier.updated_at = utcnow()
+    session.add(dossier)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What still stops a submission."""
+
+    form_errors: dict[str, Msg]
+    missing_components: list[dict[str, Any]]
+    delivery_missing: bool
+
+    @property
+    def ok(self) -> bool:
+        return not self.form_errors and not self.missing_components and not self.delivery_missing
+
+
+def readiness(session: Session, dossier: Dossier, procedure: Procedure, defn: FormDefinition) -> Readiness:
+    """Check the whole form, the mandatory components and the delivery method."""
+    files = dossier_files(session, dossier)
+    have = {f.component_id for f in files}
+    missing = [c for c in procedure.components if c["mandatory"] and c["id"] not in have]
+    return Readiness(
+        form_errors=validate_data(defn, dossier.data),
+        missing_components=missing,
+        delivery_missing=dossier.delivery_method not in procedure.delivery,
+    )
+
+
+def set_delivery(*, session: Session, dossier: Dossier, procedure: Procedure, method: str) -> None:
+    """Record how the applicant wants to receive the result."""
+    _require_draft(dossier)
+    if method not in procedure.delivery:
+        raise Invalid(N_("Choose how you want to receive the result."))
+    dossier.delivery_method = method
+    session.add(dossier)
+    session.flush()
+
+
+def next_sequence(session: Session, agency_code: str, day: str) -> int:
+    """Atomically take the next number of an agency's day (safe across processes)."""
+    dialect = session.get_bind().dialect.name
+    table = DossierSequence.__table__  # type: ignore[attr-defined]
+    ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    stmt = ins.values(agency_code=agency_code, day=day, last=1).on_conflict_do_update(
+        index_elements=["agency_code", "day"], set_={"last": table.c.last + 1}
+    ).returning(table.c.last)
+    return int(session.execute(stmt).scalar_one())
+
+
+def submit(*, session: Session, dossier: Dossier, procedure: Procedure, defn: FormDefinition, by: Account) -> Dossier:
+    """Submit a complete draft once: a second or concurrent submit returns the same dossier."""
+    if dossier.status != DossierStatus.DRAFT:
+        if dossier.code:
+            return dossier
+        raise Conflict(N_("This dossier can no longer be submitted."))
+    ready = readiness(session, dossier, procedure, defn)
+    if not ready.ok:
+        raise Invalid(N_("The dossier is not complete yet. Correct the points listed below."))
+    now = utcnow()
+    # The conditional update is the lock: only one request moves the draft on.
+    won = session.execute(
+        update(Dossier)
+        .where(col(Dossier.id) == dossier.id, col(Dossier.status) == DossierStatus.DRAFT)
+        .values(status=DossierStatus.SUBMITTED, submitted_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(dossier)
+        if dossier.code:
+            return dossier
+        raise Conflict(N_("This dossier can no longer be submitted."))
+    day = local(now).strftime("%y%m%d")
+    seq = next_sequence(session, procedure.agency_code, day)
+    session.refresh(dossier)
+    dossier.code = f"{procedure.agency_code}-{day}-{seq:04d}"
+    dossier.due_date = appointment_date(now, procedure.deadline_days)
+    session.add(dossier)
+    add_event(session, dossier, "submitted", actor=by.full_name, code=dossier.code, due=dossier.due_date.isoformat())
+    session.flush()
+    enqueue(session, "dossier.submitted", {"dossier_id": dossier.id})
+    return dossier
+
+
+def count_by_status(session: Session, account: Account) -> dict[str, int]:
+    """How many dossiers the account has in each status."""
+    rows = session.exec(
+        select(Dossier.status, func.count()).where(Dossier.applicant_id == account.id).group_by(Dossier.status)
+    ).all()
+    return {status: n for status, n in rows}

@@ -1,0 +1,348 @@
+"""Citizen pages of a dossier: start, form steps, files, review, submit, receipt, timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.responses import RedirectResponse, Response
+from sqlmodel import col, select
+from starlette.background import BackgroundTask
+from starlette.datastructures import FormData
+
+from auth.deps import CurrentAccount
+from forms.address import format_address, provinces, wards
+from forms.definition import FormDefinition
+from portal.catalog.models import Agency, Procedure
+from portal.dossiers import service
+from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
+from portal.dossiers.tasks import current_receipt
+from portal.kernel.db import SessionDep
+from portal.kernel.errors import DomainError, NotFound
+from portal.web import format_msg, render, translator
+
+router = APIRouter()
+
+
+def N_(s: str) -> str:
+    return s
+
+
+def raw_form(form: FormData) -> dict[str, list[str]]:
+    """The posted fields as name -> values, without the portal's own control fields."""
+    out: dict[str, list[str]] = {}
+    for key, value in form.multi_items():
+        if key in ("csrf_token", "_action") or not isinstance(value, str):
+            continue
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _load(session: SessionDep, dossier_id: str, account: CurrentAccount) -> tuple[Dossier, Procedure, FormDefinition]:
+    dossier = service.own_dossier(session, dossier_id, account)
+    proc = session.get(Procedure, dossier.procedure_code)
+    if proc is None:
+        raise NotFound(N_("There is no procedure with this code."))
+    return dossier, proc, service.get_definition(session, dossier.form_id, dossier.form_version)
+
+
+def _redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+@router.post("/procedures/{code}/start", name="start_dossier")
+def start(code: str, session: SessionDep, account: CurrentAccount) -> Response:
+    proc = session.get(Procedure, code)
+    if proc is None:
+        raise NotFound(N_("There is no procedure with this code."))
+    dossier = service.create_draft(session=session, procedure=proc, by=account)
+    defn = service.get_definition(session, dossier.form_id, dossier.form_version)
+    return _redirect(f"/dossiers/{dossier.id}/steps/{defn.step_ids[0]}")
+
+
+@router.get("/dossiers", name="my_dossiers")
+def my_dossiers(request: Request, session: SessionDep, account: CurrentAccount) -> Response:
+    rows = session.exec(
+        select(Dossier, Procedure)
+        .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
+        .where(Dossier.applicant_id == account.id)
+        .order_by(col(Dossier.updated_at).desc())
+        .limit(200)
+    ).all()
+    return render(request, "dossiers/list.html", {"rows": rows})
+
+
+def _field_labels(defn: FormDefinition) -> dict[str, Any]:
+    """Every field's label by name (group sub-fields too), for messages that name a field."""
+    labels: dict[str, Any] = {}
+    for step in defn.steps:
+        for field in step.fields:
+            labels[field.name] = field.label
+            for sub in field.fields:
+                labels.setdefault(sub.name, sub.label)
+    return labels
+
+
+def _locate(defn: FormDefinition, path: str) -> tuple[str, Any]:
+    """(step id, label) of an input path such as `children.1.cccd` or `home.ward`."""
+    parts = path.split(".")
+    for step in defn.steps:
+        for field in step.fields:
+            if field.name != parts[0]:
+                continue
+            if len(parts) >= 3 and parts[1].isdigit():
+                sub = next((f for f in field.fields if f.name == parts[2]), None)
+                return step.id, sub.label if sub else field.label
+            return step.id, field.label
+    return defn.step_ids[0], None
+
+
+def _error_items(request: Request, defn: FormDefinition, errors: dict[str, Any]) -> list[tuple[str, str, str]]:
+    t = translator(request)
+    items = []
+    for path, error in errors.items():
+        _, label = _locate(defn, path)
+        items.append((f"f-{path.replace('.', '-')}-wrap", t.text(label), format_msg(t, error)))
+    return items
+
+
+def _step_context(dossier: Dossier, proc: Procedure, defn: FormDefinition, step_id: str) -> dict[str, Any]:
+    step = defn.step(step_id)
+    index = defn.step_ids.index(step_id)
+    return {
+        "dossier": dossier, "proc": proc, "defn": defn, "step": step, "step_index": index,
+        "steps_total": len(defn.step_ids), "values": dossier.data, "wards_for": wards,
+        "provinces": provinces(), "field_labels": _field_labels(defn),
+    }
+
+
+@router.get("/dossiers/{dossier_id}/steps/{step_id}", name="dossier_step")
+def step_page(request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier, proc, defn = _load(session, dossier_id, account)
+    if dossier.status != DossierStatus.DRAFT:
+        return _redirect(f"/dossiers/{dossier.id}")
+    if step_id not in defn.step_ids:
+        raise NotFound(N_("This step does not exist."))
+    return render(request, "dossiers/step.html",
+                  {**_step_context(dossier, proc, defn, step_id), "errors": {}, "error_items": []})
+
+
+@router.get("/dossiers/{dossier_id}/continue", name="continue_dossier")
+def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    """Resume a draft where it was left (or show a submitted dossier)."""
+    dossier, proc, defn = _load(session, dossier_id, account)
+    if dossier.status != DossierStatus.DRAFT:
+        return _redirect(f"/dossiers/{dossier.id}")
+    step = dossier.last_step if dossier.last_step in defn.step_ids else defn.step_ids[0]
+    return _redirect(f"/dossiers/{dossier.id}/steps/{step}")
+
+
+@router.post("/dossiers/{dossier_id}/steps/{step_id}")
+async def step_submit(request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier, proc, defn = _load(session, dossier_id, account)
+    form = await request.form()
+    action = str(form.get("_action") or "next")
+    raw = raw_form(form)
+    if action.startswith("add:") or action.startswith("remove:"):
+        parts = action.split(":")
+        group = parts[1]
+        count_key = f"{group}.count"
+        count = int(raw.get(count_key, ["0"])[0]) if raw.get(count_key, ["0"])[0].isdigit() else 0
+        if parts[0] == "add":
+            raw[count_key] = [str(min(count + 1, 50))]
+        elif len(parts) == 3 and parts[2].isdigit():
+            raw = _drop_row(raw, group, int(parts[2]), count)
+    result = service.save_step(session=session, dossier=dossier, defn=defn, step_id=step_id, raw=raw)
+    if action == "next" and not result.errors:
+        nxt = defn.next_step(step_id)
+        return _redirect(f"/dossiers/{dossier.id}/steps/{nxt}" if nxt else f"/dossiers/{dossier.id}/files")
+    if action == "back":
+        prev = defn.prev_step(step_id)
+        return _redirect(f"/dossiers/{dossier.id}/steps/{prev}" if prev else f"/procedures/{proc.code}")
+    if action == "save" and not result.errors:
+        return _redirect(f"/dossiers?saved={dossier.id}")
+    errors = result.errors if action in ("next", "save") else {}
+    return render(
+        request, "dossiers/step.html",
+        {**_step_context(dossier, proc, defn, step_id), "errors": errors,
+         "error_items": _error_items(request, defn, dict(errors))},
+        status_code=422 if errors else 200,
+    )
+
+
+def _drop_row(raw: dict[str, list[str]], group: str, index: int, count: int) -> dict[str, list[str]]:
+    """Remove row `index` of a group and renumber the rows after it."""
+    out: dict[str, list[str]] = {}
+    prefix = f"{group}."
+    for key, values in raw.items():
+        if not key.startswith(prefix) or key == f"{group}.count":
+            out[key] = values
+            continue
+        head, _, rest = key[len(prefix):].partition(".")
+        if not head.isdigit():
+            continue
+        i = int(head)
+        if i == index:
+            continue
+        out[f"{prefix}{i - 1 if i > index else i}.{rest}"] = values
+    out[f"{group}.count"] = [str(max(count - 1, 0))]
+    return out
+
+
+@router.post("/dossiers/{dossier_id}/validate", name="validate_field")
+async def validate_one(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    """HTMX inline validation: re-render one field with its message."""
+    from forms.validation import validate_field
+
+    dossier, proc, defn = _load(session, dossier_id, account)
+    form = await request.form()
+    path = str(form.get("_field") or "")
+    raw = raw_form(form)
+    raw.pop("_field", None)
+    try:
+        field = defn.find_field(path)
+    except KeyError:
+        raise NotFound(N_("This field does not exist.")) from None
+    error = validate_field(defn, path, raw, context=dossier.data)
+    value = raw.get(path, [""])[0]
+    return render(request, "forms/inline_field.html", {"field": field, "path": path, "value": value, "error": error, "wards_for": wards})
+
+
+@router.get("/forms/wards", name="ward_options")
+def ward_options(request: Request, province: str = "", name: str = "", value: str = "") -> Response:
+    """Ward options of a province, for the address field (HTMX)."""
+    return render(request, "forms/ward_options.html", {"wards": wards(province[:10]), "selected": value[:10]})
+
+
+@router.get("/dossiers/{dossier_id}/files", name="dossier_files")
+def files_page(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier, proc, defn = _load(session, dossier_id, account)
+    if dossier.status != DossierStatus.DRAFT:
+        return _redirect(f"/dossiers/{dossier.id}")
+    return _render_files(request, session, dossier, proc, defn)
+
+
+def _render_files(request: Request, session: SessionDep, dossier: Dossier, proc: Procedure, defn: FormDefinition,
+                  *, error: DomainError | None = None, error_component: str | None = None) -> Response:
+    files = service.dossier_files(session, dossier)
+    settings = request.app.state.settings
+    return render(
+        request, "dossiers/files.html",
+        {"dossier": dossier, "proc": proc, "defn": defn, "files": files, "error": error,
+         "error_component": error_component, "used_bytes": sum(f.size for f in files),
+         "max_file_mb": settings.max_file_bytes // (1024 * 1024), "max_dossier_mb": settings.max_dossier_bytes // (1024 * 1024)},
+        status_code=error.status_code if error else 200, block="components",
+    )
+
+
+@router.post("/dossiers/{dossier_id}/files/{component_id}", name="upload_files")
+async def upload(request: Request, dossier_id: str, component_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier, proc, defn = _load(session, dossier_id, account)
+    form = await request.form()
+    uploads: list[service.Upload] = []
+    for value in form.getlist("files"):
+        if isinstance(value, str):
+            continue
+        file: UploadFile = value
+        limit = request.app.state.settings.max_file_bytes
+        data = await file.read(limit + 1)
+        uploads.append(service.Upload(filename=file.filename or "", data=data))
+    try:
+        service.add_files(session=session, storage=request.app.state.storage, settings=request.app.state.settings,
+                          dossier=dossier, procedure=proc, component_id=component_id, uploads=uploads)
+    except DomainError as exc:
+        return _render_files(request, session, dossier, proc, defn, error=exc, error_component=component_id)
+    if request.headers.get("HX-Request") == "true":
+        return _render_files(request, session, dossier, proc, defn)
+    return _redirect(f"/dossiers/{dossier.id}/files#c-{component_id}")
+
+
+@router.post("/dossiers/{dossier_id}/files/{file_id}/delete", name="delete_file")
+def delete_file(request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier, proc, defn = _load(session, dossier_id, account)
+    service.remove_file(session=session, dossier=dossier, file_id=file_id)
+    if request.headers.get("HX-Request") == "true":
+        return _render_files(request, session, dossier, proc, defn)
+    return _redirect(f"/dossiers/{dossier.id}/files")
+
+
+@router.get("/dossiers/{dossier_id}/files/{file_id}", name="download_file")
+def download_file(request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier = service.own_dossier(session, dossier_id, account)
+    row = next((f for f in service.dossier_files(session, dossier) if f.id == file_id), None)
+    if row is None:
+        raise NotFound(N_("There is no such file in this dossier."))
+    data = request.app.state.storage.get(row.storage_key)
+    return Response(data, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"', "Cache-Control": "private, no-store"})
+
+
+@router.get("/dossiers/{dossier_id}/review", name="dossier_review")
+def review(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier, proc, defn = _load(session, dossier_id, account)
+    if dossier.status != DossierStatus.DRAFT:
+        return _redirect(f"/dossiers/{dossier.id}")
+    return _render_review(request, session, dossier, proc, defn)
+
+
+def _render_review(request: Request, session: SessionDep, dossier: Dossier, proc: Procedure, defn: FormDefinition,
+                   *, status_code: int = 200, error: DomainError | None = None) -> Response:
+    ready = service.readiness(session, dossier, proc, defn)
+    return render(
+        request, "dossiers/review.html",
+        {"dossier": dossier, "proc": proc, "defn": defn, "values": dossier.data, "ready": ready,
+         "files": service.dossier_files(session, dossier), "error": error, "wards_for": wards,
+         "format_address": format_address, "step_of": lambda p: _locate(defn, p)[0],
+         "label_of": lambda p: translator(request).text(_locate(defn, p)[1])},
+        status_code=status_code,
+    )
+
+
+@router.post("/dossiers/{dossier_id}/submit", name="submit_dossier")
+def submit(
+    request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount,
+    delivery_method: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    dossier = service.own_dossier(session, dossier_id, account, lock=True)
+    proc = session.get(Procedure, dossier.procedure_code)
+    assert proc is not None
+    defn = service.get_definition(session, dossier.form_id, dossier.form_version)
+    if dossier.status == DossierStatus.DRAFT and delivery_method:
+        try:
+            service.set_delivery(session=session, dossier=dossier, procedure=proc, method=delivery_method)
+        except DomainError as exc:
+            return _render_review(request, session, dossier, proc, defn, status_code=exc.status_code, error=exc)
+    try:
+        service.submit(session=session, dossier=dossier, procedure=proc, defn=defn, by=account)
+    except DomainError as exc:
+        if dossier.status != DossierStatus.DRAFT:
+            raise
+        return _render_review(request, session, dossier, proc, defn, status_code=exc.status_code, error=exc)
+    response = _redirect(f"/dossiers/{dossier.id}?submitted=1")
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        response.background = BackgroundTask(worker.wake)  # runs after the commit
+    return response
+
+
+@router.get("/dossiers/{dossier_id}", name="dossier")
+def dossier_page(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier = service.own_dossier(session, dossier_id, account)
+    proc = session.get(Procedure, dossier.procedure_code)
+    agency = session.get(Agency, dossier.agency_code)
+    events = session.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier.id).order_by(col(DossierEvent.at), col(DossierEvent.id))).all()
+    return render(request, "dossiers/detail.html", {
+        "dossier": dossier, "proc": proc, "agency": agency, "events": events,
+        "files": service.dossier_files(session, dossier),
+        "just_submitted": request.query_params.get("submitted") == "1",
+    })
+
+
+@router.get("/dossiers/{dossier_id}/receipt.pdf", name="dossier_receipt")
+def receipt(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    dossier = service.own_dossier(session, dossier_id, account)
+    if not dossier.code:
+        raise NotFound(N_("The receipt exists once the dossier is submitted."))
+    pdf = current_receipt(session, dossier, storage=request.app.state.storage, settings=request.app.state.settings)
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="bien-nhan-{dossier.code}.pdf"', "Cache-Control": "private, no-store"})

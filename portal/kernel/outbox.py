@@ -1,0 +1,150 @@
+"""Transactional outbox: messages written with the state change, drained by a worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import JSON, Column, or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from portal.kernel.clock import utcnow
+from portal.kernel.settings import Settings
+from portal.kernel.storage import Storage
+from portal.kernel.types import UTCDateTime
+
+log = logging.getLogger("portal.worker")
+MAX_ATTEMPTS = 8
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A piece of background work, written in the transaction that caused it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(max_length=60, index=True)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    available_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    attempts: int = 0
+    processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    dead: bool = False
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What handlers may use besides their session."""
+
+    settings: Settings
+    storage: Storage
+
+
+Handler = Callable[[Session, dict[str, Any], WorkerContext], None]
+_handlers: dict[str, Handler] = {}
+
+
+def handler(topic: str) -> Callable[[Handler], Handler]:
+    """Register the function that processes messages of a topic."""
+
+    def register(fn: Handler) -> Handler:
+        if topic in _handlers and _handlers[topic] is not fn:
+            raise ValueError(f"two handlers for {topic}")
+        _handlers[topic] = fn
+        return fn
+
+    return register
+
+
+def enqueue(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage:
+    """Add a message in the caller's transaction."""
+    msg = OutboxMessage(topic=topic, payload=payload)
+    session.add(msg)
+    session.flush()
+    return msg
+
+
+def _claim(session: Session, limit: int) -> list[OutboxMessage]:
+    now = utcnow()
+    stmt = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.processed_at).is_(None))
+        .where(OutboxMessage.dead == False)  # noqa: E712
+        .where(or_(col(OutboxMessage.available_at) <= now))
+        .order_by(col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.exec(stmt))
+
+
+def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50) -> int:
+    """Process due messages one transaction each; returns how many were handled."""
+    done = 0
+    for _ in range(limit):
+        with Session(engine.execution_options(portal_write=True)) as session:
+            claimed = _claim(session, 1)
+            if not claimed:
+                return done
+            msg = claimed[0]
+            fn = _handlers.get(msg.topic)
+            try:
+                if fn is None:
+                    raise LookupError(f"no handler for topic {msg.topic}")
+                with session.begin_nested():
+                    fn(session, msg.payload, ctx)
+                msg.processed_at = utcnow()
+            except Exception:  # a failing handler must not stop the worker
+                msg.attempts += 1
+                msg.last_error = traceback.format_exc(limit=5)[-2000:]
+                msg.dead = msg.attempts >= MAX_ATTEMPTS
+                msg.available_at = utcnow() + timedelta(seconds=min(2**msg.attempts, 600))
+                log.exception("outbox message %s (%s) failed", msg.id, msg.topic)
+            session.add(msg)
+            session.commit()
+            done += 1
+    return done
+
+
+class InProcessWorker:
+    """A daemon thread that drains the outbox while the app runs (the embedded default)."""
+
+    def __init__(self, engine: Engine, ctx: WorkerContext, poll_seconds: float) -> None:
+        self.engine, self.ctx, self.poll = engine, ctx, poll_seconds
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                drain(self.engine, self.ctx)
+            except Exception:  # the database may be briefly unavailable; retry next tick
+                log.exception("outbox drain failed")
+            self._wake.wait(self.poll)
+            self._wake.clear()
+
+
+def run_forever(engine: Engine, ctx: WorkerContext, poll_seconds: float) -> None:
+    """The `portal worker` loop for a separate process."""
+    stop = threading.Event()
+    while not stop.is_set():
+        if drain(engine, ctx) == 0:
+            stop.wait(poll_seconds)

@@ -1,0 +1,59 @@
+"""Settings read from the environment (prefix PORTAL_) and an optional .env file."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "dev-secret-change-me", "secret", "changeme"})
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure; see docs/CONFIGURATION.md."""
+
+    model_config = SettingsConfigDict(env_prefix="PORTAL_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = "dev-secret-change-me"
+    database_url: str = "sqlite:///./var/portal.db"
+    storage_dir: Path = Path("./var/files")
+    base_url: str = "http://127.0.0.1:8000"
+    province_name: str = "Tỉnh Ninh Bình"
+    portal_name: str = "Cổng Dịch vụ công"
+    default_locale: Literal["vi", "en"] = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    max_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    max_dossier_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    worker_in_process: bool = True
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    page_size: int = Field(default=10, gt=0, le=100)
+    https: bool = False
+    allow_local_accounts: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "development" and (
+            self.secret_key in PLACEHOLDER_SECRETS or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
+                "outside development (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if self.max_dossier_bytes < self.max_file_bytes:
+            raise ValueError("PORTAL_MAX_DOSSIER_BYTES must be at least PORTAL_MAX_FILE_BYTES")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own Settings and pass them to create_app)."""
+    return Settings()

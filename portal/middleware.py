@@ -1,0 +1,122 @@
+"""ASGI middleware: request body limit and security headers."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from portal.kernel.i18n import Translator, pick_locale
+
+
+class BodyTooLarge(Exception):
+    """The request body went past the configured limit."""
+
+
+def _locale(scope: Scope) -> str:
+    for key, value in scope.get("headers", []):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                name, _, val = part.strip().partition("=")
+                if name == "lang":
+                    return pick_locale(val)
+    return pick_locale(None)
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over `limit` bytes with a 413 page before they fill the disk."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, receive, send, drain=True)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(scope, receive, send, drain=True)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, drain: bool) -> None:
+        t = Translator(_locale(scope))
+        mb = self.limit // (1024 * 1024)
+        title = t("The file is too large")
+        text = t("The request is larger than {mb} MB and was refused. Nothing already saved in your dossier was lost.", mb=mb)
+        back = t("Back to my dossiers")
+        body = (
+            f'<!doctype html><html lang="{t.locale}"><head><meta charset="utf-8"><title>{title}</title>'
+            f'<link rel="stylesheet" href="/static/css/portal.css"></head><body><main id="main" class="container">'
+            f'<h1>{title}</h1><p>{text}</p><p><a href="/dossiers">{back}</a></p></main></body></html>'
+        ).encode()
+        if drain:
+            # Read (and discard) what the client is still sending so it sees the answer, within reason.
+            total = 0
+            while total < 200 * 1024 * 1024:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                total += len(message.get("body", b""))
+                if not message.get("more_body"):
+                    break
+        await send({"type": "http.response.start", "status": 413, "headers": [
+            (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """Headers every response carries."""
+
+    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+        self.app, self.https = app, https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+                ]
+                if self.https:
+                    extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+                headers.extend((k, v) for k, v in extra if k not in names)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

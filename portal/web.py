@@ -1,0 +1,108 @@
+"""Templates, per-request locale and the HTML/HTMX rendering helper."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2_fragments import render_block
+
+from portal.kernel.clock import local
+from portal.kernel.i18n import Translator, pick_locale
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE_DIR = ROOT / "templates"
+STATIC_DIR = ROOT / "static"
+LANG_COOKIE = "lang"
+
+
+def build_environment() -> Environment:
+    """The one Jinja environment (auto-escaping on)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+    env.filters["localdt"] = lambda dt: local(dt).strftime("%H:%M %d/%m/%Y") if dt else ""
+    env.filters["localdate"] = lambda d: d.strftime("%d/%m/%Y") if isinstance(d, date | datetime) else ""
+    env.filters["urlq"] = lambda s: quote(str(s), safe="")
+    return env
+
+
+ENV = build_environment()
+
+
+def translator(request: Request) -> Translator:
+    """The request's translator, from the language cookie (Vietnamese by default)."""
+    t = getattr(request.state, "t", None)
+    if t is None:
+        t = Translator(pick_locale(request.cookies.get(LANG_COOKIE)))
+        request.state.t = t
+    return t
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    token = request.session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return str(token)
+
+
+def format_msg(t: Translator, m: Any) -> str:
+    """Translate a message in any of its shapes: Msg, DomainError, (msgid, params) or a msgid."""
+    if m is None:
+        return ""
+    if isinstance(m, str):
+        return t(m)
+    if isinstance(m, tuple):
+        return t(m[0], m[1] if len(m) > 1 else {})
+    msgid = getattr(m, "msgid", None)
+    if isinstance(msgid, str):
+        return t(msgid, dict(getattr(m, "params", {}) or {}))
+    return str(m)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    block: str | None = None,
+) -> HTMLResponse:
+    """Render a full page, or only `block` for an HTMX request."""
+    t = translator(request)
+    ctx: dict[str, Any] = {
+        "request": request,
+        "_": t.gettext,
+        "t": t,
+        "locale": t.locale,
+        "csrf_token": csrf_token(request),
+        "account": getattr(request.state, "account", None),
+        "settings": request.app.state.settings,
+        "path": request.url.path,
+        "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+    }
+    ctx["msg"] = lambda m: format_msg(t, m)
+    ctx.update(context or {})
+    if block and is_htmx(request):
+        html = render_block(ENV, template, block, **ctx)
+    else:
+        html = ENV.get_template(template).render(**ctx)
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers["Vary"] = "HX-Request, Cookie"
+    return response

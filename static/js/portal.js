@@ -1,0 +1,64 @@
+/* Progressive enhancement only: every page works without this file. */
+(function () {
+  "use strict";
+
+  // Conditional fields (show_if): hide them while their condition does not hold.
+  function currentValues(form, name) {
+    var out = [];
+    form.querySelectorAll('[name="' + name + '"]').forEach(function (el) {
+      if ((el.type === "radio" || el.type === "checkbox") && !el.checked) return;
+      out.push(el.type === "checkbox" && el.value === "true" ? "true" : el.value);
+    });
+    return out;
+  }
+  function applyConditions(form) {
+    form.querySelectorAll("[data-show-if]").forEach(function (wrap) {
+      var wanted = wrap.getAttribute("data-show-values").split("|");
+      var values = currentValues(form, wrap.getAttribute("data-show-if"));
+      var show = values.some(function (v) { return wanted.indexOf(v) !== -1; });
+      wrap.hidden = !show;
+      wrap.querySelectorAll(".conditional-hint").forEach(function (h) { h.hidden = true; });
+    });
+  }
+  function initConditions(root) {
+    root.querySelectorAll("form.dossier-form").forEach(function (form) {
+      applyConditions(form);
+      if (!form.dataset.conditionsBound) {
+        form.addEventListener("change", function () { applyConditions(form); });
+        form.dataset.conditionsBound = "1";
+      }
+    });
+    // With JavaScript on, ward lists load by themselves: hide the no-JS refresh buttons.
+    root.querySelectorAll(".no-js-only").forEach(function (el) { el.hidden = true; });
+  }
+
+  // Upload progress bar.
+  document.addEventListener("htmx:xhr:progress", function (evt) {
+    var form = evt.target.closest ? evt.target.closest("form.upload") : null;
+    if (!form) return;
+    var bar = form.querySelector(".upload-progress");
+    if (!bar || !evt.detail.lengthComputable) return;
+    bar.hidden = false;
+    bar.value = Math.round((evt.detail.loaded / evt.detail.total) * 100);
+  });
+
+  // Let error pages (4xx) replace the target so the citizen sees the message.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var status = evt.detail.xhr.status;
+    if (status >= 400 && status < 500) {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+
+  // A submit form is sent once: a double click does not send it twice.
+  document.addEventListener("submit", function (evt) {
+    var form = evt.target;
+    if (!form.hasAttribute("data-once")) return;
+    if (form.dataset.sent) { evt.preventDefault(); return; }
+    form.dataset.sent = "1";
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { initConditions(document); });
+  document.addEventListener("htmx:afterSettle", function (evt) { initConditions(evt.target.ownerDocument || document); });
+})();

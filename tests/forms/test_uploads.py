@@ -1,0 +1,277 @@
+"""Tests of forms.uploads: content sniffing, validation and conversion of dossier scans."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+import pytest
+from fpdf import FPDF
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+
+from forms.uploads import (
+    MAX_IMAGE_PIXELS,
+    MEDIA_JPEG,
+    MEDIA_PDF,
+    MEDIA_PNG,
+    PreparedUpload,
+    UploadRejected,
+    combine_size_ok,
+    prepare_upload,
+    sniff_media_type,
+)
+
+LIMIT = 5 * 1024 * 1024
+
+
+def make_pdf(pages: int = 2) -> bytes:
+    """A real multi-page PDF made with fpdf2."""
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=14)
+    for i in range(pages):
+        pdf.add_page()
+        pdf.cell(text=f"Page {i + 1} of a scanned document")
+    return bytes(pdf.output())
+
+
+def make_image(fmt: str, mode: str = "RGB", size: tuple[int, int] = (300, 200), **save: object) -> bytes:
+    """An image with some structure so that it does not compress to nothing."""
+    color: object = {"RGB": (200, 30, 30), "RGBA": (0, 0, 255, 128), "L": 90, "P": 3, "I;16": 40000}[mode]
+    image = Image.new(mode, size, color)  # type: ignore[arg-type]
+    for x in range(0, size[0], 7):
+        image.paste(0, (x, 0, x + 2, size[1]))
+    for y in range(0, size[1], 11):
+        image.paste(0, (0, y, size[0], y + 1))
+    buf = io.BytesIO()
+    image.save(buf, format=fmt, **save)
+    return buf.getvalue()
+
+
+def assert_valid(result: PreparedUpload, pages: int) -> PdfReader:
+    """The stored bytes are a readable PDF with the announced page count and checksum."""
+    reader = PdfReader(io.BytesIO(result.pdf))
+    assert len(reader.pages) == pages == result.pages
+    assert result.sha256 == hashlib.sha256(result.pdf).hexdigest()
+    assert result.size == len(result.pdf)
+    return reader
+
+
+def rejected(data: bytes, max_bytes: int = LIMIT) -> UploadRejected:
+    """Run prepare_upload and return the rejection it must raise."""
+    with pytest.raises(UploadRejected) as info:
+        prepare_upload(data, max_bytes=max_bytes)
+    return info.value
+
+
+# --- accepted files -------------------------------------------------------------------------
+
+
+def test_pdf_is_kept_byte_for_byte() -> None:
+    data = make_pdf(pages=3)
+    result = prepare_upload(data, max_bytes=LIMIT)
+    assert result.pdf == data
+    assert result.original_media_type == MEDIA_PDF
+    assert result.original_size == len(data)
+    assert_valid(result, pages=3)
+
+
+def test_jpeg_becomes_one_page_pdf_with_the_jpeg_embedded_losslessly() -> None:
+    data = make_image("JPEG", quality=90)
+    result = prepare_upload(data, max_bytes=LIMIT)
+    assert result.original_media_type == MEDIA_JPEG
+    assert result.original_size == len(data)
+    assert data in result.pdf  # DCTDecode stream = the original JPEG bytes
+    reader = assert_valid(result, pages=1)
+    box = reader.pages[0].mediabox
+    assert {round(float(box.width)), round(float(box.height))} == {595, 842}  # A4, either orientation
+
+
+def test_jpeg_trailing_payload_is_dropped() -> None:
+    data = make_image("JPEG")
+    payload = b"PK\x03\x04 hidden archive appended after EOI"
+    result = prepare_upload(data + payload, max_bytes=LIMIT)
+    assert payload not in result.pdf
+    assert data in result.pdf
+    assert result.original_size == len(data) + len(payload)
+    assert_valid(result, pages=1)
+
+
+def test_jpeg_with_exif_rotation() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when displayed
+    result = prepare_upload(make_image("JPEG", exif=exif.tobytes()), max_bytes=LIMIT)
+    page = assert_valid(result, pages=1).pages[0]
+    assert page.rotation == 90
+
+
+def test_jpeg_with_flipped_exif_orientation_is_accepted_unrotated() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 2  # mirrored: img2pdf cannot express it, so it is ignored
+    result = prepare_upload(make_image("JPEG", exif=exif.tobytes()), max_bytes=LIMIT)
+    assert assert_valid(result, pages=1).pages[0].rotation == 0
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16"])
+def test_png_modes_become_one_page_pdf(mode: str) -> None:
+    data = make_image("PNG", mode=mode)
+    result = prepare_upload(data, max_bytes=LIMIT)
+    assert result.original_media_type == MEDIA_PNG
+    assert_valid(result, pages=1)
+
+
+def test_rgba_png_transparency_is_composited_on_white() -> None:
+    image = Image.new("RGBA", (40, 40), (0, 0, 0, 0))  # fully transparent black
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    result = prepare_upload(buf.getvalue(), max_bytes=LIMIT)
+    page = assert_valid(result, pages=1).pages[0]
+    (embedded,) = page.images
+    assert embedded.image is not None
+    assert embedded.image.convert("RGB").getpixel((20, 20)) == (255, 255, 255)
+
+
+def test_png_with_appended_zip_is_reencoded_without_it() -> None:
+    zip_buf = io.BytesIO()
+    with zipfile.ZipFile(zip_buf, "w") as zf:
+        zf.writestr("secret.txt", "polyglot payload " * 20)
+    result = prepare_upload(make_image("PNG") + zip_buf.getvalue(), max_bytes=LIMIT)
+    assert b"secret.txt" not in result.pdf
+    assert_valid(result, pages=1)
+
+
+# --- rejected files -------------------------------------------------------------------------
+
+
+def test_empty_file() -> None:
+    err = rejected(b"")
+    assert (err.status_code, err.msgid) == (422, "The file is empty.")
+
+
+def test_too_large_is_checked_before_type() -> None:
+    err = rejected(b"MZ" + b"\0" * 3 * 1024 * 1024, max_bytes=2 * 1024 * 1024)
+    assert err.status_code == 413
+    assert err.params == {"max_mb": 2}
+    assert "{max_mb}" in err.msgid
+
+
+def test_too_large_real_pdf_with_small_limit() -> None:
+    data = make_pdf()
+    err = rejected(data, max_bytes=len(data) - 1)
+    assert err.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xffThis program cannot be run in DOS mode",
+        b"<!DOCTYPE html><html><body>%PDF-1.7</body></html>",
+        "Đây là một tệp văn bản thuần".encode(),
+        b"\x00\x00\x00\x00",
+        b"GIF89a\x01\x00\x01\x00",
+    ],
+    ids=["exe", "html", "text", "zeros", "gif"],
+)
+def test_wrong_types(data: bytes) -> None:
+    err = rejected(data)
+    assert (err.status_code, err.msgid) == (415, "Only PDF, JPEG and PNG files are accepted.")
+
+
+def test_zip_named_png_is_rejected() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("scan.png", make_image("PNG"))
+    assert rejected(buf.getvalue()).status_code == 415
+
+
+def test_encrypted_pdf() -> None:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf())))
+    writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    out = io.BytesIO()
+    writer.write(out)
+    err = rejected(out.getvalue())
+    assert err.status_code == 422
+    assert "encrypted" in err.msgid
+
+
+def test_truncated_pdf() -> None:
+    data = make_pdf(pages=3)
+    err = rejected(data[: len(data) // 2])
+    assert (err.status_code, err.msgid) == (422, "The PDF file is damaged or incomplete.")
+
+
+def test_pdf_with_garbage_body() -> None:
+    data = b"%PDF-1.7\n" + b"garbage " * 200 + b"\nstartxref\n12345\n%%EOF\n"
+    assert rejected(data).status_code == 422
+
+
+def test_pdf_with_zero_pages() -> None:
+    writer = PdfWriter()
+    out = io.BytesIO()
+    writer.write(out)
+    err = rejected(out.getvalue())
+    assert (err.status_code, err.msgid) == (422, "The PDF file has no pages.")
+
+
+def test_truncated_jpeg() -> None:
+    data = make_image("JPEG", size=(400, 400))
+    err = rejected(data[: len(data) // 2])
+    assert (err.status_code, err.msgid) == (422, "The image is damaged or incomplete.")
+
+
+def test_jpeg_header_only() -> None:
+    assert rejected(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00").status_code == 422
+
+
+def test_truncated_png() -> None:
+    data = make_image("PNG", size=(400, 400))
+    assert rejected(data[: len(data) // 2]).status_code == 422
+
+
+def test_png_with_corrupted_chunk() -> None:
+    data = bytearray(make_image("PNG"))
+    data[40] ^= 0xFF  # inside IHDR/IDAT: CRC mismatch
+    assert rejected(bytes(data)).status_code == 422
+
+
+def test_decompression_bomb_png() -> None:
+    side = int(MAX_IMAGE_PIXELS**0.5) + 100  # just over the cap, a tiny file
+    image = Image.new("1", (side, side), 1)
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=True)
+    assert len(buf.getvalue()) < LIMIT
+    err = rejected(buf.getvalue())
+    assert err.status_code == 422
+    assert err.params == {"max_megapixels": 80}
+
+
+def test_huge_declared_png_dimensions() -> None:
+    # A PNG header claiming 100000 x 100000 pixels: Pillow refuses it as a bomb.
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    assert rejected(data).status_code == 422
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def test_sniff_media_type() -> None:
+    assert sniff_media_type(b"%PDF-1.4\n") == MEDIA_PDF
+    assert sniff_media_type(b"\xff\xd8\xff\xdb") == MEDIA_JPEG
+    assert sniff_media_type(b"\x89PNG\r\n\x1a\n\0\0") == MEDIA_PNG
+    assert sniff_media_type(b"PK\x03\x04") is None
+    assert sniff_media_type(b"") is None
+
+
+def test_combine_size_ok() -> None:
+    combine_size_ok(40 * 1024 * 1024, 10 * 1024 * 1024, max_total=50 * 1024 * 1024)
+    with pytest.raises(UploadRejected) as info:
+        combine_size_ok(40 * 1024 * 1024, 10 * 1024 * 1024 + 1, max_total=50 * 1024 * 1024)
+    assert info.value.status_code == 413
+    assert info.value.params == {"max_mb": 50}
+    assert info.value.msgid == "The files of this dossier would exceed {max_mb} MB in total."
