@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,13 +12,22 @@ from portal.kernel.db import SessionDep
 from portal.kernel.errors import SignInRequired
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who is signed in, as pages show it."""
+
+    id: str
+    full_name: str
+
+
 def optional_account(request: Request, session: SessionDep) -> Account | None:
     """The signed-in account, or None."""
     account_id = request.session.get("account_id")
     account = session.get(Account, account_id) if isinstance(account_id, str) else None
     if account is None and account_id is not None:
         request.session.pop("account_id", None)
-    request.state.account = account
+    # Templates get a plain snapshot: error pages render after a rollback has expired ORM objects.
+    request.state.account = Viewer(id=account.id, full_name=account.full_name) if account else None
     return account
 
 

@@ -289,10 +289,11 @@ def _is_iso(value: object) -> bool:
         return False
 
 
-T = FieldType
+_T = FieldType
 _ONLY_FOR: dict[str, set[FieldType]] = {
-    "min": {T.NUMBER, T.DATE}, "max": {T.NUMBER, T.DATE}, "integer": {T.NUMBER}, "max_length": {T.TEXT, T.TEXTAREA},
-    "options": {T.SELECT, T.RADIO, T.CHECKBOX}, "fields": {T.GROUP}, "min_items": {T.GROUP}, "max_items": {T.GROUP},
+    "min": {_T.NUMBER, _T.DATE}, "max": {_T.NUMBER, _T.DATE}, "integer": {_T.NUMBER},
+    "max_length": {_T.TEXT, _T.TEXTAREA}, "options": {_T.SELECT, _T.RADIO, _T.CHECKBOX},
+    "fields": {_T.GROUP}, "min_items": {_T.GROUP}, "max_items": {_T.GROUP},
 }  # fmt: skip
 
 
@@ -301,13 +302,13 @@ def _check_field(f: Field, p: Path_, in_group: bool) -> None:
     for key, types in _ONLY_FOR.items():
         if key in f.model_fields_set and f.type not in types:
             raise _Problem((*p, key), f"'{key}' is not allowed on {f.type} fields")
-    if f.type is T.GROUP and in_group:
+    if f.type is _T.GROUP and in_group:
         raise _Problem((*p, "type"), "nested groups are not allowed")
-    if f.type is T.GROUP and not f.fields:
+    if f.type is _T.GROUP and not f.fields:
         raise _Problem((*p, "fields"), "a group needs at least one field")
     if not 0 <= f.min_items <= f.max_items <= MAX_GROUP_ITEMS or f.max_items < 1:
         raise _Problem((*p, "min_items"), f"need 0 <= min_items <= max_items, 1 <= max_items <= {MAX_GROUP_ITEMS}")
-    if f.type in (T.SELECT, T.RADIO) and not f.options:
+    if f.type in (_T.SELECT, _T.RADIO) and not f.options:
         raise _Problem((*p, "options") if "options" in f.model_fields_set else p, f"a {f.type} field needs 'options'")
     values = f.option_values()
     for i, value in enumerate(values):
@@ -317,13 +318,13 @@ def _check_field(f: Field, p: Path_, in_group: bool) -> None:
         bound = getattr(f, key)
         if bound is None:
             continue
-        if f.type is T.NUMBER and not isinstance(bound, float):
+        if f.type is _T.NUMBER and not isinstance(bound, float):
             raise _Problem((*p, key), f"'{key}' of a number field must be a number")
-        if f.type is T.DATE and not (bound == "today" or _is_iso(bound)):
+        if f.type is _T.DATE and not (bound == "today" or _is_iso(bound)):
             raise _Problem((*p, key), f"'{key}' of a date field must be an ISO date (YYYY-MM-DD) or 'today'")
-    if f.type is T.NUMBER and f.min is not None and f.max is not None and float(f.min) > float(f.max):
+    if f.type is _T.NUMBER and f.min is not None and f.max is not None and float(f.min) > float(f.max):
         raise _Problem((*p, "min"), "'min' is greater than 'max'")
-    if f.type is T.DATE and _is_iso(f.min) and _is_iso(f.max) and str(f.min) > str(f.max):
+    if f.type is _T.DATE and _is_iso(f.min) and _is_iso(f.max) and str(f.min) > str(f.max):
         raise _Problem((*p, "min"), "'min' is after 'max'")
     if f.max_length is not None and not 1 <= f.max_length <= MAX_TEXT_LENGTH:
         raise _Problem((*p, "max_length"), f"'max_length' must be between 1 and {MAX_TEXT_LENGTH}")

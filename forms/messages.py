@@ -26,6 +26,10 @@ class Msg:
         except (KeyError, IndexError, ValueError):
             return str(text)
 
+    def __hash__(self) -> int:
+        """Hash by message id and a stable rendering of the parameters."""
+        return hash((self.msgid, tuple(sorted((str(k), repr(v)) for k, v in self.params.items()))))
+
     def __str__(self) -> str:
         """Render the untranslated English message."""
         return self.format()

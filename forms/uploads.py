@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from forms.messages import N_
 from portal.kernel.errors import DomainError
 
 __all__ = [
@@ -27,11 +28,6 @@ __all__ = [
     "prepare_upload",
     "sniff_media_type",
 ]
-
-
-def N_(s: str) -> str:
-    """Mark a msgid for extraction; translation happens in the web layer."""
-    return s
 
 
 MEDIA_PDF = "application/pdf"
@@ -67,6 +63,7 @@ _PDF_ERRORS: tuple[type[BaseException], ...] = (
     TypeError,
     AttributeError,
     RecursionError,
+    NotImplementedError,
     OSError,
     EOFError,
     struct.error,
@@ -277,29 +274,72 @@ def _jpeg_to_pdf(data: bytes) -> bytes:
 
 def _flatten(image: Image.Image) -> Image.Image:
     """Return an 8-bit L or RGB image, compositing any transparency onto white."""
-    if image.mode in ("L", "RGB"):
+    transparent = "transparency" in image.info
+    if image.mode in ("L", "RGB") and not transparent:
         return image
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
         return image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    if image.mode == "1":
+    if image.mode == "1" and not transparent:
         return image.convert("L")
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
     rgba = image.convert("RGBA")
-    if not has_alpha:
+    if not (transparent or "A" in image.mode or "a" in image.mode):
         return rgba.convert("RGB")
     background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     return Image.alpha_composite(background, rgba).convert("RGB")
 
 
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """Split a PNG into (type, payload) chunks up to IEND; anything after IEND is ignored."""
+    chunks: list[tuple[bytes, bytes]] = []
+    i = len(_PNG_SIGNATURE)
+    while i + 12 <= len(data):
+        length = int.from_bytes(data[i : i + 4], "big")
+        kind = data[i + 4 : i + 8]
+        payload = data[i + 8 : i + 8 + length]
+        if len(payload) != length:
+            break
+        chunks.append((kind, payload))
+        i += 12 + length
+        if kind == b"IEND":
+            return chunks
+    raise UploadRejected(MSG_IMAGE_DAMAGED)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    """Serialise one PNG chunk with its CRC."""
+    crc = zlib.crc32(kind + payload).to_bytes(4, "big")
+    return len(payload).to_bytes(4, "big") + kind + payload + crc
+
+
+def _compact_png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    """Rebuild a PNG with only IHDR, pHYs, one merged IDAT and IEND (no metadata, no payloads)."""
+    header = b"".join(_png_chunk(k, p) for k, p in chunks if k in (b"IHDR", b"pHYs"))
+    idat = b"".join(p for k, p in chunks if k == b"IDAT")  # one chunk: img2pdf joins chunks slowly
+    return _PNG_SIGNATURE + header + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+
+
+def _png_embeddable(chunks: list[tuple[bytes, bytes]]) -> bool:
+    """Tell whether the PNG is opaque, non-interlaced 1/8-bit grey or 8-bit RGB (embeddable as is)."""
+    kinds = {kind for kind, _ in chunks}
+    ihdr = chunks[0][1] if chunks and chunks[0][0] == b"IHDR" and len(chunks[0][1]) == 13 else None
+    if ihdr is None or b"tRNS" in kinds:
+        return False
+    depth, color_type, interlace = ihdr[8], ihdr[9], ihdr[12]
+    return interlace == 0 and ((color_type == 0 and depth in (1, 8)) or (color_type == 2 and depth == 8))
+
+
 def _png_to_pdf(data: bytes) -> bytes:
-    """Re-encode a PNG as 8-bit L/RGB without transparency and wrap it in a one-page A4 PDF."""
+    """Wrap a PNG in a one-page A4 PDF, re-encoding it first unless it is opaque grey/RGB."""
     try:
         with _open_verified(data, "PNG") as image:
-            flat = _flatten(image)
-            buf = io.BytesIO()
-            dpi = image.info.get("dpi")
-            flat.save(buf, format="PNG", **({"dpi": dpi} if dpi else {}))
-        result = img2pdf.convert(buf.getvalue(), layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.none, nodate=True)
+            chunks = _png_chunks(data)
+            if not _png_embeddable(chunks):
+                buf = io.BytesIO()
+                dpi = image.info.get("dpi")
+                _flatten(image).save(buf, format="PNG", **({"dpi": dpi} if dpi else {}))
+                chunks = _png_chunks(buf.getvalue())
+        png = _compact_png(chunks)
+        result = img2pdf.convert(png, layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.none, nodate=True)
     except UploadRejected:
         raise
     except _IMAGE_ERRORS as exc:

@@ -44,23 +44,21 @@ class StepResult:
 
 
 def _to_str(item: object) -> str | None:
-    """Coerce one submitted value to a bounded string (None if hopeless)."""
+    """Coerce one submitted value to a bounded string (None for files, containers and other objects)."""
     if isinstance(item, bytes):
         item = item.decode("utf-8", "replace")
+    elif isinstance(item, int | float) and not isinstance(item, bool):
+        item = str(item)
     if not isinstance(item, str):
-        if item is None or isinstance(item, Mapping | list | tuple | set):
-            return None
-        try:
-            item = str(item)
-        except Exception:
-            return None
+        return None
     return item[:MAX_VALUE_CHARS]
 
 
 def _values(raw: Raw, key: str) -> list[str]:
     """All submitted values for ``key``, hostile shapes tolerated."""
     try:
-        found: Any = raw.get(key)
+        getlist = getattr(raw, "getlist", None)  # Starlette/Werkzeug multi-dicts
+        found: Any = getlist(key) if callable(getlist) else raw.get(key)
     except Exception:
         return []
     if found is None:

@@ -70,6 +70,12 @@ steps:
 """
 
 
+AB = "{vi: a, en: b}"
+X_FIELD = "{name: x, type: text, label: {vi: a, en: b}}"
+OPT_A = "{value: a, label: {vi: a, en: b}}"
+TEXT_FOO = "- name: foo\n  type: text\n  label: {vi: a, en: b}\n"
+
+
 def parse(text: str) -> FormDefinition:
     """Parse a dedented inline definition."""
     return parse_definition(textwrap.dedent(text), "test.yaml")
@@ -144,7 +150,7 @@ def test_condition_holds() -> None:
 def test_models_are_frozen() -> None:
     defn = parse(GOOD)
     with pytest.raises(ValueError):
-        defn.steps[0].fields[0].required = False  # type: ignore[misc]
+        defn.steps[0].fields[0].required = False
 
 
 def test_unknown_field_type_reports_file_and_line() -> None:
@@ -201,12 +207,12 @@ def test_select_without_options() -> None:
 
 
 def test_unknown_show_if_target() -> None:
-    err = error_of(with_field("- name: foo\n  type: text\n  label: {vi: a, en: b}\n  show_if: {field: nope, equals: x}\n"))
+    err = error_of(with_field(TEXT_FOO + "  show_if: {field: nope, equals: x}\n"))
     assert err.line == 15 and "unknown field 'nope'" in err.message
 
 
 def test_show_if_value_must_be_an_option() -> None:
-    err = error_of(with_field("- name: foo\n  type: text\n  label: {vi: a, en: b}\n  show_if: {field: purpose, in: [y]}\n"))
+    err = error_of(with_field(TEXT_FOO + "  show_if: {field: purpose, in: [y]}\n"))
     assert "'y' is not a value" in err.message
 
 
@@ -259,10 +265,10 @@ def test_nested_group() -> None:
         ("- {name: t, type: text, label: {vi: a, en: b}, prefill: salary}", "unknown prefill"),
         ("- {name: t, type: text, label: {vi: a, en: b}, options: [{value: a, label: {vi: a, en: b}}]}", "not allowed"),
         ("- {name: g, type: group, label: {vi: a, en: b}, fields: []}", "at least one field"),
-        ("- {name: g, type: group, label: {vi: a, en: b}, min_items: 5, max_items: 2, fields: [{name: x, type: text, label: {vi: a, en: b}}]}", "min_items"),  # noqa: E501
+        (f"- {{name: g, type: group, label: {AB}, min_items: 5, max_items: 2, fields: [{X_FIELD}]}}", "min_items"),
         ("- {name: Bad, type: text, label: {vi: a, en: b}}", "pattern"),
         ("- {name: c, type: checkbox, label: {vi: a, en: b}, required: maybe}", "boolean"),
-        ("- {name: r, type: radio, label: {vi: a, en: b}, options: [{value: a, label: {vi: a, en: b}}, {value: a, label: {vi: a, en: b}}]}", "duplicate option"),  # noqa: E501
+        (f"- {{name: r, type: radio, label: {AB}, options: [{OPT_A}, {OPT_A}]}}", "duplicate option"),
     ],
 )
 def test_bad_field_attributes(snippet: str, fragment: str) -> None:
@@ -305,7 +311,7 @@ def test_load_all_checks_id_and_version(tmp_path: Path) -> None:
 def test_load_all_rejects_badly_named_files(tmp_path: Path) -> None:
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "version1.yaml").write_text(GOOD, encoding="utf-8")
-    with pytest.raises(FormDefinitionError, match="v<N>.yaml"):
+    with pytest.raises(FormDefinitionError, match=r"v<N>\.yaml"):
         load_all_definitions(tmp_path)
 
 

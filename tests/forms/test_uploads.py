@@ -38,7 +38,7 @@ def make_pdf(pages: int = 2) -> bytes:
 
 def make_image(fmt: str, mode: str = "RGB", size: tuple[int, int] = (300, 200), **save: object) -> bytes:
     """An image with some structure so that it does not compress to nothing."""
-    color: object = {"RGB": (200, 30, 30), "RGBA": (0, 0, 255, 128), "L": 90, "P": 3, "I;16": 40000}[mode]
+    color: object = {"RGB": (200, 30, 30), "RGBA": (0, 0, 255, 128), "L": 90, "P": 3, "I;16": 40000, "1": 1}[mode]
     image = Image.new(mode, size, color)  # type: ignore[arg-type]
     for x in range(0, size[0], 7):
         image.paste(0, (x, 0, x + 2, size[1]))
@@ -113,7 +113,7 @@ def test_jpeg_with_flipped_exif_orientation_is_accepted_unrotated() -> None:
     assert assert_valid(result, pages=1).pages[0].rotation == 0
 
 
-@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16"])
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "I;16", "1"])
 def test_png_modes_become_one_page_pdf(mode: str) -> None:
     data = make_image("PNG", mode=mode)
     result = prepare_upload(data, max_bytes=LIMIT)
@@ -132,7 +132,25 @@ def test_rgba_png_transparency_is_composited_on_white() -> None:
     assert embedded.image.convert("RGB").getpixel((20, 20)) == (255, 255, 255)
 
 
-def test_png_with_appended_zip_is_reencoded_without_it() -> None:
+def test_png_metadata_chunks_are_dropped() -> None:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "private-note-123")
+    result = prepare_upload(make_image("PNG", pnginfo=info), max_bytes=LIMIT)
+    assert b"private-note-123" not in result.pdf
+    assert_valid(result, pages=1)
+
+
+def test_grey_png_with_transparent_colour_is_flattened() -> None:
+    data = make_image("PNG", mode="L", transparency=0)
+    page = assert_valid(prepare_upload(data, max_bytes=LIMIT), pages=1).pages[0]
+    (embedded,) = page.images
+    assert embedded.image is not None
+    assert embedded.image.convert("RGB").getpixel((0, 0)) == (255, 255, 255)  # stripe pixel was transparent
+
+
+def test_png_with_appended_zip_is_stored_without_it() -> None:
     zip_buf = io.BytesIO()
     with zipfile.ZipFile(zip_buf, "w") as zf:
         zf.writestr("secret.txt", "polyglot payload " * 20)

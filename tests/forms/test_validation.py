@@ -211,7 +211,12 @@ def test_number_values(defn: FormDefinition) -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("2000-02-29", "2000-02-29"), ("29/02/2000", "2000-02-29"), ("1/2/2003", "2003-02-01"), ("15/08/2025", "2025-08-15")],
+    [
+        ("2000-02-29", "2000-02-29"),
+        ("29/02/2000", "2000-02-29"),
+        ("1/2/2003", "2003-02-01"),
+        ("15/08/2025", "2025-08-15"),
+    ],
 )
 def test_date_values(defn: FormDefinition, value: str, expected: str) -> None:
     result = one(defn, birth_date=value)
@@ -315,7 +320,7 @@ def test_email_trimmed(defn: FormDefinition) -> None:
 
 
 def test_hostile_shapes_never_raise(defn: FormDefinition) -> None:
-    raw: dict[str, Any] = {
+    raw: dict[Any, Any] = {
         "full_name": "not a list",  # bare string instead of a list
         "age": [5, "x"],  # non-string first value
         "bio": [b"bytes \xff"],

@@ -1,0 +1,103 @@
+"""Shared fixtures: one migrated database per run (SQLite, or PostgreSQL via PORTAL_TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlmodel import Session, create_engine
+
+from portal.app import create_app
+from portal.catalog.loader import load_catalog
+from portal.kernel.migrations import upgrade
+from portal.kernel.settings import Settings
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    base = tmp_path_factory.mktemp("portal")
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL") or f"sqlite:///{base / 'test.db'}"
+    if url.startswith("postgresql"):
+        _reset_postgres(url)
+    settings = Settings(
+        environment="test",
+        secret_key=secrets.token_urlsafe(48),
+        database_url=url,
+        storage_dir=base / "files",
+        worker_in_process=False,
+        base_url="http://testserver",
+        max_file_bytes=2 * 1024 * 1024,
+        max_dossier_bytes=5 * 1024 * 1024,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    with Session(engine) as session:
+        load_catalog(session)
+        session.commit()
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[object]:
+    application = create_app(settings)
+    with TestClient(application):  # runs the lifespan once: engine, storage
+        yield application
+
+
+@pytest.fixture()
+def client(app: object) -> TestClient:
+    """A browser with its own cookie jar."""
+    return TestClient(app, follow_redirects=False)  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def db(app: object) -> Iterator[Session]:
+    with Session(app.state.engine) as session:  # type: ignore[attr-defined]
+        yield session
+
+
+def csrf(client: TestClient, path: str = "/") -> str:
+    """The CSRF token of the client's session, read off a page."""
+    page = client.get(path)
+    match = CSRF_RE.search(page.text) or CSRF_RE.search(client.get("/").text)
+    assert match, f"no csrf token on {path}"
+    return match.group(1)
+
+
+def signup(client: TestClient, *, name: str = "Nguyễn Thị Hường", login: str | None = None,
+           password: str = "mat-khau-rat-dai-2026") -> str:
+    """Create an account in this client and stay signed in; returns the login."""
+    login = login or f"citizen-{secrets.token_hex(6)}@example.vn"
+    token = csrf(client, "/signup")
+    r = client.post("/signup", data={"csrf_token": token, "login": login, "full_name": name,
+                                      "password": password, "password2": password, "next": "/dossiers"})
+    assert r.status_code == 303, r.text
+    return login
+
+
+@pytest.fixture()
+def citizen(client: TestClient) -> TestClient:
+    signup(client)
+    return client
+
+
+def fixtures_dir() -> Path:
+    return Path(__file__).parent / "fixtures"
