@@ -1,0 +1,179 @@
+"""Browser journeys: a real server on a free port, Debian's Chromium, axe-core on every page."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parents[1]
+E2E_DIR = Path(__file__).resolve().parent
+ARTIFACTS = E2E_DIR / "artifacts"
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = "/usr/bin/chromium"
+PORTAL_CLI = Path(sys.executable).with_name("portal")
+READY_TIMEOUT = 60.0
+BLOCKING_IMPACTS = ("serious", "critical")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under e2e/ is a browser journey."""
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate, load the catalogue and serve the portal (with its in-process worker) on a free port."""
+    if not AXE_JS.is_file():
+        pytest.fail(f"axe-core is missing at {AXE_JS}: run `npm ci`")
+    if not shutil.which("pdftotext"):
+        pytest.fail("pdftotext (poppler-utils) is needed to check the receipt")
+    base = tmp_path_factory.mktemp("e2e-server")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update({
+        "PORTAL_DATABASE_URL": f"sqlite:///{base / 'e2e.db'}",
+        "PORTAL_STORAGE_DIR": str(base / "files"),
+        "PORTAL_ENVIRONMENT": "test",
+        "PORTAL_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
+        "PORTAL_BASE_URL": url,
+    })
+    out_log, err_log = base / "server.out", base / "server.err"
+    for command in (["migrate"], ["catalog", "load"]):
+        done = subprocess.run([str(PORTAL_CLI), *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            pytest.fail(f"`portal {' '.join(command)}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    with out_log.open("wb") as out, err_log.open("wb") as err:
+        proc = subprocess.Popen(
+            [str(PORTAL_CLI), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env=env, stdout=out, stderr=err,
+        )
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not _ready(f"{url}/readyz"):
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with {proc.returncode} before it was ready:\n{_tail(err_log)}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"/readyz did not answer 200 within {READY_TIMEOUT:.0f} s:\n{_tail(err_log)}")
+            time.sleep(0.1)  # polling the health check, not waiting on the browser
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- pytest-playwright
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"],
+        "headless": True,
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    # bypass_csp: the portal's CSP (script-src 'self') would refuse the injected axe-core.
+    # The viewport is chosen per journey (phone or desktop), see VIEWPORTS.
+    return {**browser_context_args, "bypass_csp": True, "locale": "vi-VN", "timezone_id": "Asia/Ho_Chi_Minh",
+            "accept_downloads": True}
+
+
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _axe_source() -> str:
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def check_axe(page: Page, name: str) -> None:
+    """Run axe-core on the page as it is now; fail on any serious or critical violation."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+        if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+            # With JavaScript off the page runs no <script> element; evaluate still runs in the page.
+            page.evaluate(_axe_source())
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    blocking = [v for v in results["violations"] if v.get("impact") in BLOCKING_IMPACTS]
+    details = "\n".join(
+        f"  - {v['id']} ({v['impact']}): {v['help']} — first target: {v['nodes'][0]['target'] if v['nodes'] else '?'}"
+        f" [{len(v['nodes'])} node(s)]"
+        for v in blocking
+    )
+    assert not blocking, f"axe found serious/critical violations on {name} ({page.url}):\n{details}"
+
+
+class Shots:
+    """Full-page screenshots of one journey: e2e/artifacts/<journey>/<nn>-<name>.png."""
+
+    def __init__(self, journey: str) -> None:
+        self.folder = ARTIFACTS / journey
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+
+    def __call__(self, page: Page, name: str) -> Path:
+        self.count += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        path = self.folder / f"{self.count:02d}-{slug}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture()
+def shot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
+    """`shot(page, name)` for the running journey (named after the test's parameter id)."""
+    callspec = getattr(request.node, "callspec", None)
+    journey = callspec.id if callspec else request.node.name
+    return Shots(re.sub(r"[^A-Za-z0-9_.-]+", "-", journey))

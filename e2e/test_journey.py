@@ -1,0 +1,337 @@
+"""The citizen's journey in a real browser, once with JavaScript (HTMX) and once without.
+
+Sign up → find the procedure → fill the two form steps (one mistake, corrected) → upload two
+documents → check the answers → submit → download the receipt → sign out → public look-up.
+Every page is checked with axe-core and photographed into e2e/artifacts/<journey>/.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+from PIL import Image
+from playwright.sync_api import BrowserContext, Page, expect
+
+from e2e.conftest import VIEWPORTS, check_axe
+
+pytestmark = pytest.mark.e2e
+
+PROCEDURE = "Cấp Giấy xác nhận tình trạng hôn nhân"
+CODE_RE = re.compile(r"^[A-Z]+-\d{6}-\d{4}$")
+DATE_RE = re.compile(r"^\d{2}/\d{2}/\d{4}$")
+STEP_URL = r"/dossiers/([0-9a-f]{32})/steps/"
+MARKER = "__e2eSamePage"  # set on window: still there after an HTMX swap, gone after a page load
+
+
+@dataclass(frozen=True)
+class Mode:
+    js: bool
+    viewport: str
+    delivery: str  # value of the delivery radio on the review page
+    delivery_label: str
+
+
+MODES = {
+    "js-on": Mode(js=True, viewport="phone", delivery="post", delivery_label="Qua bưu chính công ích"),
+    "js-off": Mode(js=False, viewport="desktop", delivery="online", delivery_label="Trực tuyến, trong tài khoản của tôi"),
+}
+
+
+def _jpeg(path: Path) -> Path:
+    buf = BytesIO()
+    Image.new("RGB", (800, 600), (205, 190, 160)).save(buf, "JPEG", quality=80)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def _pdf(path: Path) -> Path:
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=14)
+    pdf.add_page()
+    pdf.cell(0, 10, "Ban sao quyet dinh cong nhan thuan tinh ly hon")
+    path.write_bytes(bytes(pdf.output()))
+    return path
+
+
+def _mark_page(page: Page) -> None:
+    page.evaluate(f"() => {{ window.{MARKER} = true; }}")
+
+
+def _assert_same_page(page: Page, what: str) -> None:
+    assert page.evaluate(f"() => window.{MARKER} === true"), f"{what}: the page was reloaded instead of updated by HTMX"
+
+
+@pytest.mark.parametrize("mode_id", list(MODES))
+def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext], server_url: str,
+                         shot: Callable[[Page, str], Path], tmp_path: Path) -> None:
+    mode = MODES[mode_id]
+    context = new_context(java_script_enabled=mode.js, viewport=VIEWPORTS[mode.viewport], base_url=server_url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    expect.set_options(timeout=10_000)
+
+    def visit(name: str) -> None:
+        """Every page and every state worth seeing: accessibility check, then a screenshot."""
+        check_axe(page, f"{mode_id}/{name}")
+        shot(page, name)
+
+    full_name = "Phạm Thị Thu Hà"
+    email = f"e2e-{uuid.uuid4().hex[:12]}@example.vn"
+    password = "mat-khau-" + uuid.uuid4().hex[:10]
+
+    # ------------------------------------------------------------------ 1. sign up
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    visit("home")
+    page.get_by_role("link", name="Đăng ký tài khoản").first.click()
+    page.wait_for_url("**/signup*")
+    visit("signup")
+    page.get_by_label("Họ và tên").fill(full_name)
+    page.get_by_label("Email hoặc số điện thoại di động").fill(email)
+    page.get_by_label("Mật khẩu", exact=True).fill(password)
+    page.get_by_label("Nhập lại mật khẩu").fill(password)
+    page.locator("main").get_by_role("button", name="Đăng ký tài khoản").click()
+    page.wait_for_url("**/dossiers")
+    expect(page.locator(".account .who")).to_contain_text(full_name)
+    expect(page.get_by_role("button", name="Đăng xuất")).to_be_visible()
+    visit("signed-in")
+
+    # ------------------------------------------------------------------ 2. find the procedure
+    page.get_by_role("link", name="Thủ tục hành chính").click()
+    page.wait_for_url("**/procedures")
+    results = page.locator("#results .result")
+    expect(results.first).to_be_visible()
+    before = results.count()
+    visit("procedures")
+    search = page.get_by_label("Tìm theo tên hoặc mã thủ tục")
+    if mode.js:
+        _mark_page(page)
+        search.fill("xac nhan tinh trang hon nhan")  # HTMX searches as the citizen types
+    else:
+        search.fill("xac nhan tinh trang hon nhan")
+        page.locator("form.filters").get_by_role("button", name="Tìm kiếm").click()
+    page.wait_for_url(re.compile(r"/procedures\?.*q=xac\+nhan\+tinh\+trang\+hon\+nhan"))
+    target = page.locator("#results").get_by_role("link", name=PROCEDURE, exact=True)
+    expect(target).to_be_visible()
+    assert results.count() < before, "the search did not narrow the list"
+    if mode.js:
+        _assert_same_page(page, "search")
+    visit("search-results")
+    target.click()
+    page.wait_for_url(re.compile(r"/procedures/1\.004873$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text(PROCEDURE)
+    visit("procedure")
+    page.get_by_role("button", name="Nộp trực tuyến").click()
+    page.wait_for_url(re.compile(STEP_URL + "applicant$"))
+    match = re.search(STEP_URL, page.url)
+    assert match
+    dossier_id = match.group(1)
+
+    # ------------------------------------------------------------------ 3a. step 1, with one mistake
+    visit("step-applicant")
+    form = page.locator("form.dossier-form")
+    past_from = page.locator("#f-past_from-wrap")
+    if mode.js:
+        expect(past_from).to_be_hidden()  # show_if: only for a past period of residence
+        expect(page.get_by_role("button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này")).to_have_count(2)
+        expect(page.get_by_role("button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này").first).to_be_hidden()
+    else:
+        expect(past_from).to_be_visible()  # without JavaScript every question is shown, with a hint
+        expect(past_from.locator(".conditional-hint")).to_be_visible()
+    form.get_by_label("Họ, chữ đệm và tên").fill(full_name)
+    form.get_by_role("group", name="Giới tính").get_by_label("Nữ", exact=True).check()
+    form.get_by_label("Ngày, tháng, năm sinh").fill("1992-03-08")
+    form.get_by_label("Dân tộc").fill("Kinh")
+    form.get_by_label("Quốc tịch", exact=True).fill("Việt Nam")
+    cccd = form.get_by_label("Số định danh cá nhân")
+    cccd.fill("00119001234")  # 11 digits: one digit short
+    residence = form.get_by_role("group", name="Nơi cư trú", exact=True)
+    province = residence.get_by_label("Tỉnh/thành phố", exact=True)
+    ward = residence.get_by_label("Phường/xã/đặc khu", exact=True)
+    province.select_option("01")
+    expect(province.locator("option:checked")).to_have_text("Thành phố Hà Nội")
+    if mode.js:
+        # The ward options arrive by HTMX once the province is chosen.
+        expect(ward.locator('option[value="00004"]')).to_be_attached()
+    else:
+        expect(ward.locator('option[value="00004"]')).not_to_be_attached()  # no JavaScript, no HTMX
+        residence.get_by_role("button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này").click()
+        expect(ward.locator('option[value="00004"]')).to_be_attached()
+        # The step was saved and shown again: nothing typed is lost.
+        expect(form.get_by_label("Họ, chữ đệm và tên")).to_have_value(full_name)
+        expect(form.get_by_label("Dân tộc")).to_have_value("Kinh")
+        expect(cccd).to_have_value("00119001234")
+        expect(province).to_have_value("01")
+        visit("step-applicant-wards")
+    ward.select_option("00004")
+    expect(ward.locator("option:checked")).to_have_text("Phường Ba Đình")
+    residence.get_by_label("Số nhà, đường/phố, thôn/tổ dân phố").fill("25 Phan Đình Phùng")
+    form.get_by_label("Số điện thoại").fill("0912 345 678")
+    form.get_by_label("Thư điện tử").fill(email)
+    form.get_by_role("group", name="Xác nhận cho thời gian cư trú trước đây tại nơi khác?").get_by_label(
+        "Không, xác nhận tình trạng hiện tại").check()
+    if mode.js:
+        expect(past_from).to_be_hidden()
+        # Inline check (HTMX) as soon as the CCCD field loses focus.
+        cccd.focus()
+        cccd.press("Tab")
+        expect(page.locator("#f-cccd-error")).to_be_visible()
+        expect(page.locator("#f-cccd-error")).not_to_be_empty()
+        visit("step-applicant-inline-error")
+    page.get_by_role("button", name="Lưu và tiếp tục").click()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_visible()
+    expect(summary.get_by_role("heading")).to_have_text("Có lỗi cần sửa")
+    expect(summary.locator("li")).to_have_count(1)
+    expect(summary.get_by_role("link")).to_have_attribute("href", "#f-cccd-wrap")
+    expect(summary.get_by_role("link")).to_contain_text("Số định danh cá nhân")
+    field_error = page.locator("#f-cccd-wrap .field-error")
+    expect(field_error).to_be_visible()
+    expect(field_error).not_to_be_empty()
+    cccd = page.locator("form.dossier-form").get_by_label("Số định danh cá nhân")
+    expect(cccd).to_have_value("00119001234")  # what was typed is shown again
+    expect(cccd).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#f-address-ward")).to_have_value("00004")
+    visit("step-applicant-error")
+    cccd.fill("001192012345")
+    page.get_by_role("button", name="Lưu và tiếp tục").click()
+    page.wait_for_url(re.compile(STEP_URL + "status$"))
+
+    # ------------------------------------------------------------------ 3b. step 2
+    expect(page.locator("#error-summary")).to_have_count(0)
+    form = page.locator("form.dossier-form")
+    spouse = page.locator("#f-spouse_name-wrap")
+    other_purpose = page.locator("#f-purpose_other-wrap")
+    partner = page.locator("#f-partner_name-wrap")
+    if mode.js:
+        for wrap in (spouse, other_purpose, partner):
+            expect(wrap).to_be_hidden()
+    else:
+        for wrap in (spouse, other_purpose, partner):
+            expect(wrap).to_be_visible()
+    visit("step-status")
+    form.get_by_role("group", name="Tình trạng hôn nhân").get_by_label("Đã đăng ký kết hôn nhưng đã ly hôn").check()
+    expect(spouse).to_be_visible()
+    form.get_by_label("Họ, chữ đệm và tên vợ/chồng").fill("Lê Văn Bình")
+    form.get_by_label("Giấy tờ chứng minh").fill("Quyết định số 12/2021/QĐST-HNGĐ ngày 05/03/2021 của TAND quận Ba Đình")
+    form.get_by_label("Mục đích sử dụng Giấy xác nhận").select_option("loan")
+    expect(other_purpose).to_be_visible()
+    if mode.js:
+        expect(partner).to_be_hidden()
+    form.get_by_label("Ghi rõ mục đích sử dụng").fill("Vay vốn mua nhà ở xã hội")
+    form.get_by_label("Số lượng Giấy xác nhận đề nghị cấp").fill("2")
+    form.get_by_label("Tôi xin cam đoan").check()
+    visit("step-status-filled")
+    page.get_by_role("button", name="Lưu và tiếp tục").click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}/files*")
+
+    # ------------------------------------------------------------------ 4. documents
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    visit("documents")
+    uploads = [("to_khai", _jpeg(tmp_path / "to-khai.jpg"), "to-khai"),
+               ("giay_to_ly_hon", _pdf(tmp_path / "quyet-dinh-ly-hon.pdf"), "quyet-dinh-ly-hon")]
+    for component, path, stem in uploads:
+        section = page.locator(f"#c-{component}")
+        upload_form = section.locator("form.upload")
+        file_input = section.get_by_label("Chọn tệp")
+        expect(file_input).to_be_visible()
+        progress = upload_form.locator("progress.upload-progress")
+        expect(progress).to_have_count(1)
+        if mode.js:
+            expect(progress).to_be_hidden()
+            _mark_page(page)
+            page.evaluate("""() => {
+              window.__e2eProgress = [];
+              document.addEventListener("htmx:xhr:progress", (e) => {
+                const bar = e.target.closest && e.target.closest("form.upload")
+                  ? e.target.closest("form.upload").querySelector(".upload-progress") : null;
+                window.__e2eProgress.push(bar ? {hidden: bar.hidden, value: bar.value} : null);
+              }, {once: true});
+            }""")
+        file_input.set_input_files(path)
+        section.get_by_role("button", name="Tải lên").click()
+        files = page.locator(f"#c-{component} .file-list")
+        expect(files).to_contain_text(stem)
+        if mode.js:
+            _assert_same_page(page, f"upload of {component}")
+            seen = page.evaluate("() => window.__e2eProgress")
+            assert seen and seen[0] is not None and seen[0]["hidden"] is False, f"the progress bar was not shown: {seen}"
+        else:
+            page.wait_for_url(f"**/dossiers/{dossier_id}/files#c-{component}")
+        expect(page.locator("#error-summary")).to_have_count(0)
+        expect(page.locator(f"#c-{component} form.upload")).to_have_count(0)  # one file only: replace = remove first
+        visit(f"documents-{component}")
+
+    # ------------------------------------------------------------------ 5. check your answers, submit
+    page.get_by_role("link", name="Tiếp tục để kiểm tra thông tin đã khai").click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}/review")
+    main = page.locator("main")
+    expect(page.locator("#error-summary")).to_have_count(0)
+    answers = page.locator(".summary-list")
+    for expected in (full_name, "001192012345", "Phường Ba Đình", "Thành phố Hà Nội", "Đã đăng ký kết hôn nhưng đã ly hôn",
+                     "Lê Văn Bình", "Vay vốn ngân hàng", "to-khai", "quyet-dinh-ly-hon"):
+        expect(answers.filter(has_text=expected).first).to_be_visible()
+    expect(main).to_contain_text("08/03/1992")
+    visit("review")
+    delivery = page.get_by_role("group", name="Nhận kết quả bằng hình thức nào?")
+    delivery.get_by_label(mode.delivery_label).check()
+    expect(page.locator(f"#delivery-{mode.delivery}")).to_be_checked()
+    page.get_by_role("button", name="Nộp hồ sơ").click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}?submitted=1")
+
+    # ------------------------------------------------------------------ confirmation
+    done = page.locator(".panel.success")
+    expect(done).to_be_visible()
+    expect(done.get_by_role("heading", level=1)).to_have_text("Hồ sơ đã được nộp thành công")
+    code = done.locator("strong.code").inner_text().strip()
+    assert CODE_RE.match(code), code
+    due = done.locator("strong").nth(1).inner_text().strip()
+    assert DATE_RE.match(due), due
+    facts = page.locator("dl.facts")
+    expect(facts).to_contain_text(mode.delivery_label)
+    status = facts.locator(".status").inner_text().strip()
+    assert status, "no status shown"
+    visit("submitted")
+
+    # ------------------------------------------------------------------ 6. the receipt
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Tải giấy tiếp nhận hồ sơ (PDF)").click()
+    download = download_info.value
+    assert download.suggested_filename == f"bien-nhan-{code}.pdf"
+    receipt = tmp_path / "receipt.pdf"
+    download.save_as(receipt)
+    assert receipt.read_bytes().startswith(b"%PDF-")
+    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(receipt), "-"],
+                          capture_output=True, text=True, check=True, timeout=30).stdout
+    flat = " ".join(text.split())
+    for expected in ("GIẤY TIẾP NHẬN HỒ SƠ", code, due, PROCEDURE):
+        assert expected in flat, f"{expected!r} is not in the receipt:\n{flat}"
+
+    # ------------------------------------------------------------------ 7. sign out, public look-up
+    page.get_by_role("button", name="Đăng xuất").click()
+    page.wait_for_url(server_url + "/")
+    expect(page.get_by_role("button", name="Đăng xuất")).to_have_count(0)
+    expect(page.locator(".account")).not_to_contain_text(full_name)
+    page.goto("/lookup")
+    visit("lookup")
+    page.get_by_label("Mã hồ sơ").fill(code)
+    page.locator("main").get_by_role("button", name="Tra cứu", exact=True).click()
+    page.wait_for_url(re.compile(r"/lookup\?code=" + re.escape(code) + "$"))
+    result = page.get_by_role("region", name=f"Hồ sơ {code}")
+    expect(result).to_be_visible()
+    expect(result).to_contain_text(PROCEDURE)
+    expect(result.locator(".status")).to_have_text(status)
+    expect(result).to_contain_text(due)
+    body = page.locator("body")
+    for private in (full_name, email, "001192012345", "Phan Đình Phùng", "Lê Văn Bình"):
+        expect(body).not_to_contain_text(private)
+    visit("lookup-result")
+    context.close()
