@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,10 +98,8 @@ def authenticate(*, session: Session, login: str, password: str) -> Account:
     elif phone:
         account = session.exec(select(Account).where(Account.phone == phone)).first()
     if account is None:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password[:256])
-        except VerificationError:
-            pass
         raise SignInFailed(N_("The email/phone number or password is not correct."))
     now = utcnow()
     if account.locked_until and as_utc(account.locked_until) > now:

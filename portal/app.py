@@ -58,10 +58,16 @@ def _error_response(request: Request, status: int, msgid: str, params: dict[str,
 
         return JSONResponse(
             {"type": "about:blank", "title": translator(request)(msgid, params or {}), "status": status},
-            status_code=status, media_type="application/problem+json",
+            status_code=status,
+            media_type="application/problem+json",
         )
-    return render(request, "error.html", {"status": status, "msgid": msgid, "params": params or {}},
-                  status_code=status, block="error" if is_htmx(request) else None)
+    return render(
+        request,
+        "error.html",
+        {"status": status, "msgid": msgid, "params": params or {}},
+        status_code=status,
+        block="error" if is_htmx(request) else None,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -87,7 +93,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         messages = {404: N_("This page does not exist."), 405: N_("This action is not allowed here.")}
-        return _error_response(request, exc.status_code, messages.get(exc.status_code, N_("The request could not be handled.")))
+        return _error_response(
+            request, exc.status_code, messages.get(exc.status_code, N_("The request could not be handled."))
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -96,7 +104,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error_response(request, 500, N_("Something went wrong on our side. Your saved work is safe; try again."))
+        return _error_response(
+            request, 500, N_("Something went wrong on our side. Your saved work is safe; try again.")
+        )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -110,7 +120,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine, app.state.storage = engine, storage
         worker = None
         if settings.worker_in_process:
-            worker = InProcessWorker(engine, WorkerContext(settings=settings, storage=storage), settings.worker_poll_seconds)
+            worker = InProcessWorker(
+                engine, WorkerContext(settings=settings, storage=storage), settings.worker_poll_seconds
+            )
             worker.start()
         app.state.worker = worker
         try:
@@ -135,8 +147,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
-        SessionMiddleware, secret_key=settings.secret_key, session_cookie="portal_session",
-        max_age=8 * 3600, same_site="lax", https_only=settings.https,
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="portal_session",
+        max_age=8 * 3600,
+        same_site="lax",
+        https_only=settings.https,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_dossier_bytes + 1024 * 1024)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.https)

@@ -25,8 +25,9 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the portal over HTTP."""
     import uvicorn
 
-    uvicorn.run("portal.asgi:app", host=host, port=port, workers=workers, proxy_headers=True,
-                log_level="info", access_log=False)
+    uvicorn.run(
+        "portal.asgi:app", host=host, port=port, workers=workers, proxy_headers=True, log_level="info", access_log=False
+    )
 
 
 @main.command()
@@ -58,7 +59,9 @@ def catalog_load() -> None:
     except CatalogError as exc:
         click.echo(f"catalogue error: {exc}", err=True)
         sys.exit(2)
-    click.echo(f"catalogue loaded: {report.agencies} agencies, {report.procedures} procedures, {report.forms} form versions")
+    click.echo(
+        f"catalogue loaded: {report.agencies} agencies, {report.procedures} procedures, {report.forms} form versions"
+    )
 
 
 @main.group()

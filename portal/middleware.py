@@ -62,7 +62,9 @@ class BodyLimitMiddleware:
         t = Translator(_locale(scope))
         mb = self.limit // (1024 * 1024)
         title = t("The file is too large")
-        text = t("The request is larger than {mb} MB and was refused. Nothing already saved in your dossier was lost.", mb=mb)
+        text = t(
+            "The request is larger than {mb} MB and was refused. Nothing already saved in your dossier was lost.", mb=mb
+        )
         back = t("Back to my dossiers")
         body = (
             f'<!doctype html><html lang="{t.locale}"><head><meta charset="utf-8"><title>{title}</title>'
@@ -79,9 +81,17 @@ class BodyLimitMiddleware:
                 total += len(message.get("body", b""))
                 if not message.get("more_body"):
                     break
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

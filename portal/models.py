@@ -7,6 +7,13 @@ from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSe
 from portal.kernel.outbox import OutboxMessage
 
 __all__ = [
-    "Account", "Agency", "Dossier", "DossierEvent", "DossierFile", "DossierSequence", "FormVersion",
-    "OutboxMessage", "Procedure",
+    "Account",
+    "Agency",
+    "Dossier",
+    "DossierEvent",
+    "DossierFile",
+    "DossierSequence",
+    "FormVersion",
+    "OutboxMessage",
+    "Procedure",
 ]

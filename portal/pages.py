@@ -30,7 +30,7 @@ def N_(s: str) -> str:
 @router.get("/", name="home")
 def home(request: Request, session: SessionDep, account: OptionalAccount) -> Response:
     popular = session.exec(
-        select(Procedure).where(Procedure.active == True).order_by(col(Procedure.name_vi)).limit(6)  # noqa: E712
+        select(Procedure).where(Procedure.active == True).order_by(col(Procedure.name_vi)).limit(6)
     ).all()
     return render(request, "home.html", {"popular": popular})
 
@@ -45,7 +45,9 @@ def lookup(
         return render(request, "lookup.html", {"code": "", "result": None, "error": None})
     if not CODE_RE.match(code):
         msg = N_("“{code}” is not a dossier code. A code looks like STP-261122-0001.")
-        return render(request, "lookup.html", {"code": code, "result": None, "error": (msg, {"code": code[:40]})}, status_code=422)
+        return render(
+            request, "lookup.html", {"code": code, "result": None, "error": (msg, {"code": code[:40]})}, status_code=422
+        )
     row = session.exec(
         select(Dossier, Procedure, Agency)
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
@@ -54,9 +56,15 @@ def lookup(
     ).first()
     if row is None:
         msg = N_("No dossier has the code {code}. Check the code printed on your receipt.")
-        return render(request, "lookup.html", {"code": code, "result": None, "error": (msg, {"code": code})}, status_code=404)
+        return render(
+            request, "lookup.html", {"code": code, "result": None, "error": (msg, {"code": code})}, status_code=404
+        )
     dossier, proc, agency = row
-    return render(request, "lookup.html", {"code": code, "result": {"dossier": dossier, "proc": proc, "agency": agency}, "error": None})
+    return render(
+        request,
+        "lookup.html",
+        {"code": code, "result": {"dossier": dossier, "proc": proc, "agency": agency}, "error": None},
+    )
 
 
 @router.get("/lang/{locale}", name="set_language")

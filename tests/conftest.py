@@ -82,13 +82,27 @@ def csrf(client: TestClient, path: str = "/") -> str:
     return match.group(1)
 
 
-def signup(client: TestClient, *, name: str = "Nguyễn Thị Hường", login: str | None = None,
-           password: str = "mat-khau-rat-dai-2026") -> str:
+def signup(
+    client: TestClient,
+    *,
+    name: str = "Nguyễn Thị Hường",
+    login: str | None = None,
+    password: str = "mat-khau-rat-dai-2026",
+) -> str:
     """Create an account in this client and stay signed in; returns the login."""
     login = login or f"citizen-{secrets.token_hex(6)}@example.vn"
     token = csrf(client, "/signup")
-    r = client.post("/signup", data={"csrf_token": token, "login": login, "full_name": name,
-                                      "password": password, "password2": password, "next": "/dossiers"})
+    r = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "login": login,
+            "full_name": name,
+            "password": password,
+            "password2": password,
+            "next": "/dossiers",
+        },
+    )
     assert r.status_code == 303, r.text
     return login
 

@@ -54,17 +54,30 @@ def address(province: str = "01", ward: str = "00004", street: str = "12 Lý Th�
 
 def marital_step1(**over: str) -> dict[str, str]:
     data = {
-        "full_name": "Nguyễn Thị Hường", "gender": "female", "birth_date": "1990-05-17",
-        "ethnicity": "Kinh", "nationality": "Việt Nam", "cccd": "001190012345",
-        "address.province": "01", "address.ward": "00004", "address.street": "12 Lý Thái Tổ",
-        "phone": "0912 345 678", "email": "huong@example.vn", "past_period": "no",
+        "full_name": "Nguyễn Thị Hường",
+        "gender": "female",
+        "birth_date": "1990-05-17",
+        "ethnicity": "Kinh",
+        "nationality": "Việt Nam",
+        "cccd": "001190012345",
+        "address.province": "01",
+        "address.ward": "00004",
+        "address.street": "12 Lý Thái Tổ",
+        "phone": "0912 345 678",
+        "email": "huong@example.vn",
+        "past_period": "no",
     }
     data.update(over)
     return data
 
 
 def marital_step2(**over: str) -> dict[str, str]:
-    data = {"marital_status": "never_married", "purpose": "loan", "purpose_other": "Vay vốn mua nhà",
-            "copies": "1", "declaration": "true"}
+    data = {
+        "marital_status": "never_married",
+        "purpose": "loan",
+        "purpose_other": "Vay vốn mua nhà",
+        "copies": "1",
+        "declaration": "true",
+    }
     data.update(over)
     return data

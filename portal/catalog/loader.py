@@ -49,7 +49,9 @@ def _text(doc: dict[str, Any], key: str, source: Path, *, required: bool = True)
     return str(value["vi"]), str(value["en"])
 
 
-def _check_procedure(doc: dict[str, Any], source: Path, agencies: set[str], forms: dict[tuple[str, int], FormDefinition]) -> None:
+def _check_procedure(
+    doc: dict[str, Any], source: Path, agencies: set[str], forms: dict[tuple[str, int], FormDefinition]
+) -> None:
     for key in ("code", "slug", "agency", "level", "deadline_days", "components", "delivery", "form"):
         _need(doc, key, source)
     if doc["agency"] not in agencies:
@@ -122,9 +124,17 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         desc_vi, desc_en = _text(doc, "description", source, required=False)
         res_vi, res_en = _text(doc, "result", source, required=False)
         proc = session.get(Procedure, code) or Procedure(
-            code=code, slug=doc["slug"], agency_code=doc["agency"], name_vi=name_vi, name_en=name_en,
-            field_vi=field_vi, field_en=field_en, level=doc["level"], deadline_days=doc["deadline_days"],
-            form_id=doc["form"]["id"], form_version=doc["form"]["version"],
+            code=code,
+            slug=doc["slug"],
+            agency_code=doc["agency"],
+            name_vi=name_vi,
+            name_en=name_en,
+            field_vi=field_vi,
+            field_en=field_en,
+            level=doc["level"],
+            deadline_days=doc["deadline_days"],
+            form_id=doc["form"]["id"],
+            form_version=doc["form"]["version"],
         )
         proc.slug, proc.agency_code = doc["slug"], doc["agency"]
         proc.name_vi, proc.name_en, proc.field_vi, proc.field_en = name_vi, name_en, field_vi, field_en
@@ -132,9 +142,14 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         proc.description_vi, proc.description_en, proc.result_vi, proc.result_en = desc_vi, desc_en, res_vi, res_en
         proc.fees = list(doc.get("fees") or [])
         proc.components = [
-            {"id": c["id"], "name": c["name"], "mandatory": bool(c.get("mandatory", True)),
-             "accepts": list(c["accepts"]), "multiple": bool(c.get("multiple", False)),
-             "signature_required": bool(c.get("signature_required", False))}
+            {
+                "id": c["id"],
+                "name": c["name"],
+                "mandatory": bool(c.get("mandatory", True)),
+                "accepts": list(c["accepts"]),
+                "multiple": bool(c.get("multiple", False)),
+                "signature_required": bool(c.get("signature_required", False)),
+            }
             for c in doc["components"]
         ]
         proc.delivery = list(doc["delivery"])
@@ -143,7 +158,7 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         agency_vi, agency_en = agency_names[doc["agency"]]
         proc.search_text = fold(" ".join([code, name_vi, name_en, field_vi, field_en, agency_vi, agency_en]))
         session.add(proc)
-    for stale in session.exec(select(Procedure).where(Procedure.active == True)):  # noqa: E712
+    for stale in session.exec(select(Procedure).where(Procedure.active == True)):
         if stale.code not in codes:
             stale.active = False
             session.add(stale)

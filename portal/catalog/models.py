@@ -37,9 +37,7 @@ class Procedure(SQLModel, table=True):
     result_en: str = ""
     search_text: str = Field(default="", index=False)
     fees: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    components: list[dict[str, Any]] = Field(
-        default_factory=list, sa_column=Column(JSON, nullable=False)
-    )
+    components: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     delivery: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     form_id: str = Field(max_length=80)
     form_version: int

@@ -35,7 +35,7 @@ def procedure_list(
     level: Annotated[str, Query(max_length=10)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    stmt = select(Procedure).where(Procedure.active == True)  # noqa: E712
+    stmt = select(Procedure).where(Procedure.active == True)
     for term in search_terms(q):
         stmt = stmt.where(col(Procedure.search_text).contains(term, autoescape=True))
     if agency:
@@ -51,7 +51,7 @@ def procedure_list(
     rows = session.exec(stmt.order_by(col(Procedure.name_vi)).offset((page - 1) * size).limit(size)).all()
     agencies = session.exec(select(Agency).order_by(col(Agency.name_vi))).all()
     fields = session.exec(
-        select(Procedure.field_vi, Procedure.field_en).where(Procedure.active == True).distinct()  # noqa: E712
+        select(Procedure.field_vi, Procedure.field_en).where(Procedure.active == True).distinct()
     ).all()
     return render(
         request,

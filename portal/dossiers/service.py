@@ -15,9 +15,9 @@ from sqlmodel import Session, col, select
 from auth.models import Account
 from forms.definition import FieldType, FormDefinition
 from forms.messages import Msg
+from forms.models import FormVersion
 from forms.uploads import PreparedUpload, UploadRejected, combine_size_ok, prepare_upload
 from forms.validation import StepResult, validate_data, validate_step
-from forms.models import FormVersion
 from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence, DossierStatus
 from portal.kernel.calendar import appointment_date
@@ -173,7 +173,7 @@ def add_files(
                 raise UploadRejected(
                     N_("This component accepts only {types} files."),
                     {"types": ", ".join(t.upper() for t in component["accepts"])},
-                    415,
+                    status_code=415,
                 )
             combine_size_ok(total, ready.size, max_total=settings.max_dossier_bytes)
         except UploadRejected as exc:
@@ -187,8 +187,14 @@ def add_files(
         if not name.lower().endswith(".pdf"):
             name = name.rsplit(".", 1)[0] + ".pdf"
         row = DossierFile(
-            dossier_id=dossier.id, component_id=component_id, filename=name, storage_key=key,
-            sha256=ready.sha256, original_media_type=ready.original_media_type, size=ready.size, pages=ready.pages,
+            dossier_id=dossier.id,
+            component_id=component_id,
+            filename=name,
+            storage_key=key,
+            sha256=ready.sha256,
+            original_media_type=ready.original_media_type,
+            size=ready.size,
+            pages=ready.pages,
         )
         session.add(row)
         stored.append(row)
@@ -253,9 +259,11 @@ def next_sequence(session: Session, agency_code: str, day: str) -> int:
     dialect = session.get_bind().dialect.name
     table = DossierSequence.__table__  # type: ignore[attr-defined]
     ins = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
-    stmt = ins.values(agency_code=agency_code, day=day, last=1).on_conflict_do_update(
-        index_elements=["agency_code", "day"], set_={"last": table.c.last + 1}
-    ).returning(table.c.last)
+    stmt = (
+        ins.values(agency_code=agency_code, day=day, last=1)
+        .on_conflict_do_update(index_elements=["agency_code", "day"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
+    )
     return int(session.execute(stmt).scalar_one())
 
 

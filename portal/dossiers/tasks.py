@@ -40,7 +40,9 @@ def receipt_data(session: Session, dossier: Dossier, settings: Settings) -> Rece
     for comp in proc.components:
         mine = [f for f in files if f.component_id == comp["id"]]
         if mine:
-            components.append(ReceiptComponent(name=comp["name"]["vi"], files=len(mine), pages=sum(f.pages for f in mine)))
+            components.append(
+                ReceiptComponent(name=comp["name"]["vi"], files=len(mine), pages=sum(f.pages for f in mine))
+            )
     address = None
     for value in data.values():
         if isinstance(value, dict) and {"province", "ward"} <= value.keys():

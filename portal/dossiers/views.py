@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
 from starlette.background import BackgroundTask
@@ -110,27 +110,37 @@ def _step_context(dossier: Dossier, proc: Procedure, defn: FormDefinition, step_
     step = defn.step(step_id)
     index = defn.step_ids.index(step_id)
     return {
-        "dossier": dossier, "proc": proc, "defn": defn, "step": step, "step_index": index,
-        "steps_total": len(defn.step_ids), "values": dossier.data, "wards_for": wards,
-        "provinces": provinces(), "field_labels": _field_labels(defn),
+        "dossier": dossier,
+        "proc": proc,
+        "defn": defn,
+        "step": step,
+        "step_index": index,
+        "steps_total": len(defn.step_ids),
+        "values": dossier.data,
+        "wards_for": wards,
+        "provinces": provinces(),
+        "field_labels": _field_labels(defn),
     }
 
 
 @router.get("/dossiers/{dossier_id}/steps/{step_id}", name="dossier_step")
-def step_page(request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+def step_page(
+    request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount
+) -> Response:
     dossier, proc, defn = _load(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
         return _redirect(f"/dossiers/{dossier.id}")
     if step_id not in defn.step_ids:
         raise NotFound(N_("This step does not exist."))
-    return render(request, "dossiers/step.html",
-                  {**_step_context(dossier, proc, defn, step_id), "errors": {}, "error_items": []})
+    return render(
+        request, "dossiers/step.html", {**_step_context(dossier, proc, defn, step_id), "errors": {}, "error_items": []}
+    )
 
 
 @router.get("/dossiers/{dossier_id}/continue", name="continue_dossier")
 def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
     """Resume a draft where it was left (or show a submitted dossier)."""
-    dossier, proc, defn = _load(session, dossier_id, account)
+    dossier, _proc, defn = _load(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
         return _redirect(f"/dossiers/{dossier.id}")
     step = dossier.last_step if dossier.last_step in defn.step_ids else defn.step_ids[0]
@@ -138,7 +148,9 @@ def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccou
 
 
 @router.post("/dossiers/{dossier_id}/steps/{step_id}")
-async def step_submit(request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+async def step_submit(
+    request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount
+) -> Response:
     dossier, proc, defn = _load(session, dossier_id, account)
     form = await request.form()
     action = str(form.get("_action") or "next")
@@ -163,9 +175,13 @@ async def step_submit(request: Request, dossier_id: str, step_id: str, session: 
         return _redirect(f"/dossiers?saved={dossier.id}")
     errors = result.errors if action in ("next", "save") else {}
     return render(
-        request, "dossiers/step.html",
-        {**_step_context(dossier, proc, defn, step_id), "errors": errors,
-         "error_items": _error_items(request, defn, dict(errors))},
+        request,
+        "dossiers/step.html",
+        {
+            **_step_context(dossier, proc, defn, step_id),
+            "errors": errors,
+            "error_items": _error_items(request, defn, dict(errors)),
+        },
         status_code=422 if errors else 200,
     )
 
@@ -178,7 +194,7 @@ def _drop_row(raw: dict[str, list[str]], group: str, index: int, count: int) -> 
         if not key.startswith(prefix) or key == f"{group}.count":
             out[key] = values
             continue
-        head, _, rest = key[len(prefix):].partition(".")
+        head, _, rest = key[len(prefix) :].partition(".")
         if not head.isdigit():
             continue
         i = int(head)
@@ -194,7 +210,7 @@ async def validate_one(request: Request, dossier_id: str, session: SessionDep, a
     """HTMX inline validation: re-render one field with its message."""
     from forms.validation import validate_field
 
-    dossier, proc, defn = _load(session, dossier_id, account)
+    dossier, _proc, defn = _load(session, dossier_id, account)
     form = await request.form()
     path = str(form.get("_field") or "")
     raw = raw_form(form)
@@ -205,7 +221,11 @@ async def validate_one(request: Request, dossier_id: str, session: SessionDep, a
         raise NotFound(N_("This field does not exist.")) from None
     error = validate_field(defn, path, raw, context=dossier.data)
     value = raw.get(path, [""])[0]
-    return render(request, "forms/inline_field.html", {"field": field, "path": path, "value": value, "error": error, "wards_for": wards})
+    return render(
+        request,
+        "forms/inline_field.html",
+        {"field": field, "path": path, "value": value, "error": error, "wards_for": wards},
+    )
 
 
 @router.get("/forms/wards", name="ward_options")
@@ -222,34 +242,61 @@ def files_page(request: Request, dossier_id: str, session: SessionDep, account: 
     return _render_files(request, session, dossier, proc, defn)
 
 
-def _render_files(request: Request, session: SessionDep, dossier: Dossier, proc: Procedure, defn: FormDefinition,
-                  *, error: DomainError | None = None, error_component: str | None = None) -> Response:
+def _render_files(
+    request: Request,
+    session: SessionDep,
+    dossier: Dossier,
+    proc: Procedure,
+    defn: FormDefinition,
+    *,
+    error: DomainError | None = None,
+    error_component: str | None = None,
+) -> Response:
     files = service.dossier_files(session, dossier)
     settings = request.app.state.settings
     return render(
-        request, "dossiers/files.html",
-        {"dossier": dossier, "proc": proc, "defn": defn, "files": files, "error": error,
-         "error_component": error_component, "used_bytes": sum(f.size for f in files),
-         "max_file_mb": settings.max_file_bytes // (1024 * 1024), "max_dossier_mb": settings.max_dossier_bytes // (1024 * 1024)},
-        status_code=error.status_code if error else 200, block="components",
+        request,
+        "dossiers/files.html",
+        {
+            "dossier": dossier,
+            "proc": proc,
+            "defn": defn,
+            "files": files,
+            "error": error,
+            "error_component": error_component,
+            "used_bytes": sum(f.size for f in files),
+            "max_file_mb": settings.max_file_bytes // (1024 * 1024),
+            "max_dossier_mb": settings.max_dossier_bytes // (1024 * 1024),
+        },
+        status_code=error.status_code if error else 200,
+        block="components",
     )
 
 
 @router.post("/dossiers/{dossier_id}/files/{component_id}", name="upload_files")
-async def upload(request: Request, dossier_id: str, component_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+async def upload(
+    request: Request, dossier_id: str, component_id: str, session: SessionDep, account: CurrentAccount
+) -> Response:
     dossier, proc, defn = _load(session, dossier_id, account)
     form = await request.form()
     uploads: list[service.Upload] = []
     for value in form.getlist("files"):
         if isinstance(value, str):
             continue
-        file: UploadFile = value
+        file = value
         limit = request.app.state.settings.max_file_bytes
         data = await file.read(limit + 1)
         uploads.append(service.Upload(filename=file.filename or "", data=data))
     try:
-        service.add_files(session=session, storage=request.app.state.storage, settings=request.app.state.settings,
-                          dossier=dossier, procedure=proc, component_id=component_id, uploads=uploads)
+        service.add_files(
+            session=session,
+            storage=request.app.state.storage,
+            settings=request.app.state.settings,
+            dossier=dossier,
+            procedure=proc,
+            component_id=component_id,
+            uploads=uploads,
+        )
     except DomainError as exc:
         return _render_files(request, session, dossier, proc, defn, error=exc, error_component=component_id)
     if request.headers.get("HX-Request") == "true":
@@ -258,7 +305,9 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
 
 
 @router.post("/dossiers/{dossier_id}/files/{file_id}/delete", name="delete_file")
-def delete_file(request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+def delete_file(
+    request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount
+) -> Response:
     dossier, proc, defn = _load(session, dossier_id, account)
     service.remove_file(session=session, dossier=dossier, file_id=file_id)
     if request.headers.get("HX-Request") == "true":
@@ -267,14 +316,19 @@ def delete_file(request: Request, dossier_id: str, file_id: str, session: Sessio
 
 
 @router.get("/dossiers/{dossier_id}/files/{file_id}", name="download_file")
-def download_file(request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+def download_file(
+    request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount
+) -> Response:
     dossier = service.own_dossier(session, dossier_id, account)
     row = next((f for f in service.dossier_files(session, dossier) if f.id == file_id), None)
     if row is None:
         raise NotFound(N_("There is no such file in this dossier."))
     data = request.app.state.storage.get(row.storage_key)
-    return Response(data, media_type="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"', "Cache-Control": "private, no-store"})
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{row.id}.pdf"', "Cache-Control": "private, no-store"},
+    )
 
 
 @router.get("/dossiers/{dossier_id}/review", name="dossier_review")
@@ -285,22 +339,43 @@ def review(request: Request, dossier_id: str, session: SessionDep, account: Curr
     return _render_review(request, session, dossier, proc, defn)
 
 
-def _render_review(request: Request, session: SessionDep, dossier: Dossier, proc: Procedure, defn: FormDefinition,
-                   *, status_code: int = 200, error: DomainError | None = None) -> Response:
+def _render_review(
+    request: Request,
+    session: SessionDep,
+    dossier: Dossier,
+    proc: Procedure,
+    defn: FormDefinition,
+    *,
+    status_code: int = 200,
+    error: DomainError | None = None,
+) -> Response:
     ready = service.readiness(session, dossier, proc, defn)
     return render(
-        request, "dossiers/review.html",
-        {"dossier": dossier, "proc": proc, "defn": defn, "values": dossier.data, "ready": ready,
-         "files": service.dossier_files(session, dossier), "error": error, "wards_for": wards,
-         "format_address": format_address, "step_of": lambda p: _locate(defn, p)[0],
-         "label_of": lambda p: translator(request).text(_locate(defn, p)[1])},
+        request,
+        "dossiers/review.html",
+        {
+            "dossier": dossier,
+            "proc": proc,
+            "defn": defn,
+            "values": dossier.data,
+            "ready": ready,
+            "files": service.dossier_files(session, dossier),
+            "error": error,
+            "wards_for": wards,
+            "format_address": format_address,
+            "step_of": lambda p: _locate(defn, p)[0],
+            "label_of": lambda p: translator(request).text(_locate(defn, p)[1]),
+        },
         status_code=status_code,
     )
 
 
 @router.post("/dossiers/{dossier_id}/submit", name="submit_dossier")
 def submit(
-    request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount,
+    request: Request,
+    dossier_id: str,
+    session: SessionDep,
+    account: CurrentAccount,
     delivery_method: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     dossier = service.own_dossier(session, dossier_id, account, lock=True)
@@ -330,12 +405,23 @@ def dossier_page(request: Request, dossier_id: str, session: SessionDep, account
     dossier = service.own_dossier(session, dossier_id, account)
     proc = session.get(Procedure, dossier.procedure_code)
     agency = session.get(Agency, dossier.agency_code)
-    events = session.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier.id).order_by(col(DossierEvent.at), col(DossierEvent.id))).all()
-    return render(request, "dossiers/detail.html", {
-        "dossier": dossier, "proc": proc, "agency": agency, "events": events,
-        "files": service.dossier_files(session, dossier),
-        "just_submitted": request.query_params.get("submitted") == "1",
-    })
+    events = session.exec(
+        select(DossierEvent)
+        .where(DossierEvent.dossier_id == dossier.id)
+        .order_by(col(DossierEvent.at), col(DossierEvent.id))
+    ).all()
+    return render(
+        request,
+        "dossiers/detail.html",
+        {
+            "dossier": dossier,
+            "proc": proc,
+            "agency": agency,
+            "events": events,
+            "files": service.dossier_files(session, dossier),
+            "just_submitted": request.query_params.get("submitted") == "1",
+        },
+    )
 
 
 @router.get("/dossiers/{dossier_id}/receipt.pdf", name="dossier_receipt")
@@ -344,5 +430,11 @@ def receipt(request: Request, dossier_id: str, session: SessionDep, account: Cur
     if not dossier.code:
         raise NotFound(N_("The receipt exists once the dossier is submitted."))
     pdf = current_receipt(session, dossier, storage=request.app.state.storage, settings=request.app.state.settings)
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="bien-nhan-{dossier.code}.pdf"', "Cache-Control": "private, no-store"})
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="bien-nhan-{dossier.code}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -74,7 +74,7 @@ def _claim(session: Session, limit: int) -> list[OutboxMessage]:
     stmt = (
         select(OutboxMessage)
         .where(col(OutboxMessage.processed_at).is_(None))
-        .where(OutboxMessage.dead == False)  # noqa: E712
+        .where(OutboxMessage.dead == False)
         .where(or_(col(OutboxMessage.available_at) <= now))
         .order_by(col(OutboxMessage.id))
         .limit(limit)

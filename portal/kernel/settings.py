@@ -37,9 +37,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.environment != "development" and (
-            self.secret_key in PLACEHOLDER_SECRETS or len(self.secret_key) < 32
-        ):
+        if self.environment != "development" and (self.secret_key in PLACEHOLDER_SECRETS or len(self.secret_key) < 32):
             raise ValueError(
                 "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
                 "outside development (python -c 'import secrets; print(secrets.token_urlsafe(48))')"

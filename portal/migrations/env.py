@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from alembic import context
 from sqlalchemy import pool
 from sqlmodel import SQLModel, create_engine
@@ -14,7 +16,7 @@ url = config.get_main_option("sqlalchemy.url") or Settings().database_url
 target_metadata = SQLModel.metadata
 
 
-def render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def render_item(type_: str, obj: object, autogen_context: object) -> str | Literal[False]:
     """Write our UTC timestamp type as a plain timezone-aware DateTime in migrations."""
     if type_ == "type" and type(obj).__name__ == "UTCDateTime":
         return "sa.DateTime(timezone=True)"

@@ -55,7 +55,9 @@ def test_parallel_submits_of_one_dossier_make_one(app) -> None:
     assert {status for status, _ in results} == {303}, results
     assert len({loc for _, loc in results}) == 1
     with Session(app.state.engine) as s:
-        events = s.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier_id, DossierEvent.kind == "submitted")).all()
+        events = s.exec(
+            select(DossierEvent).where(DossierEvent.dossier_id == dossier_id, DossierEvent.kind == "submitted")
+        ).all()
         assert len(events) == 1
         assert s.get(Dossier, dossier_id).code  # type: ignore[union-attr]
 

@@ -10,8 +10,8 @@ from sqlmodel import Session, col, select
 
 from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier
-from portal.kernel.outbox import MAX_ATTEMPTS, OutboxMessage, WorkerContext, drain, enqueue, handler
 from portal.kernel.db import writer
+from portal.kernel.outbox import MAX_ATTEMPTS, OutboxMessage, WorkerContext, drain, enqueue, handler
 from tests.web.flow import start
 
 pytestmark = pytest.mark.db
@@ -61,7 +61,12 @@ def test_failing_message_is_retried_with_backoff_then_dead(app) -> None:
     assert calls == [1]
     with Session(writer(app.state.engine)) as s:
         msg = s.get(OutboxMessage, msg_id)
-        assert msg is not None and msg.attempts == 1 and not msg.dead and "downstream unavailable" in (msg.last_error or "")
+        assert (
+            msg is not None
+            and msg.attempts == 1
+            and not msg.dead
+            and "downstream unavailable" in (msg.last_error or "")
+        )
         msg.attempts = MAX_ATTEMPTS - 1
         msg.available_at = msg.created_at
         s.add(msg)
@@ -70,5 +75,7 @@ def test_failing_message_is_retried_with_backoff_then_dead(app) -> None:
     with Session(app.state.engine) as s:
         msg = s.get(OutboxMessage, msg_id)
         assert msg is not None and msg.dead and msg.processed_at is None
-        pending = s.exec(select(OutboxMessage).where(col(OutboxMessage.topic) == "test.flaky", OutboxMessage.dead == False)).all()  # noqa: E712
+        pending = s.exec(
+            select(OutboxMessage).where(col(OutboxMessage.topic) == "test.flaky", OutboxMessage.dead == False)
+        ).all()
         assert pending == []

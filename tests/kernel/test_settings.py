@@ -16,7 +16,7 @@ def test_development_accepts_the_placeholder() -> None:
 @pytest.mark.parametrize("secret", ["change-me", "dev-secret-change-me", "short"])
 def test_placeholder_secret_refused(env: str, secret: str) -> None:
     with pytest.raises(ValidationError, match="PORTAL_SECRET_KEY"):
-        Settings(environment=env, secret_key=secret, _env_file=None)  # type: ignore[call-arg]
+        Settings(environment=env, secret_key=secret, _env_file=None)  # type: ignore[call-arg, arg-type]
 
 
 def test_environment_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

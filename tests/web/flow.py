@@ -26,10 +26,13 @@ def post_step(client: TestClient, dossier_id: str, step: str, data: dict[str, st
     return client.post(f"/dossiers/{dossier_id}/steps/{step}", data={**data, "csrf_token": token, "_action": action})
 
 
-def upload(client: TestClient, dossier_id: str, component: str, name: str, data: bytes, mime: str = "application/octet-stream"):
+def upload(
+    client: TestClient, dossier_id: str, component: str, name: str, data: bytes, mime: str = "application/octet-stream"
+):
     token = csrf(client, f"/dossiers/{dossier_id}/files")
-    return client.post(f"/dossiers/{dossier_id}/files/{component}", data={"csrf_token": token},
-                       files=[("files", (name, data, mime))])
+    return client.post(
+        f"/dossiers/{dossier_id}/files/{component}", data={"csrf_token": token}, files=[("files", (name, data, mime))]
+    )
 
 
 def fill_marital(client: TestClient) -> str:

@@ -19,8 +19,10 @@ def _signin(client: TestClient, login: str, password: str):
 
 def test_signup_validation(client: TestClient) -> None:
     token = csrf(client, "/signup")
-    r = client.post("/signup", data={"csrf_token": token, "login": "not-an-email", "full_name": "",
-                                      "password": "short", "password2": "other"})
+    r = client.post(
+        "/signup",
+        data={"csrf_token": token, "login": "not-an-email", "full_name": "", "password": "short", "password2": "other"},
+    )
     assert r.status_code == 422
     for anchor in ('href="#login"', 'href="#full_name"', 'href="#password"', 'href="#password2"'):
         assert anchor in r.text
@@ -39,8 +41,16 @@ def test_signin_by_phone_and_duplicate(app) -> None:
     signup(a, login="0987 654 321", password="mat-khau-dien-thoai")
     b = TestClient(app, follow_redirects=False)
     token = csrf(b, "/signup")
-    r = b.post("/signup", data={"csrf_token": token, "login": "+84987654321", "full_name": "Người Khác",
-                                "password": "mat-khau-dien-thoai", "password2": "mat-khau-dien-thoai"})
+    r = b.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "login": "+84987654321",
+            "full_name": "Người Khác",
+            "password": "mat-khau-dien-thoai",
+            "password2": "mat-khau-dien-thoai",
+        },
+    )
     assert r.status_code == 422
     r = _signin(b, "+84 987 654 321", "mat-khau-dien-thoai")
     assert r.status_code == 303 and r.headers["location"] == "/dossiers"
@@ -72,6 +82,8 @@ def test_next_parameter_cannot_leave_the_site(client: TestClient) -> None:
     login = signup(client, password="mat-khau-rat-dai-2026")
     client.post("/signout", data={"csrf_token": csrf(client)})
     token = csrf(client, "/signin")
-    r = client.post("/signin", data={"csrf_token": token, "login": login, "password": "mat-khau-rat-dai-2026",
-                                     "next": "//evil.example/x"})
+    r = client.post(
+        "/signin",
+        data={"csrf_token": token, "login": login, "password": "mat-khau-rat-dai-2026", "next": "//evil.example/x"},
+    )
     assert r.headers["location"] == "/dossiers"

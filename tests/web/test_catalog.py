@@ -56,8 +56,14 @@ def test_htmx_search_returns_only_results(client: TestClient) -> None:
 def test_detail_page(client: TestClient) -> None:
     page = client.get("/procedures/1.004873")
     assert page.status_code == 200
-    for text in ("Cấp Giấy xác nhận tình trạng hôn nhân", "15.000", "3 ngày làm việc", "Tờ khai cấp Giấy xác nhận",
-                 "/procedures/1.004873/start", "Qua bưu chính"):
+    for text in (
+        "Cấp Giấy xác nhận tình trạng hôn nhân",
+        "15.000",
+        "3 ngày làm việc",
+        "Tờ khai cấp Giấy xác nhận",
+        "/procedures/1.004873/start",
+        "Qua bưu chính",
+    ):
         assert text in page.text, text
     assert client.get("/procedures/xac-nhan-tinh-trang-hon-nhan").status_code == 200
     missing = client.get("/procedures/9.999999")

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile
 from portal.kernel.outbox import WorkerContext, drain
 from tests.conftest import csrf
-from tests.factories import marital_step1, marital_step2, pdf_bytes
+from tests.factories import jpeg_bytes, marital_step1, marital_step2, pdf_bytes
 from tests.web.flow import fill_marital, post_step, start, submit, upload
 
 pytestmark = pytest.mark.db
@@ -23,8 +23,11 @@ CODE_RE = re.compile(r"\bUBXA-\d{6}-\d{4}\b")
 
 def test_start_needs_sign_in_and_comes_back(client: TestClient) -> None:
     token = csrf(client, "/procedures/1.004873")
-    r = client.post("/procedures/1.004873/start", data={"csrf_token": token},
-                    headers={"referer": "http://testserver/procedures/1.004873"})
+    r = client.post(
+        "/procedures/1.004873/start",
+        data={"csrf_token": token},
+        headers={"referer": "http://testserver/procedures/1.004873"},
+    )
     assert r.status_code == 303
     assert r.headers["location"] == "/signin?next=%2Fprocedures%2F1.004873"
 
@@ -108,8 +111,11 @@ def test_uploads_are_checked_by_content(citizen: TestClient, db: Session) -> Non
 def test_request_over_the_body_limit_gets_413(citizen: TestClient) -> None:
     dossier_id = start(citizen)
     token = csrf(citizen, f"/dossiers/{dossier_id}/files")
-    r = citizen.post(f"/dossiers/{dossier_id}/files/to_khai", data={"csrf_token": token},
-                     files=[("files", ("huge.pdf", b"%PDF-1.4" + b"0" * (7 * 1024 * 1024), "application/pdf"))])
+    r = citizen.post(
+        f"/dossiers/{dossier_id}/files/to_khai",
+        data={"csrf_token": token},
+        files=[("files", ("huge.pdf", b"%PDF-1.4" + b"0" * (7 * 1024 * 1024), "application/pdf"))],
+    )
     assert r.status_code == 413
     assert "MB" in r.text
     assert citizen.get(f"/dossiers/{dossier_id}/steps/applicant").status_code == 200
@@ -147,10 +153,18 @@ def test_full_journey_receipt_and_timeline(citizen: TestClient, app, db: Session
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "r.pdf"
         path.write_bytes(receipt.content)
-        text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True).stdout
+        text = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
+        ).stdout
     flat = " ".join(text.split())
-    for expected in ("GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ", code.group(0), "Nguyễn Thị Hường",
-                     "Cấp Giấy xác nhận tình trạng hôn nhân", dossier.due_date.strftime("%d/%m/%Y"), "15.000"):
+    for expected in (
+        "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ",
+        code.group(0),
+        "Nguyễn Thị Hường",
+        "Cấp Giấy xác nhận tình trạng hôn nhân",
+        dossier.due_date.strftime("%d/%m/%Y"),
+        "15.000",
+    ):
         assert expected in flat, expected
     detail = citizen.get(f"/dossiers/{dossier_id}")
     assert "timeline" in detail.text and detail.text.count("<time ") == 3
@@ -167,5 +181,15 @@ def test_double_submit_makes_one_dossier(citizen: TestClient, db: Session) -> No
     db.rollback()  # a new snapshot
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.code
-    events = db.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier_id, DossierEvent.kind == "submitted")).all()
+    events = db.exec(
+        select(DossierEvent).where(DossierEvent.dossier_id == dossier_id, DossierEvent.kind == "submitted")
+    ).all()
     assert len(events) == 1
+
+
+def test_component_that_accepts_only_pdf_refuses_a_photo(citizen: TestClient) -> None:
+    dossier_id = start(citizen, "1.001612")
+    r = upload(citizen, dossier_id, "giay_de_nghi", "scan.jpg", jpeg_bytes(), "image/jpeg")
+    assert r.status_code == 415 and "PDF" in r.text
+    assert upload(citizen, dossier_id, "giay_de_nghi", "don.pdf", pdf_bytes(), "application/pdf").status_code == 303
+    assert upload(citizen, dossier_id, "khong_co", "don.pdf", pdf_bytes(), "application/pdf").status_code == 404

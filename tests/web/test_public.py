@@ -73,11 +73,17 @@ def test_inline_validation_fragment(citizen: TestClient) -> None:
     from tests.conftest import csrf
 
     token = csrf(citizen, f"/dossiers/{dossier_id}/steps/applicant")
-    r = citizen.post(f"/dossiers/{dossier_id}/validate", data={"_field": "cccd", "cccd": "12345"},
-                     headers={"HX-Request": "true", "X-CSRF-Token": token})
+    r = citizen.post(
+        f"/dossiers/{dossier_id}/validate",
+        data={"_field": "cccd", "cccd": "12345"},
+        headers={"HX-Request": "true", "X-CSRF-Token": token},
+    )
     assert r.status_code == 200 and 'id="f-cccd-error"' in r.text and "12" in r.text and "<html" not in r.text
-    r = citizen.post(f"/dossiers/{dossier_id}/validate", data={"_field": "cccd", "cccd": "001190012345"},
-                     headers={"HX-Request": "true", "X-CSRF-Token": token})
+    r = citizen.post(
+        f"/dossiers/{dossier_id}/validate",
+        data={"_field": "cccd", "cccd": "001190012345"},
+        headers={"HX-Request": "true", "X-CSRF-Token": token},
+    )
     assert "hidden" in r.text
     r = citizen.post(f"/dossiers/{dossier_id}/validate", data={"_field": "nope"}, headers={"X-CSRF-Token": token})
     assert r.status_code == 404
