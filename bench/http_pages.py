@@ -266,7 +266,7 @@ def profile(server: Server, wrk: str, load_prefix: list[str], path: str, args: a
     raw = outdir / f"profile-{re.sub(r'[^a-z0-9]+', '-', path.lower()).strip('-') or 'root'}.txt"
     seconds = max(3, int(args.duration))
     spy = subprocess.Popen([*load_prefix, pyspy, "record", "-p", str(server.proc.pid), "-d", str(seconds),
-                            "-r", "200", "-f", "raw", "-o", str(raw), "--nonblocking"],
+                            "-r", "250", "--gil", "-f", "raw", "-o", str(raw), "--nonblocking"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         run_wrk(wrk, load_prefix, server.base + path, connections=args.connections, threads=args.threads,

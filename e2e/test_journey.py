@@ -141,8 +141,11 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     past_from = page.locator("#f-past_from-wrap")
     if mode.js:
         expect(past_from).to_be_hidden()  # show_if: only for a past period of residence
-        expect(page.get_by_role("button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này")).to_have_count(2)
-        expect(page.get_by_role("button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này").first).to_be_hidden()
+        # The no-JavaScript "show wards" buttons (one per address) are hidden: HTMX loads the wards.
+        refresh = page.get_by_role("button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này", include_hidden=True)
+        expect(refresh).to_have_count(2)
+        expect(refresh.first).to_be_hidden()
+        expect(refresh.last).to_be_hidden()
     else:
         expect(past_from).to_be_visible()  # without JavaScript every question is shown, with a hint
         expect(past_from.locator(".conditional-hint")).to_be_visible()
