@@ -14,7 +14,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page
@@ -133,18 +134,64 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, 
 # --------------------------------------------------------------------------- helpers
 
 
-def _axe_source() -> str:
-    return AXE_JS.read_text(encoding="utf-8")
+# With JavaScript off, Chromium runs no timers in the page, so axe.run() would never settle there.
+# The page's DOM (without its <script> elements) is then checked in a scripting page of the same
+# origin and viewport: same markup, same stylesheet, nothing that HTMX or portal.js would change.
+SCRIPTING_DISABLED = """() => {
+  const probe = document.createElement("noscript");
+  probe.innerHTML = "<b></b>";  // parsed as markup only when scripting is off
+  return probe.firstChild !== null && probe.firstChild.nodeType === Node.ELEMENT_NODE;
+}"""
+SNAPSHOT = """() => {
+  const root = document.documentElement.cloneNode(true);
+  root.querySelectorAll("script").forEach((el) => el.remove());
+  return "<!doctype html>" + root.outerHTML;
+}"""
+AXE_RUN = "async () => await axe.run(document, {resultTypes: ['violations']})"
+
+
+SNAPSHOT_PATH = "/__axe-snapshot__"
+
+
+class _SnapshotChecker:
+    """One scripting page per browser and viewport that serves DOM snapshots (kept: its cache keeps the CSS and fonts)."""
+
+    _pages: ClassVar[dict[tuple[int, int, int], tuple[Page, dict[str, str]]]] = {}
+
+    @classmethod
+    def results(cls, page: Page) -> dict[str, Any]:
+        html = page.evaluate(SNAPSHOT)
+        parts = urlsplit(page.url)
+        url = f"{parts.scheme}://{parts.netloc}{SNAPSHOT_PATH}"
+        browser = page.context.browser
+        assert browser is not None
+        size = page.viewport_size or {"width": 1280, "height": 720}
+        key = (id(browser), size["width"], size["height"])
+        if key not in cls._pages or cls._pages[key][0].is_closed():
+            context = browser.new_context(java_script_enabled=True, bypass_csp=True, viewport=size, locale="vi-VN")
+            context.add_init_script(path=str(AXE_JS))
+            holder: dict[str, str] = {}
+            helper = context.new_page()
+            helper.route(f"**{SNAPSHOT_PATH}", lambda route: route.fulfill(
+                status=200, content_type="text/html; charset=utf-8", body=holder["html"]))
+            cls._pages[key] = (helper, holder)
+        helper, holder = cls._pages[key]
+        holder["html"] = html
+        helper.goto(url)
+        return dict(helper.evaluate(AXE_RUN))
+
+
+def _axe_results(page: Page) -> dict[str, Any]:
+    if page.evaluate(SCRIPTING_DISABLED):
+        return _SnapshotChecker.results(page)
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE_JS))
+    return dict(page.evaluate(AXE_RUN))
 
 
 def check_axe(page: Page, name: str) -> None:
     """Run axe-core on the page as it is now; fail on any serious or critical violation."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE_JS))
-        if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-            # With JavaScript off the page runs no <script> element; evaluate still runs in the page.
-            page.evaluate(_axe_source())
-    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    results = _axe_results(page)
     blocking = [v for v in results["violations"] if v.get("impact") in BLOCKING_IMPACTS]
     details = "\n".join(
         f"  - {v['id']} ({v['impact']}): {v['help']} — first target: {v['nodes'][0]['target'] if v['nodes'] else '?'}"

@@ -61,6 +61,12 @@ def _pdf(path: Path) -> Path:
     return path
 
 
+def _no_error_summary(page: Page) -> None:
+    """The page (already loaded) shows no error summary; if it does, say what it lists."""
+    summary = page.locator("#error-summary")
+    assert summary.count() == 0, f"unexpected error summary on {page.url}: {summary.first.inner_text()}"
+
+
 def _mark_page(page: Page) -> None:
     page.evaluate(f"() => {{ window.{MARKER} = true; }}")
 
@@ -209,7 +215,7 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     page.wait_for_url(re.compile(STEP_URL + "status$"))
 
     # ------------------------------------------------------------------ 3b. step 2
-    expect(page.locator("#error-summary")).to_have_count(0)
+    _no_error_summary(page)
     form = page.locator("form.dossier-form")
     spouse = page.locator("#f-spouse_name-wrap")
     other_purpose = page.locator("#f-purpose_other-wrap")
@@ -269,7 +275,7 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
             assert seen and seen[0] is not None and seen[0]["hidden"] is False, f"the progress bar was not shown: {seen}"
         else:
             page.wait_for_url(f"**/dossiers/{dossier_id}/files#c-{component}")
-        expect(page.locator("#error-summary")).to_have_count(0)
+        _no_error_summary(page)
         expect(page.locator(f"#c-{component} form.upload")).to_have_count(0)  # one file only: replace = remove first
         visit(f"documents-{component}")
 
@@ -277,7 +283,7 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     page.get_by_role("link", name="Tiếp tục để kiểm tra thông tin đã khai").click()
     page.wait_for_url(f"**/dossiers/{dossier_id}/review")
     main = page.locator("main")
-    expect(page.locator("#error-summary")).to_have_count(0)
+    _no_error_summary(page)
     answers = page.locator(".summary-list")
     for expected in (full_name, "001192012345", "Phường Ba Đình", "Thành phố Hà Nội", "Đã đăng ký kết hôn nhưng đã ly hôn",
                      "Lê Văn Bình", "Vay vốn ngân hàng", "to-khai", "quyet-dinh-ly-hon"):

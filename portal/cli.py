@@ -15,6 +15,7 @@ from portal.kernel.settings import get_settings
 def main() -> None:
     """Dịch vụ công — citizen e-service portal."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime").setLevel(logging.WARNING)
 
 
 @main.command()

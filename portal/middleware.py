@@ -7,6 +7,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from portal.kernel.i18n import Translator, pick_locale
 
 
+def N_(s: str) -> str:
+    return s
+
+
 class BodyTooLarge(Exception):
     """The request body went past the configured limit."""
 
@@ -36,36 +40,46 @@ class BodyLimitMiddleware:
             await self._refuse(scope, receive, send, drain=True)
             return
         seen = 0
-        started = False
+        exceeded = False
+        refused = False
+        body_done = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded, body_done
             message = await receive()
             if message["type"] == "http.request":
+                body_done = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise BodyTooLarge()
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if not exceeded:
+                await send(message)
+            elif not refused and message["type"] == "http.response.start":
+                # The app turned the interrupted read into an error response: answer 413 instead.
+                refused = True
+                await self._refuse(scope, receive, send, drain=not body_done)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except BodyTooLarge:
-            if not started:
-                await self._refuse(scope, receive, send, drain=True)
+            if not refused:
+                refused = True
+                await self._refuse(scope, receive, send, drain=not body_done)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, *, drain: bool) -> None:
         t = Translator(_locale(scope))
         mb = self.limit // (1024 * 1024)
-        title = t("The file is too large")
+        title = t(N_("The file is too large"))
         text = t(
-            "The request is larger than {mb} MB and was refused. Nothing already saved in your dossier was lost.", mb=mb
+            N_("The request is larger than {mb} MB and was refused. Nothing already saved in your dossier was lost."),
+            mb=mb,
         )
-        back = t("Back to my dossiers")
+        back = t(N_("Back to my dossiers"))
         body = (
             f'<!doctype html><html lang="{t.locale}"><head><meta charset="utf-8"><title>{title}</title>'
             f'<link rel="stylesheet" href="/static/css/portal.css"></head><body><main id="main" class="container">'

@@ -230,8 +230,9 @@ async def validate_one(request: Request, dossier_id: str, session: SessionDep, a
 
 @router.get("/forms/wards", name="ward_options")
 def ward_options(request: Request, province: str = "", name: str = "", value: str = "") -> Response:
-    """Ward options of a province, for the address field (HTMX)."""
-    return render(request, "forms/ward_options.html", {"wards": wards(province[:10]), "selected": value[:10]})
+    """Ward options of a province for the address field; HTMX sends the select as `<name>=<code>`."""
+    code = province or (request.query_params.get(name, "") if name.endswith(".province") else "")
+    return render(request, "forms/ward_options.html", {"wards": wards(code[:10]), "selected": value[:10]})
 
 
 @router.get("/dossiers/{dossier_id}/files", name="dossier_files")

@@ -94,6 +94,8 @@ def test_ward_options(client: TestClient) -> None:
     assert "Phường Ba Đình" in r.text and 'value="00004"' in r.text
     assert "Phường Ba Đình" not in client.get("/forms/wards", params={"province": "79"}).text
     assert client.get("/forms/wards", params={"province": "zz"}).status_code == 200
+    htmx = client.get("/forms/wards", params={"home.province": "01", "name": "home.province"})
+    assert 'value="00004"' in htmx.text
 
 
 def test_not_found_page_is_localised(client: TestClient) -> None:
