@@ -411,6 +411,7 @@ def dossier_page(request: Request, dossier_id: str, session: SessionDep, account
         .where(DossierEvent.dossier_id == dossier.id)
         .order_by(col(DossierEvent.at), col(DossierEvent.id))
     ).all()
+    defn = service.get_definition(session, dossier.form_id, dossier.form_version)
     return render(
         request,
         "dossiers/detail.html",
@@ -419,6 +420,9 @@ def dossier_page(request: Request, dossier_id: str, session: SessionDep, account
             "proc": proc,
             "agency": agency,
             "events": events,
+            "defn": defn,
+            "values": dossier.data,
+            "format_address": format_address,
             "files": service.dossier_files(session, dossier),
             "just_submitted": request.query_params.get("submitted") == "1",
         },
