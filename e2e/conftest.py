@@ -71,22 +71,29 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update({
-        "PORTAL_DATABASE_URL": f"sqlite:///{base / 'e2e.db'}",
-        "PORTAL_STORAGE_DIR": str(base / "files"),
-        "PORTAL_ENVIRONMENT": "test",
-        "PORTAL_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
-        "PORTAL_BASE_URL": url,
-    })
+    env.update(
+        {
+            "PORTAL_DATABASE_URL": f"sqlite:///{base / 'e2e.db'}",
+            "PORTAL_STORAGE_DIR": str(base / "files"),
+            "PORTAL_ENVIRONMENT": "test",
+            "PORTAL_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
+            "PORTAL_BASE_URL": url,
+        }
+    )
     out_log, err_log = base / "server.out", base / "server.err"
     for command in (["migrate"], ["catalog", "load"]):
-        done = subprocess.run([str(PORTAL_CLI), *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(PORTAL_CLI), *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         if done.returncode != 0:
             pytest.fail(f"`portal {' '.join(command)}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     with out_log.open("wb") as out, err_log.open("wb") as err:
         proc = subprocess.Popen(
             [str(PORTAL_CLI), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env=env, stdout=out, stderr=err,
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
         )
     try:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -114,18 +121,30 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"],
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
         "headless": True,
     }
 
 
 @pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+def browser_context_args(browser_context_args: dict[str, Any], server_url: str) -> dict[str, Any]:
     # bypass_csp: the portal's CSP (script-src 'self') would refuse the injected axe-core.
-    # The viewport is chosen per journey (phone or desktop), see VIEWPORTS.
-    return {**browser_context_args, "bypass_csp": True, "locale": "vi-VN", "timezone_id": "Asia/Ho_Chi_Minh",
-            "accept_downloads": True}
+    # The viewport is chosen per journey (phone or desktop, see VIEWPORTS), as is JavaScript.
+    return {
+        **browser_context_args,
+        "base_url": server_url,
+        "bypass_csp": True,
+        "locale": "vi-VN",
+        "timezone_id": "Asia/Ho_Chi_Minh",
+        "accept_downloads": True,
+    }
 
 
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 900}}
@@ -154,7 +173,7 @@ SNAPSHOT_PATH = "/__axe-snapshot__"
 
 
 class _SnapshotChecker:
-    """One scripting page per browser and viewport that serves DOM snapshots (kept: its cache keeps the CSS and fonts)."""
+    """One scripting page per browser and viewport, fed DOM snapshots (kept open: its cache holds CSS and fonts)."""
 
     _pages: ClassVar[dict[tuple[int, int, int], tuple[Page, dict[str, str]]]] = {}
 
@@ -172,8 +191,10 @@ class _SnapshotChecker:
             context.add_init_script(path=str(AXE_JS))
             holder: dict[str, str] = {}
             helper = context.new_page()
-            helper.route(f"**{SNAPSHOT_PATH}", lambda route: route.fulfill(
-                status=200, content_type="text/html; charset=utf-8", body=holder["html"]))
+            helper.route(
+                f"**{SNAPSHOT_PATH}",
+                lambda route: route.fulfill(status=200, content_type="text/html; charset=utf-8", body=holder["html"]),
+            )
             cls._pages[key] = (helper, holder)
         helper, holder = cls._pages[key]
         holder["html"] = html
@@ -220,7 +241,7 @@ class Shots:
 
 @pytest.fixture()
 def shot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
-    """`shot(page, name)` for the running journey (named after the test's parameter id)."""
+    """`shot(page, name)` for the running journey (named after its `mode_id` parameter, else the test)."""
     callspec = getattr(request.node, "callspec", None)
-    journey = callspec.id if callspec else request.node.name
+    journey = str(callspec.params["mode_id"]) if callspec and "mode_id" in callspec.params else request.node.name
     return Shots(re.sub(r"[^A-Za-z0-9_.-]+", "-", journey))

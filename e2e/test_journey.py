@@ -41,7 +41,9 @@ class Mode:
 
 MODES = {
     "js-on": Mode(js=True, viewport="phone", delivery="post", delivery_label="Qua bưu chính công ích"),
-    "js-off": Mode(js=False, viewport="desktop", delivery="online", delivery_label="Trực tuyến, trong tài khoản của tôi"),
+    "js-off": Mode(
+        js=False, viewport="desktop", delivery="online", delivery_label="Trực tuyến, trong tài khoản của tôi"
+    ),
 }
 
 
@@ -76,10 +78,15 @@ def _assert_same_page(page: Page, what: str) -> None:
 
 
 @pytest.mark.parametrize("mode_id", list(MODES))
-def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext], server_url: str,
-                         shot: Callable[[Page, str], Path], tmp_path: Path) -> None:
+def test_citizen_journey(
+    mode_id: str,
+    new_context: Callable[..., BrowserContext],
+    server_url: str,
+    shot: Callable[[Page, str], Path],
+    tmp_path: Path,
+) -> None:
     mode = MODES[mode_id]
-    context = new_context(java_script_enabled=mode.js, viewport=VIEWPORTS[mode.viewport], base_url=server_url)
+    context = new_context(java_script_enabled=mode.js, viewport=VIEWPORTS[mode.viewport])
     page = context.new_page()
     page.set_default_timeout(10_000)
     expect.set_options(timeout=10_000)
@@ -97,7 +104,7 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     page.goto("/")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     visit("home")
-    page.get_by_role("link", name="Đăng ký tài khoản").first.click()
+    page.get_by_role("banner").get_by_role("link", name="Đăng ký tài khoản").click()
     page.wait_for_url("**/signup*")
     visit("signup")
     page.get_by_label("Họ và tên").fill(full_name)
@@ -124,10 +131,14 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     else:
         search.fill("xac nhan tinh trang hon nhan")
         page.locator("form.filters").get_by_role("button", name="Tìm kiếm").click()
-    page.wait_for_url(re.compile(r"/procedures\?(.*&)?q=xac(\+|%20)nhan(\+|%20)tinh(\+|%20)trang(\+|%20)hon(\+|%20)nhan(&|$)"))
+    page.wait_for_url(
+        re.compile(r"/procedures\?(.*&)?q=xac(\+|%20)nhan(\+|%20)tinh(\+|%20)trang(\+|%20)hon(\+|%20)nhan(&|$)")
+    )
+    expect(page.locator("#results .count")).to_have_text("Tìm thấy 1 thủ tục")
+    expect(results).to_have_count(1)
+    assert before > 1, "the catalogue should list several procedures before the search"
     target = page.locator("#results").get_by_role("link", name=PROCEDURE, exact=True)
     expect(target).to_be_visible()
-    assert results.count() < before, "the search did not narrow the list"
     if mode.js:
         _assert_same_page(page, "search")
     visit("search-results")
@@ -148,7 +159,9 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     if mode.js:
         expect(past_from).to_be_hidden()  # show_if: only for a past period of residence
         # The no-JavaScript "show wards" buttons (one per address) are hidden: HTMX loads the wards.
-        refresh = page.get_by_role("button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này", include_hidden=True)
+        refresh = page.get_by_role(
+            "button", name="Hiển thị phường/xã/đặc khu của tỉnh/thành phố này", include_hidden=True
+        )
         expect(refresh).to_have_count(2)
         expect(refresh.first).to_be_hidden()
         expect(refresh.last).to_be_hidden()
@@ -162,6 +175,14 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     form.get_by_label("Quốc tịch", exact=True).fill("Việt Nam")
     cccd = form.get_by_label("Số định danh cá nhân")
     cccd.fill("00119001234")  # 11 digits: one digit short
+    if mode.js:
+        # Inline check (HTMX, on change) as soon as the field loses focus.
+        _mark_page(page)
+        cccd.press("Tab")
+        expect(page.locator("#f-cccd-error")).to_be_visible()
+        expect(page.locator("#f-cccd-error")).not_to_be_empty()
+        expect(cccd).to_have_accessible_description(page.locator("#f-cccd-error").inner_text())
+        visit("step-applicant-inline-error")
     residence = form.get_by_role("group", name="Nơi cư trú", exact=True)
     province = residence.get_by_label("Tỉnh/thành phố", exact=True)
     ward = residence.get_by_label("Phường/xã/đặc khu", exact=True)
@@ -186,15 +207,11 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     form.get_by_label("Số điện thoại").fill("0912 345 678")
     form.get_by_label("Thư điện tử").fill(email)
     form.get_by_role("group", name="Xác nhận cho thời gian cư trú trước đây tại nơi khác?").get_by_label(
-        "Không, xác nhận tình trạng hiện tại").check()
+        "Không, xác nhận tình trạng hiện tại"
+    ).check()
     if mode.js:
         expect(past_from).to_be_hidden()
-        # Inline check (HTMX) as soon as the CCCD field loses focus.
-        cccd.focus()
-        cccd.press("Tab")
-        expect(page.locator("#f-cccd-error")).to_be_visible()
-        expect(page.locator("#f-cccd-error")).not_to_be_empty()
-        visit("step-applicant-inline-error")
+        _assert_same_page(page, "inline check and ward list")
     page.get_by_role("button", name="Lưu và tiếp tục").click()
     summary = page.locator("#error-summary")
     expect(summary).to_be_visible()
@@ -208,10 +225,12 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     cccd = page.locator("form.dossier-form").get_by_label("Số định danh cá nhân")
     expect(cccd).to_have_value("00119001234")  # what was typed is shown again
     expect(cccd).to_have_attribute("aria-invalid", "true")
+    expect(cccd).to_have_accessible_description(field_error.inner_text())
     expect(page.locator("#f-address-ward")).to_have_value("00004")
     visit("step-applicant-error")
     cccd.fill("001192012345")
-    page.get_by_role("button", name="Lưu và tiếp tục").click()
+    # Enter in a text box submits as "Save and continue" (not as the address's "show wards" button).
+    cccd.press("Enter")
     page.wait_for_url(re.compile(STEP_URL + "status$"))
 
     # ------------------------------------------------------------------ 3b. step 2
@@ -230,7 +249,9 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     form.get_by_role("group", name="Tình trạng hôn nhân").get_by_label("Đã đăng ký kết hôn nhưng đã ly hôn").check()
     expect(spouse).to_be_visible()
     form.get_by_label("Họ, chữ đệm và tên vợ/chồng").fill("Lê Văn Bình")
-    form.get_by_label("Giấy tờ chứng minh").fill("Quyết định số 12/2021/QĐST-HNGĐ ngày 05/03/2021 của TAND quận Ba Đình")
+    form.get_by_label("Giấy tờ chứng minh").fill(
+        "Quyết định số 12/2021/QĐST-HNGĐ ngày 05/03/2021 của TAND quận Ba Đình"
+    )
     form.get_by_label("Mục đích sử dụng Giấy xác nhận").select_option("loan")
     expect(other_purpose).to_be_visible()
     if mode.js:
@@ -245,8 +266,10 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     # ------------------------------------------------------------------ 4. documents
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     visit("documents")
-    uploads = [("to_khai", _jpeg(tmp_path / "to-khai.jpg"), "to-khai"),
-               ("giay_to_ly_hon", _pdf(tmp_path / "quyet-dinh-ly-hon.pdf"), "quyet-dinh-ly-hon")]
+    uploads = [
+        ("to_khai", _jpeg(tmp_path / "to-khai.jpg"), "to-khai"),
+        ("giay_to_ly_hon", _pdf(tmp_path / "quyet-dinh-ly-hon.pdf"), "quyet-dinh-ly-hon"),
+    ]
     for component, path, stem in uploads:
         section = page.locator(f"#c-{component}")
         upload_form = section.locator("form.upload")
@@ -272,7 +295,9 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
         if mode.js:
             _assert_same_page(page, f"upload of {component}")
             seen = page.evaluate("() => window.__e2eProgress")
-            assert seen and seen[0] is not None and seen[0]["hidden"] is False, f"the progress bar was not shown: {seen}"
+            assert seen and seen[0] is not None and seen[0]["hidden"] is False, (
+                f"the progress bar was not shown: {seen}"
+            )
         else:
             page.wait_for_url(f"**/dossiers/{dossier_id}/files#c-{component}")
         _no_error_summary(page)
@@ -285,8 +310,17 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     main = page.locator("main")
     _no_error_summary(page)
     answers = page.locator(".summary-list")
-    for expected in (full_name, "001192012345", "Phường Ba Đình", "Thành phố Hà Nội", "Đã đăng ký kết hôn nhưng đã ly hôn",
-                     "Lê Văn Bình", "Vay vốn ngân hàng", "to-khai", "quyet-dinh-ly-hon"):
+    for expected in (
+        full_name,
+        "001192012345",
+        "Phường Ba Đình",
+        "Thành phố Hà Nội",
+        "Đã đăng ký kết hôn nhưng đã ly hôn",
+        "Lê Văn Bình",
+        "Vay vốn ngân hàng",
+        "to-khai",
+        "quyet-dinh-ly-hon",
+    ):
         expect(answers.filter(has_text=expected).first).to_be_visible()
     expect(main).to_contain_text("08/03/1992")
     visit("review")
@@ -302,7 +336,7 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     expect(done.get_by_role("heading", level=1)).to_have_text("Hồ sơ đã được nộp thành công")
     code = done.locator("strong.code").inner_text().strip()
     assert CODE_RE.match(code), code
-    due = done.locator("strong").nth(1).inner_text().strip()
+    due = done.locator("p", has_text="Ngày hẹn trả kết quả").locator("strong").inner_text().strip()
     assert DATE_RE.match(due), due
     facts = page.locator("dl.facts")
     expect(facts).to_contain_text(mode.delivery_label)
@@ -318,8 +352,9 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     receipt = tmp_path / "receipt.pdf"
     download.save_as(receipt)
     assert receipt.read_bytes().startswith(b"%PDF-")
-    text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(receipt), "-"],
-                          capture_output=True, text=True, check=True, timeout=30).stdout
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(receipt), "-"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
     flat = " ".join(text.split())
     for expected in ("GIẤY TIẾP NHẬN HỒ SƠ", code, due, PROCEDURE):
         assert expected in flat, f"{expected!r} is not in the receipt:\n{flat}"
@@ -337,8 +372,8 @@ def test_citizen_journey(mode_id: str, new_context: Callable[..., BrowserContext
     result = page.get_by_role("region", name=f"Hồ sơ {code}")
     expect(result).to_be_visible()
     expect(result).to_contain_text(PROCEDURE)
-    expect(result.locator(".status")).to_have_text(status)
-    expect(result).to_contain_text(due)
+    expect(result.locator("dt:has-text('Trạng thái') + dd")).to_have_text(status)
+    expect(result.locator("dt:has-text('Ngày hẹn trả kết quả') + dd")).to_have_text(due)
     body = page.locator("body")
     for private in (full_name, email, "001192012345", "Phan Đình Phùng", "Lê Văn Bình"):
         expect(body).not_to_contain_text(private)

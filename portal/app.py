@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 import portal.dossiers.tasks  # noqa: F401  (registers outbox handlers)
 from auth import views as auth_views
 from portal import pages
+from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.https,
     )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_dossier_bytes + 1024 * 1024)
+    app.add_middleware(PageCacheMiddleware, ttl=settings.page_cache_seconds)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
     _ = csrf_token  # templates call it through render()
     return app

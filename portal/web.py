@@ -58,6 +58,18 @@ def csrf_token(request: Request) -> str:
     return str(token)
 
 
+class LazyCsrf:
+    """The CSRF token, created only if a template prints it (anonymous catalogue pages never do)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __str__(self) -> str:
+        return csrf_token(self.request)
+
+    __html__ = __str__
+
+
 def format_msg(t: Translator, m: Any) -> str:
     """Translate a message in any of its shapes: Msg, DomainError, (msgid, params) or a msgid."""
     if m is None:
@@ -91,7 +103,7 @@ def render(
         "_": t.gettext,
         "t": t,
         "locale": t.locale,
-        "csrf_token": csrf_token(request),
+        "csrf_token": LazyCsrf(request),
         "account": getattr(request.state, "account", None),
         "settings": request.app.state.settings,
         "path": request.url.path,

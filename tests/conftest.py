@@ -44,6 +44,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         base_url="http://testserver",
         max_file_bytes=2 * 1024 * 1024,
         max_dossier_bytes=5 * 1024 * 1024,
+        page_cache_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
     upgrade(settings.database_url)

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     page_size: int = Field(default=10, gt=0, le=100)
+    page_cache_seconds: float = Field(default=10.0, ge=0)
     https: bool = False
     allow_local_accounts: bool = True
 

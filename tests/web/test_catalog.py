@@ -61,7 +61,7 @@ def test_detail_page(client: TestClient) -> None:
         "15.000",
         "3 ngày làm việc",
         "Tờ khai cấp Giấy xác nhận",
-        "/procedures/1.004873/start",
+        "/signin?next=%2Fprocedures%2F1.004873",
         "Qua bưu chính",
     ):
         assert text in page.text, text

@@ -22,7 +22,10 @@ CODE_RE = re.compile(r"\bUBXA-\d{6}-\d{4}\b")
 
 
 def test_start_needs_sign_in_and_comes_back(client: TestClient) -> None:
-    token = csrf(client, "/procedures/1.004873")
+    page = client.get("/procedures/1.004873")
+    assert 'href="/signin?next=%2Fprocedures%2F1.004873"' in page.text
+    assert "set-cookie" not in page.headers  # anonymous catalogue pages carry no session
+    token = csrf(client, "/signin")
     r = client.post(
         "/procedures/1.004873/start",
         data={"csrf_token": token},
