@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from auth.models import Account
 from portal.kernel.db import SessionDep
@@ -20,10 +21,10 @@ class Viewer:
     full_name: str
 
 
-def optional_account(request: Request, session: SessionDep) -> Account | None:
-    """The signed-in account, or None."""
-    account_id = request.session.get("account_id")
-    account = session.get(Account, account_id) if isinstance(account_id, str) else None
+async def optional_account(request: Request, session: SessionDep) -> Account | None:
+    """The signed-in account, or None (anonymous requests never touch the database here)."""
+    account_id = request.session.get("account_id") if "session" in request.scope else None
+    account = await run_in_threadpool(session.get, Account, account_id) if isinstance(account_id, str) else None
     if account is None and account_id is not None:
         request.session.pop("account_id", None)
     # Templates get a plain snapshot: error pages render after a rollback has expired ORM objects.

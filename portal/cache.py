@@ -1,12 +1,15 @@
 """A micro-cache for anonymous public pages (catalogue, lookup), like a reverse proxy's.
 
 Only GET requests without a session cookie are served from it, and only responses that set no
-cookie are stored, so nothing personal can be cached. Entries live `ttl` seconds: a catalogue change or a
-dossier's new status shows after at most that long.
+cookie are stored, so nothing personal can be cached. Entries are fresh for `ttl` seconds: a catalogue
+change or a dossier's new status shows after at most about that long. One request at a time renders a
+given page: while it does, others get the previous copy (stale-while-revalidate) or, when there is none,
+wait for it (single flight), so an expiry under load costs one render, not one per waiting request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -37,12 +40,15 @@ class PageCacheMiddleware:
         session_cookie: str = "portal_session",
         max_entries: int = 2000,
         max_body: int = 512 * 1024,
+        max_total: int = 64 * 1024 * 1024,
     ) -> None:
         self.app, self.ttl = app, ttl
         self.prefixes, self.exact = prefixes, exact
         self.cookie_marker = session_cookie.encode() + b"="
-        self.max_entries, self.max_body = max_entries, max_body
+        self.max_entries, self.max_body, self.max_total = max_entries, max_body, max_total
+        self.total = 0
         self.entries: OrderedDict[tuple[bytes, ...], Entry] = OrderedDict()
+        self.inflight: dict[tuple[bytes, ...], asyncio.Event] = {}
 
     def _key(self, scope: Scope) -> tuple[bytes, ...] | None:
         if self.ttl <= 0 or scope["type"] != "http" or scope["method"] != "GET":
@@ -70,19 +76,35 @@ class PageCacheMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
-        now = time.monotonic()
         entry = self.entries.get(key)
-        if entry is not None and entry.expires > now:
+        if entry is not None and (entry.expires > time.monotonic() or key in self.inflight):
             self.entries.move_to_end(key)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": entry.status,
-                    "headers": [*entry.headers, (b"x-cache", b"hit")],
-                }
-            )
-            await send({"type": "http.response.body", "body": entry.body})
+            await self._replay(entry, send)
             return
+        pending = self.inflight.get(key)
+        if pending is not None:
+            await pending.wait()
+            entry = self.entries.get(key)
+            if entry is not None:
+                await self._replay(entry, send)
+                return
+        done = self.inflight.setdefault(key, asyncio.Event())
+        try:
+            await self._render(key, scope, receive, send, done)
+        finally:
+            if self.inflight.get(key) is done:
+                del self.inflight[key]
+            done.set()
+
+    async def _replay(self, entry: Entry, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": entry.status, "headers": [*entry.headers, (b"x-cache", b"hit")]}
+        )
+        await send({"type": "http.response.body", "body": entry.body})
+
+    async def _render(
+        self, key: tuple[bytes, ...], scope: Scope, receive: Receive, send: Send, done: asyncio.Event
+    ) -> None:
         start: Message | None = None
         chunks: list[bytes] = []
         size = 0
@@ -101,6 +123,7 @@ class PageCacheMiddleware:
                 storable = size <= self.max_body
                 if not message.get("more_body") and storable and start is not None:
                     self._store(key, start, b"".join(chunks))
+                    done.set()  # waiting requests need not wait for this client's socket
             await send(message)
 
         await self.app(scope, receive, capture)
@@ -108,10 +131,14 @@ class PageCacheMiddleware:
     def _store(self, key: tuple[bytes, ...], start: Message, body: bytes) -> None:
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
+        old = self.entries.pop(key, None)
+        self.total -= len(old.body) if old else 0
         self.entries[key] = Entry(time.monotonic() + self.ttl, start["status"], headers, body)
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+        self.total += len(body)
+        while len(self.entries) > self.max_entries or self.total > self.max_total:
+            _, evicted = self.entries.popitem(last=False)
+            self.total -= len(evicted.body)
 
     def clear(self) -> None:
         self.entries.clear()
+        self.total = 0

@@ -32,7 +32,7 @@ class BodyLimitMiddleware:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
@@ -109,6 +109,21 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+def _merge_vary(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """One Vary header with each name once (views and the session middleware both add some)."""
+    names: list[bytes] = []
+    rest = []
+    for key, value in headers:
+        if key.lower() == b"vary":
+            for name in value.split(b","):
+                name = name.strip()
+                if name and name.lower() not in (n.lower() for n in names):
+                    names.append(name)
+        else:
+            rest.append((key, value))
+    return [*rest, (b"vary", b", ".join(names))] if names else rest
+
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
@@ -128,7 +143,7 @@ class SecurityHeadersMiddleware:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
+                headers = _merge_vary(list(message.get("headers", [])))
                 names = {k.lower() for k, _ in headers}
                 extra = [
                     (b"content-security-policy", CSP.encode()),

@@ -8,6 +8,7 @@ from typing import Annotated
 from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select as sa_select
 from sqlalchemy import text
 from sqlmodel import col, select
 
@@ -48,23 +49,36 @@ def lookup(
         return render(
             request, "lookup.html", {"code": code, "result": None, "error": (msg, {"code": code[:40]})}, status_code=422
         )
-    row = session.exec(
-        select(Dossier, Procedure, Agency)
+    # Only the public columns are read: the applicant's answers never leave the database here.
+    row = session.execute(
+        sa_select(
+            col(Dossier.code),
+            col(Dossier.status),
+            col(Dossier.submitted_at),
+            col(Dossier.due_date),
+            col(Procedure.name_vi),
+            col(Procedure.name_en),
+            col(Agency.name_vi),
+            col(Agency.name_en),
+        )
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .join(Agency, col(Agency.code) == col(Dossier.agency_code))
-        .where(Dossier.code == code, Dossier.status != DossierStatus.DRAFT)
+        .where(col(Dossier.code) == code, col(Dossier.status) != DossierStatus.DRAFT)
     ).first()
     if row is None:
         msg = N_("No dossier has the code {code}. Check the code printed on your receipt.")
         return render(
             request, "lookup.html", {"code": code, "result": None, "error": (msg, {"code": code})}, status_code=404
         )
-    dossier, proc, agency = row
-    return render(
-        request,
-        "lookup.html",
-        {"code": code, "result": {"dossier": dossier, "proc": proc, "agency": agency}, "error": None},
-    )
+    result = {
+        "code": row[0],
+        "status": row[1],
+        "submitted_at": row[2],
+        "due_date": row[3],
+        "procedure": {"vi": row[4], "en": row[5]},
+        "agency": {"vi": row[6], "en": row[7]},
+    }
+    return render(request, "lookup.html", {"code": code, "result": result, "error": None})
 
 
 @router.get("/lang/{locale}", name="set_language")

@@ -48,7 +48,16 @@ def procedure_list(
     size = request.app.state.settings.page_size
     pages = max(1, math.ceil(total / size))
     page = min(page, pages)
-    rows = session.exec(stmt.order_by(col(Procedure.name_vi)).offset((page - 1) * size).limit(size)).all()
+    # Only the columns the list shows: the JSON columns (fees, components) cost more to decode than the rest.
+    listed = stmt.with_only_columns(
+        col(Procedure.code),
+        col(Procedure.name_vi),
+        col(Procedure.name_en),
+        col(Procedure.agency_code),
+        col(Procedure.level),
+        col(Procedure.deadline_days),
+    )
+    rows = session.execute(listed.order_by(col(Procedure.name_vi)).offset((page - 1) * size).limit(size)).all()
     agencies = session.exec(select(Agency).order_by(col(Agency.name_vi))).all()
     fields = session.exec(
         select(Procedure.field_vi, Procedure.field_en).where(Procedure.active == True).distinct()

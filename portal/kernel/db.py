@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
+from starlette.concurrency import run_in_threadpool
 
 from portal.kernel.settings import Settings
 
@@ -53,18 +54,32 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(portal_write=True)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session and one transaction per request: commit on success, roll back on error."""
+def _finish(session: Session, ok: bool) -> None:
+    try:
+        if ok:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session and one transaction per request: commit on success, roll back on error.
+
+    Async so that opening it costs no thread hop (a Session touches the database only when used);
+    the commit or rollback and the close run together in one worker-thread call.
+    """
     engine: Engine = request.app.state.engine
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         engine = writer(engine)
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+    except BaseException:
+        await run_in_threadpool(_finish, session, False)
+        raise
+    await run_in_threadpool(_finish, session, True)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -63,6 +63,7 @@ def test_security_headers(client: TestClient) -> None:
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "same-origin"
+    assert [v.strip() for v in r.headers["vary"].split(",")].count("Cookie") == 1
     assert "set-cookie" not in r.headers  # anonymous pages start no session
     cookie = client.get("/signin").headers.get("set-cookie", "")
     assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
