@@ -68,7 +68,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
 
-bench: dev-deps
+bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.http_pages
 
 # Extract translatable strings and merge them into the catalogues.

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from typing import Annotated, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
-from starlette.concurrency import run_in_threadpool
 
 from portal.kernel.settings import Settings
 
@@ -54,6 +55,14 @@ def writer(engine: Engine) -> Engine:
     return engine.execution_options(portal_write=True)
 
 
+@lru_cache
+def _finish_limiter() -> CapacityLimiter:
+    # Finishing runs on threads of its own: if it shared the endpoints' pool, endpoints waiting for a
+    # database connection could hold every thread while the requests that hold the connections wait
+    # for a thread to give them back (a deadlock under load).
+    return CapacityLimiter(16)
+
+
 def _finish(session: Session, ok: bool) -> None:
     try:
         if ok:
@@ -68,7 +77,7 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request: commit on success, roll back on error.
 
     Async so that opening it costs no thread hop (a Session touches the database only when used);
-    the commit or rollback and the close run together in one worker-thread call.
+    the commit or rollback and the close run together in one call on a thread of their own.
     """
     engine: Engine = request.app.state.engine
     if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -77,9 +86,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     except BaseException:
-        await run_in_threadpool(_finish, session, False)
+        await to_thread.run_sync(_finish, session, False, limiter=_finish_limiter())
         raise
-    await run_in_threadpool(_finish, session, True)
+    await to_thread.run_sync(_finish, session, True, limiter=_finish_limiter())
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
