@@ -21,6 +21,7 @@ from auth import views as auth_views
 from portal import pages
 from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
+from portal.catalog.snapshot import CatalogCache
 from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
 from portal.kernel.errors import DomainError, Forbidden, SignInRequired
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings)
         storage = LocalStorage(settings.storage_dir)
         app.state.engine, app.state.storage = engine, storage
+        app.state.catalog = CatalogCache(engine, settings.catalog_refresh_seconds)
         worker = None
         if settings.worker_in_process:
             worker = InProcessWorker(

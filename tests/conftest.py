@@ -45,6 +45,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         max_file_bytes=2 * 1024 * 1024,
         max_dossier_bytes=5 * 1024 * 1024,
         page_cache_seconds=0,
+        catalog_refresh_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
     upgrade(settings.database_url)

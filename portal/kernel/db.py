@@ -85,6 +85,9 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     session = Session(engine, expire_on_commit=False)
     try:
         yield session
+        if not session.in_transaction():  # never touched the database: nothing to commit, no thread needed
+            session.close()
+            return
     except BaseException:
         await to_thread.run_sync(_finish, session, False, limiter=_finish_limiter())
         raise

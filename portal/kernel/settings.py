@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     page_size: int = Field(default=10, gt=0, le=100)
     page_cache_seconds: float = Field(default=10.0, ge=0)
+    catalog_refresh_seconds: float = Field(default=30.0, ge=0)
     threads: int = Field(default=8, ge=1, le=200)
     https: bool = False
     allow_local_accounts: bool = True

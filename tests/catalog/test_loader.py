@@ -88,3 +88,35 @@ def test_cli_refuses_a_bad_catalogue(tmp_path: Path, settings) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 2 and "dang-ky-khai-sinh/v1.yaml:" in out.stdout
+
+
+def test_catalogue_snapshot_reloads_when_stale(app) -> None:
+    import asyncio
+
+    from portal.catalog.snapshot import CatalogCache
+    from portal.kernel.db import writer
+
+    cache = CatalogCache(app.state.engine, refresh_seconds=3600)
+    before = asyncio.run(cache.current())
+    assert before.find("1.004873") is before.find("xac-nhan-tinh-trang-hon-nhan") is not None
+    assert [p.name_vi for p in before.procedures] == sorted(p.name_vi for p in before.procedures)
+    with Session(writer(app.state.engine)) as s:
+        proc = s.get(Procedure, "1.004873")
+        assert proc is not None
+        original = proc.name_vi
+        proc.name_vi = "Tên tạm thời"
+        s.add(proc)
+        s.commit()
+    try:
+        assert asyncio.run(cache.current()) is before  # still fresh: no query
+        cache._loaded_at = 0.0
+        after = asyncio.run(cache.current())
+        assert after.find("1.004873").name_vi == "Tên tạm thời"  # type: ignore[union-attr]
+        assert [p.code for p in after.search(["1.004873"])] == ["1.004873"]
+    finally:
+        with Session(writer(app.state.engine)) as s:
+            proc = s.get(Procedure, "1.004873")
+            assert proc is not None
+            proc.name_vi = original
+            s.add(proc)
+            s.commit()
