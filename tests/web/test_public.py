@@ -104,3 +104,13 @@ def test_not_found_page_is_localised(client: TestClient) -> None:
     r = client.get("/khong-co-trang-nay")
     assert r.status_code == 404 and "Không tìm thấy" in r.text
     assert client.post("/healthz").status_code in (403, 405)
+
+
+def test_readyz_refuses_an_unmigrated_database(settings, tmp_path) -> None:
+    from portal.app import create_app
+
+    fresh = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'empty.db'}"})
+    with TestClient(create_app(fresh)) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and r.json()["status"] == "migrations pending"
+        assert c.get("/healthz").status_code == 200
