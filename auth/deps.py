@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from auth.models import Account
@@ -21,15 +22,27 @@ class Viewer:
     full_name: str
 
 
-async def optional_account(request: Request, session: SessionDep) -> Account | None:
-    """The signed-in account, or None (anonymous requests never touch the database here)."""
+def _lookup(request: Request, session: Session) -> Account | None:
     account_id = request.session.get("account_id") if "session" in request.scope else None
-    account = await run_in_threadpool(session.get, Account, account_id) if isinstance(account_id, str) else None
+    account = session.get(Account, account_id) if isinstance(account_id, str) else None
     if account is None and account_id is not None:
         request.session.pop("account_id", None)
     # Templates get a plain snapshot: error pages render after a rollback has expired ORM objects.
     request.state.account = Viewer(id=account.id, full_name=account.full_name) if account else None
     return account
+
+
+def optional_account_sync(request: Request, session: Session) -> Account | None:
+    """The signed-in account, for code already running on a worker thread."""
+    return _lookup(request, session)
+
+
+async def optional_account(request: Request, session: SessionDep) -> Account | None:
+    """The signed-in account, or None (anonymous requests never touch the database here)."""
+    if "session" not in request.scope or not isinstance(request.session.get("account_id"), str):
+        request.state.account = None
+        return None
+    return await run_in_threadpool(_lookup, request, session)
 
 
 def required_account(account: Annotated[Account | None, Depends(optional_account)]) -> Account:

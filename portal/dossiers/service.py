@@ -139,6 +139,28 @@ class Upload:
     data: bytes
 
 
+@dataclass(frozen=True)
+class PreparedFile:
+    """An upload that passed the content checks, already converted to PDF."""
+
+    upload: Upload
+    ready: PreparedUpload
+
+
+def prepare_files(uploads: Sequence[Upload], *, max_file_bytes: int) -> list[PreparedFile]:
+    """Check and convert uploads (CPU only, no database): run it before the transaction starts."""
+    uploads = [u for u in uploads if u.filename or u.data]
+    if not uploads:
+        raise Invalid(N_("Choose a file to upload."))
+    prepared = []
+    for upload in uploads:
+        try:
+            prepared.append(PreparedFile(upload, prepare_upload(upload.data, max_bytes=max_file_bytes)))
+        except UploadRejected as exc:
+            raise DomainError(exc.msgid, {**exc.params, "file": upload.filename}, status_code=exc.status_code) from exc
+    return prepared
+
+
 def add_files(
     *,
     session: Session,
@@ -147,41 +169,37 @@ def add_files(
     dossier: Dossier,
     procedure: Procedure,
     component_id: str,
-    uploads: Sequence[Upload],
+    files: Sequence[PreparedFile],
 ) -> list[DossierFile]:
-    """Check, convert and store files for one component; a refusal stores none of them."""
+    """Store checked files for one component; a refusal stores none of them."""
     _require_draft(dossier)
     component = procedure.component(component_id)
     if component is None:
         raise NotFound(N_("This dossier has no such component."))
-    uploads = [u for u in uploads if u.filename or u.data]
-    if not uploads:
+    if not files:
         raise Invalid(N_("Choose a file to upload."))
-    existing = [f for f in dossier_files(session, dossier)]
+    existing = list(dossier_files(session, dossier))
     same = [f for f in existing if f.component_id == component_id]
-    if not component["multiple"] and len(uploads) > 1:
+    if not component["multiple"] and len(files) > 1:
         raise Invalid(N_("Only one file is accepted for this component."))
-    if component["multiple"] and len(same) + len(uploads) > 20:
+    if component["multiple"] and len(same) + len(files) > 20:
         raise Invalid(N_("At most {n} files can be attached to one component."), {"n": 20})
     replaced = same if not component["multiple"] else []
     total = sum(f.size for f in existing if f not in replaced)
-    prepared: list[tuple[Upload, PreparedUpload]] = []
-    for upload in uploads:
+    for file in files:
+        if TYPE_NAMES.get(file.ready.original_media_type) not in component["accepts"]:
+            raise DomainError(
+                N_("This component accepts only {types} files."),
+                {"types": ", ".join(t.upper() for t in component["accepts"]), "file": file.upload.filename},
+                status_code=415,
+            )
         try:
-            ready = prepare_upload(upload.data, max_bytes=settings.max_file_bytes)
-            if TYPE_NAMES.get(ready.original_media_type) not in component["accepts"]:
-                raise UploadRejected(
-                    N_("This component accepts only {types} files."),
-                    {"types": ", ".join(t.upper() for t in component["accepts"])},
-                    status_code=415,
-                )
-            combine_size_ok(total, ready.size, max_total=settings.max_dossier_bytes)
+            combine_size_ok(total, file.ready.size, max_total=settings.max_dossier_bytes)
         except UploadRejected as exc:
-            raise DomainError(exc.msgid, {**exc.params, "file": upload.filename}, status_code=exc.status_code) from exc
-        total += ready.size
-        prepared.append((upload, ready))
+            raise DomainError(exc.msgid, {**exc.params, "file": file.upload.filename}, status_code=413) from exc
+        total += file.ready.size
     stored: list[DossierFile] = []
-    for upload, ready in prepared:
+    for upload, ready in ((f.upload, f.ready) for f in files):
         key = storage.put(ready.pdf, prefix=f"dossiers/{dossier.id}", suffix=".pdf")
         name = (upload.filename or "file").replace("\\", "/").rsplit("/", 1)[-1][:200]
         if not name.lower().endswith(".pdf"):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from auth.deps import CurrentAccount
+from auth.deps import CurrentAccount, optional_account_sync, required_account
 from forms.address import format_address, provinces, wards
 from forms.definition import FormDefinition
 from portal.catalog.models import Agency, Procedure
@@ -18,7 +19,7 @@ from portal.dossiers import service
 from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
 from portal.dossiers.tasks import current_receipt
 from portal.kernel.db import SessionDep
-from portal.kernel.errors import DomainError, NotFound
+from portal.kernel.errors import DomainError, NotFound, SignInRequired
 from portal.web import format_msg, render, translator
 
 router = APIRouter()
@@ -26,6 +27,14 @@ router = APIRouter()
 
 def N_(s: str) -> str:
     return s
+
+
+async def posted_form(request: Request) -> FormData:
+    """The parsed form body, read on the event loop so the (sync) view can run on a worker thread."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
 
 
 def raw_form(form: FormData) -> dict[str, list[str]]:
@@ -148,11 +157,10 @@ def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccou
 
 
 @router.post("/dossiers/{dossier_id}/steps/{step_id}")
-async def step_submit(
-    request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount
+def step_submit(
+    request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount, form: PostedForm
 ) -> Response:
     dossier, proc, defn = _load(session, dossier_id, account)
-    form = await request.form()
     action = str(form.get("_action") or "next")
     raw = raw_form(form)
     if action.startswith("add:") or action.startswith("remove:"):
@@ -206,12 +214,13 @@ def _drop_row(raw: dict[str, list[str]], group: str, index: int, count: int) -> 
 
 
 @router.post("/dossiers/{dossier_id}/validate", name="validate_field")
-async def validate_one(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+def validate_one(
+    request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, form: PostedForm
+) -> Response:
     """HTMX inline validation: re-render one field with its message."""
     from forms.validation import validate_field
 
     dossier, _proc, defn = _load(session, dossier_id, account)
-    form = await request.form()
     path = str(form.get("_field") or "")
     raw = raw_form(form)
     raw.pop("_field", None)
@@ -275,34 +284,52 @@ def _render_files(
 
 
 @router.post("/dossiers/{dossier_id}/files/{component_id}", name="upload_files")
-async def upload(
-    request: Request, dossier_id: str, component_id: str, session: SessionDep, account: CurrentAccount
-) -> Response:
-    dossier, proc, defn = _load(session, dossier_id, account)
+async def upload(request: Request, dossier_id: str, component_id: str, session: SessionDep) -> Response:
+    # The files are checked and converted before any database work, so the (SQLite) write lock is not
+    # held during a slow image conversion, and off the event loop.
+    if not isinstance(request.session.get("account_id"), str):
+        raise SignInRequired()
+    settings = request.app.state.settings
     form = await request.form()
     uploads: list[service.Upload] = []
     for value in form.getlist("files"):
-        if isinstance(value, str):
-            continue
-        file = value
-        limit = request.app.state.settings.max_file_bytes
-        data = await file.read(limit + 1)
-        uploads.append(service.Upload(filename=file.filename or "", data=data))
+        if not isinstance(value, str):
+            uploads.append(
+                service.Upload(filename=value.filename or "", data=await value.read(settings.max_file_bytes + 1))
+            )
+    refused: DomainError | None = None
+    files: list[service.PreparedFile] = []
     try:
-        service.add_files(
-            session=session,
-            storage=request.app.state.storage,
-            settings=request.app.state.settings,
-            dossier=dossier,
-            procedure=proc,
-            component_id=component_id,
-            uploads=uploads,
-        )
+        files = await run_in_threadpool(service.prepare_files, uploads, max_file_bytes=settings.max_file_bytes)
     except DomainError as exc:
-        return _render_files(request, session, dossier, proc, defn, error=exc, error_component=component_id)
-    if request.headers.get("HX-Request") == "true":
-        return _render_files(request, session, dossier, proc, defn)
-    return _redirect(f"/dossiers/{dossier.id}/files#c-{component_id}")
+        refused = exc
+
+    def store() -> Response:
+        account = required_account(optional_account_sync(request, session))
+        dossier, proc, defn = _load(session, dossier_id, account)
+        error = refused
+        if error is None:
+            try:
+                service.add_files(
+                    session=session,
+                    storage=request.app.state.storage,
+                    settings=settings,
+                    dossier=dossier,
+                    procedure=proc,
+                    component_id=component_id,
+                    files=files,
+                )
+            except DomainError as exc:
+                error = exc
+        if error is not None:
+            if proc.component(component_id) is None:
+                raise NotFound(N_("This dossier has no such component."))
+            return _render_files(request, session, dossier, proc, defn, error=error, error_component=component_id)
+        if request.headers.get("HX-Request") == "true":
+            return _render_files(request, session, dossier, proc, defn)
+        return _redirect(f"/dossiers/{dossier.id}/files#c-{component_id}")
+
+    return await run_in_threadpool(store)
 
 
 @router.post("/dossiers/{dossier_id}/files/{file_id}/delete", name="delete_file")
