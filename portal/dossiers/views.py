@@ -81,15 +81,15 @@ def my_dossiers(request: Request, session: SessionDep, account: CurrentAccount) 
     return render(request, "dossiers/list.html", {"rows": rows})
 
 
-def _field_labels(defn: FormDefinition) -> dict[str, Any]:
-    """Every field's label by name (group sub-fields too), for messages that name a field."""
-    labels: dict[str, Any] = {}
+def _field_index(defn: FormDefinition) -> dict[str, Any]:
+    """Every field by name (group sub-fields too), for hints that name another field and its answers."""
+    index: dict[str, Any] = {}
     for step in defn.steps:
         for field in step.fields:
-            labels[field.name] = field.label
+            index[field.name] = field
             for sub in field.fields:
-                labels.setdefault(sub.name, sub.label)
-    return labels
+                index.setdefault(sub.name, sub)
+    return index
 
 
 def _locate(defn: FormDefinition, path: str) -> tuple[str, Any]:
@@ -128,7 +128,7 @@ def _step_context(dossier: Dossier, proc: Procedure, defn: FormDefinition, step_
         "values": dossier.data,
         "wards_for": wards,
         "provinces": provinces(),
-        "field_labels": _field_labels(defn),
+        "field_index": _field_index(defn),
     }
 
 

@@ -196,3 +196,11 @@ def test_component_that_accepts_only_pdf_refuses_a_photo(citizen: TestClient) ->
     assert r.status_code == 415 and "PDF" in r.text
     assert upload(citizen, dossier_id, "giay_de_nghi", "don.pdf", pdf_bytes(), "application/pdf").status_code == 303
     assert upload(citizen, dossier_id, "khong_co", "don.pdf", pdf_bytes(), "application/pdf").status_code == 404
+
+
+def test_conditional_fields_name_the_answer_that_needs_them(citizen: TestClient) -> None:
+    dossier_id = start(citizen)
+    post_step(citizen, dossier_id, "applicant", marital_step1())
+    page = citizen.get(f"/dossiers/{dossier_id}/steps/status").text
+    assert "Chỉ khai mục này nếu đã chọn “Đăng ký kết hôn” tại mục “Mục đích sử dụng Giấy xác nhận”." in page
+    assert 'data-show-if="purpose"' in page
