@@ -29,7 +29,7 @@ from portal.kernel.outbox import InProcessWorker, WorkerContext
 from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from portal.web import STATIC_DIR, csrf_token, is_htmx, render
+from portal.web import STATIC_DIR, is_htmx, render
 
 log = logging.getLogger("portal")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -163,5 +163,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_dossier_bytes + 1024 * 1024)
     app.add_middleware(PageCacheMiddleware, ttl=settings.page_cache_seconds)
     app.add_middleware(SecurityHeadersMiddleware, https=settings.https)
-    _ = csrf_token  # templates call it through render()
     return app

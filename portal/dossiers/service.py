@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, update
@@ -34,21 +33,20 @@ def N_(s: str) -> str:
     return s
 
 
-@lru_cache(maxsize=256)
-def _definition(form_id: str, version: int, sha256: str, body_json: str) -> FormDefinition:
-    import json
-
-    return FormDefinition.model_validate(json.loads(body_json))
+# Parsed definitions by (form, version, content hash): a few dozen at most, and immutable.
+_definitions: dict[tuple[str, int, str], FormDefinition] = {}
 
 
 def get_definition(session: Session, form_id: str, version: int) -> FormDefinition:
     """The stored definition a dossier was started on (old versions stay loadable)."""
-    import json
-
     row = session.get(FormVersion, (form_id, version))
     if row is None:
         raise NotFound(N_("The form of this procedure is not available."))
-    return _definition(form_id, version, row.sha256, json.dumps(row.body))
+    key = (form_id, version, row.sha256)
+    defn = _definitions.get(key)
+    if defn is None:
+        defn = _definitions[key] = FormDefinition.model_validate(row.body)
+    return defn
 
 
 def own_dossier(session: Session, dossier_id: str, account: Account, *, lock: bool = False) -> Dossier:
