@@ -10,7 +10,6 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from auth.models import Account
-from portal.kernel.db import SessionDep
 from portal.kernel.errors import SignInRequired
 
 
@@ -22,9 +21,16 @@ class Viewer:
     full_name: str
 
 
-def _lookup(request: Request, session: Session) -> Account | None:
+def _lookup(request: Request) -> Account | None:
+    # A short session of its own: no connection stays checked out while the request waits for the
+    # thread that runs its view (with many signed-in requests in flight, that could exhaust the pool).
     account_id = request.session.get("account_id") if "session" in request.scope else None
-    account = session.get(Account, account_id) if isinstance(account_id, str) else None
+    account = None
+    if isinstance(account_id, str):
+        with Session(request.app.state.engine, expire_on_commit=False) as session:
+            account = session.get(Account, account_id)
+            if account is not None:
+                session.expunge(account)
     if account is None and account_id is not None:
         request.session.pop("account_id", None)
     # Templates get a plain snapshot: error pages render after a rollback has expired ORM objects.
@@ -32,17 +38,17 @@ def _lookup(request: Request, session: Session) -> Account | None:
     return account
 
 
-def optional_account_sync(request: Request, session: Session) -> Account | None:
+def optional_account_sync(request: Request) -> Account | None:
     """The signed-in account, for code already running on a worker thread."""
-    return _lookup(request, session)
+    return _lookup(request)
 
 
-async def optional_account(request: Request, session: SessionDep) -> Account | None:
-    """The signed-in account, or None (anonymous requests never touch the database here)."""
+async def optional_account(request: Request) -> Account | None:
+    """The signed-in account (a detached, read-only copy), or None without touching the database."""
     if "session" not in request.scope or not isinstance(request.session.get("account_id"), str):
         request.state.account = None
         return None
-    return await run_in_threadpool(_lookup, request, session)
+    return await run_in_threadpool(_lookup, request)
 
 
 def required_account(account: Annotated[Account | None, Depends(optional_account)]) -> Account:

@@ -305,7 +305,7 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
         refused = exc
 
     def store() -> Response:
-        account = required_account(optional_account_sync(request, session))
+        account = required_account(optional_account_sync(request))
         dossier, proc, defn = _load(session, dossier_id, account)
         error = refused
         if error is None:
