@@ -46,6 +46,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         max_dossier_bytes=5 * 1024 * 1024,
         page_cache_seconds=0,
         catalog_refresh_seconds=0,
+        gc_freeze=False,  # many apps per test process: let the collector free them
         _env_file=None,  # type: ignore[call-arg]
     )
     upgrade(settings.database_url)

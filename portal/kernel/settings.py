@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     page_cache_seconds: float = Field(default=10.0, ge=0)
     catalog_refresh_seconds: float = Field(default=30.0, ge=0)
     threads: int = Field(default=8, ge=1, le=200)
+    gc_freeze: bool = True
     https: bool = False
     allow_local_accounts: bool = True
 
