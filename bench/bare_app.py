@@ -47,8 +47,13 @@ def serve_settings() -> dict[str, Any]:
     except (OSError, SyntaxError):
         return dict(FALLBACK_SETTINGS)
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "run"
-                and isinstance(node.func.value, ast.Name) and node.func.value.id == "uvicorn"):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "run"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "uvicorn"
+        ):
             settings: dict[str, Any] = {}
             for kw in node.keywords:
                 if kw.arg is None or kw.arg in ("host", "port"):

@@ -60,6 +60,7 @@ P99_TARGET_MS = 50.0
 
 # --------------------------------------------------------------------------- processes
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,8 +77,11 @@ def cpu_plan(pin: bool) -> tuple[list[str], list[str], str]:
     if len(cpus) < 2:
         return [], [], f"not pinned (only CPU {cpus[0]} available)"
     server, load = cpus[0], cpus[-1]
-    return (["taskset", "-c", str(server)], ["taskset", "-c", str(load)],
-            f"servers pinned to CPU {server}, wrk to CPU {load} (`taskset -c`)")
+    return (
+        ["taskset", "-c", str(server)],
+        ["taskset", "-c", str(load)],
+        f"servers pinned to CPU {server}, wrk to CPU {load} (`taskset -c`)",
+    )
 
 
 @dataclass
@@ -149,11 +153,13 @@ def ensure_wrk() -> str:
 
 # --------------------------------------------------------------------------- seeding
 
+
 def seed_dossier(base: str) -> str:
     """One submitted dossier, made through the portal's own pages as a browser without JavaScript would."""
     from tests.factories import jpeg_bytes, marital_step1, marital_step2, pdf_bytes
 
     with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as c:
+
         def token(path: str) -> str:
             match = CSRF_RE.search(c.get(path).text)
             assert match, f"no csrf token on {path}"
@@ -165,19 +171,33 @@ def seed_dossier(base: str) -> str:
             return r
 
         password = "mat-khau-rat-dai-" + secrets.token_hex(4)
-        post("/signup", "/signup", {"login": f"bench-{secrets.token_hex(6)}@example.vn",
-                                    "full_name": "Nguyễn Thị Hường", "password": password, "password2": password,
-                                    "next": "/dossiers"})
+        post(
+            "/signup",
+            "/signup",
+            {
+                "login": f"bench-{secrets.token_hex(6)}@example.vn",
+                "full_name": "Nguyễn Thị Hường",
+                "password": password,
+                "password2": password,
+                "next": "/dossiers",
+            },
+        )
         r = post(f"/procedures/{PROCEDURE}/start", f"/procedures/{PROCEDURE}", {})
         match = DOSSIER_RE.search(r.headers["location"])
         assert match, r.headers["location"]
         did = match.group(1)
         for step, data in (("applicant", marital_step1()), ("status", marital_step2())):
             post(f"/dossiers/{did}/steps/{step}", f"/dossiers/{did}/steps/{step}", {**data, "_action": "next"})
-        for component, name, content, mime in (("to_khai", "to-khai.jpg", jpeg_bytes(), "image/jpeg"),
-                                               ("giay_to_ly_hon", "ban-an.pdf", pdf_bytes(), "application/pdf")):
-            post(f"/dossiers/{did}/files/{component}", f"/dossiers/{did}/files", {},
-                 files=[("files", (name, content, mime))])
+        for component, name, content, mime in (
+            ("to_khai", "to-khai.jpg", jpeg_bytes(), "image/jpeg"),
+            ("giay_to_ly_hon", "ban-an.pdf", pdf_bytes(), "application/pdf"),
+        ):
+            post(
+                f"/dossiers/{did}/files/{component}",
+                f"/dossiers/{did}/files",
+                {},
+                files=[("files", (name, content, mime))],
+            )
         r = post(f"/dossiers/{did}/submit", f"/dossiers/{did}/review", {"delivery_method": "online"})
         page = c.get(r.headers["location"])
         code = CODE_RE.search(page.text)
@@ -190,6 +210,7 @@ def seed_dossier(base: str) -> str:
 
 
 # --------------------------------------------------------------------------- wrk
+
 
 @dataclass
 class Result:
@@ -293,8 +314,17 @@ end
 """
 
 
-def run_wrk(wrk: str, prefix: list[str], url: str, *, connections: int, threads: int, seconds: float,
-            latency: bool, script: Path | None = None) -> str:
+def run_wrk(
+    wrk: str,
+    prefix: list[str],
+    url: str,
+    *,
+    connections: int,
+    threads: int,
+    seconds: float,
+    latency: bool,
+    script: Path | None = None,
+) -> str:
     cmd = [*prefix, wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "30s"]
     if latency:
         cmd.append("--latency")
@@ -306,20 +336,47 @@ def run_wrk(wrk: str, prefix: list[str], url: str, *, connections: int, threads:
     return out.stdout
 
 
-def measure(wrk: str, prefix: list[str], server: Server, label: str, path: str, expect_status: int, marker: str,
-            args: argparse.Namespace, kind: str = "page", script: Path | None = None) -> Result:
+def measure(
+    wrk: str,
+    prefix: list[str],
+    server: Server,
+    label: str,
+    path: str,
+    expect_status: int,
+    marker: str,
+    args: argparse.Namespace,
+    kind: str = "page",
+    script: Path | None = None,
+) -> Result:
     """Check one response by hand, warm up, then the measured run."""
     base = server.base
     check = httpx.get(base + path, timeout=10)
     if check.status_code != expect_status or marker not in check.text:
-        raise RuntimeError(f"{label}: GET {path} gave {check.status_code} (want {expect_status}) "
-                           f"or lacks {marker!r}:\n{check.text[:1500]}")
+        raise RuntimeError(
+            f"{label}: GET {path} gave {check.status_code} (want {expect_status}) "
+            f"or lacks {marker!r}:\n{check.text[:1500]}"
+        )
     if args.warmup > 0:
-        run_wrk(wrk, prefix, base + path, connections=args.connections, threads=args.threads,
-                seconds=args.warmup, latency=False)
+        run_wrk(
+            wrk,
+            prefix,
+            base + path,
+            connections=args.connections,
+            threads=args.threads,
+            seconds=args.warmup,
+            latency=False,
+        )
     cpu0, busy0, kids0, t0 = process_cpu(server.proc.pid), machine_busy(), children_cpu(), time.monotonic()
-    out = run_wrk(wrk, prefix, base + path, connections=args.connections, threads=args.threads,
-                  seconds=args.duration, latency=True, script=script)
+    out = run_wrk(
+        wrk,
+        prefix,
+        base + path,
+        connections=args.connections,
+        threads=args.threads,
+        seconds=args.duration,
+        latency=True,
+        script=script,
+    )
     elapsed = time.monotonic() - t0
     server_cpu = process_cpu(server.proc.pid) - cpu0
     other = machine_busy() - busy0 - server_cpu - (children_cpu() - kids0)
@@ -328,29 +385,57 @@ def measure(wrk: str, prefix: list[str], server: Server, label: str, path: str, 
     r.cpu_ms_per_req = 1000 * server_cpu / max(1, r.requests)
     r.other_cpu_pct = max(0.0, 100 * other / elapsed)
     flag = f"  !! {problems(r)}" if problems(r) else ""
-    print(f"  {label:<30} {r.rps:8.1f} req/s  p50 {r.p50:7.2f} ms  p99 {r.p99:7.2f} ms  "
-          f"server {r.cpu_ms_per_req:5.2f} CPU-ms/req ({r.server_cpu_pct:3.0f}% of a core)  "
-          f"cache hits {100 * r.cache_hits / max(1, r.requests):3.0f}%  others {r.other_cpu_pct:3.0f}%{flag}",
-          flush=True)
+    print(
+        f"  {label:<30} {r.rps:8.1f} req/s  p50 {r.p50:7.2f} ms  p99 {r.p99:7.2f} ms  "
+        f"server {r.cpu_ms_per_req:5.2f} CPU-ms/req ({r.server_cpu_pct:3.0f}% of a core)  "
+        f"cache hits {100 * r.cache_hits / max(1, r.requests):3.0f}%  others {r.other_cpu_pct:3.0f}%{flag}",
+        flush=True,
+    )
     return r
 
 
 # --------------------------------------------------------------------------- profiling (optional)
 
-def profile(server: Server, wrk: str, load_prefix: list[str], path: str, args: argparse.Namespace,
-            outdir: Path) -> str:
+
+def profile(server: Server, wrk: str, load_prefix: list[str], path: str, args: argparse.Namespace, outdir: Path) -> str:
     """py-spy samples the portal under the same load; returns a summary of where its time goes."""
     pyspy = shutil.which("py-spy") or str(BIN / "py-spy")
     if not Path(pyspy).exists() and not shutil.which(pyspy):
         return "py-spy not installed (`.venv/bin/pip install py-spy`)"
     raw = outdir / f"profile-{re.sub(r'[^a-z0-9]+', '-', path.lower()).strip('-') or 'root'}.txt"
     seconds = max(3, int(args.duration))
-    spy = subprocess.Popen([*load_prefix, pyspy, "record", "-p", str(server.proc.pid), "-d", str(seconds),
-                            "-r", "250", "--gil", "-f", "raw", "-o", str(raw), "--nonblocking"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    spy = subprocess.Popen(
+        [
+            *load_prefix,
+            pyspy,
+            "record",
+            "-p",
+            str(server.proc.pid),
+            "-d",
+            str(seconds),
+            "-r",
+            "250",
+            "--gil",
+            "-f",
+            "raw",
+            "-o",
+            str(raw),
+            "--nonblocking",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        run_wrk(wrk, load_prefix, server.base + path, connections=args.connections, threads=args.threads,
-                seconds=seconds, latency=False)
+        run_wrk(
+            wrk,
+            load_prefix,
+            server.base + path,
+            connections=args.connections,
+            threads=args.threads,
+            seconds=seconds,
+            latency=False,
+        )
         spy.wait(timeout=seconds + 30)
     finally:
         stop(spy)
@@ -360,9 +445,33 @@ def profile(server: Server, wrk: str, load_prefix: list[str], path: str, args: a
 
 
 _IDLE = ("select (selectors.py", "_worker (concurrent/futures", "run_forever (", "_run_once (", "run_once (")
-_GENERIC = ("threading.py", "queue.py", "json/", "re/", "random.py", "secrets.py", "base64.py", "hmac.py", "<frozen",
-            "typing.py", "contextlib.py", "enum.py", "functools.py", "abc.py", "dataclasses.py", "collections/",
-            "inspect.py", "copy.py", "weakref.py", "<string>", "email/", "urllib/", "http/", "uuid.py", "datetime.py")
+_GENERIC = (
+    "threading.py",
+    "queue.py",
+    "json/",
+    "re/",
+    "random.py",
+    "secrets.py",
+    "base64.py",
+    "hmac.py",
+    "<frozen",
+    "typing.py",
+    "contextlib.py",
+    "enum.py",
+    "functools.py",
+    "abc.py",
+    "dataclasses.py",
+    "collections/",
+    "inspect.py",
+    "copy.py",
+    "weakref.py",
+    "<string>",
+    "email/",
+    "urllib/",
+    "http/",
+    "uuid.py",
+    "datetime.py",
+)
 _CATEGORIES = (
     ("Jinja2 templates (incl. markupsafe)", ("jinja2/", "markupsafe/", ".html")),
     ("SQLAlchemy/SQLModel + sqlite3", ("sqlalchemy", "sqlmodel/", "sqlite3/")),
@@ -428,6 +537,7 @@ def _short(frame: str) -> str:
 
 # --------------------------------------------------------------------------- report
 
+
 def page_cache_knob() -> str | None:
     """The environment variable that turns the portal's page cache off, if the portal has one."""
     from portal.kernel.settings import Settings
@@ -456,7 +566,7 @@ def machine_facts() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "stack": f"uvicorn {uvicorn.__version__} ({loop} + {http}), FastAPI {fastapi.__version__}, "
-                 f"Starlette {starlette.__version__}",
+        f"Starlette {starlette.__version__}",
         "wrk": (wrk_version[0] if wrk_version else "wrk").strip(),
     }
 
@@ -488,43 +598,70 @@ def meets(r: Result, bare_rps: float) -> bool:
 
 
 def table(results: list[Result], bare_rps: float) -> str:
-    rows = ["| endpoint | status | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/req | server CPU % "
-            "| others' CPU % | cache hits | ratio to bare | target met? |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    rows = [
+        "| endpoint | status | req/s | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/req | server CPU % "
+        "| others' CPU % | cache hits | ratio to bare | target met? |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in results:
         ratio = r.rps / bare_rps if bare_rps else 0.0
         hits = f"{100 * r.cache_hits / max(1, r.requests):.0f} %"
-        rows.append(f"| `{r.path}` ({r.label}) | {r.status} | {r.rps:,.0f} | {r.p50:.1f} | {r.p90:.1f} | "
-                    f"{r.p99:.1f} | {r.max_ms:.0f} | {r.cpu_ms_per_req:.2f} | {r.server_cpu_pct:.0f} | "
-                    f"{r.other_cpu_pct:.0f} | {hits} | {ratio:.2f} | {verdict(r, bare_rps)} |")
+        rows.append(
+            f"| `{r.path}` ({r.label}) | {r.status} | {r.rps:,.0f} | {r.p50:.1f} | {r.p90:.1f} | "
+            f"{r.p99:.1f} | {r.max_ms:.0f} | {r.cpu_ms_per_req:.2f} | {r.server_cpu_pct:.0f} | "
+            f"{r.other_cpu_pct:.0f} | {hits} | {ratio:.2f} | {verdict(r, bare_rps)} |"
+        )
     return "\n".join(rows)
 
 
-def report(results: list[Result], bare_rps: float, args: argparse.Namespace, pinning: str, facts: dict[str, str],
-           command: str, knob: str | None) -> str:
+def report(
+    results: list[Result],
+    bare_rps: float,
+    args: argparse.Namespace,
+    pinning: str,
+    facts: dict[str, str],
+    command: str,
+    knob: str | None,
+) -> str:
     bares = [r for r in results if r.kind == "bare"]
     served = [r for r in results if r.kind == "page"]
     uncached = [r for r in results if r.kind == "uncached"]
     worst = max(results, key=lambda r: r.other_cpu_pct)
     lines = [BEGIN, "", f"Generated by `{command}` on {facts['date']}.", ""]
     if worst.other_cpu_pct > DISTURBED_PCT:
-        lines += [f"**Warning: this run was disturbed.** Other processes used up to {worst.other_cpu_pct:.0f} % of a "
-                  f"core during the measurements ({worst.label}); the numbers are lower and noisier than on a quiet "
-                  "machine. Run it again when nothing else runs.", ""]
-    summary = (f"Target (issue): each page ≥ {RATIO_TARGET} × the bare endpoint's throughput and p99 < "
-               f"{P99_TARGET_MS:g} ms at {args.connections} concurrent connections. "
-               f"**As served (default settings): {sum(meets(r, bare_rps) for r in served)} of {len(served)} "
-               "page measurements meet it.**")
+        lines += [
+            f"**Warning: this run was disturbed.** Other processes used up to {worst.other_cpu_pct:.0f} % of a "
+            f"core during the measurements ({worst.label}); the numbers are lower and noisier than on a quiet "
+            "machine. Run it again when nothing else runs.",
+            "",
+        ]
+    summary = (
+        f"Target (issue): each page ≥ {RATIO_TARGET} × the bare endpoint's throughput and p99 < "
+        f"{P99_TARGET_MS:g} ms at {args.connections} concurrent connections. "
+        f"**As served (default settings): {sum(meets(r, bare_rps) for r in served)} of {len(served)} "
+        "page measurements meet it.**"
+    )
     if uncached:
-        summary += (f" **With the page cache off ({knob}=0, i.e. every request renders the page): "
-                    f"{sum(meets(r, bare_rps) for r in uncached)} of {len(uncached)}.**")
-    lines += [summary, "", table(results, bare_rps), "",
-              f"The ratio is to the mean of the two bare runs ({bare_rps:,.0f} req/s: "
-              + ", ".join(f"{r.label} {r.rps:,.0f}" for r in bares) + ")."]
+        summary += (
+            f" **With the page cache off ({knob}=0, i.e. every request renders the page): "
+            f"{sum(meets(r, bare_rps) for r in uncached)} of {len(uncached)}.**"
+        )
+    lines += [
+        summary,
+        "",
+        table(results, bare_rps),
+        "",
+        f"The ratio is to the mean of the two bare runs ({bare_rps:,.0f} req/s: "
+        + ", ".join(f"{r.label} {r.rps:,.0f}" for r in bares)
+        + ").",
+    ]
     if uncached:
-        lines += ["", f"\"cache off\" rows: a second `portal serve` on the same database with `{knob}=0`. "
-                  "The other page rows repeat one URL, so after the first request the portal's page cache answers "
-                  "them (see the cache-hits column); real traffic (many codes, searches, pages) misses more often."]
+        lines += [
+            "",
+            f'"cache off" rows: a second `portal serve` on the same database with `{knob}=0`. '
+            "The other page rows repeat one URL, so after the first request the portal's page cache answers "
+            "them (see the cache-hits column); real traffic (many codes, searches, pages) misses more often.",
+        ]
     lines += [
         "",
         "Settings",
@@ -573,6 +710,7 @@ def write_doc(section: str) -> None:
 
 # --------------------------------------------------------------------------- main
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.http_pages", description="HTTP benchmark of the public pages.")
     p.add_argument("--duration", type=float, default=10, help="seconds measured per endpoint (default 10)")
@@ -583,11 +721,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help=f"print only; do not rewrite {DOC.relative_to(ROOT)}")
     p.add_argument("--skip-unknown", action="store_true", help="skip the /lookup 404 path")
     p.add_argument("--skip-healthz", action="store_true", help="skip /healthz (the portal's middleware floor)")
-    p.add_argument("--skip-uncached", action="store_true",
-                   help="do not measure the pages again on a portal with its page cache off")
-    p.add_argument("--profile", action="store_true",
-                   help="after measuring, sample the portal with py-spy under the same load for each page "
-                        "and print where the time goes (not written to the doc)")
+    p.add_argument(
+        "--skip-uncached",
+        action="store_true",
+        help="do not measure the pages again on a portal with its page cache off",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="after measuring, sample the portal with py-spy under the same load for each page "
+        "and print where the time goes (not written to the doc)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary directory (database, logs, profiles)")
     return p.parse_args(argv)
 
@@ -614,27 +758,48 @@ def main(argv: list[str] | None = None) -> int:
         lua = tmp / "count.lua"
         lua.write_text(COUNT_LUA)
         portal_port, bare_port = free_port(), free_port()
-        app = start_server("portal", [*server_prefix, portal, "serve", "--host", "127.0.0.1", "--port",
-                                      str(portal_port)], portal_port, env, tmp, tmp)
+        app = start_server(
+            "portal",
+            [*server_prefix, portal, "serve", "--host", "127.0.0.1", "--port", str(portal_port)],
+            portal_port,
+            env,
+            tmp,
+            tmp,
+        )
         servers.append(app)
-        bare = start_server("bare", [*server_prefix, sys.executable, "-m", "bench.bare_app", "--host", "127.0.0.1",
-                                     "--port", str(bare_port)], bare_port, env, ROOT, tmp)
+        bare = start_server(
+            "bare",
+            [*server_prefix, sys.executable, "-m", "bench.bare_app", "--host", "127.0.0.1", "--port", str(bare_port)],
+            bare_port,
+            env,
+            ROOT,
+            tmp,
+        )
         servers.append(bare)
         # If the portal has a page cache, a second portal with it off measures what a cache miss costs.
         knob = None if args.skip_uncached else page_cache_knob()
         nocache = None
         if knob:
             nocache_port = free_port()
-            nocache = start_server("portal-nocache", [*server_prefix, portal, "serve", "--host", "127.0.0.1", "--port",
-                                                      str(nocache_port)], nocache_port, {**env, knob: "0"}, tmp, tmp)
+            nocache = start_server(
+                "portal-nocache",
+                [*server_prefix, portal, "serve", "--host", "127.0.0.1", "--port", str(nocache_port)],
+                nocache_port,
+                {**env, knob: "0"},
+                tmp,
+                tmp,
+            )
             servers.append(nocache)
         wait_ready(app, "/healthz")
         wait_ready(bare, "/")
         if nocache:
             wait_ready(nocache, "/healthz")
         code = seed_dossier(app.base)
-        print(f"bench: seeded dossier {code}; measuring {args.warmup:g} s warm-up + {args.duration:g} s "
-              f"per endpoint at {args.connections} connections", flush=True)
+        print(
+            f"bench: seeded dossier {code}; measuring {args.warmup:g} s warm-up + {args.duration:g} s "
+            f"per endpoint at {args.connections} connections",
+            flush=True,
+        )
 
         pages = [
             ("procedure list", "/procedures", 200, 'href="/procedures/'),
@@ -647,14 +812,18 @@ def main(argv: list[str] | None = None) -> int:
         results = [measure(wrk, load_prefix, bare, "bare, before", "/", 200, "Bare endpoint", args, "bare", lua)]
         if not args.skip_healthz:
             # The portal's own cheapest route: its whole middleware stack, no session, no database, no template.
-            results.append(measure(wrk, load_prefix, app, "portal floor", "/healthz", 200, '"ok"', args,
-                                   "reference", lua))
+            results.append(
+                measure(wrk, load_prefix, app, "portal floor", "/healthz", 200, '"ok"', args, "reference", lua)
+            )
         for label, path, status, marker in pages:
             results.append(measure(wrk, load_prefix, app, label, path, status, marker, args, "page", lua))
         if nocache:
             for label, path, status, marker in pages[:3]:  # the three pages of the issue; the 404 is cheap anyway
-                results.append(measure(wrk, load_prefix, nocache, label + ", cache off", path, status, marker, args,
-                                       "uncached", lua))
+                results.append(
+                    measure(
+                        wrk, load_prefix, nocache, label + ", cache off", path, status, marker, args, "uncached", lua
+                    )
+                )
         results.append(measure(wrk, load_prefix, bare, "bare, after", "/", 200, "Bare endpoint", args, "bare", lua))
         bare_rps = (results[0].rps + results[-1].rps) / 2
 
@@ -664,8 +833,11 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(section.replace(BEGIN, "").replace(END, "").strip())
         if max(r.other_cpu_pct for r in results) > DISTURBED_PCT:
-            print(f"\nbench: WARNING: other processes used more than {DISTURBED_PCT:g} % of a core during the run; "
-                  "the numbers are disturbed", flush=True)
+            print(
+                f"\nbench: WARNING: other processes used more than {DISTURBED_PCT:g} % of a core during the run; "
+                "the numbers are disturbed",
+                flush=True,
+            )
         if not args.no_write:
             write_doc(section)
             print(f"\nbench: wrote {DOC.relative_to(ROOT)}", flush=True)
