@@ -38,6 +38,20 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     https: bool = False
     allow_local_accounts: bool = True
+    # OpenID Connect (the national SSO). Empty issuer: the built-in development provider (development only).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid profile email phone address"
+    oidc_display_name: str = "VNeID"
+    # acr values of the provider → assurance level 1 or 2; any other acr is refused at sign-in.
+    oidc_acr_levels: dict[str, int] = {"urn:dvc:loa:1": 1, "urn:dvc:loa:2": 2}
+    oidc_cccd_claim: str = "cccd"
+    dev_idp: bool = True
+    session_hours: float = Field(default=8.0, gt=0)
+    # Rate limits and partner tokens.
+    redis_url: str = ""
+    partner_token_minutes: int = Field(default=10, ge=1, le=60)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
@@ -46,9 +60,18 @@ class Settings(BaseSettings):
                 "PORTAL_SECRET_KEY must be set to a random value of at least 32 characters "
                 "outside development (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
             )
+        if self.environment == "production" and self.oidc_issuer == "" and not self.allow_local_accounts:
+            raise ValueError("PORTAL_OIDC_ISSUER must be set in production when local accounts are switched off")
+        if any(level not in (1, 2) for level in self.oidc_acr_levels.values()):
+            raise ValueError("PORTAL_OIDC_ACR_LEVELS maps acr values to the levels 1 or 2")
         if self.max_dossier_bytes < self.max_file_bytes:
             raise ValueError("PORTAL_MAX_DOSSIER_BYTES must be at least PORTAL_MAX_FILE_BYTES")
         return self
+
+    @property
+    def dev_idp_enabled(self) -> bool:
+        """The built-in development OpenID provider never runs in production."""
+        return self.dev_idp and self.environment != "production"
 
     @property
     def is_sqlite(self) -> bool:
