@@ -1,4 +1,4 @@
-"""Who is asking: the signed-in account from the session cookie."""
+"""Who is asking: the signed-in account, from the server-side session named by the cookie."""
 
 from __future__ import annotations
 
@@ -6,35 +6,75 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
 from auth.models import Account
+from auth.sessions import COOKIE_KEY, current_session_row
+from portal.businesses.models import Business, Representative
 from portal.kernel.errors import SignInRequired
 
 
 @dataclass(frozen=True)
+class BusinessRef:
+    id: str
+    name: str
+    tax_code: str
+
+
+@dataclass(frozen=True)
 class Viewer:
-    """Who is signed in, as pages show it."""
+    """Who is signed in and as whom they act, as pages and access checks see it."""
 
     id: str
     full_name: str
+    level: int
+    method: str
+    session_id: str
+    acting_as: BusinessRef | None = None
+    businesses: tuple[BusinessRef, ...] = ()
+
+    @property
+    def acting_business_id(self) -> str | None:
+        return self.acting_as.id if self.acting_as else None
 
 
 def _lookup(request: Request) -> Account | None:
     # A short session of its own: no connection stays checked out while the request waits for the
     # thread that runs its view (with many signed-in requests in flight, that could exhaust the pool).
-    account_id = request.session.get("account_id") if "session" in request.scope else None
     account = None
-    if isinstance(account_id, str):
-        with Session(request.app.state.engine, expire_on_commit=False) as session:
-            account = session.get(Account, account_id)
-            if account is not None:
-                session.expunge(account)
-    if account is None and account_id is not None:
-        request.session.pop("account_id", None)
+    viewer = None
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        row = current_session_row(request, session)
+        if row is not None:
+            account = session.get(Account, row.account_id)
+        if row is not None and account is not None:
+            businesses = tuple(
+                BusinessRef(id=b.id, name=b.name, tax_code=b.tax_code)
+                for b in session.exec(
+                    select(Business)
+                    .join(Representative, col(Representative.business_id) == col(Business.id))
+                    .where(Representative.account_id == account.id)
+                    .order_by(col(Business.name))
+                )
+            )
+            acting = next((b for b in businesses if b.id == row.acting_as), None)
+            viewer = Viewer(
+                id=account.id,
+                full_name=account.full_name,
+                level=row.assurance_level,
+                method=row.method,
+                session_id=row.id,
+                acting_as=acting,
+                businesses=businesses,
+            )
+            session.expunge(account)
+        else:
+            account = None
+    if account is None and "session" in request.scope:
+        request.session.pop(COOKIE_KEY, None)
     # Templates get a plain snapshot: error pages render after a rollback has expired ORM objects.
-    request.state.account = Viewer(id=account.id, full_name=account.full_name) if account else None
+    request.state.account = viewer
     return account
 
 
@@ -45,7 +85,7 @@ def optional_account_sync(request: Request) -> Account | None:
 
 async def optional_account(request: Request) -> Account | None:
     """The signed-in account (a detached, read-only copy), or None without touching the database."""
-    if "session" not in request.scope or not isinstance(request.session.get("account_id"), str):
+    if "session" not in request.scope or not isinstance(request.session.get(COOKIE_KEY), str):
         request.state.account = None
         return None
     return await run_in_threadpool(_lookup, request)
@@ -58,5 +98,12 @@ def required_account(account: Annotated[Account | None, Depends(optional_account
     return account
 
 
+def current_viewer(request: Request, account: Annotated[Account, Depends(required_account)]) -> Viewer:
+    """The signed-in viewer (account, assurance level, acting-as)."""
+    viewer: Viewer = request.state.account
+    return viewer
+
+
 OptionalAccount = Annotated[Account | None, Depends(optional_account)]
 CurrentAccount = Annotated[Account, Depends(required_account)]
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]

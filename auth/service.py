@@ -97,7 +97,7 @@ def authenticate(*, session: Session, login: str, password: str) -> Account:
         account = session.exec(select(Account).where(Account.email == email)).first()
     elif phone:
         account = session.exec(select(Account).where(Account.phone == phone)).first()
-    if account is None:
+    if account is None or account.password_hash is None:
         with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password[:256])
         raise SignInFailed(N_("The email/phone number or password is not correct."))

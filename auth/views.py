@@ -1,20 +1,26 @@
-"""Sign-up, sign-in and sign-out pages."""
+"""Sign-up, sign-in and sign-out pages (local accounts; the national SSO is in auth/oidc_views.py)."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from auth.deps import OptionalAccount
-from auth.service import SignInFailed, authenticate, check_signup, create_account
+from auth.service import SignInFailed, authenticate, check_signup, create_account, normalise_login
+from auth.sessions import end_session, start_session
+from portal.audit import client_ip, record
 from portal.kernel.db import SessionDep
-from portal.kernel.errors import DomainError
+from portal.kernel.errors import DomainError, NotFound
+from portal.kernel.ratelimit import RateLimited, check
 from portal.web import render
 
 router = APIRouter()
+
+
+def N_(s: str) -> str:
+    return s
 
 
 def safe_next(value: str | None) -> str:
@@ -24,18 +30,29 @@ def safe_next(value: str | None) -> str:
     return "/dossiers"
 
 
-def start_session(request: Request, account_id: str) -> None:
-    """Replace the session at sign-in so a planted cookie cannot be reused."""
-    request.session.clear()
-    request.session["account_id"] = account_id
-    request.session["csrf"] = secrets.token_urlsafe(32)
+def _local_accounts_on(request: Request) -> None:
+    if not request.app.state.settings.allow_local_accounts:
+        raise NotFound(N_("Sign-in with a password is switched off on this portal. Use the national SSO."))
+
+
+def _signin_context(request: Request, next_url: str, **extra: object) -> dict[str, object]:
+    settings = request.app.state.settings
+    return {
+        "next": next_url,
+        "form": {},
+        "error": None,
+        "local_accounts": settings.allow_local_accounts,
+        "sso_name": settings.oidc_display_name,
+        "dev_idp": settings.dev_idp_enabled and not settings.oidc_issuer,
+        **extra,
+    }
 
 
 @router.get("/signin", name="signin")
-def signin_page(request: Request, account: OptionalAccount, next: str | None = None) -> Response:
-    if account:
+def signin_page(request: Request, account: OptionalAccount, next: str | None = None, level: int = 0) -> Response:
+    if account and not level:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "auth/signin.html", {"next": safe_next(next), "form": {}, "error": None})
+    return render(request, "auth/signin.html", _signin_context(request, safe_next(next), step_up=level))
 
 
 @router.post("/signin")
@@ -46,21 +63,33 @@ def signin(
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
+    _local_accounts_on(request)
+    email, phone = normalise_login(login)
     try:
+        limiter = request.app.state.limiter
+        check(limiter, "signin:ip", client_ip(request))
+        check(limiter, "signin:login", email or phone)
         account = authenticate(session=session, login=login, password=password)
-    except SignInFailed as exc:
-        return render(
+    except (SignInFailed, RateLimited) as exc:
+        # Returned, not raised: the failure count and the audit entry are committed with the request.
+        record(session, "signin.password", request=request, outcome="refused", login=email or phone, reason=exc.msgid)
+        response = render(
             request,
             "auth/signin.html",
-            {"next": safe_next(next), "form": {"login": login}, "error": exc},
+            _signin_context(request, safe_next(next), form={"login": login}, error=exc),
             status_code=exc.status_code,
         )
-    start_session(request, account.id)
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    start_session(request, session, account, method="password", level=1)
+    record(session, "signin.password", request=request, account_id=account.id)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
 @router.get("/signup", name="signup")
 def signup_page(request: Request, next: str | None = None) -> Response:
+    _local_accounts_on(request)
     return render(request, "auth/signup.html", {"next": safe_next(next), "form": {}, "errors": {}})
 
 
@@ -74,6 +103,8 @@ def signup(
     password2: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
+    _local_accounts_on(request)
+    check(request.app.state.limiter, "signup:ip", client_ip(request))
     form = {"login": login, "full_name": full_name}
     errors = check_signup(login=login, full_name=full_name, password=password, password2=password2)
     if not errors:
@@ -82,7 +113,8 @@ def signup(
         except DomainError as exc:
             errors["login"] = exc.msgid
         else:
-            start_session(request, account.id)
+            start_session(request, session, account, method="password", level=1)
+            record(session, "signup", request=request, account_id=account.id)
             return RedirectResponse(safe_next(next), status_code=303)
     return render(
         request, "auth/signup.html", {"next": safe_next(next), "form": form, "errors": errors}, status_code=422
@@ -90,6 +122,13 @@ def signup(
 
 
 @router.post("/signout", name="signout")
-def signout(request: Request) -> Response:
-    request.session.clear()
-    return RedirectResponse("/", status_code=303)
+def signout(request: Request, session: SessionDep) -> Response:
+    row = end_session(request, session)
+    target = "/"
+    if row is not None:
+        record(session, "signout", request=request, account_id=row.account_id)
+        if row.method == "oidc" and row.id_token:
+            # The provider's session ends too (RP-initiated logout): /auth/oidc/logout sends the browser there.
+            request.session["oidc_logout_hint"] = row.id_token
+            target = "/auth/oidc/logout"
+    return RedirectResponse(target, status_code=303)

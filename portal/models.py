@@ -1,19 +1,28 @@
 """Every table, imported in one place for Alembic and the app."""
 
-from auth.models import Account
+from auth.clients import ApiClient
+from auth.models import Account, ExternalIdentity, UserSession
 from forms.models import FormVersion
+from portal.audit import AuditEvent
+from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence
 from portal.kernel.outbox import OutboxMessage
 
 __all__ = [
     "Account",
+    "ApiClient",
     "Agency",
+    "AuditEvent",
+    "Business",
     "Dossier",
     "DossierEvent",
     "DossierFile",
     "DossierSequence",
+    "ExternalIdentity",
     "FormVersion",
     "OutboxMessage",
     "Procedure",
+    "Representative",
+    "UserSession",
 ]

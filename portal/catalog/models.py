@@ -31,6 +31,8 @@ class Procedure(SQLModel, table=True):
     field_en: str
     level: str = Field(index=True, max_length=10)
     deadline_days: int
+    # Minimum assurance level of the sign-in (1 or 2); None: 2 for full online, 1 for partial.
+    min_assurance: int | None = None
     description_vi: str = ""
     description_en: str = ""
     result_vi: str = ""
@@ -49,3 +51,10 @@ class Procedure(SQLModel, table=True):
 
     def component(self, component_id: str) -> dict[str, Any] | None:
         return next((c for c in self.components if c["id"] == component_id), None)
+
+    @property
+    def required_assurance(self) -> int:
+        """The sign-in assurance level a citizen needs to file this procedure."""
+        if self.min_assurance is not None:
+            return self.min_assurance
+        return 2 if self.level == "full" else 1

@@ -38,6 +38,8 @@ class Dossier(SQLModel, table=True):
     procedure_code: str = Field(foreign_key="procedure.code", index=True)
     agency_code: str = Field(foreign_key="agency.code")
     applicant_id: str = Field(foreign_key="account.id", index=True)
+    # Filed on behalf of a business: its representatives (and only they) see it.
+    business_id: str | None = Field(default=None, foreign_key="business.id", index=True, max_length=32)
     status: str = Field(default=DossierStatus.DRAFT, index=True, max_length=24)
     form_id: str = Field(max_length=80)
     form_version: int

@@ -73,25 +73,43 @@ def _finish(session: Session, ok: bool) -> None:
         session.close()
 
 
+def _open(request: Request, *, write: bool) -> Session:
+    engine: Engine = request.app.state.engine
+    return Session(writer(engine) if write else engine, expire_on_commit=False)
+
+
+async def _end(session: Session, *, ok: bool) -> None:
+    if not session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.close()  # never touched the database: nothing to commit, no thread needed
+        return
+    await to_thread.run_sync(_finish, session, ok, limiter=_finish_limiter())
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request: commit on success, roll back on error.
 
     Async so that opening it costs no thread hop (a Session touches the database only when used);
     the commit or rollback and the close run together in one call on a thread of their own.
     """
-    engine: Engine = request.app.state.engine
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
-        engine = writer(engine)
-    session = Session(engine, expire_on_commit=False)
+    session = _open(request, write=request.method not in ("GET", "HEAD", "OPTIONS"))
     try:
         yield session
-        if not session.in_transaction():  # never touched the database: nothing to commit, no thread needed
-            session.close()
-            return
     except BaseException:
-        await to_thread.run_sync(_finish, session, False, limiter=_finish_limiter())
+        await _end(session, ok=False)
         raise
-    await to_thread.run_sync(_finish, session, True, limiter=_finish_limiter())
+    await _end(session, ok=True)
+
+
+async def get_write_session(request: Request) -> AsyncIterator[Session]:
+    """Like get_session, for the few GET handlers that write (a sign-in callback): takes the write lock."""
+    session = _open(request, write=True)
+    try:
+        yield session
+    except BaseException:
+        await _end(session, ok=False)
+        raise
+    await _end(session, ok=True)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[Session, Depends(get_write_session, scope="function")]
