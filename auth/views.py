@@ -82,8 +82,8 @@ def signin(
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    start_session(request, session, account, method="password", level=1)
-    record(session, "signin.password", request=request, account_id=account.id)
+    start_session(request, session, account, method="password", level=request.app.state.settings.local_account_level)
+    record(session, "signin.password", request=request, account_id=account.id, login=email or phone)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
@@ -113,7 +113,9 @@ def signup(
         except DomainError as exc:
             errors["login"] = exc.msgid
         else:
-            start_session(request, session, account, method="password", level=1)
+            start_session(
+                request, session, account, method="password", level=request.app.state.settings.local_account_level
+            )
             record(session, "signup", request=request, account_id=account.id)
             return RedirectResponse(safe_next(next), status_code=303)
     return render(

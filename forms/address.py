@@ -20,6 +20,7 @@ __all__ = [
     "is_ward_in_province",
     "normalize_province_code",
     "normalize_ward_code",
+    "parse_address",
     "province_name",
     "provinces",
     "ward_name",
@@ -193,3 +194,33 @@ def clean_address(
     if errors or province_code is None or ward_code is None:
         return raw, errors
     return {"province": province_code, "ward": ward_code, "street": street_value or ""}, {}
+
+
+def _fold(name: str) -> str:
+    base = unicodedata.normalize("NFD", _clean_name(name).replace("Đ", "D").replace("đ", "d"))
+    return "".join(ch for ch in base if unicodedata.category(ch) != "Mn").casefold()
+
+
+def _province_variants(code: str, province: Province) -> set[str]:
+    names = {_fold(province.name), _fold(_full_province_name(code) or "")}
+    return {n for n in names if n} | {n.removeprefix("thanh pho ").removeprefix("tinh ") for n in names if n}
+
+
+def parse_address(text: str) -> dict[str, str] | None:
+    """Read "street, ward, province" (how identity providers format an address) into an address value.
+
+    Returns None unless both the province and a ward of it are recognised, so a prefilled address is
+    either right or left for the citizen to fill in.
+    """
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if len(parts) < 3:
+        return None
+    province_key, ward_key = _fold(parts[-1]), _fold(parts[-2])
+    for code, province in _provinces_by_code().items():
+        if province_key in _province_variants(code, province):
+            for ward_code, name in wards(code):
+                if _fold(name) == ward_key:
+                    street = ", ".join(parts[:-2])[:STREET_MAX_LENGTH]
+                    return {"province": code, "ward": ward_code, "street": street}
+            return None
+    return None

@@ -13,11 +13,13 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from auth.deps import OptionalAccount
+from portal.audit import client_ip
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.db import SessionDep
 from portal.kernel.i18n import LOCALES
 from portal.kernel.migrations import head_revision
+from portal.kernel.ratelimit import check
 from portal.web import LANG_COOKIE, render
 
 router = APIRouter()
@@ -44,6 +46,8 @@ def lookup(
     code = code.strip().upper()
     if not code:
         return render(request, "lookup.html", {"code": "", "result": None, "error": None})
+    # Codes are guessable in shape (agency-date-sequence): limit how fast one address can try them.
+    check(request.app.state.limiter, "lookup:ip", client_ip(request))
     if not CODE_RE.match(code):
         msg = N_("“{code}” is not a dossier code. A code looks like STP-261122-0001.")
         return render(

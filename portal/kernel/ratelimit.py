@@ -57,6 +57,8 @@ class RateLimited(DomainError):
 
 
 class Limiter(Protocol):
+    rules: dict[str, Rule]
+
     def hit(self, bucket: str, key: str, rule: Rule) -> tuple[int, int]:
         """Count one attempt; return (attempts in the current window, seconds until it ends)."""
         ...
@@ -67,7 +69,8 @@ class Limiter(Protocol):
 class MemoryLimiter:
     """Counters in this process, dropped when their window ends."""
 
-    def __init__(self, max_keys: int = 100_000) -> None:
+    def __init__(self, rules: dict[str, Rule] | None = None, max_keys: int = 100_000) -> None:
+        self.rules = rules or dict(RULES)
         self._counts: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = threading.Lock()
         self._max_keys = max_keys
@@ -92,14 +95,15 @@ class MemoryLimiter:
 class RedisLimiter:
     """Counters in Redis (INCR + EXPIRE in one transaction), shared by every process."""
 
-    def __init__(self, url: str, prefix: str = "portal:rl:") -> None:
+    def __init__(self, url: str, rules: dict[str, Rule] | None = None, prefix: str = "portal:rl:") -> None:
         import redis
 
+        self.rules = rules or dict(RULES)
         self._redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._errors = (redis.RedisError, OSError)
         self._prefix = prefix
         # When Redis does not answer, each process keeps limiting on its own rather than not at all.
-        self._fallback = MemoryLimiter()
+        self._fallback = MemoryLimiter(self.rules)
 
     def hit(self, bucket: str, key: str, rule: Rule) -> tuple[int, int]:
         name = f"{self._prefix}{bucket}:{key}"
@@ -122,15 +126,29 @@ class RedisLimiter:
             log.warning("rate limits: Redis unavailable (%s)", exc)
 
 
-def make_limiter(redis_url: str) -> Limiter:
-    return RedisLimiter(redis_url) if redis_url else MemoryLimiter()
+def parse_rules(overrides: dict[str, str]) -> dict[str, Rule]:
+    """The default rules with operator overrides written as "limit/seconds" (e.g. {"lookup:ip": "120/60"})."""
+    rules = dict(RULES)
+    for bucket, text in overrides.items():
+        if bucket not in RULES:
+            raise ValueError(f"unknown rate-limit bucket {bucket!r} (known: {', '.join(sorted(RULES))})")
+        limit, _, window = text.partition("/")
+        if not (limit.isdigit() and window.isdigit() and int(limit) > 0 and int(window) > 0):
+            raise ValueError(f"rate limit for {bucket!r} must look like 30/300 (attempts/seconds), not {text!r}")
+        rules[bucket] = Rule(limit=int(limit), window=int(window))
+    return rules
+
+
+def make_limiter(redis_url: str, overrides: dict[str, str] | None = None) -> Limiter:
+    rules = parse_rules(overrides or {})
+    return RedisLimiter(redis_url, rules) if redis_url else MemoryLimiter(rules)
 
 
 def check(limiter: Limiter, bucket: str, key: str | None) -> None:
     """Count an attempt in `bucket` for `key`; raise RateLimited once over the bucket's rule."""
     if not key:
         return
-    rule = RULES[bucket]
+    rule = limiter.rules[bucket]
     count, retry_after = limiter.hit(bucket, key.lower(), rule)
     if count > rule.limit:
         raise RateLimited(retry_after)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     https: bool = False
     allow_local_accounts: bool = True
+    # Assurance level of a portal-account (password) sign-in: 1, or 2 where accounts are verified in person.
+    local_account_level: int = Field(default=1, ge=1, le=2)
     # OpenID Connect (the national SSO). Empty issuer: the built-in development provider (development only).
     oidc_issuer: str = ""
     oidc_client_id: str = ""
@@ -51,6 +53,7 @@ class Settings(BaseSettings):
     session_hours: float = Field(default=8.0, gt=0)
     # Rate limits and partner tokens.
     redis_url: str = ""
+    rate_limits: dict[str, str] = {}
     partner_token_minutes: int = Field(default=10, ge=1, le=60)
 
     @model_validator(mode="after")
@@ -64,6 +67,9 @@ class Settings(BaseSettings):
             raise ValueError("PORTAL_OIDC_ISSUER must be set in production when local accounts are switched off")
         if any(level not in (1, 2) for level in self.oidc_acr_levels.values()):
             raise ValueError("PORTAL_OIDC_ACR_LEVELS maps acr values to the levels 1 or 2")
+        from portal.kernel.ratelimit import parse_rules
+
+        parse_rules(self.rate_limits)
         if self.max_dossier_bytes < self.max_file_bytes:
             raise ValueError("PORTAL_MAX_DOSSIER_BYTES must be at least PORTAL_MAX_FILE_BYTES")
         return self

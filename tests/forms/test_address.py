@@ -104,3 +104,18 @@ def test_lookups_are_cached() -> None:
     info = address._sorted_wards.cache_info()
     address.wards("01")
     assert address._sorted_wards.cache_info().hits == info.hits + 1
+
+
+def test_parse_address_reads_what_identity_providers_send() -> None:
+    from forms.address import format_address, parse_address
+
+    text = "Số 12 đường Lê Hồng Phong, Phường Hoa Lư, Tỉnh Ninh Bình"
+    value = parse_address(text)
+    assert value is not None and value["province"] == "37" and value["street"] == "Số 12 đường Lê Hồng Phong"
+    assert format_address(value) == text
+    assert parse_address("Số 1 Tràng Tiền, phuong hoan kiem, Ha Noi") == parse_address(
+        "Số 1 Tràng Tiền, Phường Hoàn Kiếm, Thành phố Hà Nội"
+    )
+    assert parse_address("Số 1, Phường Hoa Lư, Thành phố Hà Nội") is None  # that ward is not in Hà Nội
+    assert parse_address("Phường Hoa Lư, Tỉnh Ninh Bình") is None  # no street
+    assert parse_address("12 Main Street, Springfield") is None

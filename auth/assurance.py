@@ -1,0 +1,40 @@
+"""Assurance levels: a procedure needs a sign-in at least this sure of who the citizen is."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from auth.deps import Viewer
+from portal.catalog.models import Procedure
+from portal.kernel.errors import DomainError
+
+
+def N_(s: str) -> str:
+    return s
+
+
+class StepUpRequired(DomainError):
+    """Signed in at a lower level than the procedure needs: explain, and offer to sign in again."""
+
+    status_code = 403
+    title = "Higher assurance level needed"
+
+    def __init__(self, *, needed: int, current: int, next_url: str) -> None:
+        super().__init__(
+            N_("This procedure needs a sign-in at assurance level {needed}; you are signed in at level {current}."),
+            {"needed": needed, "current": current},
+        )
+        self.needed, self.current, self.next_url = needed, current, next_url
+
+    @property
+    def step_up_url(self) -> str:
+        return f"/auth/oidc/login?level={self.needed}&next={quote(self.next_url, safe='')}"
+
+
+def require_level(viewer: Viewer | None, procedure: Procedure, *, next_url: str) -> None:
+    """Refuse (with the way forward) when the viewer's sign-in is below the procedure's level."""
+    if viewer is None:
+        return
+    needed = procedure.required_assurance
+    if viewer.level < needed:
+        raise StepUpRequired(needed=needed, current=viewer.level, next_url=next_url)
