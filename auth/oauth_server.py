@@ -98,7 +98,8 @@ async def read_oauth_request(request: Request) -> StarletteOAuth2Request:
     """Read a request's query and (url-encoded) form into an object Authlib's grants accept."""
     form: list[tuple[str, str]] = []
     if request.method == "POST":
-        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
             raise BadOAuthRequest("request body too large")
         parsed = await request.form(max_files=0, max_fields=64)
         form = [(k, v) for k, v in parsed.multi_items() if isinstance(v, str)]

@@ -229,7 +229,9 @@ def account_for(session: Session, signed_in: SignedIn, *, current: Account | Non
             account = Account(full_name=str(signed_in.claims.get("name") or signed_in.subject)[:120])
             session.add(account)
             session.flush()
+    if identity is None:
         identity = ExternalIdentity(account_id=account.id, issuer=signed_in.issuer, subject=signed_in.subject)
+    identity.account_id = account.id  # the same, or a link whose account no longer exists
     identity.last_signin_at = utcnow()
     session.add(identity)
     apply_claims(account, signed_in.claims, settings)
