@@ -6,17 +6,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from auth.models import Account
+from forms.address import parse_address
 from forms.definition import FieldType, FormDefinition
 from forms.messages import Msg
 from forms.models import FormVersion
 from forms.uploads import PreparedUpload, UploadRejected, combine_size_ok, prepare_upload
 from forms.validation import StepResult, validate_data, validate_step
+from portal.businesses.models import Representative
+from portal.businesses.service import representative_of
 from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence, DossierStatus
 from portal.kernel.calendar import appointment_date
@@ -50,10 +53,21 @@ def get_definition(session: Session, form_id: str, version: int) -> FormDefiniti
 
 
 def own_dossier(session: Session, dossier_id: str, account: Account, *, lock: bool = False) -> Dossier:
-    """The dossier if it belongs to the account; anyone else gets the same 404 as for a missing one."""
-    stmt = select(Dossier).where(Dossier.id == dossier_id, Dossier.applicant_id == account.id)
+    """The dossier if the account may see it; anyone else gets the same 404 as for a missing one.
+
+    A personal dossier is its applicant's only; a business dossier is every current representative's
+    of that business (whoever started it), whatever the browser is acting as at the moment.
+    """
+    represented = select(Representative.business_id).where(Representative.account_id == account.id)
+    stmt = select(Dossier).where(
+        Dossier.id == dossier_id,
+        or_(
+            and_(col(Dossier.business_id).is_(None), col(Dossier.applicant_id) == account.id),
+            col(Dossier.business_id).in_(represented),
+        ),
+    )
     if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+        stmt = stmt.with_for_update(of=Dossier)
     dossier = session.exec(stmt).first()
     if dossier is None:
         raise NotFound(N_("There is no dossier with this reference in your account."))
@@ -72,20 +86,30 @@ def prefill_values(defn: FormDefinition, profile: Mapping[str, str]) -> dict[str
     values: dict[str, Any] = {}
     for step in defn.steps:
         for field in step.fields:
-            if field.prefill and field.prefill in profile and field.type != FieldType.GROUP:
-                values[field.name] = profile[field.prefill]
+            if not field.prefill or field.prefill not in profile or field.type == FieldType.GROUP:
+                continue
+            value: Any = profile[field.prefill]
+            if field.type == FieldType.ADDRESS:
+                # Profiles hold the provider's formatted address; the form keeps province/ward/street.
+                value = parse_address(value) if isinstance(value, str) else None
+                if value is None:
+                    continue
+            values[field.name] = value
     return values
 
 
-def create_draft(*, session: Session, procedure: Procedure, by: Account) -> Dossier:
-    """Start a dossier for a procedure, on the procedure's current form version."""
+def create_draft(*, session: Session, procedure: Procedure, by: Account, business_id: str | None = None) -> Dossier:
+    """Start a dossier for a procedure, on the procedure's current form version (for a business `by` represents)."""
     if not procedure.active:
         raise NotFound(N_("There is no procedure with this code."))
+    if business_id is not None and not representative_of(session, by.id, business_id):
+        raise NotFound(N_("There is no business with this reference among yours."))
     defn = get_definition(session, procedure.form_id, procedure.form_version)
     dossier = Dossier(
         procedure_code=procedure.code,
         agency_code=procedure.agency_code,
         applicant_id=by.id,
+        business_id=business_id,
         form_id=defn.id,
         form_version=defn.version,
         data=prefill_values(defn, by.profile),
@@ -317,9 +341,19 @@ def submit(*, session: Session, dossier: Dossier, procedure: Procedure, defn: Fo
     return dossier
 
 
-def count_by_status(session: Session, account: Account) -> dict[str, int]:
-    """How many dossiers the account has in each status."""
+def count_by_status(session: Session, account: Account, *, business_id: str | None = None) -> dict[str, int]:
+    """How many dossiers the acting identity has in each status (the account's own, or a business's)."""
     rows = session.exec(
-        select(Dossier.status, func.count()).where(Dossier.applicant_id == account.id).group_by(Dossier.status)
+        select(Dossier.status, func.count()).where(acting_identity(account.id, business_id)).group_by(Dossier.status)
     ).all()
     return {status: n for status, n in rows}
+
+
+def acting_identity(account_id: str, business_id: str | None) -> ColumnElement[bool]:
+    """Which dossiers belong to whom the browser acts for: a business's, or the account's personal ones.
+
+    `business_id` must already be one the account represents (as `Viewer.acting_as` is).
+    """
+    if business_id is not None:
+        return col(Dossier.business_id) == business_id
+    return and_(col(Dossier.business_id).is_(None), col(Dossier.applicant_id) == account_id)

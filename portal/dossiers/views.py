@@ -11,7 +11,8 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from auth.deps import CurrentAccount, optional_account_sync, required_account
+from auth.deps import CurrentAccount, CurrentViewer, optional_account_sync, required_account
+from auth.sessions import COOKIE_KEY
 from forms.address import format_address, provinces, wards
 from forms.definition import FormDefinition
 from portal.catalog.models import Agency, Procedure
@@ -60,25 +61,26 @@ def _redirect(url: str) -> RedirectResponse:
 
 
 @router.post("/procedures/{code}/start", name="start_dossier")
-def start(code: str, session: SessionDep, account: CurrentAccount) -> Response:
+def start(code: str, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer) -> Response:
     proc = session.get(Procedure, code)
     if proc is None:
         raise NotFound(N_("There is no procedure with this code."))
-    dossier = service.create_draft(session=session, procedure=proc, by=account)
+    dossier = service.create_draft(session=session, procedure=proc, by=account, business_id=viewer.acting_business_id)
     defn = service.get_definition(session, dossier.form_id, dossier.form_version)
     return _redirect(f"/dossiers/{dossier.id}/steps/{defn.step_ids[0]}")
 
 
 @router.get("/dossiers", name="my_dossiers")
-def my_dossiers(request: Request, session: SessionDep, account: CurrentAccount) -> Response:
+def my_dossiers(request: Request, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer) -> Response:
+    """The dossiers of whom the browser acts for: the account's personal ones, or the business's."""
     rows = session.exec(
         select(Dossier, Procedure)
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
-        .where(Dossier.applicant_id == account.id)
+        .where(service.acting_identity(account.id, viewer.acting_business_id))
         .order_by(col(Dossier.updated_at).desc())
         .limit(200)
     ).all()
-    return render(request, "dossiers/list.html", {"rows": rows})
+    return render(request, "dossiers/list.html", {"rows": rows, "business": viewer.acting_as})
 
 
 def _field_index(defn: FormDefinition) -> dict[str, Any]:
@@ -287,7 +289,7 @@ def _render_files(
 async def upload(request: Request, dossier_id: str, component_id: str, session: SessionDep) -> Response:
     # The files are checked and converted before any database work, so the (SQLite) write lock is not
     # held during a slow image conversion, and off the event loop.
-    if not isinstance(request.session.get("account_id"), str):
+    if not isinstance(request.session.get(COOKIE_KEY), str):
         raise SignInRequired()
     settings = request.app.state.settings
     form = await request.form()

@@ -59,6 +59,25 @@
     form.dataset.sent = "1";
   });
 
+  // Acting-as switch: a choice made with the mouse or a finger submits at once. Keyboard users confirm
+  // with the button, since arrow keys change a closed select and the page must not reload under them.
+  function autosubmitForm(el) {
+    return el && el.closest ? el.closest("form[data-autosubmit]") : null;
+  }
+  document.addEventListener("pointerdown", function (evt) {
+    var form = autosubmitForm(evt.target);
+    if (form) form.dataset.pointer = "1";
+  });
+  document.addEventListener("keydown", function (evt) {
+    var form = autosubmitForm(evt.target);
+    if (form) delete form.dataset.pointer;
+  });
+  document.addEventListener("change", function (evt) {
+    var form = autosubmitForm(evt.target);
+    if (!form || !form.dataset.pointer) return;
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+  });
+
   document.addEventListener("DOMContentLoaded", function () { initConditions(document); });
   document.addEventListener("htmx:afterSettle", function (evt) { initConditions(evt.target.ownerDocument || document); });
 })();
