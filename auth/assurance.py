@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from auth.deps import Viewer
 from portal.catalog.models import Procedure
 from portal.kernel.errors import DomainError
@@ -38,3 +41,14 @@ def require_level(viewer: Viewer | None, procedure: Procedure, *, next_url: str)
     needed = procedure.required_assurance
     if viewer.level < needed:
         raise StepUpRequired(needed=needed, current=viewer.level, next_url=next_url)
+
+
+def step_up_response(request: Request, exc: StepUpRequired) -> Response:
+    """The page that explains the level needed and offers the SSO sign-in at that level."""
+    from portal.web import is_htmx, render
+
+    if is_htmx(request):
+        target = f"/signin?level={exc.needed}&next={quote(exc.next_url, safe='')}"
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    context = {"error": exc, "sso_available": request.app.state.sso is not None}
+    return render(request, "auth/step_up.html", context, status_code=exc.status_code)

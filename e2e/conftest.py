@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page
 
+from tests.oidc_op.fixture import OP, running_op
+
 ROOT = Path(__file__).resolve().parents[1]
 E2E_DIR = Path(__file__).resolve().parent
 ARTIFACTS = E2E_DIR / "artifacts"
@@ -61,15 +63,29 @@ def _ready(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def portal_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def sso_provider(portal_port: int) -> Iterator[OP]:
+    """The national SSO of the journeys: the npm oidc-provider, a real third-party OpenID provider."""
+    url = f"http://127.0.0.1:{portal_port}"
+    with running_op([url + "/auth/oidc/callback"], [url + "/"]) as op:
+        yield op
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory, portal_port: int, sso_provider: OP) -> Iterator[str]:
     """Migrate, load the catalogue and serve the portal (with its in-process worker) on a free port."""
     if not AXE_JS.is_file():
         pytest.fail(f"axe-core is missing at {AXE_JS}: run `npm ci`")
     if not shutil.which("pdftotext"):
         pytest.fail("pdftotext (poppler-utils) is needed to check the receipt")
     base = tmp_path_factory.mktemp("e2e-server")
-    port = _free_port()
+    port = portal_port
     url = f"http://127.0.0.1:{port}"
+    op = sso_provider
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env.update(
         {
@@ -78,6 +94,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "PORTAL_ENVIRONMENT": "test",
             "PORTAL_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
             "PORTAL_BASE_URL": url,
+            "PORTAL_OIDC_ISSUER": op.issuer,
+            "PORTAL_OIDC_CLIENT_ID": op.client_id,
+            "PORTAL_OIDC_CLIENT_SECRET": op.client_secret,
         }
     )
     out_log, err_log = base / "server.out", base / "server.err"

@@ -1,6 +1,7 @@
 """The citizen's journey in a real browser, once with JavaScript (HTMX) and once without.
 
-Sign up → find the procedure → fill the two form steps (one mistake, corrected) → upload two
+Sign in through the national SSO (JS on) or sign up and step up to level 2 through it (JS off)
+→ find the procedure → fill the two form steps (one mistake, corrected) → upload two
 documents → check the answers → submit → download the receipt → sign out → public look-up.
 Every page is checked with axe-core and photographed into e2e/artifacts/<journey>/.
 """
@@ -69,6 +70,15 @@ def _no_error_summary(page: Page) -> None:
     assert summary.count() == 0, f"unexpected error summary on {page.url}: {summary.first.inner_text()}"
 
 
+def _sso_login(page: Page, shot: Callable[[Page, str], Path], *, account: str, acr: str) -> None:
+    """At the national SSO (npm oidc-provider, a third-party page: photographed, not axe-checked)."""
+    page.wait_for_url(re.compile(r"/interaction/"))
+    page.get_by_label("Tài khoản công dân").select_option(account)
+    page.get_by_label("Mức độ xác thực (acr)").select_option(acr)
+    shot(page, f"sso-{account}")
+    page.get_by_role("button", name="Đăng nhập", exact=True).click()
+
+
 def _mark_page(page: Page) -> None:
     page.evaluate(f"() => {{ window.{MARKER} = true; }}")
 
@@ -100,19 +110,29 @@ def test_citizen_journey(
     email = f"e2e-{uuid.uuid4().hex[:12]}@example.vn"
     password = "mat-khau-" + uuid.uuid4().hex[:10]
 
-    # ------------------------------------------------------------------ 1. sign up
     page.goto("/")
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     visit("home")
-    page.get_by_role("banner").get_by_role("link", name="Đăng ký tài khoản").click()
-    page.wait_for_url("**/signup*")
-    visit("signup")
-    page.get_by_label("Họ và tên").fill(full_name)
-    page.get_by_label("Email hoặc số điện thoại di động").fill(email)
-    page.get_by_label("Mật khẩu", exact=True).fill(password)
-    page.get_by_label("Nhập lại mật khẩu").fill(password)
-    page.locator("main").get_by_role("button", name="Đăng ký tài khoản").click()
-    page.wait_for_url("**/dossiers")
+    if mode.js:
+        # ------------------------------------------------------------------ 1. sign in with the national SSO
+        page.get_by_role("banner").get_by_role("link", name="Đăng nhập").click()
+        page.wait_for_url("**/signin*")
+        visit("signin")
+        page.get_by_role("button", name="Đăng nhập bằng VNeID").click()
+        _sso_login(page, shot, account="citizen-an", acr="urn:dvc:loa:2")
+        page.wait_for_url("**/dossiers")
+        full_name = "Nguyễn Văn An"  # from the provider's claims
+    else:
+        # ------------------------------------------------------------------ 1. sign up (a level-1 account)
+        page.get_by_role("banner").get_by_role("link", name="Đăng ký tài khoản").click()
+        page.wait_for_url("**/signup*")
+        visit("signup")
+        page.get_by_label("Họ và tên").fill(full_name)
+        page.get_by_label("Email hoặc số điện thoại di động").fill(email)
+        page.get_by_label("Mật khẩu", exact=True).fill(password)
+        page.get_by_label("Nhập lại mật khẩu").fill(password)
+        page.locator("main").get_by_role("button", name="Đăng ký tài khoản").click()
+        page.wait_for_url("**/dossiers")
     expect(page.locator(".account .who")).to_contain_text(full_name)
     expect(page.get_by_role("button", name="Đăng xuất")).to_be_visible()
     visit("signed-in")
@@ -147,6 +167,17 @@ def test_citizen_journey(
     expect(page.get_by_role("heading", level=1)).to_have_text(PROCEDURE)
     visit("procedure")
     page.get_by_role("button", name="Nộp trực tuyến").click()
+    if not mode.js:
+        # A full-online procedure needs assurance level 2: the portal account (level 1) is not enough.
+        step_up = page.locator("#step-up")
+        expect(step_up).to_contain_text("mức độ xác thực 2")
+        visit("step-up")
+        page.get_by_role("button", name="Đăng nhập bằng VNeID ở mức độ 2").click()
+        _sso_login(page, shot, account="citizen-binh", acr="urn:dvc:loa:2")
+        page.wait_for_url(re.compile(r"/procedures/1\.004873$"))
+        full_name = "Trần Thị Bình"  # the SSO identity is linked to the account; its claims win
+        expect(page.locator(".account .who")).to_contain_text(full_name)
+        page.get_by_role("button", name="Nộp trực tuyến").click()
     page.wait_for_url(re.compile(STEP_URL + "applicant$"))
     match = re.search(STEP_URL, page.url)
     assert match
@@ -361,7 +392,11 @@ def test_citizen_journey(
 
     # ------------------------------------------------------------------ 7. sign out, public look-up
     page.get_by_role("button", name="Đăng xuất").click()
-    page.wait_for_url(server_url + "/")
+    # RP-initiated logout: the provider ends its session too, then sends the browser back home.
+    page.wait_for_url(re.compile(r"/session/end|" + re.escape(server_url) + r"/(\?.*)?$"))
+    if not mode.js and page.locator("#logout-confirm").count():
+        page.locator("#logout-confirm").click()  # without JavaScript the provider's form does not submit itself
+    page.wait_for_url(re.compile(re.escape(server_url) + r"/(\?.*)?$"))
     expect(page.get_by_role("button", name="Đăng xuất")).to_have_count(0)
     expect(page.locator(".account")).not_to_contain_text(full_name)
     page.goto("/lookup")

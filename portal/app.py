@@ -18,8 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 import portal.dossiers.tasks  # noqa: F401  (registers outbox handlers)
+from auth import oidc_views, token_views
 from auth import views as auth_views
+from auth.assurance import StepUpRequired, step_up_response
+from auth.oidc import make_client
 from portal import pages
+from portal.api import v1 as api_v1
+from portal.businesses import views as businesses_views
 from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.catalog.snapshot import CatalogCache
@@ -27,6 +32,7 @@ from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
 from portal.kernel.errors import DomainError, Forbidden, SignInRequired
 from portal.kernel.outbox import InProcessWorker, WorkerContext
+from portal.kernel.ratelimit import RateLimited, make_limiter
 from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -40,9 +46,14 @@ def N_(s: str) -> str:
     return s
 
 
+# Machine-to-machine endpoints: authenticated by a bearer token or client credentials sent with each
+# request, never by the browser's cookie, so a cross-site form cannot act through them.
+CSRF_EXEMPT_PREFIXES = ("/api/", "/oauth/token", "/dev-idp/token", "/dev-idp/userinfo")
+
+
 async def verify_csrf(request: Request) -> None:
     """Every state-changing browser request carries the session's CSRF token (form field or header)."""
-    if request.method in SAFE_METHODS or request.url.path.startswith("/api/"):
+    if request.method in SAFE_METHODS or request.url.path.startswith(CSRF_EXEMPT_PREFIXES):
         return
     expected = request.session.get("csrf")
     sent = request.headers.get("X-CSRF-Token")
@@ -80,6 +91,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         return _error_response(request, exc.status_code, exc.msgid, exc.params)
+
+    @app.exception_handler(StepUpRequired)
+    async def step_up(request: Request, exc: StepUpRequired) -> Response:
+        return step_up_response(request, exc)
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        response = _error_response(request, exc.status_code, exc.msgid, exc.params)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(SignInRequired)
     async def sign_in(request: Request, exc: SignInRequired) -> Response:
@@ -155,9 +176,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.worker = None
+    app.state.limiter = make_limiter(settings.redis_url, settings.rate_limits)
     install_error_handlers(app)
-    for module in (pages, catalog_views, auth_views, dossier_views):
+    for module in (pages, catalog_views, auth_views, dossier_views, businesses_views, token_views, api_v1):
         app.include_router(module.router)
+    app.include_router(oidc_views.router)
+    if settings.dev_idp_enabled:
+        from auth import devidp
+
+        app.include_router(devidp.router)
+    app.state.sso = make_client(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
         SessionMiddleware,

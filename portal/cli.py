@@ -1,13 +1,19 @@
-"""The `portal` command: serve, migrate, catalog load, demo load, worker."""
+"""The `portal` command: serve, migrate, catalog load, demo load, client, worker."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import NoReturn
 
 import click
 from sqlmodel import Session
 
+from auth.clients import SCOPES
+from portal.kernel.errors import DomainError
 from portal.kernel.settings import get_settings
 
 
@@ -85,6 +91,117 @@ def demo_load() -> None:
         session.commit()
     for line in lines:
         click.echo(line)
+
+
+@main.group()
+def client() -> None:
+    """Partner API clients: agency back-office systems and postal operators."""
+
+
+@contextmanager
+def _writer_session() -> Iterator[Session]:
+    from portal.kernel.db import make_engine, writer
+
+    engine = make_engine(get_settings())
+    try:
+        with Session(writer(engine)) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _refused(exc: DomainError) -> NoReturn:
+    try:
+        message = exc.msgid.format(**exc.params)
+    except (KeyError, IndexError, ValueError):
+        message = exc.msgid
+    click.echo(f"refused: {message}", err=True)
+    sys.exit(2)
+
+
+@client.command("create")
+@click.option("--name", required=True, help="Who runs the system, e.g. 'Một cửa UBND xã — phần mềm ABC'.")
+@click.option("--scope", required=True, type=click.Choice(SCOPES))
+@click.option("--agency", default=None, help="Agency code (scope backoffice), e.g. UBXA.")
+@click.option("--operator", default=None, help="Postal operator id (scope postal), e.g. vnpost.")
+def client_create(name: str, scope: str, agency: str | None, operator: str | None) -> None:
+    """Create a client and print its id and secret (the secret is shown only this once)."""
+    from auth.client_service import create_client
+
+    with _writer_session() as session:
+        try:
+            row, secret = create_client(session, name=name, scope=scope, agency_code=agency, postal_operator=operator)
+        except DomainError as exc:
+            _refused(exc)
+        session.commit()
+        client_id = row.id
+    click.echo(f"client_id:     {client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("Store the secret now: it is not shown again (rotate it if it is lost).", err=True)
+
+
+@client.command("rotate")
+@click.argument("client_id")
+def client_rotate(client_id: str) -> None:
+    """Give a client a new secret; the old one stops working at once (issued tokens run to their expiry)."""
+    from auth.client_service import rotate_secret
+
+    with _writer_session() as session:
+        try:
+            secret = rotate_secret(session, client_id)
+        except DomainError as exc:
+            _refused(exc)
+        session.commit()
+    click.echo(f"client_id:     {client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("Store the secret now: it is not shown again. The old secret no longer works.", err=True)
+
+
+@client.command("revoke")
+@click.argument("client_id")
+def client_revoke(client_id: str) -> None:
+    """Revoke a client for good: no new tokens, and its current tokens are refused from now on."""
+    from auth.client_service import revoke
+
+    with _writer_session() as session:
+        try:
+            revoke(session, client_id)
+        except DomainError as exc:
+            _refused(exc)
+        session.commit()
+    click.echo(f"revoked {client_id}")
+
+
+@client.command("list")
+def client_list() -> None:
+    """List clients (never their secrets); times in Vietnam time."""
+    from auth.client_service import list_clients
+    from portal.kernel.clock import local
+
+    def when(at: datetime | None) -> str:
+        return local(at).strftime("%Y-%m-%d %H:%M") if at else "-"
+
+    with _writer_session() as session:
+        rows = list_clients(session)
+        lines = [
+            (
+                c.id,
+                c.name,
+                c.scope,
+                c.agency_code or c.postal_operator or "-",
+                when(c.created_at),
+                when(c.rotated_at),
+                when(c.revoked_at),
+            )
+            for c in rows
+        ]
+    if not lines:
+        click.echo("no API clients")
+        return
+    header = ("CLIENT ID", "NAME", "SCOPE", "BINDING", "CREATED", "ROTATED", "REVOKED")
+    widths = [max(len(str(r[i])) for r in (header, *lines)) for i in range(len(header))]
+    for r in (header, *lines):
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
 @main.command()

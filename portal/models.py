@@ -11,8 +11,8 @@ from portal.kernel.outbox import OutboxMessage
 
 __all__ = [
     "Account",
-    "ApiClient",
     "Agency",
+    "ApiClient",
     "AuditEvent",
     "Business",
     "Dossier",

@@ -48,6 +48,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         page_cache_seconds=0,
         catalog_refresh_seconds=0,
         gc_freeze=False,  # many apps per test process: let the collector free them
+        local_account_level=2,  # most tests file full-online procedures; tests/auth/test_assurance.py uses 1
+        # Every test request comes from one address ("testclient"): per-address limits would trip across
+        # unrelated tests. tests/kernel/test_ratelimit.py checks the default rules on apps of its own.
+        rate_limits={b: "1000000/60" for b in ("signin:ip", "signup:ip", "lookup:ip", "oidc:ip", "token:ip")},
         _env_file=None,  # type: ignore[call-arg]
     )
     upgrade(settings.database_url)

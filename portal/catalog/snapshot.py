@@ -63,7 +63,7 @@ class CatalogCache:
     def __init__(self, engine: Engine, refresh_seconds: float) -> None:
         self.engine, self.refresh_seconds = engine, refresh_seconds
         self._snapshot: CatalogSnapshot | None = None
-        self._loaded_at = 0.0
+        self._loaded_at: float | None = None
         self._lock = threading.Lock()
 
     def _reload(self) -> CatalogSnapshot:
@@ -74,7 +74,11 @@ class CatalogCache:
             return self._snapshot
 
     def _stale(self) -> bool:
-        return time.monotonic() - self._loaded_at >= self.refresh_seconds
+        return self._loaded_at is None or time.monotonic() - self._loaded_at >= self.refresh_seconds
+
+    def invalidate(self) -> None:
+        """Reload at the next request (monotonic time starts near 0 at boot, so no sentinel time is safe)."""
+        self._loaded_at = None
 
     async def current(self) -> CatalogSnapshot:
         """The snapshot, reloaded on a worker thread when it is too old."""

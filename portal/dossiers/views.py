@@ -11,6 +11,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from auth.assurance import StepUpRequired, require_level, step_up_response
 from auth.deps import CurrentAccount, CurrentViewer, optional_account_sync, required_account
 from auth.sessions import COOKIE_KEY
 from forms.address import format_address, provinces, wards
@@ -65,6 +66,7 @@ def start(code: str, session: SessionDep, account: CurrentAccount, viewer: Curre
     proc = session.get(Procedure, code)
     if proc is None:
         raise NotFound(N_("There is no procedure with this code."))
+    require_level(viewer, proc, next_url=f"/procedures/{code}")
     dossier = service.create_draft(session=session, procedure=proc, by=account, business_id=viewer.acting_business_id)
     defn = service.get_definition(session, dossier.form_id, dossier.form_version)
     return _redirect(f"/dossiers/{dossier.id}/steps/{defn.step_ids[0]}")
@@ -406,6 +408,7 @@ def submit(
     dossier_id: str,
     session: SessionDep,
     account: CurrentAccount,
+    viewer: CurrentViewer,
     delivery_method: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     dossier = service.own_dossier(session, dossier_id, account, lock=True)
@@ -417,6 +420,11 @@ def submit(
             service.set_delivery(session=session, dossier=dossier, procedure=proc, method=delivery_method)
         except DomainError as exc:
             return _render_review(request, session, dossier, proc, defn, status_code=exc.status_code, error=exc)
+    if dossier.status == DossierStatus.DRAFT:
+        try:
+            require_level(viewer, proc, next_url=f"/dossiers/{dossier.id}/review")
+        except StepUpRequired as exc:
+            return step_up_response(request, exc)  # returned: the delivery choice above is kept
     try:
         service.submit(session=session, dossier=dossier, procedure=proc, defn=defn, by=account)
     except DomainError as exc:

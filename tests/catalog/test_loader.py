@@ -109,7 +109,7 @@ def test_catalogue_snapshot_reloads_when_stale(app) -> None:
         s.commit()
     try:
         assert asyncio.run(cache.current()) is before  # still fresh: no query
-        cache._loaded_at = 0.0
+        cache.invalidate()
         after = asyncio.run(cache.current())
         assert after.find("1.004873").name_vi == "Tên tạm thời"  # type: ignore[union-attr]
         assert [p.code for p in after.search(["1.004873"])] == ["1.004873"]

@@ -1,0 +1,246 @@
+"""Bearer-token access to /api/v1 for partner clients, and the JSON error shape of partner routes.
+
+`require_partner("backoffice")` is a FastAPI dependency: it verifies the access token (signature, issuer,
+audience, expiry with 30 s leeway), checks in a short read that the client still exists and is not
+revoked (so revocation takes effect on the next request, not when the token expires), checks the scope,
+and gives the route a frozen `Partner`.
+
+Refusals are 401 (`WWW-Authenticate: Bearer …`) or 403 `insufficient_scope`, as RFC 9457 problem
+details. A request with no credentials at all gets a bare `Bearer realm=…` challenge without an error
+code (RFC 6750 §3.1). Each refusal is written to the audit trail in a short transaction of its own:
+the request's transaction is abandoned when the dependency raises, and the check runs before the route
+has written anything, so that second transaction never waits on the first.
+
+Routers of partner APIs use `PartnerAPIRoute`, which renders these refusals, domain errors and
+validation errors as English problem details with `Cache-Control: no-store`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.security import OAuth2
+from joserfc import jwt
+from joserfc.errors import ExpiredTokenError, JoseError
+from joserfc.jwt import JWTClaimsRegistry
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
+
+from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
+from auth.clients import SCOPES, ApiClient
+from portal.audit import record
+from portal.kernel.db import writer
+from portal.kernel.errors import DomainError
+from portal.kernel.settings import Settings
+
+log = logging.getLogger(__name__)
+LEEWAY_SECONDS = 30
+REALM = "partner-api"
+# RFC 6750 §2.1 b64token
+BEARER_RE = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*) *$", re.IGNORECASE)
+SCOPE_DESCRIPTIONS = {
+    "backoffice": "Back-office system of one agency: read that agency's submitted dossiers.",
+    "postal": "Postal operator: read the pickup and delivery orders of that operator.",
+}
+
+partner_scheme = OAuth2(
+    flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token", scopes=SCOPE_DESCRIPTIONS)),
+    scheme_name="partnerToken",
+    description=(
+        "OAuth 2.0 client credentials: POST /oauth/token with the client id and secret, then send the "
+        "access token (a JWT, valid a few minutes) as `Authorization: Bearer <token>`."
+    ),
+    auto_error=False,
+)
+
+
+@dataclass(frozen=True)
+class Partner:
+    """The authenticated partner client of an API request."""
+
+    client_id: str
+    scope: str
+    agency_code: str | None
+    postal_operator: str | None
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """An RFC 9457 problem details response, never cached."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(
+        jsonable_encoder(body),
+        status_code=status,
+        media_type="application/problem+json",
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+class PartnerAuthError(DomainError):
+    """A refused bearer token: 401 with a `WWW-Authenticate` challenge, or 403 for a scope it lacks."""
+
+    def __init__(self, status_code: int, error: str | None, description: str, *, scope: str | None = None) -> None:
+        super().__init__(description, status_code=status_code)
+        self.error = error
+        self.description = description
+        challenge = f'Bearer realm="{REALM}"'
+        if error:
+            challenge += f', error="{error}", error_description="{description}"'
+        if scope:
+            challenge += f', scope="{scope}"'
+        self.headers = {"WWW-Authenticate": challenge}
+
+    def response(self) -> JSONResponse:
+        title = "Forbidden" if self.status_code == 403 else "Unauthorized"
+        return problem_response(self.status_code, title, self.description, headers=self.headers, error=self.error)
+
+
+def _format(msgid: str, params: Mapping[str, Any]) -> str:
+    try:
+        return msgid.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return msgid
+
+
+class PartnerAPIRoute(APIRoute):
+    """A route of a partner API: errors become English problem details (and never a page or a 500 for bad input)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def partner_handler(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except PartnerAuthError as exc:
+                return exc.response()
+            except DomainError as exc:
+                return problem_response(exc.status_code, exc.title, _format(exc.msgid, exc.params))
+            except RequestValidationError as exc:
+                errors = [
+                    {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
+                ]
+                return problem_response(422, "Invalid request", "Some parameters are not valid.", errors=errors)
+            response.headers.setdefault("Cache-Control", "no-store")
+            return response
+
+        return partner_handler
+
+
+def _audit_refusal(request: Request, reason: str, client_id: str | None) -> None:
+    try:
+        with Session(writer(request.app.state.engine)) as session:
+            record(
+                session,
+                "partner.api",
+                request=request,
+                outcome="refused",
+                client_id=client_id[:64] if client_id else None,
+                reason=reason,
+                path=request.url.path[:200],
+            )
+            session.commit()
+    except SQLAlchemyError:
+        # The refusal itself must not turn into a 500 because the audit write failed.
+        log.exception("could not record a refused partner API request")
+
+
+def _signed_claims(token: str, settings: Settings) -> dict[str, Any]:
+    """The claims of a token signed with our key (not yet checked); raises JoseError otherwise."""
+    decoded = jwt.decode(token, access_token_key(settings), algorithms=[TOKEN_ALGORITHM])
+    if decoded.header.get("typ") != TOKEN_TYPE:
+        raise JoseError("not a partner access token")
+    return decoded.claims
+
+
+def _check_claims(claims: dict[str, Any], settings: Settings) -> None:
+    """Issuer, audience, expiry (30 s leeway) and the claims the API relies on; raises JoseError."""
+    JWTClaimsRegistry(
+        leeway=LEEWAY_SECONDS,
+        iss={"essential": True, "value": token_issuer(settings)},
+        aud={"essential": True, "value": token_audience(settings)},
+        exp={"essential": True},
+        sub={"essential": True},
+        scope={"essential": True},
+    ).validate(claims)
+    if not isinstance(claims.get("scope"), str):
+        raise JoseError("scope must be a string")
+
+
+def _authenticate(request: Request, authorization: str | None, required_scope: str) -> Partner:
+    if not authorization:
+        _audit_refusal(request, "missing_token", None)
+        raise PartnerAuthError(401, None, "An access token is required (Authorization: Bearer <token>).")
+    match = BEARER_RE.match(authorization)
+    if match is None:
+        _audit_refusal(request, "malformed_authorization", None)
+        raise PartnerAuthError(401, "invalid_token", "The Authorization header must be: Bearer <access token>.")
+    settings: Settings = request.app.state.settings
+    try:
+        claims = _signed_claims(match.group(1), settings)
+    except (JoseError, ValueError, TypeError):
+        _audit_refusal(request, "invalid_token", None)
+        raise PartnerAuthError(401, "invalid_token", "The access token is not valid.") from None
+    # The signature is ours, so the subject can be named in the audit trail from here on.
+    sub = claims.get("sub")
+    signed_sub = sub if isinstance(sub, str) else None
+    try:
+        _check_claims(claims, settings)
+    except ExpiredTokenError:
+        _audit_refusal(request, "expired", signed_sub)
+        raise PartnerAuthError(401, "invalid_token", "The access token has expired.") from None
+    except (JoseError, ValueError, TypeError):
+        _audit_refusal(request, "invalid_claims", signed_sub)
+        raise PartnerAuthError(401, "invalid_token", "The access token is not valid.") from None
+    client_id = str(claims["sub"])
+    with Session(request.app.state.engine) as session:
+        client = session.get(ApiClient, client_id[:64])
+        if client is not None:
+            session.expunge(client)
+    if client is None or client.revoked_at is not None:
+        _audit_refusal(request, "revoked" if client else "unknown_client", client_id)
+        raise PartnerAuthError(401, "invalid_token", "The access token has been revoked.")
+    granted = set(str(claims["scope"]).split())
+    if required_scope not in granted or client.scope != required_scope:
+        _audit_refusal(request, "insufficient_scope", client_id)
+        raise PartnerAuthError(
+            403, "insufficient_scope", "The access token does not allow this request.", scope=required_scope
+        )
+    return Partner(
+        client_id=client.id,
+        scope=client.scope,
+        agency_code=client.agency_code,
+        postal_operator=client.postal_operator,
+    )
+
+
+def require_partner(scope: str) -> Callable[..., Partner]:
+    """A dependency that admits only a valid, unrevoked partner token carrying `scope`."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown partner scope {scope!r}")
+
+    # The scheme is a default, not in `Annotated[...]`: with postponed annotations FastAPI could not see `scope`.
+    def partner(request: Request, authorization: str | None = Security(partner_scheme, scopes=[scope])) -> Partner:
+        # A plain function: FastAPI runs it on a worker thread, so the short database read blocks no one.
+        return _authenticate(request, authorization, scope)
+
+    partner.__name__ = f"require_partner_{scope}"
+    return partner

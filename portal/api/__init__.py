@@ -1,0 +1,1 @@
+"""JSON APIs for partner machines (agency back-offices, postal operators), versioned by path."""
