@@ -226,7 +226,7 @@ def test_expired_id_token(rp_fake: TestClient, fake_op: FakeOP, behaviour: Any) 
 
 
 def test_signed_by_another_key_with_a_known_kid(rp_fake: TestClient, fake_op: FakeOP, behaviour: Any) -> None:
-    behaviour.sign_with = new_key(fake_op.keys[0].kid)
+    behaviour.sign_with = new_key(str(fake_op.keys[0].kid))
     _refused(rp_fake, fake_op)
 
 

@@ -76,7 +76,7 @@ def test_cookie_flags(settings: Settings) -> None:
 
 def test_sign_in_success_and_failure_are_audited(client: TestClient, db: Session) -> None:
     login = signup(client)
-    other = TestClient(client.app, follow_redirects=False)  # type: ignore[arg-type]
+    other = TestClient(client.app, follow_redirects=False)
     assert signin(other, login, "wrong-password-123") == 401
     assert signin(other, login) == 303
     events = audit(db, "signin.password", login=login)
@@ -86,7 +86,7 @@ def test_sign_in_success_and_failure_are_audited(client: TestClient, db: Session
 
 def test_lockout_with_backoff_after_repeated_failures(client: TestClient, db: Session) -> None:
     login = signup(client)
-    other = TestClient(client.app, follow_redirects=False)  # type: ignore[arg-type]
+    other = TestClient(client.app, follow_redirects=False)
     codes = [signin(other, login, f"wrong-{i}-password") for i in range(6)]
     assert codes[:5] == [401] * 5 and codes[5] == 429
     assert signin(other, login) == 429  # the right password does not help while locked

@@ -32,7 +32,7 @@ def test_signup_validation(client: TestClient) -> None:
 def test_password_is_hashed_with_argon2(client: TestClient, db: Session) -> None:
     login = signup(client, password="mot-mat-khau-dai")
     account = db.exec(select(Account).where(Account.email == login)).one()
-    assert account.password_hash.startswith("$argon2id$")
+    assert account.password_hash is not None and account.password_hash.startswith("$argon2id$")
     assert "mot-mat-khau-dai" not in account.password_hash
 
 
