@@ -1,0 +1,291 @@
+"""Every route of the application, against every kind of caller.
+
+The route table is read from the application itself; a route that is not in MATRIX fails
+`test_every_route_is_in_the_matrix`, so a new page or API cannot ship without saying who may use it.
+Callers: anonymous, another citizen, the owner (of a personal dossier), a business representative
+(acting for the business that owns a business dossier), and partner clients with a bearer token —
+of the wrong scope (must get 403 on the API) and of the right one.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+from starlette.routing import Mount
+
+from auth.client_service import create_client
+from auth.models import Account
+from portal.dossiers.models import DossierFile
+from tests.conftest import CSRF_RE, csrf, signup
+from tests.factories import MARITAL
+from tests.web.flow import fill_marital, start, submit
+
+pytestmark = pytest.mark.db
+
+ACTORS = ("anonymous", "other", "owner", "rep", "partner_wrong", "partner_right")
+CITIZENS = ("other", "owner", "rep")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may use a route. `url` fills the path; `ok` are the answers that mean "let through"."""
+
+    policy: str  # public | citizen | owner | rep | partner:<scope> | client_auth | bearer
+    url: str
+    data: dict[str, str] = field(default_factory=dict)
+    ok: frozenset[int] = frozenset({200})
+
+
+def R(policy: str, url: str, ok: tuple[int, ...] = (200,), **data: str) -> Rule:
+    return Rule(policy, url, dict(data), frozenset(ok))
+
+
+D = "/dossiers/{dossier}"
+MATRIX: dict[tuple[str, str], Rule] = {
+    # public pages and machine-readable health
+    ("GET", "/"): R("public", "/"),
+    ("GET", "/procedures"): R("public", "/procedures?q=ho+tich"),
+    ("GET", "/procedures/{code}"): R("public", f"/procedures/{MARITAL}"),
+    ("GET", "/lookup"): R("public", "/lookup?code={code}"),
+    ("GET", "/lang/{locale}"): R("public", "/lang/vi?next=/", ok=(303,)),
+    ("GET", "/healthz"): R("public", "/healthz"),
+    ("GET", "/readyz"): R("public", "/readyz"),
+    ("GET", "/forms/wards"): R("public", "/forms/wards?province=37&field=address"),
+    ("GET", "/static/{path}"): R("public", "/static/css/portal.css"),
+    ("GET", "/api/docs"): R("public", "/api/docs"),
+    ("GET", "/api/openapi.json"): R("public", "/api/openapi.json"),
+    ("GET", "/docs/oauth2-redirect"): R("public", "/docs/oauth2-redirect"),
+    # sign-in and sign-up (answers differ for signed-in visitors, never a refusal of access)
+    ("GET", "/signin"): R("public", "/signin", ok=(200, 303)),
+    ("POST", "/signin"): R("public", "/signin", ok=(401,), login="nobody@example.vn", password="wrong-password"),
+    ("GET", "/signup"): R("public", "/signup"),
+    ("POST", "/signup"): R("public", "/signup", ok=(422,), login="x", full_name="", password="a", password2="b"),
+    ("GET", "/auth/oidc/login"): R("public", "/auth/oidc/login?next=/dossiers", ok=(302,)),
+    ("GET", "/auth/oidc/callback"): R("public", "/auth/oidc/callback?code=forged&state=forged", ok=(400,)),
+    ("GET", "/auth/oidc/logout"): R("public", "/auth/oidc/logout", ok=(303,)),
+    ("POST", "/signout"): R("public", "/signout", ok=(303,)),
+    # the development provider (never in production): public pages, machine endpoints need credentials
+    ("GET", "/dev-idp/.well-known/openid-configuration"): R("public", "/dev-idp/.well-known/openid-configuration"),
+    ("GET", "/dev-idp/jwks"): R("public", "/dev-idp/jwks"),
+    ("GET", "/dev-idp/authorize"): R("public", "/dev-idp/authorize?client_id=nobody", ok=(400,)),
+    ("POST", "/dev-idp/authorize"): R("public", "/dev-idp/authorize", ok=(400,), request_id="forged"),
+    ("GET", "/dev-idp/logout"): R("public", "/dev-idp/logout"),
+    ("POST", "/dev-idp/token"): R("client_auth", "/dev-idp/token", grant_type="authorization_code", code="x"),
+    ("GET", "/dev-idp/userinfo"): R("bearer", "/dev-idp/userinfo"),
+    ("POST", "/dev-idp/userinfo"): R("bearer", "/dev-idp/userinfo"),
+    ("POST", "/oauth/token"): R("client_auth", "/oauth/token", grant_type="client_credentials"),
+    # a signed-in citizen, whoever
+    ("GET", "/dossiers"): R("citizen", "/dossiers"),
+    ("GET", "/businesses"): R("citizen", "/businesses"),
+    ("GET", "/businesses/new"): R("citizen", "/businesses/new"),
+    ("POST", "/businesses"): R("citizen", "/businesses", ok=(422,), tax_code="abc", name="", address=""),
+    ("POST", "/procedures/{code}/start"): R("citizen", f"/procedures/{MARITAL}/start", ok=(303,)),
+    # one personal dossier: its applicant only
+    ("GET", "/dossiers/{dossier_id}"): R("owner", D),
+    ("GET", "/dossiers/{dossier_id}/continue"): R("owner", D + "/continue", ok=(303,)),
+    ("GET", "/dossiers/{dossier_id}/steps/{step_id}"): R("owner", D + "/steps/applicant"),
+    ("POST", "/dossiers/{dossier_id}/steps/{step_id}"): R("owner", D + "/steps/applicant", ok=(422,), _action="next"),
+    ("POST", "/dossiers/{dossier_id}/validate"): R("owner", D + "/validate", ok=(200,), _field="cccd", cccd="1"),
+    ("GET", "/dossiers/{dossier_id}/files"): R("owner", D + "/files"),
+    ("GET", "/dossiers/{dossier_id}/files/{file_id}"): R("owner", D + "/files/{file}"),
+    ("POST", "/dossiers/{dossier_id}/files/{component_id}"): R("owner", D + "/files/to_khai", ok=(422,)),
+    ("GET", "/dossiers/{dossier_id}/review"): R("owner", D + "/review"),
+    ("GET", "/dossiers/{dossier_id}/receipt.pdf"): R("owner", "/dossiers/{submitted}/receipt.pdf"),
+    ("POST", "/dossiers/{dossier_id}/files/{file_id}/delete"): R("owner", D + "/files/{file}/delete", ok=(303,)),
+    ("POST", "/dossiers/{dossier_id}/submit"): R("owner", D + "/submit", ok=(422,), delivery_method="online"),
+    # one business: its representatives only
+    ("GET", "/businesses/{business_id}"): R("rep", "/businesses/{business}"),
+    ("POST", "/businesses/{business_id}/representatives"): R(
+        "rep", "/businesses/{business}/representatives", ok=(422,), login="nobody-at-all@example.vn"
+    ),
+    ("POST", "/businesses/{business_id}/representatives/{account_id}/remove"): R(
+        "rep", "/businesses/{business}/representatives/{rep_account}/remove", ok=(409,)
+    ),
+    ("POST", "/acting-as"): R("rep", "/acting-as", ok=(303,), business_id="{business}", next="/dossiers"),
+    # partner APIs: a bearer token of the right scope, bound to the dossier's agency
+    ("GET", "/api/v1/backoffice/dossiers"): R("partner:backoffice", "/api/v1/backoffice/dossiers"),
+    ("GET", "/api/v1/backoffice/dossiers/{code}"): R("partner:backoffice", "/api/v1/backoffice/dossiers/{code}"),
+    ("GET", "/api/v1/postal/orders"): R("partner:postal", "/api/v1/postal/orders"),
+}
+
+
+def route_table(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route the application answers, read from its router."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is not None:  # an included router (FastAPI ≥ 0.16x keeps them unflattened)
+            for context in contexts():
+                found |= {(m, context.path) for m in context.methods - {"HEAD"}}
+        elif isinstance(route, Mount):
+            found.add(("GET", route.path + "/{path}"))
+        else:
+            found |= {(m, route.path) for m in (getattr(route, "methods", None) or set()) - {"HEAD"}}
+    return found
+
+
+def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
+    routes = route_table(app)
+    missing = sorted(routes - MATRIX.keys())
+    assert not missing, f"routes without an authorization rule in {__file__}: {missing}"
+    stale = sorted(MATRIX.keys() - routes)
+    assert not stale, f"rules for routes that no longer exist: {stale}"
+
+
+# --------------------------------------------------------------------------- the world the callers live in
+
+
+def _tax_code() -> str:
+    while True:
+        digits = [random.randint(0, 9) for _ in range(9)]
+        check = 10 - sum(d * w for d, w in zip(digits, (31, 29, 23, 19, 17, 13, 7, 5, 3), strict=True)) % 11
+        if check < 10:
+            return "".join(map(str, digits)) + str(check)
+
+
+@dataclass
+class World:
+    clients: dict[str, TestClient]
+    ids: dict[str, str]
+    tokens: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def world(app: FastAPI) -> Iterator[World]:
+    def browser() -> TestClient:
+        return TestClient(app, follow_redirects=False)
+
+    owner, other, rep = browser(), browser(), browser()
+    signup(owner, name="Chủ Hồ Sơ")
+    signup(other, name="Người Khác")
+    rep_login = signup(rep, name="Người Đại Diện")
+    draft = fill_marital(owner)
+    submitted = fill_marital(owner)
+    assert submit(owner, submitted).status_code == 303
+    r = rep.post(
+        "/businesses",
+        data={
+            "csrf_token": csrf(rep, "/businesses/new"),
+            "tax_code": _tax_code(),
+            "name": "Công ty TNHH Ma Trận",
+            "address": "Số 1, Phường Hoa Lư, Tỉnh Ninh Bình",
+        },
+    )
+    assert r.status_code == 303, r.text
+    business = r.headers["location"].rsplit("/", 1)[-1]
+    business_dossier = start(rep)
+    with Session(app.state.engine) as db:
+        file_id = db.exec(select(DossierFile.id).where(DossierFile.dossier_id == draft)).first()
+        rep_account = db.exec(select(Account.id).where(Account.email == rep_login)).one()
+        from portal.dossiers.models import Dossier
+
+        code = db.get(Dossier, submitted).code  # type: ignore[union-attr]
+        backoffice, bo_secret = create_client(db, name="Một cửa UBXA", scope="backoffice", agency_code="UBXA")
+        postal, po_secret = create_client(db, name="Bưu điện", scope="postal", postal_operator="vnpost")
+        clients = [("backoffice", backoffice.id, bo_secret), ("postal", postal.id, po_secret)]
+        db.commit()
+    assert file_id and code
+    tokens = {}
+    machine = browser()
+    for scope, client_id, secret in clients:
+        r = machine.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+        assert r.status_code == 200, r.text
+        tokens[scope] = r.json()["access_token"]
+    yield World(
+        clients={
+            "anonymous": browser(),
+            "other": other,
+            "owner": owner,
+            "rep": rep,
+            "partner_wrong": browser(),
+            "partner_right": browser(),
+        },
+        ids={
+            "dossier": draft,
+            "submitted": submitted,
+            "file": file_id,
+            "code": code,
+            "business": business,
+            "business_dossier": business_dossier,
+            "rep_account": rep_account,
+        },
+        tokens=tokens,
+    )
+
+
+def _fill(text: str, ids: dict[str, str]) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: ids[m.group(1)], text)
+
+
+def _token_for(actor: str, policy: str, world: World) -> str | None:
+    if not actor.startswith("partner"):
+        return None
+    wanted = policy.split(":", 1)[1] if policy.startswith("partner:") else "backoffice"
+    other = "postal" if wanted == "backoffice" else "backoffice"
+    return world.tokens[wanted if actor == "partner_right" else other]
+
+
+def _call(world: World, actor: str, method: str, rule: Rule) -> Any:
+    client = world.clients[actor]
+    url = _fill(rule.url, world.ids)
+    headers: dict[str, str] = {}
+    token = _token_for(actor, rule.policy, world)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if method == "GET":
+        return client.get(url, headers=headers)
+    data = {k: _fill(v, world.ids) for k, v in rule.data.items()}
+    page = client.get("/signin") if actor not in CITIZENS else client.get("/dossiers")
+    match = CSRF_RE.search(page.text)
+    if match:  # every browser caller sends its own session's CSRF token: the rule under test is access
+        data["csrf_token"] = match.group(1)
+    return client.post(url, data=data, headers=headers)
+
+
+def _expected(actor: str, rule: Rule) -> str:
+    """'ok', 'signin', '404', '401' or '403' for this caller under this rule."""
+    policy = rule.policy
+    if policy == "public":
+        return "ok"
+    if policy in ("client_auth", "bearer"):
+        return "401"
+    if policy.startswith("partner:"):
+        return {"partner_wrong": "403", "partner_right": "ok"}.get(actor, "401")
+    if actor in ("anonymous", "partner_wrong", "partner_right"):
+        return "signin"
+    if policy == "citizen":
+        return "ok"
+    return "ok" if actor == policy else "404"
+
+
+# Routes that change what they act on run last, each caller's refusal first and the allowed caller last.
+ORDER = sorted(MATRIX, key=lambda k: (k[1].endswith(("/delete", "/submit", "/remove", "/signout")), k))
+
+
+@pytest.mark.parametrize(("method", "path"), ORDER, ids=[f"{m} {p}" for m, p in ORDER])
+def test_route_against_every_caller(world: World, method: str, path: str) -> None:
+    rule = MATRIX[(method, path)]
+    order = sorted(ACTORS, key=lambda a: _expected(a, rule) == "ok")
+    for actor in order:
+        if path == "/signout" and actor in CITIZENS:
+            continue  # signing the shared callers out would end the matrix; tests/auth covers sign-out
+        expected = _expected(actor, rule)
+        r = _call(world, actor, method, rule)
+        what = f"{method} {path} as {actor}: {r.status_code} {r.headers.get('location', '')}"
+        if expected == "ok":
+            assert r.status_code in rule.ok, f"{what}, expected one of {sorted(rule.ok)}\n{r.text[:600]}"
+        elif expected == "signin":
+            assert r.status_code == 303 and r.headers["location"].startswith("/signin"), what
+        else:
+            assert r.status_code == int(expected), f"{what}, expected {expected}\n{r.text[:400]}"
+        if expected != "ok":
+            for secret in ("Chủ Hồ Sơ", "Công ty TNHH Ma Trận"):
+                assert secret not in r.text or actor in ("owner", "rep"), f"{what} leaks {secret!r}"
