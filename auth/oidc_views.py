@@ -50,6 +50,7 @@ async def login(request: Request, next: str | None = None, level: int = 0) -> Re
 
 def _finish(request: Request, session: Session, signed_in: SignedIn, current: Account | None) -> str:
     account = account_for(session, signed_in, current=current, settings=request.app.state.settings)
+    next_url = str(request.session.pop("oidc_next", None) or "/dossiers")  # before the session is replaced
     start_session(
         request, session, account, method="oidc", level=signed_in.level, acr=signed_in.acr, id_token=signed_in.id_token
     )
@@ -62,7 +63,7 @@ def _finish(request: Request, session: Session, signed_in: SignedIn, current: Ac
         level=signed_in.level,
         linked=current is not None and current.id == account.id,
     )
-    return str(request.session.pop("oidc_next", None) or "/dossiers")
+    return next_url
 
 
 @router.get("/callback", name="oidc_callback")

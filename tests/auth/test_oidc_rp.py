@@ -162,11 +162,12 @@ def test_step_up_from_a_password_account_links_it(
     account = db.exec(select(Account).where(Account.email == login)).one()
     db.rollback()
     behaviour.sub = "linked-" + secrets.token_hex(3)
-    url = start_login(rp_fake, level=2)
+    url = start_login(rp_fake, level=2, next="/procedures/1.004873")
     query = parse_qs(urlsplit(url).query)
     assert query["acr_values"] == ["urn:dvc:loa:2"] and query["prompt"] == ["login"]
     r = callback(rp_fake, f"http://testserver/auth/oidc/callback?code={fake_op.approve(url)}&state={_state(url)}")
     assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/procedures/1.004873"  # back where the step-up started
     identity = db.exec(select(ExternalIdentity).where(ExternalIdentity.subject == behaviour.sub)).one()
     # Linked to the account that was signed in (not a new one): its drafts are still its own.
     assert identity.account_id == account.id
