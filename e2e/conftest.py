@@ -32,11 +32,19 @@ READY_TIMEOUT = 60.0
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under e2e/ is a browser journey."""
-    for item in items:
-        if Path(str(item.fspath)).resolve().is_relative_to(E2E_DIR):
-            item.add_marker(pytest.mark.e2e)
+    """Every test under e2e/ is a browser journey, and journeys run last.
+
+    pytest groups tests by session-scoped parameters (pytest-playwright's browser name), which can put
+    a journey between unit tests; Playwright's sync API leaves an event loop set as running in the main
+    thread, so unit tests that call asyncio.run() must come before it.
+    """
+    journeys = [item for item in items if Path(str(item.fspath)).resolve().is_relative_to(E2E_DIR)]
+    for item in journeys:
+        item.add_marker(pytest.mark.e2e)
+    others = [item for item in items if item not in journeys]
+    items[:] = others + journeys
 
 
 # --------------------------------------------------------------------------- the server

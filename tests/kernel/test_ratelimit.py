@@ -108,8 +108,8 @@ def strict_client(settings: Settings) -> Iterator[TestClient]:
 @pytest.mark.db
 def test_lookup_is_rate_limited_per_address(strict_client: TestClient) -> None:
     for i in range(3):
-        assert strict_client.get(f"/lookup?code=UBXA-261122-{i:04d}").status_code == 404
-    r = strict_client.get("/lookup?code=UBXA-261122-0009")
+        assert strict_client.get(f"/lookup?code=ZZZZ-000101-{i:04d}").status_code == 404
+    r = strict_client.get("/lookup?code=ZZZZ-000101-0009")
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) > 0
     assert "Quá nhiều lần thử" in r.text or "Too many attempts" in r.text
@@ -135,4 +135,4 @@ def test_redis_limiter_in_the_app(settings: Settings, redis_url: str) -> None:
     assert isinstance(app.state.limiter, RedisLimiter)
     with TestClient(app) as client:
         app.state.limiter.reset("lookup:ip", "testclient")
-        assert [client.get(f"/lookup?code=UBXA-261122-{i:04d}").status_code for i in range(3)] == [404, 404, 429]
+        assert [client.get(f"/lookup?code=ZZZZ-000101-{i:04d}").status_code for i in range(3)] == [404, 404, 429]
