@@ -126,9 +126,10 @@ def route_table(app: FastAPI) -> set[tuple[str, str]]:
             for context in contexts():
                 found |= {(m, context.path) for m in context.methods - {"HEAD"}}
         elif isinstance(route, Mount):
-            found.add(("GET", route.path + "/{path}"))
+            found.add(("GET", f"{route.path}/{{path}}"))
         else:
-            found |= {(m, route.path) for m in (getattr(route, "methods", None) or set()) - {"HEAD"}}
+            path = str(getattr(route, "path", ""))
+            found |= {(m, path) for m in (getattr(route, "methods", None) or set()) - {"HEAD"}}
     return found
 
 
