@@ -60,6 +60,8 @@ def _check_procedure(
         raise CatalogError(f"{source}: level must be one of {sorted(LEVELS)}")
     if not isinstance(doc["deadline_days"], int) or doc["deadline_days"] < 1:
         raise CatalogError(f"{source}: deadline_days must be a positive integer")
+    if doc.get("min_assurance") not in (None, 1, 2):
+        raise CatalogError(f"{source}: min_assurance is the sign-in assurance level needed, 1 or 2")
     if not set(doc["delivery"]) <= DELIVERY or not doc["delivery"]:
         raise CatalogError(f"{source}: delivery must be a non-empty subset of {sorted(DELIVERY)}")
     for fee in doc.get("fees") or []:
@@ -139,6 +141,7 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         proc.slug, proc.agency_code = doc["slug"], doc["agency"]
         proc.name_vi, proc.name_en, proc.field_vi, proc.field_en = name_vi, name_en, field_vi, field_en
         proc.level, proc.deadline_days = doc["level"], doc["deadline_days"]
+        proc.min_assurance = doc.get("min_assurance")
         proc.description_vi, proc.description_en, proc.result_vi, proc.result_en = desc_vi, desc_en, res_vi, res_en
         proc.fees = list(doc.get("fees") or [])
         proc.components = [

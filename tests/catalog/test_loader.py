@@ -71,6 +71,22 @@ def test_procedure_pointing_at_a_missing_form_is_refused(db: Session, tmp_path: 
     db.rollback()
 
 
+def test_min_assurance_is_read_and_checked(db: Session, tmp_path: Path) -> None:
+    data, forms = _copy_tree(tmp_path)
+    target = data / "procedures" / "chung-thuc-ban-sao.yaml"
+    original = target.read_text(encoding="utf-8")
+    target.write_text(original.replace("level: partial", "level: partial\nmin_assurance: 3"), encoding="utf-8")
+    with pytest.raises(CatalogError, match=r"chung-thuc-ban-sao\.yaml: min_assurance"):
+        load_catalog(db, data_dir=data, forms_dir=forms)
+    db.rollback()
+    target.write_text(original.replace("level: partial", "level: partial\nmin_assurance: 2"), encoding="utf-8")
+    load_catalog(db, data_dir=data, forms_dir=forms)
+    code = next(line.split('"')[1] for line in original.splitlines() if line.startswith("code:"))
+    proc = db.get(Procedure, code)
+    assert proc is not None and proc.required_assurance == 2 and proc.level == "partial"
+    db.rollback()
+
+
 def test_cli_refuses_a_bad_catalogue(tmp_path: Path, settings) -> None:
     import subprocess
     import sys
