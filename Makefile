@@ -52,7 +52,7 @@ demo: catalog
 
 run: demo
 	@echo "Serving http://$(HOST):$(PORT)  (Ctrl+C to stop)"
-	$(BIN)/portal serve --host $(HOST) --port $(PORT)
+	PORTAL_BASE_URL="$${PORTAL_BASE_URL:-http://$(HOST):$(PORT)}" $(BIN)/portal serve --host $(HOST) --port $(PORT)
 
 worker: venv
 	$(BIN)/portal worker
