@@ -38,9 +38,10 @@ from sqlmodel import Session
 
 from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
 from auth.clients import SCOPES, ApiClient
-from portal.audit import record
+from portal.audit import client_ip, record
 from portal.kernel.db import writer
 from portal.kernel.errors import DomainError
+from portal.kernel.ratelimit import RateLimited, check
 from portal.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,10 @@ class PartnerAPIRoute(APIRoute):
                 response = await handler(request)
             except PartnerAuthError as exc:
                 return exc.response()
+            except RateLimited as exc:
+                limited = problem_response(exc.status_code, exc.title, _format(exc.msgid, exc.params))
+                limited.headers["Retry-After"] = str(exc.retry_after)
+                return limited
             except DomainError as exc:
                 return problem_response(exc.status_code, exc.title, _format(exc.msgid, exc.params))
             except RequestValidationError as exc:
@@ -186,6 +191,8 @@ def _check_claims(claims: dict[str, Any], settings: Settings) -> None:
 
 
 def _authenticate(request: Request, authorization: str | None, required_scope: str) -> Partner:
+    # Before anything is read or written (refusals are audited): a flood from one address stops here.
+    check(request.app.state.limiter, "api:ip", client_ip(request))
     if not authorization:
         _audit_refusal(request, "missing_token", None)
         raise PartnerAuthError(401, None, "An access token is required (Authorization: Bearer <token>).")

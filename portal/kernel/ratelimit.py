@@ -40,6 +40,7 @@ RULES: dict[str, Rule] = {
     "lookup:ip": Rule(limit=60, window=60),
     "oidc:ip": Rule(limit=30, window=300),
     "token:ip": Rule(limit=60, window=60),
+    "api:ip": Rule(limit=600, window=60),
     "business:account": Rule(limit=10, window=3600),
 }
 

@@ -136,3 +136,24 @@ def test_redis_limiter_in_the_app(settings: Settings, redis_url: str) -> None:
     with TestClient(app) as client:
         app.state.limiter.reset("lookup:ip", "testclient")
         assert [client.get(f"/lookup?code=ZZZZ-000101-{i:04d}").status_code for i in range(3)] == [404, 404, 429]
+
+
+@pytest.mark.db
+def test_partner_api_is_rate_limited_before_any_audit_write(settings: Settings) -> None:
+    from sqlmodel import Session, select
+
+    from portal.audit import AuditEvent
+
+    app = create_app(settings.model_copy(update={"rate_limits": {"api:ip": "2/60"}}))
+    with TestClient(app) as client:
+        with Session(app.state.engine) as db:
+            before = len(db.exec(select(AuditEvent).where(AuditEvent.kind == "partner.api")).all())
+        codes = [
+            client.get("/api/v1/postal/orders", headers={"Authorization": "Bearer x"}).status_code for _ in range(4)
+        ]
+        assert codes == [401, 401, 429, 429]
+        r = client.get("/api/v1/postal/orders")
+        assert r.headers["content-type"].startswith("application/problem+json") and "retry-after" in r.headers
+        with Session(app.state.engine) as db:
+            after = len(db.exec(select(AuditEvent).where(AuditEvent.kind == "partner.api")).all())
+        assert after == before + 2
