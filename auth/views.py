@@ -44,6 +44,7 @@ def _signin_context(request: Request, next_url: str, **extra: object) -> dict[st
         "local_accounts": settings.allow_local_accounts,
         "sso_name": settings.oidc_display_name,
         "dev_idp": settings.dev_idp_enabled and not settings.oidc_issuer,
+        "sso_available": request.app.state.sso is not None,
         **extra,
     }
 

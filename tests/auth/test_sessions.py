@@ -115,3 +115,12 @@ def test_state_changing_requests_need_the_csrf_token(citizen: TestClient) -> Non
 @pytest.fixture()
 def fresh(app: object) -> Iterator[TestClient]:
     yield TestClient(app, follow_redirects=False)  # type: ignore[arg-type]
+
+
+def test_no_sso_button_when_no_provider_is_configured(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"dev_idp": False, "oidc_issuer": ""}))
+    with TestClient(app, follow_redirects=False) as client:
+        page = client.get("/signin")
+        assert page.status_code == 200 and "/auth/oidc/login" not in page.text and 'action="/signin"' in page.text
+        assert client.get("/auth/oidc/login").status_code == 404
+        assert client.get("/dev-idp/.well-known/openid-configuration").status_code == 404
