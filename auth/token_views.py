@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from auth.client_service import issue_access_token, verify_secret
 from auth.clients import SCOPES, ApiClient
 from auth.oauth_server import AuthorizationServer, BadOAuthRequest, StarletteOAuth2Request, read_oauth_request
-from portal.audit import record
+from portal.audit import client_ip, record
 from portal.kernel.db import SessionDep
 from portal.kernel.ratelimit import RateLimited, check
 from portal.kernel.settings import Settings
@@ -163,18 +163,16 @@ def _oauth_error(status: int, error: str, description: str, headers: dict[str, s
 def _exchange(
     request: Request, session: Session, oauth_request: StarletteOAuth2Request | None, bad_request: str | None
 ) -> Response:
-    limiter = getattr(request.app.state, "limiter", None)
-    if limiter is not None:
-        try:
-            check(limiter, "token:ip", request.client.host if request.client else None)
-        except RateLimited as exc:
-            log.warning("token requests from %s over the rate limit", request.client.host if request.client else "?")
-            return _oauth_error(
-                429,
-                "rate_limited",
-                f"Too many token requests; retry after {exc.retry_after} seconds.",
-                {"Retry-After": str(exc.retry_after)},
-            )
+    try:
+        check(request.app.state.limiter, "token:ip", client_ip(request))
+    except RateLimited as exc:
+        log.warning("token requests from %s over the rate limit", client_ip(request) or "?")
+        return _oauth_error(
+            429,
+            "rate_limited",
+            f"Too many token requests; retry after {exc.retry_after} seconds.",
+            {"Retry-After": str(exc.retry_after)},
+        )
     if oauth_request is None:
         record(session, "partner.token", request=request, outcome="refused", reason="bad_request", error=bad_request)
         return _oauth_error(400, "invalid_request", "The request body must be a small form (x-www-form-urlencoded).")

@@ -44,9 +44,7 @@ def register(
     name: Annotated[str, Form(max_length=2000)] = "",
     address: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    limiter = getattr(request.app.state, "limiter", None)
-    if limiter is not None:
-        check(limiter, "business:account", account.id)
+    check(request.app.state.limiter, "business:account", account.id)
     form = {"tax_code": tax_code, "name": name, "address": address}
     errors = service.check_registration(tax_code=tax_code, name=name, address=address)
     status_code = 422

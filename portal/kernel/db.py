@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -85,30 +85,25 @@ async def _end(session: Session, *, ok: bool) -> None:
     await to_thread.run_sync(_finish, session, ok, limiter=_finish_limiter())
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session and one transaction per request: commit on success, roll back on error.
+def _session_dependency(*, always_write: bool) -> Callable[[Request], AsyncIterator[Session]]:
+    async def dependency(request: Request) -> AsyncIterator[Session]:
+        session = _open(request, write=always_write or request.method not in ("GET", "HEAD", "OPTIONS"))
+        try:
+            yield session
+        except BaseException:
+            await _end(session, ok=False)
+            raise
+        await _end(session, ok=True)
 
-    Async so that opening it costs no thread hop (a Session touches the database only when used);
-    the commit or rollback and the close run together in one call on a thread of their own.
-    """
-    session = _open(request, write=request.method not in ("GET", "HEAD", "OPTIONS"))
-    try:
-        yield session
-    except BaseException:
-        await _end(session, ok=False)
-        raise
-    await _end(session, ok=True)
+    return dependency
 
 
-async def get_write_session(request: Request) -> AsyncIterator[Session]:
-    """Like get_session, for the few GET handlers that write (a sign-in callback): takes the write lock."""
-    session = _open(request, write=True)
-    try:
-        yield session
-    except BaseException:
-        await _end(session, ok=False)
-        raise
-    await _end(session, ok=True)
+# One session and one transaction per request: commit on success, roll back on error. Async so that
+# opening it costs no thread hop (a Session touches the database only when used); the commit or
+# rollback and the close run together in one call on a thread of their own.
+get_session = _session_dependency(always_write=False)
+# The same for the few GET handlers that write (a sign-in callback): they take the write lock.
+get_write_session = _session_dependency(always_write=True)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
