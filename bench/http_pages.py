@@ -672,7 +672,9 @@ def report(
         "(every request is a first-time anonymous visitor)",
         f"- CPU: {pinning}",
         "- portal: `portal migrate && portal catalog load`, then `portal serve --host 127.0.0.1 --port P` "
-        "(1 worker process, uvicorn settings from portal/cli.py) with `PORTAL_ENVIRONMENT=test` `PORTAL_LOCAL_ACCOUNT_LEVEL=2` (to seed a dossier) and the per-address lookup rate limit raised (wrk is one address; the limiter still counts every request), a fresh SQLite "
+        "(1 worker process, uvicorn settings from portal/cli.py) with `PORTAL_ENVIRONMENT=test`, "
+        "`PORTAL_LOCAL_ACCOUNT_LEVEL=2` (to seed a dossier) and the per-address lookup rate limit raised "
+        "(wrk is one address; the limiter still counts every request), a fresh SQLite "
         "database (WAL) in a temporary directory, the in-process outbox worker on (the default), one submitted "
         "dossier seeded through the HTTP pages",
         "- bare: `python -m bench.bare_app`, one `def` route returning a 170-byte HTML string, "
