@@ -24,12 +24,17 @@ venv: $(VENV)/.installed
 
 dev-deps: $(VENV)/.installed-dev system-test-deps npm-deps
 
-# Debian packages the tests need: Chromium for Playwright, poppler for PDF checks, fonts.
+# Debian packages the tests need: Chromium for Playwright, poppler for PDF checks (pdftotext, pdfsig),
+# SoftHSM2 (PKCS#11 signing keys), NSS tools (certutil, for pdfsig's trust store), Noto fonts, Redis (rate limits).
 system-test-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	command -v softhsm2-util >/dev/null || missing="$$missing softhsm2"; \
+	command -v certutil >/dev/null || missing="$$missing libnss3-tools"; \
+	[ -d /usr/share/fonts/truetype/noto ] || missing="$$missing fonts-noto-core"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
