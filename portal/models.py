@@ -8,6 +8,7 @@ from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence
 from portal.kernel.outbox import OutboxMessage
+from signing.models import SigningCredential
 
 __all__ = [
     "Account",
@@ -24,5 +25,6 @@ __all__ = [
     "OutboxMessage",
     "Procedure",
     "Representative",
+    "SigningCredential",
     "UserSession",
 ]

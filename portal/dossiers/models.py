@@ -69,6 +69,10 @@ class DossierFile(SQLModel, table=True):
     size: int
     pages: int
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # How the file came to be signed: None (not signed), "portal" (signed here with a one-time code) or
+    # "uploaded" (signed elsewhere, validated at upload); the validation report as shown to the citizen.
+    signature: str | None = Field(default=None, max_length=10)
+    signature_report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DossierEvent(SQLModel, table=True):
