@@ -77,6 +77,8 @@ def _check_procedure(
         _text(comp, "name", source)
         if not set(comp.get("accepts") or []) <= FILE_TYPES or not comp.get("accepts"):
             raise CatalogError(f"{source}: component {cid} accepts must be a subset of {sorted(FILE_TYPES)}")
+        if comp.get("application") and "pdf" not in comp["accepts"]:
+            raise CatalogError(f"{source}: component {cid} is the application form, so it must accept pdf")
     form = doc["form"]
     if (form.get("id"), form.get("version")) not in forms:
         raise CatalogError(f"{source}: form {form} has no definition in forms/definitions")
@@ -152,6 +154,8 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
                 "accepts": list(c["accepts"]),
                 "multiple": bool(c.get("multiple", False)),
                 "signature_required": bool(c.get("signature_required", False)),
+                # The application form itself: the portal can generate it from the answers for signing.
+                "application": bool(c.get("application", False)),
             }
             for c in doc["components"]
         ]
