@@ -28,6 +28,7 @@ from portal.businesses import views as businesses_views
 from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.catalog.snapshot import CatalogCache
+from portal.dossiers import sign_views
 from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
 from portal.kernel.errors import DomainError, Forbidden, SignInRequired
@@ -37,6 +38,7 @@ from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from portal.web import STATIC_DIR, is_htmx, render
+from signing import pki_views, verify_views
 
 log = logging.getLogger("portal")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -48,7 +50,7 @@ def N_(s: str) -> str:
 
 # Machine-to-machine endpoints: authenticated by a bearer token or client credentials sent with each
 # request, never by the browser's cookie, so a cross-site form cannot act through them.
-CSRF_EXEMPT_PREFIXES = ("/api/", "/oauth/token", "/dev-idp/token", "/dev-idp/userinfo")
+CSRF_EXEMPT_PREFIXES = ("/api/", "/oauth/token", "/dev-idp/token", "/dev-idp/userinfo", "/pki/")
 
 
 async def verify_csrf(request: Request) -> None:
@@ -181,6 +183,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (pages, catalog_views, auth_views, dossier_views, businesses_views, token_views, api_v1):
         app.include_router(module.router)
     app.include_router(oidc_views.router)
+    for signing_module in (sign_views, verify_views):
+        app.include_router(signing_module.router)
+    if settings.environment != "production":
+        app.include_router(pki_views.router)  # the development CA's certificates, CRLs and timestamp authority
     if settings.dev_idp_enabled:
         from auth import devidp
 

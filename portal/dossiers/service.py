@@ -276,7 +276,13 @@ def readiness(session: Session, dossier: Dossier, procedure: Procedure, defn: Fo
     """Check the whole form, the mandatory components and the delivery method."""
     files = dossier_files(session, dossier)
     have = {f.component_id for f in files}
-    missing = [c for c in procedure.components if c["mandatory"] and c["id"] not in have]
+    unsigned = {f.component_id for f in files if not f.signature}
+    # A component that must be signed counts as missing while any of its files is not signed.
+    missing = [
+        c
+        for c in procedure.components
+        if (c["mandatory"] and c["id"] not in have) or (c.get("signature_required") and c["id"] in unsigned)
+    ]
     return Readiness(
         form_errors=validate_data(defn, dossier.data),
         missing_components=missing,
