@@ -192,8 +192,12 @@ def add_files(
     procedure: Procedure,
     component_id: str,
     files: Sequence[PreparedFile],
+    signatures: Sequence[dict[str, Any]] | None = None,
 ) -> list[DossierFile]:
-    """Store checked files for one component; a refusal stores none of them."""
+    """Store checked files for one component; a refusal stores none of them.
+
+    `signatures`: for a component that must be signed, the validation summary of each file (same order).
+    """
     _require_draft(dossier)
     component = procedure.component(component_id)
     if component is None:
@@ -221,7 +225,9 @@ def add_files(
             raise DomainError(exc.msgid, {**exc.params, "file": file.upload.filename}, status_code=413) from exc
         total += file.ready.size
     stored: list[DossierFile] = []
-    for upload, ready in ((f.upload, f.ready) for f in files):
+    if component.get("signature_required") and (signatures is None or len(signatures) != len(files)):
+        raise Invalid(N_("This document must carry a digital signature."))
+    for index, (upload, ready) in enumerate((f.upload, f.ready) for f in files):
         key = storage.put(ready.pdf, prefix=f"dossiers/{dossier.id}", suffix=".pdf")
         name = (upload.filename or "file").replace("\\", "/").rsplit("/", 1)[-1][:200]
         if not name.lower().endswith(".pdf"):
@@ -235,6 +241,8 @@ def add_files(
             original_media_type=ready.original_media_type,
             size=ready.size,
             pages=ready.pages,
+            signature="uploaded" if signatures else None,
+            signature_report=dict(signatures[index]) if signatures else None,
         )
         session.add(row)
         stored.append(row)

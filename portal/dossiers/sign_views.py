@@ -135,12 +135,13 @@ def sign(
 ) -> Response:
     dossier, proc, component = _load(session, dossier_id, component_id, account)
     if action == "setup":
-        cred = remote.ensure_credential(session, account=account, app=request.app)
-        return _page(request, dossier, proc, component, cred, account)
-    cred = session.get(SigningCredential, account.id)
-    if cred is None:
-        cred = remote.ensure_credential(session, account=account, app=request.app)
-        return _page(request, dossier, proc, component, cred, account)
+        created = remote.ensure_credential(session, account=account, app=request.app)
+        return _page(request, dossier, proc, component, created, account)
+    existing = session.get(SigningCredential, account.id)
+    if existing is None:
+        created = remote.ensure_credential(session, account=account, app=request.app)
+        return _page(request, dossier, proc, component, created, account)
+    cred = existing
     checked = remote.confirm_code(session, cred, code, app=request.app)
     if checked.error is not None:
         # Returned, not raised: the count of wrong codes is committed with the request.

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -20,9 +20,12 @@ from portal.catalog.models import Agency, Procedure
 from portal.dossiers import service
 from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
 from portal.dossiers.tasks import current_receipt
+from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
-from portal.kernel.errors import DomainError, NotFound, SignInRequired
+from portal.kernel.errors import DomainError, Invalid, NotFound, SignInRequired
 from portal.web import format_msg, render, translator
+from signing.verify import verify_pdf
+from signing.verify_views import trust_setup
 
 router = APIRouter()
 
@@ -287,6 +290,51 @@ def _render_files(
     )
 
 
+async def _needs_signature(request: Request, dossier_id: str, component_id: str) -> bool:
+    """Whether the component must carry a digital signature (read before the write transaction)."""
+
+    def procedure_code() -> str | None:
+        with Session(request.app.state.engine) as s:
+            return s.exec(select(Dossier.procedure_code).where(Dossier.id == dossier_id)).first()
+
+    code = await run_in_threadpool(procedure_code)
+    proc = (await request.app.state.catalog.current()).find(code) if code else None
+    component = proc.component(component_id) if proc else None
+    return bool(component and component.get("signature_required"))
+
+
+def _check_signatures(request: Request, files: list[service.PreparedFile]) -> list[dict[str, Any]]:
+    """Validate files signed elsewhere; refuse the upload with the reasons when one is not acceptable."""
+    trust = trust_setup(request.app)
+    t = translator(request)
+    summaries = []
+    for file in files:
+        if file.ready.original_media_type != "application/pdf":
+            raise Invalid(
+                N_("{file}: a scan or a photo cannot carry a digital signature. Upload the signed PDF."),
+                {"file": file.upload.filename},
+            )
+        report = verify_pdf(
+            file.ready.pdf, trust_roots=list(trust.roots), crls=list(trust.crls), allow_fetching=trust.allow_fetching
+        )
+        if not report.ok:
+            reasons = [*report.problems, *(p for sig in report.signatures for p in sig.problems)]
+            raise Invalid(
+                N_("The digital signature of {file} was not accepted: {reasons}"),
+                {"file": file.upload.filename, "reasons": "; ".join(dict.fromkeys(t(r) for r in reasons))},
+            )
+        first = report.signatures[0]
+        summaries.append(
+            {
+                "signer": first.signer_name,
+                "signed_at": (first.timestamp_time or first.signing_time or utcnow()).isoformat(),
+                "timestamp": first.has_timestamp,
+                "signatures": len(report.signatures),
+            }
+        )
+    return summaries
+
+
 @router.post("/dossiers/{dossier_id}/files/{component_id}", name="upload_files")
 async def upload(request: Request, dossier_id: str, component_id: str, session: SessionDep) -> Response:
     # The files are checked and converted before any database work, so the (SQLite) write lock is not
@@ -303,8 +351,11 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
             )
     refused: DomainError | None = None
     files: list[service.PreparedFile] = []
+    signatures: list[dict[str, Any]] | None = None
     try:
         files = await run_in_threadpool(service.prepare_files, uploads, max_file_bytes=settings.max_file_bytes)
+        if await _needs_signature(request, dossier_id, component_id):
+            signatures = await run_in_threadpool(_check_signatures, request, files)
     except DomainError as exc:
         refused = exc
 
@@ -322,6 +373,7 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
                     procedure=proc,
                     component_id=component_id,
                     files=files,
+                    signatures=signatures,
                 )
             except DomainError as exc:
                 error = exc
