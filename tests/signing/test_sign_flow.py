@@ -37,7 +37,7 @@ def _give_cccd(app: FastAPI, login: str, cccd: str = "037190012345") -> None:
 def _enrol(client: TestClient, dossier_id: str) -> str:
     url = f"/dossiers/{dossier_id}/sign/to_khai"
     page = client.get(url)
-    assert page.status_code == 200 and "Set up my digital signature" in page.text or "Thiết lập" in page.text
+    assert (page.status_code == 200 and "Set up my digital signature" in page.text) or "Thiết lập" in page.text
     r = _post(client, url, _action="setup")
     assert r.status_code == 200, r.text
     match = KEY_RE.search(r.text)
