@@ -72,6 +72,13 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/auth/oidc/callback"): R("public", "/auth/oidc/callback?code=forged&state=forged", ok=(400,)),
     ("GET", "/auth/oidc/logout"): R("public", "/auth/oidc/logout", ok=(303,)),
     ("POST", "/signout"): R("public", "/signout", ok=(303,)),
+    # the development CA (never in production): certificates, CRLs and its timestamp authority are public
+    ("GET", "/pki/ca/{name}.cer"): R("public", "/pki/ca/root.cer"),
+    ("GET", "/pki/crl/{name}.crl"): R("public", "/pki/crl/people.crl"),
+    ("POST", "/pki/tsa"): R("public", "/pki/tsa", ok=(415,)),
+    # verifying a signed document needs no account
+    ("GET", "/verify"): R("public", "/verify"),
+    ("POST", "/verify"): R("public", "/verify", ok=(422,)),
     # the development provider (never in production): public pages, machine endpoints need credentials
     ("GET", "/dev-idp/.well-known/openid-configuration"): R("public", "/dev-idp/.well-known/openid-configuration"),
     ("GET", "/dev-idp/jwks"): R("public", "/dev-idp/jwks"),
@@ -98,6 +105,10 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/dossiers/{dossier_id}/files/{file_id}"): R("owner", D + "/files/{file}"),
     ("POST", "/dossiers/{dossier_id}/files/{component_id}"): R("owner", D + "/files/to_khai", ok=(422,)),
     ("GET", "/dossiers/{dossier_id}/review"): R("owner", D + "/review"),
+    ("GET", "/dossiers/{dossier_id}/sign/{component_id}"): R("owner", D + "/sign/to_khai"),
+    ("GET", "/dossiers/{dossier_id}/sign/{component_id}/preview.pdf"): R("owner", D + "/sign/to_khai/preview.pdf"),
+    # the owner's account has no identity number yet: signing explains that (409), nobody else gets that far
+    ("POST", "/dossiers/{dossier_id}/sign/{component_id}"): R("owner", D + "/sign/to_khai", ok=(409,), _action="setup"),
     ("GET", "/dossiers/{dossier_id}/receipt.pdf"): R("owner", "/dossiers/{submitted}/receipt.pdf"),
     ("POST", "/dossiers/{dossier_id}/files/{file_id}/delete"): R("owner", D + "/files/{file}/delete", ok=(303,)),
     ("POST", "/dossiers/{dossier_id}/submit"): R("owner", D + "/submit", ok=(422,), delivery_method="online"),

@@ -16,6 +16,7 @@ from portal.dossiers.service import add_event, dossier_files
 from portal.kernel.outbox import WorkerContext, handler
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
+from signing.seal import seal_or_pass
 
 DELIVERY_TEXT = {
     "online": "Nhận kết quả trực tuyến trên Cổng Dịch vụ công",
@@ -72,14 +73,16 @@ def current_receipt(session: Session, dossier: Dossier, *, storage: Storage, set
     """The stored receipt, or one rendered now while the worker has not stored it yet."""
     if dossier.receipt_key and storage.exists(dossier.receipt_key):
         return storage.get(dossier.receipt_key)
-    return render_receipt_pdf(receipt_data(session, dossier, settings))
+    # The worker has not stored it yet: the same sealed document, made now (its copy will differ in the
+    # timestamp only; the stored one is the one the record's fingerprint names).
+    return seal_or_pass(render_receipt_pdf(receipt_data(session, dossier, settings)), settings)
 
 
 def ensure_receipt(session: Session, dossier: Dossier, *, storage: Storage, settings: Settings) -> bytes:
     """Return the dossier's receipt, building and storing it the first time."""
     if dossier.receipt_key and storage.exists(dossier.receipt_key):
         return storage.get(dossier.receipt_key)
-    pdf = render_receipt_pdf(receipt_data(session, dossier, settings))
+    pdf = seal_or_pass(render_receipt_pdf(receipt_data(session, dossier, settings)), settings)
     dossier.receipt_key = storage.put(pdf, prefix=f"dossiers/{dossier.id}", suffix="-receipt.pdf")
     dossier.receipt_sha256 = hashlib.sha256(pdf).hexdigest()
     session.add(dossier)

@@ -42,6 +42,7 @@ RULES: dict[str, Rule] = {
     "token:ip": Rule(limit=60, window=60),
     "api:ip": Rule(limit=600, window=60),
     "business:account": Rule(limit=10, window=3600),
+    "verify:ip": Rule(limit=30, window=60),
 }
 
 

@@ -1,0 +1,41 @@
+"""Receipts leave the portal sealed: PAdES, a timestamp, validation data; pyHanko and poppler agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from portal.dossiers.models import Dossier
+from portal.dossiers.tasks import ensure_receipt
+from signing.pki import get_pki
+from signing.verify import verify_pdf
+from tests.signing.helpers import nss_db, pdfsig
+from tests.web.flow import fill_marital, submit
+
+pytestmark = pytest.mark.db
+
+
+def test_receipt_is_sealed_with_a_timestamp_and_validates(citizen: TestClient, app: FastAPI, tmp_path: Path) -> None:
+    dossier_id = fill_marital(citizen)
+    assert submit(citizen, dossier_id).status_code == 303
+    with Session(app.state.engine) as s:
+        dossier = s.get(Dossier, dossier_id)
+        assert dossier is not None
+        pdf = ensure_receipt(s, dossier, storage=app.state.storage, settings=app.state.settings)
+        s.commit()
+        recorded = dossier.receipt_sha256
+    assert citizen.get(f"/dossiers/{dossier_id}/receipt.pdf").content == pdf  # the stored, sealed copy
+    pki = get_pki(app)
+    report = verify_pdf(pdf, trust_roots=[pki.root], crls=pki.crls_der())
+    assert report.ok, report
+    seal = report.signatures[0]
+    assert seal.has_timestamp and seal.timestamp_valid and seal.ltv and seal.coverage == "entire_file"
+    assert report.sha256 == recorded
+    path = tmp_path / "receipt.pdf"
+    path.write_bytes(pdf)
+    out = pdfsig(path, nss_db(pki, tmp_path / "nss"))
+    assert "Signature is Valid." in out and "Certificate is Trusted." in out, out
