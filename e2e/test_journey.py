@@ -2,7 +2,7 @@
 
 Sign in through the national SSO (JS on) or sign up and step up to level 2 through it (JS off)
 → find the procedure → fill the two form steps (one mistake, corrected) → upload two
-documents → check the answers → submit → download the receipt → sign out → public look-up.
+documents (a JPEG and a PDF uploaded, the application signed online with a one-time code) → check the answers → submit → download the receipt → sign out → public look-up.
 Every page is checked with axe-core and photographed into e2e/artifacts/<journey>/.
 """
 
@@ -22,6 +22,7 @@ from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect
 
 from e2e.conftest import VIEWPORTS, check_axe
+from signing import otp
 
 pytestmark = pytest.mark.e2e
 
@@ -298,7 +299,7 @@ def test_citizen_journey(
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     visit("documents")
     uploads = [
-        ("to_khai", _jpeg(tmp_path / "to-khai.jpg"), "to-khai"),
+        ("giay_xac_nhan_cu", _jpeg(tmp_path / "giay-xac-nhan-cu.jpg"), "giay-xac-nhan-cu"),
         ("giay_to_ly_hon", _pdf(tmp_path / "quyet-dinh-ly-hon.pdf"), "quyet-dinh-ly-hon"),
     ]
     for component, path, stem in uploads:
@@ -335,6 +336,21 @@ def test_citizen_journey(
         expect(page.locator(f"#c-{component} form.upload")).to_have_count(0)  # one file only: replace = remove first
         visit(f"documents-{component}")
 
+    # ------------------------------------------------------------------ 4b. sign the application online
+    page.locator("#c-to_khai").get_by_role("link", name="Ký tờ khai trực tuyến").click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}/sign/to_khai")
+    visit("sign")
+    page.get_by_role("button", name="Thiết lập chữ ký số của tôi").click()
+    key = page.locator("#totp-key").inner_text().replace(" ", "")
+    visit("sign-enrol")
+    # The citizen's authenticator app, here: the same RFC 6238 computation.
+    page.get_by_label("Mã xác thực một lần (6 chữ số)").fill(otp.code_at(key, otp.current_step()))
+    page.get_by_role("button", name="Ký tờ khai").click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}/files#c-to_khai")
+    _no_error_summary(page)
+    expect(page.locator("#c-to_khai")).to_contain_text("Đã ký số: " + full_name)
+    visit("signed")
+
     # ------------------------------------------------------------------ 5. check your answers, submit
     page.get_by_role("link", name="Tiếp tục để kiểm tra thông tin đã khai").click()
     page.wait_for_url(f"**/dossiers/{dossier_id}/review")
@@ -350,6 +366,7 @@ def test_citizen_journey(
         "Lê Văn Bình",
         "Vay vốn ngân hàng",
         "to-khai",
+        "giay-xac-nhan-cu",
         "quyet-dinh-ly-hon",
     ):
         expect(answers.filter(has_text=expected).first).to_be_visible()

@@ -64,6 +64,7 @@ def lookup(
             col(Procedure.name_en),
             col(Agency.name_vi),
             col(Agency.name_en),
+            col(Dossier.receipt_sha256),
         )
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .join(Agency, col(Agency.code) == col(Dossier.agency_code))
@@ -81,6 +82,7 @@ def lookup(
         "due_date": row[3],
         "procedure": {"vi": row[4], "en": row[5]},
         "agency": {"vi": row[6], "en": row[7]},
+        "receipt_sha256": row[8],
     }
     return render(request, "lookup.html", {"code": code, "result": result, "error": None})
 

@@ -190,12 +190,19 @@ def expires_soon(cred: SigningCredential, now: datetime | None = None) -> bool:
 
 
 def timestamper(app: FastAPI) -> Any:
-    """The timestamp authority of signatures: the development TSA (in-process) outside production."""
+    """The timestamp authority of signatures: PORTAL_SIGNING_TSA_URL (RFC 3161 over HTTP), else the development
+    TSA in-process."""
     stamper = getattr(app.state, "dev_timestamper", None)
     if stamper is None:
-        from signing.pki import get_pki
-        from signing.tsa import DevTimeStamper
+        settings: Settings = app.state.settings
+        if settings.signing_tsa_url:
+            from pyhanko.sign.timestamps import HTTPTimeStamper
 
-        stamper = DevTimeStamper(get_pki(app))
+            stamper = HTTPTimeStamper(settings.signing_tsa_url, timeout=10)
+        else:
+            from signing.pki import get_pki
+            from signing.tsa import DevTimeStamper
+
+            stamper = DevTimeStamper(get_pki(app))
         app.state.dev_timestamper = stamper
     return stamper

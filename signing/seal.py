@@ -8,6 +8,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+
 from portal.kernel.settings import Settings
 from signing.pki import DevPKI
 from signing.sign import SignResult, seal_document
@@ -25,7 +27,7 @@ class Sealer:
 
     pki: DevPKI
     signer: InMemoryKeySigner
-    timestamper: DevTimeStamper
+    timestamper: TimeStamper
 
     def seal(self, pdf: bytes) -> SignResult:
         # A validation context collects revocation data as it goes: a fresh one for each seal.
@@ -48,7 +50,12 @@ def get_sealer(settings: Settings) -> Sealer | None:
         if sealer is None:
             pki = DevPKI.load_or_create(Path(settings.storage_dir) / "pki", base_url=settings.base_url)
             seal = pki.seal()
-            sealer = Sealer(pki, InMemoryKeySigner(seal.key, seal.cert, seal.chain), DevTimeStamper(pki))
+            stamper: TimeStamper = (
+                HTTPTimeStamper(settings.signing_tsa_url, timeout=10)
+                if settings.signing_tsa_url
+                else DevTimeStamper(pki)
+            )
+            sealer = Sealer(pki, InMemoryKeySigner(seal.key, seal.cert, seal.chain), stamper)
             _sealers[key] = sealer
     return sealer
 

@@ -51,12 +51,12 @@ class _InMemoryFontFactory(GlyphAccumulatorFactory):
 def signature_stamp_style() -> TextStampStyle:
     """The stamp style shared by every visible signature (built once; pyHanko styles are immutable)."""
     font = _InMemoryFontFactory(
-        str(FONT_FILE), font_size=9, ot_script_tag="latn", ot_language_tag="VIT ", bcp47_lang_code="vi"
+        str(FONT_FILE), font_size=11, ot_script_tag="latn", ot_language_tag="VIT ", bcp47_lang_code="vi"
     )
     return TextStampStyle(
         stamp_text=STAMP_TEXT,
         timestamp_format=TIMESTAMP_FORMAT,
-        text_box_style=TextBoxStyle(font=font, font_size=9, leading=12, text_color=(0.0, 0.2, 0.6)),
+        text_box_style=TextBoxStyle(font=font, font_size=11, leading=15, text_color=(0.0, 0.2, 0.6)),
         border_width=1,
         border_color=(0.0, 0.2, 0.6),
         background=None,

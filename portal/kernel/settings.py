@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     redis_url: str = ""
     rate_limits: dict[str, str] = {}
     partner_token_minutes: int = Field(default=10, ge=1, le=60)
+    # Signing and verification (docs/SIGNING.md).
+    signing_trust_roots: list[Path] = []
+    signing_tsa_url: str = ""
+    verify_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    verify_max_pages: int = Field(default=300, gt=0)
+    verify_allow_fetching: bool = False
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
