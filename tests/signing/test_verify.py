@@ -22,6 +22,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from sqlmodel import Session
 
@@ -45,14 +46,31 @@ Verify = Callable[..., VerificationReport]
 # --- signing helpers (pyHanko directly, as a third-party signer would) ------------------------------------
 
 
-def sign(issued: Issued, pdf: bytes, *, field: str = "ChuKy1", timestamper: DevTimeStamper | None = None) -> bytes:
-    """A PAdES signature over `pdf` with the certificate and key of `issued` (its chain embedded)."""
+def sign(
+    issued: Issued,
+    pdf: bytes,
+    *,
+    field: str = "ChuKy1",
+    timestamper: DevTimeStamper | None = None,
+    validation_context: ValidationContext | None = None,
+) -> bytes:
+    """A PAdES signature over `pdf` with the certificate and key of `issued` (its chain embedded).
+
+    With a validation context, pyHanko adds the certificates and CRLs to a DSS in a revision of its own after
+    the signature (PAdES B-LT).
+    """
     signer = signers.SimpleSigner(
         signing_cert=issued.asn1_cert(),
         signing_key=issued.asn1_key(),
         cert_registry=SimpleCertificateStore.from_certs(issued.asn1_chain()),
     )
-    meta = signers.PdfSignatureMetadata(field_name=field, md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES)
+    meta = signers.PdfSignatureMetadata(
+        field_name=field,
+        md_algorithm="sha256",
+        subfilter=SigSeedSubFilter.PADES,
+        validation_context=validation_context,
+        embed_validation_info=validation_context is not None,
+    )
     out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer, timestamper=timestamper)
     return bytes(out.getvalue())
 
@@ -146,6 +164,19 @@ def test_timestamped_signature(dev_pki: DevPKI, check: Verify, person: Issued) -
     (sig,) = report.signatures
     assert report.ok
     assert sig.has_timestamp and sig.timestamp_valid is True and sig.timestamp_time is not None
+
+
+def test_validation_data_appended_after_signing(dev_pki: DevPKI, check: Verify, person: Issued) -> None:
+    pdf = sign(
+        person,
+        pdf_bytes("Ket qua"),
+        timestamper=DevTimeStamper(dev_pki),
+        validation_context=dev_pki.validation_context(),
+    )
+    report = check(pdf)
+    (sig,) = report.signatures
+    assert sig.ltv and sig.coverage == Coverage.ENTIRE_REVISION  # the DSS came in a revision after it...
+    assert not sig.modified_after and sig.covers_document and report.ok  # ...which changes nothing one reads
 
 
 def test_annotation_added_after_signing(check: Verify, signed: bytes) -> None:
