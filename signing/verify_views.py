@@ -31,10 +31,9 @@ from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier, DossierFile, DossierStatus
 from portal.kernel.clock import local
 from portal.kernel.ratelimit import check
+from portal.kernel.settings import Settings
 from portal.web import render
 from signing.verify import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_PAGES,
     MSG_EMPTY,
     MSG_TOO_LARGE,
     VerificationReport,
@@ -74,12 +73,12 @@ class IssuedDocument:
 # --- limits and trust -------------------------------------------------------------------------
 
 
-def max_bytes(settings: Any) -> int:
-    return int(getattr(settings, "verify_max_bytes", DEFAULT_MAX_BYTES))
+def max_bytes(settings: Settings) -> int:
+    return settings.verify_max_bytes
 
 
-def max_pages(settings: Any) -> int:
-    return int(getattr(settings, "verify_max_pages", DEFAULT_MAX_PAGES))
+def max_pages(settings: Settings) -> int:
+    return settings.verify_max_pages
 
 
 @dataclass(frozen=True)
@@ -99,26 +98,27 @@ def trust_setup(app: Any) -> TrustSetup:
     in uploaded certificates.
     """
     cached: TrustSetup | None = getattr(app.state, "verify_trust", None)
-    settings = app.state.settings
-    paths: list[Path] = list(getattr(settings, "signing_trust_roots", None) or [])
-    allow_fetching = bool(getattr(settings, "verify_allow_fetching", False))
-    if paths:
-        if cached is None:
-            roots: list[x509.Certificate] = []
-            for path in paths:
-                roots.extend(x509.load_pem_x509_certificates(Path(path).read_bytes()))
-            cached = TrustSetup(tuple(roots), (), allow_fetching)
-            app.state.verify_trust = cached
+    if cached is not None:
         return cached
-    if settings.environment == "production":
-        log.warning("verify: no PORTAL_SIGNING_TRUST_ROOTS configured: no signature can be trusted")
-        return TrustSetup((), (), allow_fetching)
+    settings = app.state.settings
+    paths: list[Path] = list(settings.signing_trust_roots)
+    if paths or settings.environment == "production":
+        roots: list[x509.Certificate] = []
+        for path in paths:
+            roots.extend(x509.load_pem_x509_certificates(Path(path).read_bytes()))
+        if not roots:
+            log.warning("verify: PORTAL_SIGNING_TRUST_ROOTS is empty in production: no signature can be trusted")
+        cached = TrustSetup(tuple(roots), (), settings.verify_allow_fetching)
+        app.state.verify_trust = cached
+        return cached
     from signing.pki import get_pki
 
     pki = get_pki(app)
     # The development CRLs change as certificates are revoked: made afresh for every check (cheap).
     return TrustSetup(
-        tuple(x509.load_pem_x509_certificates(pki.trust_roots_pem())), tuple(pki.crls_der()), allow_fetching
+        tuple(x509.load_pem_x509_certificates(pki.trust_roots_pem())),
+        tuple(pki.crls_der()),
+        settings.verify_allow_fetching,
     )
 
 

@@ -31,7 +31,7 @@ from portal.app import create_app
 from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.settings import Settings
-from signing import verify, verify_views
+from signing import verify
 from signing.pki import DevPKI, Issued, get_pki
 from signing.tsa import DevTimeStamper
 from signing.verify import Coverage, VerificationReport, verify_pdf
@@ -123,6 +123,26 @@ def self_signed(name: str = "Trần Văn Giả") -> Issued:
         .sign(key, hashes.SHA256())
     )
     return Issued(cert, key, ())
+
+
+def issued_without_signing_usage(pki: DevPKI) -> Issued:
+    """A certificate from the citizens' CA whose key may only encipher keys, not sign documents."""
+    ca = pki.ca("people")
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Mã Hóa Thôi")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.KeyUsage(False, False, True, False, False, False, False, False, False), critical=True)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return Issued(cert, key, (ca.cert, *ca.chain))
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
@@ -222,6 +242,12 @@ def test_signer_not_trusted(check: Verify) -> None:
     assert sig.problems == (verify.MSG_SIG_UNTRUSTED,)
 
 
+def test_certificate_not_meant_for_signing(dev_pki: DevPKI, check: Verify) -> None:
+    report = check(sign(issued_without_signing_usage(dev_pki), pdf_bytes()))
+    (sig,) = report.signatures
+    assert sig.intact and not sig.trusted and sig.problems == (verify.MSG_SIG_KEY_USAGE,)
+
+
 def test_revoked_certificate(dev_pki: DevPKI, check: Verify) -> None:
     victim = dev_pki.issue_person(full_name="Phạm Văn Mất Khóa", cccd="001090000002")
     pdf = sign(victim, pdf_bytes())
@@ -295,21 +321,9 @@ def test_too_large_is_refused_before_parsing(check: Verify, signed: bytes, monke
 # --- the /verify page -----------------------------------------------------------------------------------
 
 
-def with_verify_page(application: FastAPI) -> FastAPI:
-    """The app with the verification router (until portal.app includes it)."""
-    if not any(getattr(route, "path", None) == "/verify" for route in application.router.routes):
-        application.include_router(verify_views.router)
-    return application
-
-
-@pytest.fixture(scope="module")
-def web(app: FastAPI) -> FastAPI:
-    return with_verify_page(app)
-
-
 @pytest.fixture()
-def visitor(web: FastAPI) -> TestClient:
-    return TestClient(web, follow_redirects=False)
+def visitor(app: FastAPI) -> TestClient:
+    return TestClient(app, follow_redirects=False)
 
 
 @pytest.fixture()
@@ -370,23 +384,23 @@ def test_page_has_a_labelled_upload_form(visitor: TestClient) -> None:
     assert CSRF_RE.search(r.text)
 
 
-def test_post_good_signature(web: FastAPI, visitor: TestClient) -> None:
-    pdf = sign(get_pki(web).issue_person(full_name="Hoàng Thị Thu", cccd="001190000005"), pdf_bytes())
+def test_post_good_signature(app: FastAPI, visitor: TestClient) -> None:
+    pdf = sign(get_pki(app).issue_person(full_name="Hoàng Thị Thu", cccd="001190000005"), pdf_bytes())
     r = post_file(visitor, pdf)
     assert r.status_code == 200, r.text
     assert VERDICT_OK in r.text and "Hoàng Thị Thu" in r.text and "001190000005" in r.text
     assert hashlib.sha256(pdf).hexdigest() in r.text
 
 
-def test_post_altered_file_shows_the_problem(web: FastAPI, visitor: TestClient) -> None:
-    pdf = append_annotation(sign(get_pki(web).issue_person(full_name="Bùi Văn Nam", cccd="001190000006"), pdf_bytes()))
+def test_post_altered_file_shows_the_problem(app: FastAPI, visitor: TestClient) -> None:
+    pdf = append_annotation(sign(get_pki(app).issue_person(full_name="Bùi Văn Nam", cccd="001190000006"), pdf_bytes()))
     r = post_file(visitor, pdf)
     assert r.status_code == 200  # the check ran: its answer is "not valid"
     assert VERDICT_BAD in r.text and "✗" in r.text
 
 
-def test_post_revoked_signer(web: FastAPI, visitor: TestClient) -> None:
-    pki = get_pki(web)
+def test_post_revoked_signer(app: FastAPI, visitor: TestClient) -> None:
+    pki = get_pki(app)
     holder = pki.issue_person(full_name="Ngô Văn Thu Hồi", cccd="001190000007")
     pdf = sign(holder, pdf_bytes())
     pki.revoke(holder.serial)  # the page hands the development CA's CRLs to the validator
@@ -405,8 +419,8 @@ def test_post_unusable_files(visitor: TestClient, data: bytes) -> None:
     assert 'aria-invalid="true"' in r.text and 'class="field-error"' in r.text
 
 
-def test_htmx_gets_the_fragment(web: FastAPI, visitor: TestClient) -> None:
-    pdf = sign(get_pki(web).issue_person(full_name="Đinh Thị Mai", cccd="001190000008"), pdf_bytes())
+def test_htmx_gets_the_fragment(app: FastAPI, visitor: TestClient) -> None:
+    pdf = sign(get_pki(app).issue_person(full_name="Đinh Thị Mai", cccd="001190000008"), pdf_bytes())
     token = csrf(visitor, "/verify")
     r = visitor.post(
         "/verify",
@@ -430,7 +444,7 @@ def test_post_without_csrf_is_refused(visitor: TestClient) -> None:
 
 
 def test_post_too_large(settings: Settings) -> None:
-    application = with_verify_page(create_app(settings.model_copy(update={"verify_max_bytes": 100_000})))
+    application = create_app(settings.model_copy(update={"verify_max_bytes": 100_000}))
     with TestClient(application) as client:
         token = csrf(client, "/verify")
         big = b"%PDF-1.7\n" + b"0" * 300_000
@@ -464,7 +478,7 @@ def test_uploaded_file_issued_by_the_portal(visitor: TestClient, issued_dossier:
 
 
 def test_posts_are_rate_limited(settings: Settings) -> None:
-    application = with_verify_page(create_app(settings))
+    application = create_app(settings)
     with TestClient(application) as client:
         token = csrf(client, "/verify")
         files = {"file": ("a.pdf", b"x", "application/pdf")}
