@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench messages clean
+.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -75,6 +75,10 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.http_pages
+
+# Signatures/s of the portal's signing service against a minimal pyHanko loop (about 1½ minutes).
+bench-signing: $(VENV)/.installed
+	$(BIN)/python -m bench.signing
 
 # Extract translatable strings and merge them into the catalogues.
 messages: $(VENV)/.installed-dev

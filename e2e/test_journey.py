@@ -2,7 +2,8 @@
 
 Sign in through the national SSO (JS on) or sign up and step up to level 2 through it (JS off)
 → find the procedure → fill the two form steps (one mistake, corrected) → upload two
-documents (a JPEG and a PDF uploaded, the application signed online with a one-time code) → check the answers → submit → download the receipt → sign out → public look-up.
+documents (a JPEG and a PDF uploaded, the application signed online with a one-time code)
+→ check the answers → submit → download the receipt → sign out → public look-up.
 Every page is checked with axe-core and photographed into e2e/artifacts/<journey>/.
 """
 

@@ -270,9 +270,9 @@ async def verify_upload(request: Request, account: OptionalAccount) -> Response:
         return _page(request, error=MSG_CHOOSE_FILE if not filename else MSG_EMPTY, status_code=422)
     if len(data) > limit:
         return _page(request, error=MSG_TOO_LARGE, filename=filename, status_code=413)
-    trust = trust_setup(request.app)
 
     def check_file() -> tuple[VerificationReport, list[IssuedDocument]]:
+        trust = trust_setup(request.app)  # may read files and sign development CRLs: off the event loop too
         report = verify_pdf(
             data,
             trust_roots=list(trust.roots),
@@ -286,7 +286,7 @@ async def verify_upload(request: Request, account: OptionalAccount) -> Response:
     report, matches = await run_in_threadpool(check_file)
     # A file the portal issued is identified even when it carries no signature (a receipt, say).
     status = 422 if report.problems and not matches else 200
-    error = report.problems[0] if report.problems else None
+    error = report.problems[0] if report.problems and not matches else None
     return _page(request, report=report, matches=matches, error=error, filename=filename, status_code=status)
 
 

@@ -52,7 +52,7 @@ class Dossier(SQLModel, table=True):
     submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     due_date: date | None = None
     receipt_key: str | None = Field(default=None, max_length=200)
-    receipt_sha256: str | None = Field(default=None, max_length=64)
+    receipt_sha256: str | None = Field(default=None, max_length=64, index=True)
 
 
 class DossierFile(SQLModel, table=True):
@@ -63,7 +63,7 @@ class DossierFile(SQLModel, table=True):
     component_id: str = Field(max_length=40)
     filename: str = Field(max_length=255)
     storage_key: str = Field(max_length=200)
-    sha256: str = Field(max_length=64)
+    sha256: str = Field(max_length=64, index=True)
     media_type: str = Field(default="application/pdf", max_length=40)
     original_media_type: str = Field(max_length=40)
     size: int

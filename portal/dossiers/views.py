@@ -310,12 +310,18 @@ def _check_signatures(request: Request, files: list[service.PreparedFile]) -> li
     summaries = []
     for file in files:
         if file.ready.original_media_type != "application/pdf":
-            raise Invalid(
+            raise DomainError(
                 N_("{file}: a scan or a photo cannot carry a digital signature. Upload the signed PDF."),
                 {"file": file.upload.filename},
+                status_code=415,
             )
         report = verify_pdf(
-            file.ready.pdf, trust_roots=list(trust.roots), crls=list(trust.crls), allow_fetching=trust.allow_fetching
+            file.ready.pdf,
+            trust_roots=list(trust.roots),
+            crls=list(trust.crls),
+            allow_fetching=trust.allow_fetching,
+            max_pages=request.app.state.settings.verify_max_pages,
+            max_bytes=request.app.state.settings.max_file_bytes,
         )
         if not report.ok:
             reasons = [*report.problems, *(p for sig in report.signatures for p in sig.problems)]

@@ -67,7 +67,8 @@ def test_sign_the_application_with_a_one_time_code(app: FastAPI, db: Session) ->
         citizen, url, _action="sign", code="000000" if otp.code_at(secret, otp.current_step()) != "000000" else "111111"
     )
     assert wrong.status_code == 422 and "4 tries left" in wrong.text
-    r = _post(citizen, url, _action="sign", code=otp.code_at(secret, otp.current_step()))
+    code = otp.code_at(secret, otp.current_step())
+    r = _post(citizen, url, _action="sign", code=code)
     assert r.status_code == 303, r.text
     assert r.headers["location"] == f"/dossiers/{dossier_id}/files#c-to_khai"
     db.rollback()
@@ -84,7 +85,7 @@ def test_sign_the_application_with_a_one_time_code(app: FastAPI, db: Session) ->
     kinds = [e.kind for e in db.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier_id))]
     assert "application_signed" in kinds and "signature_refused" in kinds
     # The same code again (another signature in the same 30 s): refused, a code is good once.
-    again = _post(citizen, url, _action="sign", code=otp.code_at(secret, otp.current_step()))
+    again = _post(citizen, url, _action="sign", code=code)
     assert again.status_code == 422
 
 

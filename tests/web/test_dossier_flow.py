@@ -13,8 +13,10 @@ from sqlmodel import Session, select
 
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile
 from portal.kernel.outbox import WorkerContext, drain
+from signing.pki import get_pki
 from tests.conftest import csrf
 from tests.factories import jpeg_bytes, marital_step1, marital_step2, pdf_bytes
+from tests.signing.helpers import sign_with
 from tests.web.flow import fill_marital, post_step, start, submit, upload
 
 pytestmark = pytest.mark.db
@@ -194,7 +196,10 @@ def test_component_that_accepts_only_pdf_refuses_a_photo(citizen: TestClient) ->
     dossier_id = start(citizen, "1.001612")
     r = upload(citizen, dossier_id, "giay_de_nghi", "scan.jpg", jpeg_bytes(), "image/jpeg")
     assert r.status_code == 415 and "PDF" in r.text
-    assert upload(citizen, dossier_id, "giay_de_nghi", "don.pdf", pdf_bytes(), "application/pdf").status_code == 303
+    # That component must also be signed (tests/signing/test_signed_upload.py): an unsigned PDF is refused too.
+    assert upload(citizen, dossier_id, "giay_de_nghi", "don.pdf", pdf_bytes(), "application/pdf").status_code == 422
+    signed = sign_with(get_pki(citizen.app).issue_person(full_name="Chủ Hộ", cccd="037190000101"), pdf_bytes())
+    assert upload(citizen, dossier_id, "giay_de_nghi", "don.pdf", signed, "application/pdf").status_code == 303
     assert upload(citizen, dossier_id, "khong_co", "don.pdf", pdf_bytes(), "application/pdf").status_code == 404
 
 

@@ -38,14 +38,21 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("account_id"),
     )
+    with op.batch_alter_table("dossier", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dossier_receipt_sha256"), ["receipt_sha256"], unique=False)
+
     with op.batch_alter_table("dossierfile", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_dossierfile_sha256"), ["sha256"], unique=False)
         batch_op.add_column(sa.Column("signature", sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True))
         batch_op.add_column(sa.Column("signature_report", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("dossier", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dossier_receipt_sha256"))
     with op.batch_alter_table("dossierfile", schema=None) as batch_op:
         batch_op.drop_column("signature_report")
         batch_op.drop_column("signature")
+        batch_op.drop_index(batch_op.f("ix_dossierfile_sha256"))
 
     op.drop_table("signingcredential")
