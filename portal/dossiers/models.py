@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from portal.kernel.clock import utcnow
@@ -87,9 +87,7 @@ class DossierEvent(SQLModel, table=True):
 
 
 class DossierSequence(SQLModel, table=True):
-    """The last sequence number used per agency per local day."""
-
-    __table_args__ = (UniqueConstraint("agency_code", "day"),)
+    """The last sequence number used per agency per local day (the primary key makes each pair unique)."""
 
     agency_code: str = Field(primary_key=True, max_length=10)
     day: str = Field(primary_key=True, max_length=6)

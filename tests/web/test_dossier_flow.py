@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile
 from portal.kernel.outbox import WorkerContext, drain
@@ -151,7 +151,8 @@ def test_full_journey_receipt_and_timeline(citizen: TestClient, app, db: Session
     drain(app.state.engine, ctx)
     drain(app.state.engine, ctx)
     db.rollback()  # a new snapshot
-    kinds = [e.kind for e in db.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier_id))]
+    events = select(DossierEvent).where(DossierEvent.dossier_id == dossier_id).order_by(col(DossierEvent.id))
+    kinds = [e.kind for e in db.exec(events)]
     assert kinds == ["created", "submitted", "receipt_issued"]
     receipt = citizen.get(f"/dossiers/{dossier_id}/receipt.pdf")
     assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf"
