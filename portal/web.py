@@ -22,6 +22,15 @@ STATIC_DIR = ROOT / "static"
 LANG_COOKIE = "lang"
 
 
+def _iso_local(text: object) -> str:
+    """An ISO 8601 time stored as text (JSON), shown like localdt; empty when it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(text))
+    except ValueError:
+        return ""
+    return local(moment).strftime("%H:%M %d/%m/%Y") if moment.tzinfo else ""
+
+
 def build_environment() -> Environment:
     """The one Jinja environment (auto-escaping on)."""
     env = Environment(
@@ -32,6 +41,7 @@ def build_environment() -> Environment:
         auto_reload=False,
     )
     env.filters["localdt"] = lambda dt: local(dt).strftime("%H:%M %d/%m/%Y") if dt else ""
+    env.filters["isolocaldt"] = _iso_local
     env.filters["localdate"] = lambda d: d.strftime("%d/%m/%Y") if isinstance(d, date | datetime) else ""
     env.filters["urlq"] = lambda s: quote(str(s), safe="")
     return env

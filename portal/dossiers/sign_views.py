@@ -178,6 +178,7 @@ def sign(
                 "signer": result.signer_name,
                 "signed_at": result.signed_at.isoformat(),
                 "level": str(result.level),
+                "timestamp": str(result.level) != "B-B",
             },
         )
     )

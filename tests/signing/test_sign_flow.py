@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from signing import otp
 from signing.pki import get_pki
 from signing.verify import verify_pdf
 from tests.conftest import csrf, signup
+from tests.signing.helpers import nss_db, pdfsig, pdftotext
 from tests.web.flow import fill_marital
 
 pytestmark = pytest.mark.db
@@ -54,7 +56,7 @@ def test_an_account_without_an_identity_number_is_told_what_to_do(app: FastAPI) 
     assert r.status_code == 409 and "personal identification number" in r.text
 
 
-def test_sign_the_application_with_a_one_time_code(app: FastAPI, db: Session) -> None:
+def test_sign_the_application_with_a_one_time_code(app: FastAPI, db: Session, tmp_path: Path) -> None:
     citizen = TestClient(app, follow_redirects=False)
     _give_cccd(app, signup(citizen))
     citizen.cookies.set("lang", "en")
@@ -81,6 +83,12 @@ def test_sign_the_application_with_a_one_time_code(app: FastAPI, db: Session) ->
     report = verify_pdf(signed, trust_roots=[pki.root], crls=pki.crls_der())
     assert report.ok, report
     assert report.signatures[0].signer_name == "Nguyễn Thị Hường" and report.signatures[0].has_timestamp
+    # Independently: poppler's pdfsig, trusting only the development root through an NSS database.
+    path = tmp_path / "signed.pdf"
+    path.write_bytes(signed)
+    out = pdfsig(path, nss_db(pki, tmp_path / "nss"))
+    assert "Signature is Valid." in out and "Certificate is Trusted." in out, out
+    assert "Nguyễn Thị Hường" in pdftotext(signed)  # the visible stamp, diacritics intact
     assert "Digitally signed" in citizen.get(f"/dossiers/{dossier_id}/files").text
     kinds = [e.kind for e in db.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier_id))]
     assert "application_signed" in kinds and "signature_refused" in kinds
