@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Any, Generic, Literal, TypeVar, cast, get_args, overload
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -38,6 +38,9 @@ DEFAULT_ORG = "Cổng Dịch vụ công (phát triển)"
 CAName = Literal["root", "people", "services"]
 CA_NAMES: tuple[CAName, ...] = get_args(CAName)
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+# The key of an Issued: None when the CA certified a key it never saw (kept in a PKCS#11 token).
+K = TypeVar("K", bound=PrivateKey | None, covariant=True)
 
 # Document signing: Microsoft's purpose (what Adobe and most Vietnamese CAs put in) and RFC 9336's id-kp.
 OID_MS_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")
@@ -116,16 +119,22 @@ def _crl_urls(cert: x509.Certificate) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Issued:
-    """A certificate, its private key and its issuers up to and including the root."""
+class Issued(Generic[K]):
+    """A certificate, its private key (None if the key was certified without being seen) and its issuers up
+    to and including the root."""
 
     cert: x509.Certificate
-    key: PrivateKey
+    key: K
     chain: tuple[x509.Certificate, ...] = ()
 
     @property
     def serial(self) -> int:
         return self.cert.serial_number
+
+    def _private_key(self) -> PrivateKey:
+        if self.key is None:
+            raise ValueError(f"certificate {self.serial:x} was issued for a public key: its private key is not here")
+        return self.key
 
     def pkcs12(self, passphrase: bytes, friendly_name: str = "") -> bytes:
         """Key, certificate and chain as a PKCS#12 file (AES-256 + PBKDF2; unencrypted for an empty passphrase)."""
@@ -133,14 +142,16 @@ class Issued:
             serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
         )
         name = (friendly_name or _common_name(self.cert)).encode()
-        return pkcs12.serialize_key_and_certificates(name, self.key, self.cert, list(self.chain) or None, encryption)
+        return pkcs12.serialize_key_and_certificates(
+            name, self._private_key(), self.cert, list(self.chain) or None, encryption
+        )
 
     def cert_pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def key_pem(self) -> bytes:
         """The private key as unencrypted PKCS#8 PEM."""
-        return self.key.private_bytes(
+        return self._private_key().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
@@ -152,7 +163,7 @@ class Issued:
         return [_to_asn1(cert) for cert in self.chain]
 
     def asn1_key(self) -> asn1_keys.PrivateKeyInfo:
-        der = self.key.private_bytes(
+        der = self._private_key().private_bytes(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
         return asn1_keys.PrivateKeyInfo.load(der)
@@ -173,8 +184,8 @@ class DevPKI:
         self.org = org
         self._lock = threading.RLock()
         self._depth = 0
-        self._cas: dict[CAName, Issued] = {}
-        self._services: dict[ServiceCert, Issued] = {}
+        self._cas: dict[CAName, Issued[PrivateKey]] = {}
+        self._services: dict[ServiceCert, Issued[PrivateKey]] = {}
         self._revoked_cache: tuple[tuple[int, int], dict[str, dict[str, dict[str, str]]]] | None = None
 
     @classmethod
@@ -195,7 +206,7 @@ class DevPKI:
     def root(self) -> x509.Certificate:
         return self._cas["root"].cert
 
-    def ca(self, name: str) -> Issued:
+    def ca(self, name: str) -> Issued[PrivateKey]:
         """One of the CAs: "root", "people" or "services"."""
         if name not in CA_NAMES:
             raise ValueError(f"unknown CA {name!r}; expected one of {', '.join(CA_NAMES)}")
@@ -205,10 +216,39 @@ class DevPKI:
         """The issuing CAs, for a validator's other_certs."""
         return (self._cas["people"].cert, self._cas["services"].cert)
 
+    @overload
     def issue_person(
-        self, *, full_name: str, cccd: str, valid_from: datetime | None = None, valid_days: int = 730
-    ) -> Issued:
-        """A citizen's signing certificate and new key, issued by "Dev CA công dân"."""
+        self,
+        *,
+        full_name: str,
+        cccd: str,
+        valid_from: datetime | None = None,
+        valid_days: int = 730,
+        public_key: None = None,
+    ) -> Issued[PrivateKey]: ...
+
+    @overload
+    def issue_person(
+        self,
+        *,
+        full_name: str,
+        cccd: str,
+        valid_from: datetime | None = None,
+        valid_days: int = 730,
+        public_key: PublicKey,
+    ) -> Issued[None]: ...
+
+    def issue_person(
+        self,
+        *,
+        full_name: str,
+        cccd: str,
+        valid_from: datetime | None = None,
+        valid_days: int = 730,
+        public_key: PublicKey | None = None,
+    ) -> Issued[PrivateKey] | Issued[None]:
+        """A citizen's signing certificate, issued by "Dev CA công dân": for a new key, or for `public_key`
+        (whose private key stays where it was made, a PKCS#11 token: the result's key is then None)."""
         name = unicodedata.normalize("NFC", full_name.strip())
         if not name:
             raise ValueError("full_name is empty")
@@ -234,13 +274,19 @@ class DevPKI:
                 False,
             ),
         ]
+        if public_key is not None:
+            if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+                raise TypeError("public_key must be an RSA or EC public key")
+            return self._issue_for(
+                "people", subject, start, start + timedelta(days=valid_days), extensions, public_key=public_key
+            )
         return self._issue("people", subject, start, start + timedelta(days=valid_days), extensions)
 
-    def seal(self) -> Issued:
+    def seal(self) -> Issued[PrivateKey]:
         """The portal's organisation seal certificate, reissued when near expiry, revoked or renamed."""
         return self._service_cert("seal")
 
-    def tsa(self) -> Issued:
+    def tsa(self) -> Issued[PrivateKey]:
         """The timestamp authority's certificate (EKU timeStamping, critical), reissued like the seal."""
         return self._service_cert("tsa")
 
@@ -363,7 +409,7 @@ class DevPKI:
                 raise PKIError(f"{self.folder}: {name}.crt.pem was not issued by root.crt.pem")
             self._cas[name] = ca
 
-    def _create_root(self) -> Issued:
+    def _create_root(self) -> Issued[PrivateKey]:
         key = _new_key()
         subject = self._name(CA_COMMON_NAMES["root"])
         start = _now() - CLOCK_SKEW
@@ -384,7 +430,7 @@ class DevPKI:
         self._save("root", root)
         return root
 
-    def _create_issuing_ca(self, name: CAName, root: Issued) -> Issued:
+    def _create_issuing_ca(self, name: CAName, root: Issued[PrivateKey]) -> Issued[PrivateKey]:
         start = _now() - CLOCK_SKEW
         extensions: list[tuple[x509.ExtensionType, bool]] = [
             (x509.BasicConstraints(ca=True, path_length=0), True),
@@ -405,19 +451,36 @@ class DevPKI:
         extensions: list[tuple[x509.ExtensionType, bool]],
         *,
         ca: bool = False,
-    ) -> Issued:
+    ) -> Issued[PrivateKey]:
         """Sign a certificate for a new key; a certificate never outlives its issuer."""
-        issuer = self._cas[issuer_name]
         key = _new_key()
+        issued = self._issue_for(
+            issuer_name, subject, not_before, not_after, extensions, public_key=key.public_key(), ca=ca
+        )
+        return Issued(issued.cert, key, issued.chain)
+
+    def _issue_for(
+        self,
+        issuer_name: CAName,
+        subject: x509.Name,
+        not_before: datetime,
+        not_after: datetime,
+        extensions: list[tuple[x509.ExtensionType, bool]],
+        *,
+        public_key: PublicKey,
+        ca: bool = False,
+    ) -> Issued[None]:
+        """Sign a certificate for `public_key`; a certificate never outlives its issuer."""
+        issuer = self._cas[issuer_name]
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)
             .issuer_name(issuer.cert.subject)
-            .public_key(key.public_key())
+            .public_key(public_key)
             .serial_number(x509.random_serial_number())
             .not_valid_before(not_before)
             .not_valid_after(min(not_after, issuer.cert.not_valid_after_utc))
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.key.public_key()), critical=False)
             .add_extension(
                 x509.CRLDistributionPoints(
@@ -448,9 +511,9 @@ class DevPKI:
         cert = builder.sign(issuer.key, hashes.SHA256())
         # Every certificate is recorded (public part only) so that revoke() finds its issuer.
         _write(self.folder / "issued" / f"{cert.serial_number:x}.pem", cert.public_bytes(serialization.Encoding.PEM))
-        return Issued(cert, key, (issuer.cert, *issuer.chain))
+        return Issued(cert, None, (issuer.cert, *issuer.chain))
 
-    def _service_cert(self, kind: ServiceCert) -> Issued:
+    def _service_cert(self, kind: ServiceCert) -> Issued[PrivateKey]:
         with self._lock:
             current = self._services.get(kind)
             if current is not None and self._still_good(kind, current):
@@ -466,7 +529,7 @@ class DevPKI:
     def _service_subject(self, kind: ServiceCert) -> x509.Name:
         return self._name(self.org if kind == "seal" else "Dev TSA (dấu thời gian)")
 
-    def _still_good(self, kind: ServiceCert, issued: Issued) -> bool:
+    def _still_good(self, kind: ServiceCert, issued: Issued[PrivateKey]) -> bool:
         return (
             issued.cert.not_valid_after_utc - RENEW_BEFORE > _now()
             and issued.cert.subject == self._service_subject(kind)
@@ -476,7 +539,7 @@ class DevPKI:
             and (kind != "seal" or _has_eku(issued.cert, ExtendedKeyUsageOID.EMAIL_PROTECTION))
         )
 
-    def _issue_service_cert(self, kind: ServiceCert) -> Issued:
+    def _issue_service_cert(self, kind: ServiceCert) -> Issued[PrivateKey]:
         start = _now() - CLOCK_SKEW
         extensions: list[tuple[x509.ExtensionType, bool]]
         if kind == "seal":
@@ -498,7 +561,7 @@ class DevPKI:
             "services", self._service_subject(kind), start, start + timedelta(days=SERVICE_CERT_DAYS), extensions
         )
 
-    def _load(self, name: str, chain: tuple[x509.Certificate, ...]) -> Issued | None:
+    def _load(self, name: str, chain: tuple[x509.Certificate, ...]) -> Issued[PrivateKey] | None:
         cert_path, key_path = self.folder / f"{name}.crt.pem", self.folder / f"{name}.key.pem"
         if not cert_path.exists():
             return None
@@ -512,7 +575,7 @@ class DevPKI:
             raise PKIError(f"{key_path} does not match {cert_path.name}")
         return Issued(cert, key, chain)
 
-    def _save(self, name: str, issued: Issued) -> None:
+    def _save(self, name: str, issued: Issued[PrivateKey]) -> None:
         # Key first: a certificate on disk always has its key next to it.
         _write(self.folder / f"{name}.key.pem", issued.key_pem(), private=True)
         _write(self.folder / f"{name}.crt.pem", issued.cert_pem())

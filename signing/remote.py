@@ -4,15 +4,22 @@ default, a PKCS#11 token or a CA's service elsewhere) and each signature is conf
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
+import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pkcs11
+from cryptography import x509
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import FastAPI
 from sqlmodel import Session
 
@@ -23,11 +30,16 @@ from portal.kernel.ratelimit import check
 from portal.kernel.settings import Settings
 from signing import otp
 from signing.models import SigningCredential
-from signing.signers import Pkcs12Options, Pkcs12Plugin, SignerError
+from signing.signers import Pkcs11Options, Pkcs11Plugin, Pkcs12Options, Pkcs12Plugin, SignerError
+
+log = logging.getLogger(__name__)
 
 MAX_WRONG_CODES = 5
 LOCK_MINUTES = 5
 RENEW_BEFORE = timedelta(days=7)
+# One plugin per app, and one key-management session at a time: a token accepts one login per process.
+_plugin_lock = threading.Lock()
+_token_writes = threading.Lock()
 
 
 def N_(s: str) -> str:
@@ -84,10 +96,175 @@ def pkcs12_plugin(app: FastAPI) -> Pkcs12Plugin:
     return plugin
 
 
-def ensure_credential(session: Session, *, account: Account, app: FastAPI) -> SigningCredential:
-    """The account's signing credential: a certificate from the CA (renewed near its end) and a TOTP secret."""
+def pkcs11_chain_file(app: FastAPI) -> Path:
+    """The PEM of the people CA and the root, embedded in token signatures (rewritten only if it changed)."""
     from signing.pki import get_pki
 
+    settings: Settings = app.state.settings
+    pki = get_pki(app)
+    pem = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in (pki.ca("people").cert, pki.root))
+    path = Path(settings.storage_dir) / "signing" / "pkcs11-chain.pem"
+    if not path.is_file() or path.read_bytes() != pem:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pem)
+        os.replace(tmp, path)
+    return path
+
+
+def pkcs11_plugin(app: FastAPI) -> Pkcs11Plugin:
+    """The PKCS#11 signer of this app (PORTAL_SIGNING_PKCS11_*), created once: it keeps one logged-in session."""
+    plugin: Pkcs11Plugin | None = getattr(app.state, "pkcs11_signer", None)
+    if plugin is None:
+        with _plugin_lock:
+            plugin = getattr(app.state, "pkcs11_signer", None)
+            if plugin is None:
+                settings: Settings = app.state.settings
+                plugin = Pkcs11Plugin(
+                    Pkcs11Options.model_validate(
+                        {
+                            "module_path": settings.signing_pkcs11_module,
+                            "token_label": settings.signing_pkcs11_token,
+                            "user_pin": settings.signing_pkcs11_pin or None,
+                            "ca_chain_file": pkcs11_chain_file(app),
+                        }
+                    )
+                )
+                app.state.pkcs11_signer = plugin
+    return plugin
+
+
+def _unavailable() -> SigningUnavailable:
+    return SigningUnavailable(N_("Your signing key cannot be used right now. Try again later."))
+
+
+def _open_token_for_writing(app: FastAPI) -> pkcs11.Session:
+    """A read-write session to the citizens' token, logged in with the user PIN.
+
+    The login belongs to the process, not the session: the signer's own session is closed first (it logs in
+    again when it next signs); if another thread logged in meanwhile, this session shares that login.
+    """
+    settings: Settings = app.state.settings
+    plugin: Pkcs11Plugin | None = getattr(app.state, "pkcs11_signer", None)
+    if plugin is not None:
+        plugin.close()
+    token = pkcs11.lib(str(settings.signing_pkcs11_module)).get_token(token_label=settings.signing_pkcs11_token)
+    try:
+        return token.open(rw=True, user_pin=settings.signing_pkcs11_pin or None)
+    except pkcs11.UserAlreadyLoggedIn:
+        return token.open(rw=True)
+
+
+def _destroy_labelled(session: pkcs11.Session, label: str) -> None:
+    for obj in list(session.get_objects({pkcs11.Attribute.LABEL: label})):
+        obj.destroy()
+
+
+def _forget_token_key(app: FastAPI, label: str) -> None:
+    """Destroy a key and certificate in the token (best effort: a leftover key signs nothing without its row)."""
+    with _token_writes:
+        try:
+            session = _open_token_for_writing(app)
+        except pkcs11.PKCS11Error as exc:
+            log.warning("pkcs11: could not remove the old key %r: %s", label, exc)
+            return
+        try:
+            _destroy_labelled(session, label)
+        except pkcs11.PKCS11Error as exc:
+            log.warning("pkcs11: could not remove the old key %r: %s", label, exc)
+        finally:
+            session.close()
+
+
+def _token_credential(app: FastAPI, account: Account, old_label: str | None) -> tuple[str, x509.Certificate]:
+    """Generate the citizen's P-256 key pair in the token, have the CA certify its public key and store the
+    certificate next to it (same label); the old key and certificate (`old_label`) are destroyed.
+
+    A new label for each key: a worker process that cached the certificate of the old key cannot sign with the
+    new key under the old certificate. Returns (label, certificate).
+    """
+    from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
+
+    from signing.pki import get_pki
+
+    assert account.cccd
+    key_id = os.urandom(8)
+    label = f"citizen-{account.id}-{key_id.hex()}"
+    with _token_writes:
+        try:
+            session = _open_token_for_writing(app)
+        except pkcs11.PKCS11Error as exc:
+            log.error("pkcs11: cannot open the citizens' token: %s %s", type(exc).__name__, exc)
+            raise _unavailable() from exc
+        try:
+            public, _private = session.generate_keypair(
+                pkcs11.KeyType.EC,
+                store=True,
+                label=label,
+                id=key_id,
+                capabilities=pkcs11.MechanismFlag.SIGN | pkcs11.MechanismFlag.VERIFY,
+                public_template={pkcs11.Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1")},
+                private_template={
+                    pkcs11.Attribute.PRIVATE: True,
+                    pkcs11.Attribute.SENSITIVE: True,
+                    pkcs11.Attribute.EXTRACTABLE: False,
+                    pkcs11.Attribute.SIGN: True,
+                },
+            )
+            try:
+                public_key = serialization.load_der_public_key(encode_ec_public_key(public))
+                if not isinstance(public_key, ec.EllipticCurvePublicKey):
+                    raise SignerError(f"pkcs11: the token made a {type(public_key).__name__}, not an EC key")
+                issued = get_pki(app).issue_person(
+                    full_name=account.full_name, cccd=account.cccd, public_key=public_key
+                )
+                session.create_object(
+                    {
+                        pkcs11.Attribute.CLASS: pkcs11.ObjectClass.CERTIFICATE,
+                        pkcs11.Attribute.CERTIFICATE_TYPE: pkcs11.CertificateType.X_509,
+                        pkcs11.Attribute.TOKEN: True,
+                        pkcs11.Attribute.LABEL: label,
+                        pkcs11.Attribute.ID: key_id,
+                        pkcs11.Attribute.SUBJECT: issued.cert.subject.public_bytes(),
+                        pkcs11.Attribute.VALUE: issued.cert.public_bytes(serialization.Encoding.DER),
+                    }
+                )
+            except BaseException:
+                _destroy_labelled(session, label)
+                raise
+            if old_label and old_label != label:
+                _destroy_labelled(session, old_label)
+        except (pkcs11.PKCS11Error, SignerError) as exc:
+            log.error("pkcs11: cannot make a key in the citizens' token: %s %s", type(exc).__name__, exc)
+            raise _unavailable() from exc
+        finally:
+            session.close()
+    return label, issued.cert
+
+
+def _p12_credential(app: FastAPI, account: Account) -> tuple[str, x509.Certificate]:
+    """A new key and certificate in storage_dir/signing/people/<account id>.p12; returns (key_ref, certificate)."""
+    from signing.pki import get_pki
+
+    settings: Settings = app.state.settings
+    assert account.cccd
+    issued = get_pki(app).issue_person(full_name=account.full_name, cccd=account.cccd)
+    key_ref = f"{account.id}.p12"
+    plugin = pkcs12_plugin(app)
+    path = plugin.path_for(key_ref)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(issued.pkcs12(_passphrase_for(settings)(key_ref), friendly_name=account.full_name))
+    os.replace(tmp, path)
+    return key_ref, issued.cert
+
+
+def ensure_credential(session: Session, *, account: Account, app: FastAPI) -> SigningCredential:
+    """The account's signing credential: a certificate from the CA (renewed near its end) and a TOTP secret.
+
+    The key is made where PORTAL_SIGNING_KEY_STORE says (a PKCS#12 file, or inside a PKCS#11 token); a credential
+    keeps the store it was made in until it is renewed."""
     settings: Settings = app.state.settings
     if not available(settings):
         raise SigningUnavailable(N_("Online signing is not available on this portal. Upload a signed PDF instead."))
@@ -103,27 +280,32 @@ def ensure_credential(session: Session, *, account: Account, app: FastAPI) -> Si
             ),
             {"sso": settings.oidc_display_name},
         )
-    issued = get_pki(app).issue_person(full_name=account.full_name, cccd=account.cccd)
-    key_ref = f"{account.id}.p12"
-    plugin = pkcs12_plugin(app)
-    path = plugin.path_for(key_ref)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(issued.pkcs12(_passphrase_for(settings)(key_ref), friendly_name=account.full_name))
-    os.replace(tmp, path)
+    store = settings.signing_key_store
+    if store == "pkcs11":
+        if not settings.signing_pkcs11_token:
+            log.error("PORTAL_SIGNING_KEY_STORE is pkcs11 but PORTAL_SIGNING_PKCS11_TOKEN is empty")
+            raise _unavailable()
+        old_label = cred.key_ref if cred is not None and cred.signer == "pkcs11" else None
+        key_ref, cert = _token_credential(app, account, old_label)
+    else:
+        key_ref, cert = _p12_credential(app, account)
+    if cred is not None and cred.signer == "pkcs12" and store != "pkcs12":
+        with contextlib.suppress(OSError, SignerError):  # the new key is in the token: remove the old file
+            pkcs12_plugin(app).path_for(cred.key_ref).unlink(missing_ok=True)
+    elif cred is not None and cred.signer == "pkcs11" and store != "pkcs11":
+        _forget_token_key(app, cred.key_ref)
     if cred is None:
         cred = SigningCredential(
             account_id=account.id,
-            signer="pkcs12",
+            signer=store,
             key_ref=key_ref,
-            cert_serial=str(issued.cert.serial_number),
-            cert_not_after=issued.cert.not_valid_after_utc,
+            cert_serial=str(cert.serial_number),
+            cert_not_after=cert.not_valid_after_utc,
             totp_secret=_fernet(settings).encrypt(otp.new_secret().encode()).decode(),
         )
     else:
-        cred.key_ref, cred.cert_serial = key_ref, str(issued.cert.serial_number)
-        cred.cert_not_after = issued.cert.not_valid_after_utc
+        cred.signer, cred.key_ref, cred.cert_serial = store, key_ref, str(cert.serial_number)
+        cred.cert_not_after = cert.not_valid_after_utc
     session.add(cred)
     session.flush()
     return cred
@@ -179,10 +361,20 @@ def confirm_code(session: Session, cred: SigningCredential, code: str, *, app: F
 
 
 def signer_for(app: FastAPI, cred: SigningCredential) -> Any:
+    """The pyHanko signer of the credential's key, by the plugin it was made with (not the current setting)."""
+    plugin: Pkcs11Plugin | Pkcs12Plugin
+    if cred.signer == "pkcs11":
+        plugin = pkcs11_plugin(app)
+    elif cred.signer == "pkcs12":
+        plugin = pkcs12_plugin(app)
+    else:
+        log.error("signing credential of %s: unknown signer %r", cred.account_id, cred.signer)
+        raise _unavailable()
     try:
-        return pkcs12_plugin(app).signer_for(cred.key_ref)
+        return plugin.signer_for(cred.key_ref)
     except SignerError as exc:
-        raise SigningUnavailable(N_("Your signing key cannot be used right now. Try again later.")) from exc
+        log.warning("signing key %r (%s) cannot be used: %s", cred.key_ref, cred.signer, exc)
+        raise _unavailable() from exc
 
 
 def expires_soon(cred: SigningCredential, now: datetime | None = None) -> bool:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     verify_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     verify_max_pages: int = Field(default=300, gt=0)
     verify_allow_fetching: bool = False
+    # Where citizens' signing keys are made and kept: PKCS#12 files, or a PKCS#11 token (docs/SIGNING.md).
+    signing_key_store: Literal["pkcs12", "pkcs11"] = "pkcs12"
+    signing_pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
+    signing_pkcs11_token: str = ""
+    signing_pkcs11_pin: str = ""
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
