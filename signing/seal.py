@@ -5,57 +5,88 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 from pyhanko.sign.timestamps import HTTPTimeStamper, TimeStamper
+from pyhanko_certvalidator import ValidationContext
 
 from portal.kernel.settings import Settings
 from signing.pki import DevPKI
-from signing.sign import SignResult, seal_document
+from signing.sign import SealError, SignResult, seal_document
 from signing.signers import InMemoryKeySigner
 from signing.tsa import DevTimeStamper
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
-_sealers: dict[tuple[Path, str], Sealer] = {}
+_sealers: dict[tuple[Path, str, str], Sealer] = {}
 
 
 @dataclass
 class Sealer:
-    """The seal's key (loaded once), the timestamp authority and the PKI that vouches for both."""
+    """The seal's key (loaded once), the timestamp authority, and what vouches for the seal's certificate."""
 
-    pki: DevPKI
     signer: InMemoryKeySigner
     timestamper: TimeStamper
+    validation_context: Callable[[], ValidationContext | None]
 
     def seal(self, pdf: bytes) -> SignResult:
         # A validation context collects revocation data as it goes: a fresh one for each seal.
         return seal_document(
-            pdf, signer=self.signer, timestamper=self.timestamper, validation_context=self.pki.validation_context()
+            pdf, signer=self.signer, timestamper=self.timestamper, validation_context=self.validation_context()
         )
 
 
-def get_sealer(settings: Settings) -> Sealer | None:
-    """The sealer of this deployment: the development CA's seal outside production; None when not configured.
-
-    A province's own seal certificate and TSA are not configurable yet (see docs/SIGNING.md); in production
-    documents are issued unsealed, with a warning in the log.
-    """
-    if settings.environment == "production":
+def _configured(settings: Settings) -> Sealer | None:
+    """A province's own seal: a PKCS#12 file, its trust roots and an RFC 3161 TSA (all three are needed)."""
+    path = settings.signing_seal_p12
+    if path is None:
         return None
-    key = (Path(settings.storage_dir).resolve(), settings.base_url)
+    if not settings.signing_tsa_url:
+        raise SealError("PORTAL_SIGNING_SEAL_P12 needs PORTAL_SIGNING_TSA_URL: a seal carries a timestamp")
+    passphrase = settings.signing_seal_passphrase.encode() or None
+    key, cert, chain = pkcs12.load_key_and_certificates(Path(path).read_bytes(), passphrase)
+    if key is None or cert is None:
+        raise SealError(f"{path} holds no key and certificate")
+    roots = [
+        asn1_x509.Certificate.load(c.public_bytes(Encoding.DER))
+        for root_file in settings.signing_trust_roots
+        for c in x509.load_pem_x509_certificates(Path(root_file).read_bytes())
+    ]
+    others = [asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in chain or []]
+
+    def context() -> ValidationContext | None:
+        if not roots:
+            return None  # B-T: nothing to build validation data against
+        return ValidationContext(
+            trust_roots=roots, other_certs=others, allow_fetching=True, revocation_mode="hard-fail"
+        )
+
+    stamper = HTTPTimeStamper(settings.signing_tsa_url, timeout=10)
+    return Sealer(InMemoryKeySigner(key, cert, chain or []), stamper, context)
+
+
+def get_sealer(settings: Settings) -> Sealer | None:
+    """The sealer of this deployment: the configured seal (PORTAL_SIGNING_SEAL_P12), else the development CA's
+    seal outside production; None in production without one (documents are then issued unsealed, with a
+    warning in the log)."""
+    key = (Path(settings.storage_dir).resolve(), settings.base_url, str(settings.signing_seal_p12 or ""))
     with _lock:
         sealer = _sealers.get(key)
-        if sealer is None:
+        if sealer is not None:
+            return sealer
+        sealer = _configured(settings)
+        if sealer is None and settings.environment != "production":
             pki = DevPKI.load_or_create(Path(settings.storage_dir) / "pki", base_url=settings.base_url)
             seal = pki.seal()
-            stamper: TimeStamper = (
-                HTTPTimeStamper(settings.signing_tsa_url, timeout=10)
-                if settings.signing_tsa_url
-                else DevTimeStamper(pki)
-            )
-            sealer = Sealer(pki, InMemoryKeySigner(seal.key, seal.cert, seal.chain), stamper)
+            url = settings.signing_tsa_url
+            stamper: TimeStamper = HTTPTimeStamper(url, timeout=10) if url else DevTimeStamper(pki)
+            sealer = Sealer(InMemoryKeySigner(seal.key, seal.cert, seal.chain), stamper, pki.validation_context)
+        if sealer is not None:
             _sealers[key] = sealer
     return sealer
 

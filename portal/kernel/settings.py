@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Signing and verification (docs/SIGNING.md).
     signing_trust_roots: list[Path] = []
     signing_tsa_url: str = ""
+    signing_seal_p12: Path | None = None
+    signing_seal_passphrase: str = ""
     verify_max_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     verify_max_pages: int = Field(default=300, gt=0)
     verify_allow_fetching: bool = False

@@ -478,3 +478,39 @@ def test_pyhanko_http_timestamper_and_crl_fetching(live_server: tuple[str, DevPK
             await validate(revoked)
 
     asyncio.run(run())
+
+
+def test_a_configured_seal_signs_with_an_http_tsa_in_production(
+    live_server: tuple[str, DevPKI], tmp_path: Path
+) -> None:
+    """PORTAL_SIGNING_SEAL_P12 + PORTAL_SIGNING_TRUST_ROOTS + PORTAL_SIGNING_TSA_URL: a province's own seal."""
+    from portal.kernel.settings import Settings
+    from signing.seal import get_sealer
+    from signing.verify import verify_pdf
+    from tests.signing.helpers import make_test_pdf
+
+    url, pki = live_server
+    p12 = tmp_path / "seal.p12"
+    p12.write_bytes(pki.seal().pkcs12(b"mat-khau-dau"))
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(pki.trust_roots_pem())
+    settings = Settings(
+        environment="production",
+        secret_key="x" * 48,
+        storage_dir=tmp_path / "files",
+        signing_seal_p12=p12,
+        signing_seal_passphrase="mat-khau-dau",
+        signing_trust_roots=[roots],
+        signing_tsa_url=url + "/pki/tsa",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    sealer = get_sealer(settings)
+    assert sealer is not None
+    sealed = sealer.seal(make_test_pdf("Giấy tiếp nhận hồ sơ")).pdf
+    report = verify_pdf(sealed, trust_roots=[pki.root], crls=pki.crls_der())
+    assert report.ok, report
+    assert report.signatures[0].has_timestamp and report.signatures[0].timestamp_valid
+    assert report.signatures[0].ltv  # the CRLs were fetched from the CA's URLs and embedded (B-LT)
+    # Without a TSA the configuration is refused rather than producing a seal without a timestamp.
+    with pytest.raises(Exception, match="TSA"):
+        get_sealer(settings.model_copy(update={"signing_tsa_url": "", "base_url": "http://other"}))
