@@ -7,6 +7,7 @@ uploaded file come from that file itself.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Coroutine
@@ -252,7 +253,37 @@ async def verify_page(
     if not SHA256_RE.match(fingerprint):
         return _page(request, fingerprint=sha256.strip()[:80], fingerprint_error=MSG_BAD_FINGERPRINT, status_code=422)
     matches = await run_in_threadpool(find_issued, request.app.state.engine, fingerprint)
-    return _page(request, fingerprint=fingerprint, matches=matches, status_code=200 if matches else 404)
+    report = await run_in_threadpool(_stored_receipt_report, request.app, fingerprint) if matches else None
+    return _page(request, fingerprint=fingerprint, matches=matches, report=report, status_code=200 if matches else 404)
+
+
+def _stored_receipt_report(app: Any, fingerprint: str) -> VerificationReport | None:
+    """The signature report of the portal's own stored copy (a sealed receipt) with this fingerprint.
+
+    Someone who follows the QR code has no file to upload: the seal on the copy the portal issued is
+    checked instead, and they compare its fingerprint with their copy's. Nothing personal is shown.
+    """
+    with app.state.engine.connect() as conn:
+        key = conn.execute(
+            sa_select(col(Dossier.receipt_key)).where(
+                col(Dossier.receipt_sha256) == fingerprint, col(Dossier.status) != DossierStatus.DRAFT
+            )
+        ).scalar()
+    storage = app.state.storage
+    if not key or not storage.exists(key):
+        return None
+    data = storage.get(key)
+    if hashlib.sha256(data).hexdigest() != fingerprint:
+        return None
+    trust = trust_setup(app)
+    return verify_pdf(
+        data,
+        trust_roots=list(trust.roots),
+        crls=list(trust.crls),
+        allow_fetching=trust.allow_fetching,
+        max_pages=max_pages(app.state.settings),
+        max_bytes=max_bytes(app.state.settings),
+    )
 
 
 @router.post("/verify", name="verify_upload")
