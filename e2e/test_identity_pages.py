@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import random
 import re
 import secrets
 from collections.abc import Callable
@@ -16,16 +15,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from e2e.conftest import VIEWPORTS, check_axe
+from tests.factories import valid_tax_code
 
 pytestmark = pytest.mark.e2e
-
-
-def _tax_code() -> str:
-    while True:
-        digits = [random.randint(0, 9) for _ in range(9)]
-        check = 10 - sum(d * w for d, w in zip(digits, (31, 29, 23, 19, 17, 13, 7, 5, 3), strict=True)) % 11
-        if check < 10:
-            return "".join(map(str, digits)) + str(check)
 
 
 @pytest.mark.parametrize("mode_id", ["business-js-on", "business-js-off"])
@@ -65,7 +57,7 @@ def test_business_registration_and_acting_as(
     expect(page.locator("#error-summary")).to_contain_text("Mã số thuế chỉ gồm chữ số")
     expect(page.get_by_label("Tên doanh nghiệp")).to_have_value(name)  # nothing typed is lost
     visit("business-new-error")
-    page.get_by_label("Mã số thuế").fill(_tax_code())
+    page.get_by_label("Mã số thuế").fill(valid_tax_code())
     page.get_by_role("button", name="Đăng ký doanh nghiệp").click()
     page.wait_for_url(re.compile(r"/businesses/[0-9a-f]{32}$"))
     expect(page.get_by_role("heading", level=1)).to_contain_text(name)

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from fontTools.ttLib import TTFont
@@ -24,6 +23,7 @@ from pypdf import PdfReader
 from forms.address import format_address
 from forms.definition import Field, FieldType, FormDefinition
 from portal.kernel.calendar import to_local
+from portal.kernel.pdfdoc import FONT, FONT_DIR, FONT_FILES, MOTTO, NATION, add_fonts
 
 __all__ = [
     "SIGNATURE_BOX",
@@ -33,13 +33,8 @@ __all__ = [
     "signature_page_index",
 ]
 
-FONT_DIR = Path(__file__).resolve().parents[1] / "static" / "fonts"
-_FONT = "NotoSans"
-_FONT_FILES = {"": "NotoSans-Regular.ttf", "B": "NotoSans-Bold.ttf", "I": "NotoSans-Italic.ttf"}
 
 CREATOR = "Cổng Dịch vụ công"
-_NATION = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
-_MOTTO = "Độc lập - Tự do - Hạnh phúc"
 _SIGNER_TITLE = "NGƯỜI YÊU CẦU"
 _SIGNER_HINT = "(Ký, ghi rõ họ, chữ đệm, tên)"
 EMPTY_ANSWER = "—"
@@ -246,7 +241,7 @@ def application_data(
 def _drawable() -> frozenset[int]:
     """Code points all three font files have a glyph for."""
     sets = []
-    for filename in _FONT_FILES.values():
+    for filename in FONT_FILES.values():
         font = TTFont(FONT_DIR / filename, lazy=True)
         sets.append(frozenset(font.getBestCmap()))
         font.close()
@@ -278,7 +273,7 @@ class _ApplicationPDF(FPDF):
     def footer(self) -> None:
         """Draw the footer line at the bottom of every page."""
         self.set_y(-12)
-        self.set_font(_FONT, "", 8)
+        self.set_font(FONT, "", 8)
         self.set_text_color(90, 90, 90)
         self.cell(0, 5, f"{self.footer_text} · Trang {self.page_no()}/{{nb}}", align="C")
         self.set_text_color(0, 0, 0)
@@ -288,8 +283,7 @@ def _new_pdf(app: ApplicationData) -> _ApplicationPDF:
     """An A4 document with the vendored Noto Sans fonts and fixed metadata (same input, same bytes)."""
     pdf = _ApplicationPDF(orientation="portrait", unit="mm", format="A4")
     # No text shaping: with NFC text every Vietnamese letter is one glyph, which pdftotext maps back exactly.
-    for style, filename in _FONT_FILES.items():
-        pdf.add_font(_FONT, style, FONT_DIR / filename)
+    add_fonts(pdf)
     pdf.set_margins(_LEFT, _TOP, _RIGHT)
     pdf.set_auto_page_break(auto=True, margin=_BOTTOM)
     pdf.set_compression(True)
@@ -306,17 +300,17 @@ def _new_pdf(app: ApplicationData) -> _ApplicationPDF:
 
 def _header(pdf: FPDF, app: ApplicationData) -> None:
     """National title and motto, the document title and the addressee."""
-    pdf.set_font(_FONT, "B", 12)
-    pdf.cell(0, 6, _NATION, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font(_FONT, "B", 12.5)
-    pdf.cell(0, 6.5, _MOTTO, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    half, centre = pdf.get_string_width(_MOTTO) / 2, pdf.l_margin + pdf.epw / 2
+    pdf.set_font(FONT, "B", 12)
+    pdf.cell(0, 6, NATION, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "B", 12.5)
+    pdf.cell(0, 6.5, MOTTO, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    half, centre = pdf.get_string_width(MOTTO) / 2, pdf.l_margin + pdf.epw / 2
     pdf.line(centre - half, pdf.get_y() + 0.5, centre + half, pdf.get_y() + 0.5)
     pdf.ln(9)
-    pdf.set_font(_FONT, "B", 14)
+    pdf.set_font(FONT, "B", 14)
     pdf.multi_cell(0, 7.5, _pdf_text(app.title_vi), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
-    pdf.set_font(_FONT, "", 12)
+    pdf.set_font(FONT, "", 12)
     pdf.multi_cell(0, 7, _pdf_text(f"Kính gửi: {app.agency_name}"), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
 
@@ -326,7 +320,7 @@ def _sections(pdf: FPDF, app: ApplicationData) -> None:
     for number, (title, rows) in enumerate(app.sections, start=1):
         if pdf.get_y() + 7 + 2 * _LINE > pdf.page_break_trigger:  # keep the heading with its first row
             pdf.add_page()
-        pdf.set_font(_FONT, "B", 12)
+        pdf.set_font(FONT, "B", 12)
         pdf.multi_cell(0, 7, f"{_roman(number)}. {_pdf_text(title)}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         # Text columns break lines across the two fonts (write() would split the first word of an
         # answer that starts near the end of a line) and flow onto new pages.
@@ -334,9 +328,9 @@ def _sections(pdf: FPDF, app: ApplicationData) -> None:
             for label, answer in rows:
                 text_label = _pdf_text(label)
                 with column.paragraph(bottom_margin=_ROW_GAP) as paragraph:
-                    pdf.set_font(_FONT, "", _TEXT_SIZE)
+                    pdf.set_font(FONT, "", _TEXT_SIZE)
                     paragraph.write(f"{text_label}{_separator(text_label)}")
-                    pdf.set_font(_FONT, "B", _TEXT_SIZE)
+                    pdf.set_font(FONT, "B", _TEXT_SIZE)
                     paragraph.write(_pdf_text(answer, multiline=True))
         pdf.set_xy(_LEFT, pdf.get_y() + 1.5)
 
@@ -356,7 +350,7 @@ def _lines(pdf: FPDF, text: str) -> list[str]:
 
 def _closing(pdf: FPDF, app: ApplicationData) -> None:
     """Date line, "NGƯỜI YÊU CẦU", the empty signature box and the name, at their fixed place on the last page."""
-    pdf.set_font(_FONT, "I", 11)
+    pdf.set_font(FONT, "I", 11)
     date_line = _date_line(app)
     date_lines = _lines(pdf, date_line)
     hint_h, title_h = 5.0, 6.0
@@ -366,16 +360,16 @@ def _closing(pdf: FPDF, app: ApplicationData) -> None:
     pdf.set_auto_page_break(auto=False)  # everything below is placed absolutely
     pdf.set_xy(_SIGN_COL_X, top)
     pdf.multi_cell(_SIGN_COL_W, _LINE, date_line, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    pdf.set_font(_FONT, "B", 11)
+    pdf.set_font(FONT, "B", 11)
     pdf.cell(_SIGN_COL_W, title_h, _SIGNER_TITLE, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    pdf.set_font(_FONT, "I", 10)
+    pdf.set_font(FONT, "I", 10)
     pdf.cell(_SIGN_COL_W, hint_h, _SIGNER_HINT, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
     name, size = _pdf_text(app.applicant_name), 11.0
-    pdf.set_font(_FONT, "B", size)
+    pdf.set_font(FONT, "B", size)
     name_lines = _lines(pdf, name)
     while len(name_lines) > 2 and size > 7:  # two lines at most: the footer starts right below
         size -= 0.5
-        pdf.set_font(_FONT, "B", size)
+        pdf.set_font(FONT, "B", size)
         name_lines = _lines(pdf, name)
     pdf.set_xy(_SIGN_COL_X, _BOX_BOTTOM + _BOX_CLEARANCE)
     for line in name_lines[:2]:

@@ -9,7 +9,6 @@ of the wrong scope (must get 403 on the API) and of the right one.
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from auth.client_service import create_client
 from auth.models import Account
 from portal.dossiers.models import DossierFile
 from tests.conftest import CSRF_RE, csrf, signup
-from tests.factories import MARITAL
+from tests.factories import MARITAL, valid_tax_code
 from tests.web.flow import fill_marital, start, submit
 
 pytestmark = pytest.mark.db
@@ -155,14 +154,6 @@ def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
 # --------------------------------------------------------------------------- the world the callers live in
 
 
-def _tax_code() -> str:
-    while True:
-        digits = [random.randint(0, 9) for _ in range(9)]
-        check = 10 - sum(d * w for d, w in zip(digits, (31, 29, 23, 19, 17, 13, 7, 5, 3), strict=True)) % 11
-        if check < 10:
-            return "".join(map(str, digits)) + str(check)
-
-
 @dataclass
 class World:
     clients: dict[str, TestClient]
@@ -186,7 +177,7 @@ def world(app: FastAPI) -> Iterator[World]:
         "/businesses",
         data={
             "csrf_token": csrf(rep, "/businesses/new"),
-            "tax_code": _tax_code(),
+            "tax_code": valid_tax_code(),
             "name": "Công ty TNHH Ma Trận",
             "address": "Số 1, Phường Hoa Lư, Tỉnh Ninh Bình",
         },

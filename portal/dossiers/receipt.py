@@ -5,13 +5,13 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 
 import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from portal.kernel.calendar import to_local
+from portal.kernel.pdfdoc import FONT, FONT_DIR, MOTTO, NATION, add_fonts
 
 __all__ = [
     "FONT_DIR",
@@ -22,13 +22,8 @@ __all__ = [
     "render_receipt_pdf",
 ]
 
-FONT_DIR = Path(__file__).resolve().parents[2] / "static" / "fonts"
-_FONT = "NotoSans"
-_FONT_FILES = {"": "NotoSans-Regular.ttf", "B": "NotoSans-Bold.ttf", "I": "NotoSans-Italic.ttf"}
 
 TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
-_NATION = "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"
-_MOTTO = "Độc lập - Tự do - Hạnh phúc"
 
 _LEFT_MARGIN = 20.0
 _RIGHT_MARGIN = 15.0
@@ -100,8 +95,7 @@ def _place(province_name: str) -> str:
 def _new_pdf(data: ReceiptData) -> FPDF:
     """Create an A4 document with the vendored Noto Sans fonts and metadata."""
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
-    for style, filename in _FONT_FILES.items():
-        pdf.add_font(_FONT, style, FONT_DIR / filename)
+    add_fonts(pdf)
     pdf.set_margins(_LEFT_MARGIN, _TOP_MARGIN, _RIGHT_MARGIN)
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_title(f"{TITLE.capitalize()} - {_clean(data.dossier_code)}")
@@ -118,25 +112,25 @@ def _header(pdf: FPDF, data: ReceiptData) -> None:
     top = pdf.get_y()
     left_w = 72.0
     right_w = pdf.epw - left_w
-    pdf.set_font(_FONT, "", 11)
+    pdf.set_font(FONT, "", 11)
     pdf.multi_cell(left_w, 5.5, _clean(data.province_name).upper(), align="C", new_x=XPos.LMARGIN)
-    pdf.set_font(_FONT, "B", 11)
+    pdf.set_font(FONT, "B", 11)
     pdf.multi_cell(left_w, 5.5, _clean(data.agency_name).upper(), align="C", new_x=XPos.LMARGIN)
     rule_y = pdf.get_y() + 1
     pdf.line(pdf.l_margin + left_w / 2 - 12, rule_y, pdf.l_margin + left_w / 2 + 12, rule_y)
     left_bottom = rule_y
     right_x = pdf.l_margin + left_w
     pdf.set_xy(right_x, top)
-    pdf.set_font(_FONT, "B", 11)
-    pdf.cell(right_w, 5.5, _NATION, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    pdf.set_font(_FONT, "B", 12)
-    pdf.cell(right_w, 6, _MOTTO, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    half = pdf.get_string_width(_MOTTO) / 2
+    pdf.set_font(FONT, "B", 11)
+    pdf.cell(right_w, 5.5, NATION, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "B", 12)
+    pdf.cell(right_w, 6, MOTTO, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    half = pdf.get_string_width(MOTTO) / 2
     centre = right_x + right_w / 2
     pdf.line(centre - half, pdf.get_y() + 0.5, centre + half, pdf.get_y() + 0.5)
     pdf.set_xy(pdf.l_margin, max(left_bottom, pdf.get_y()) + 4)
     local = to_local(data.received_at)
-    pdf.set_font(_FONT, "I", 11)
+    pdf.set_font(FONT, "I", 11)
     place_line = f"{_place(data.province_name)}, ngày {local:%d} tháng {local:%m} năm {local:%Y}"
     pdf.set_x(right_x)
     pdf.multi_cell(right_w, _LINE, place_line, align="C", new_x=XPos.LMARGIN)
@@ -145,9 +139,9 @@ def _header(pdf: FPDF, data: ReceiptData) -> None:
 def _title(pdf: FPDF, data: ReceiptData) -> None:
     """Draw the document title and the dossier code."""
     pdf.ln(4)
-    pdf.set_font(_FONT, "B", 14)
+    pdf.set_font(FONT, "B", 14)
     pdf.multi_cell(0, 8, TITLE, align="C", new_x=XPos.LMARGIN)
-    pdf.set_font(_FONT, "B", 12)
+    pdf.set_font(FONT, "B", 12)
     pdf.multi_cell(0, 7, f"Mã hồ sơ: {_clean(data.dossier_code)}", align="C", new_x=XPos.LMARGIN)
     pdf.ln(3)
 
@@ -155,16 +149,16 @@ def _title(pdf: FPDF, data: ReceiptData) -> None:
 def _field(pdf: FPDF, label: str, value: str) -> None:
     """Write "label value" as a wrapping paragraph with a bold label."""
     pdf.set_x(pdf.l_margin)
-    pdf.set_font(_FONT, "B", 11)
+    pdf.set_font(FONT, "B", 11)
     pdf.write(_LINE, f"{label} ")
-    pdf.set_font(_FONT, "", 11)
+    pdf.set_font(FONT, "", 11)
     pdf.write(_LINE, value)
     pdf.ln(_LINE)
 
 
 def _applicant(pdf: FPDF, data: ReceiptData) -> None:
     """Write who submitted the dossier and for which procedure (only the data present)."""
-    pdf.set_font(_FONT, "", 11)
+    pdf.set_font(FONT, "", 11)
     pdf.multi_cell(0, _LINE, f"{_clean(data.agency_name)} tiếp nhận hồ sơ của:", new_x=XPos.LMARGIN)
     _field(pdf, "Ông/Bà:", _clean(data.applicant_name))
     optional = (
@@ -184,7 +178,7 @@ def _components(pdf: FPDF, data: ReceiptData) -> None:
     """Write the numbered table of the components received."""
     pdf.ln(1)
     _field(pdf, "1. Thành phần hồ sơ nộp gồm:", "")
-    pdf.set_font(_FONT, "", 10.5)
+    pdf.set_font(FONT, "", 10.5)
     widths = (12.0, pdf.epw - 12.0 - 2 * 22.0, 22.0, 22.0)
     with pdf.table(col_widths=widths, line_height=5.5, padding=1.5, text_align="LEFT") as table:
         heading = table.row()
@@ -258,11 +252,11 @@ def _lookup(pdf: FPDF, data: ReceiptData) -> None:
     text_x = x + _QR_SIZE + 4
     pdf.set_left_margin(text_x)
     pdf.set_xy(text_x, y + _QR_SIZE / 2 - _LINE * 1.5)
-    pdf.set_font(_FONT, "", 11)
+    pdf.set_font(FONT, "", 11)
     pdf.write(_LINE, "Tra cứu tình trạng hồ sơ tại: ")
     pdf.write(_LINE, data.lookup_url, link=data.lookup_url)
     pdf.ln(_LINE)
-    pdf.set_font(_FONT, "I", 10)
+    pdf.set_font(FONT, "I", 10)
     pdf.write(_LINE, "hoặc quét mã QR bằng điện thoại.")
     pdf.set_left_margin(_LEFT_MARGIN)
     pdf.set_xy(_LEFT_MARGIN, max(pdf.get_y() + _LINE, y + _QR_SIZE + 2))

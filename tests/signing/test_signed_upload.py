@@ -65,7 +65,5 @@ def test_unsigned_modified_untrusted_and_revoked_files_are_refused(
 def test_a_required_signature_blocks_submission_until_present(citizen: TestClient, draft: str) -> None:
     review = citizen.get(f"/dossiers/{draft}/review")
     assert (
-        (review.status_code == 200
-        and "giay_de_nghi" in review.text)
-        or "Household business registration application" in review.text
-    )
+        review.status_code == 200 and "giay_de_nghi" in review.text
+    ) or "Household business registration application" in review.text
