@@ -78,12 +78,16 @@ def _first(raw: Raw, key: str) -> str:
 Cleaner = Callable[[Field, Mapping[str, Any]], tuple[Any, dict[str, Msg]]]
 
 
-def _resolve(fields: Sequence[Field], clean: Cleaner, outer: Mapping[str, Any]) -> StepResult:
-    """Evaluate show_if (targets first) and clean visible fields; hidden fields become None."""
+def _walk(
+    fields: Sequence[Field], outer: Mapping[str, Any], on_visible: Callable[[Field, Mapping[str, Any]], Any]
+) -> tuple[dict[str, Any], set[str], Mapping[str, Any]]:
+    """Decide show_if for every field (a condition's target first, groups last; a hidden field counts as
+    empty); `on_visible` gives each shown field's value. Returns the values, the shown names, and the
+    values conditions see (these fields over `outer`)."""
     effective: dict[str, Any] = {}
     env: ChainMap[str, Any] = ChainMap(effective, dict(outer))
-    errors: dict[str, Msg] = {}
     local = {f.name: f for f in fields}
+    shown: set[str] = set()
     pending: set[str] = set()
 
     def visit(f: Field) -> None:
@@ -96,17 +100,35 @@ def _resolve(fields: Sequence[Field], clean: Cleaner, outer: Mapping[str, Any]) 
             if target is not None:
                 visit(target)
             visible = f.show_if.holds(env)
+        effective[f.name] = on_visible(f, env) if visible else None
         if visible:
-            value, errs = clean(f, env)
-            effective[f.name] = value
-            errors.update(errs)
-        else:
-            effective[f.name] = None
+            shown.add(f.name)
         pending.discard(f.name)
 
     # Groups last: their rows may depend on any top-level value.
     for f in sorted(fields, key=lambda f: f.type is FieldType.GROUP):
         visit(f)
+    return effective, shown, env
+
+
+def visible_fields(
+    fields: Sequence[Field], values: Mapping[str, Any], outer: Mapping[str, Any] | None = None
+) -> tuple[set[str], Mapping[str, Any]]:
+    """The names of the fields shown for these stored answers, and the values conditions see."""
+    _, shown, env = _walk(fields, outer or {}, lambda f, _env: values.get(f.name))
+    return shown, env
+
+
+def _resolve(fields: Sequence[Field], clean: Cleaner, outer: Mapping[str, Any]) -> StepResult:
+    """Evaluate show_if (targets first) and clean visible fields; hidden fields become None."""
+    errors: dict[str, Msg] = {}
+
+    def cleaned(f: Field, env: Mapping[str, Any]) -> Any:
+        value, errs = clean(f, env)
+        errors.update(errs)
+        return value
+
+    effective, _, _ = _walk(fields, outer, cleaned)
     return StepResult({f.name: effective.get(f.name) for f in fields}, errors)
 
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -22,6 +21,7 @@ from pypdf import PdfReader
 
 from forms.address import format_address
 from forms.definition import Field, FieldType, FormDefinition
+from forms.validation import visible_fields
 from portal.kernel.calendar import to_local
 from portal.kernel.pdfdoc import FONT, FONT_DIR, FONT_FILES, MOTTO, NATION, add_fonts
 
@@ -130,41 +130,6 @@ def _answer(f: Field, value: Any) -> str:
     return _clean(value, multiline=f.type is FieldType.TEXTAREA) or EMPTY_ANSWER
 
 
-def _shown(
-    fields: Sequence[Field], values: Mapping[str, Any], outer: Mapping[str, Any]
-) -> tuple[set[str], Mapping[str, Any]]:
-    """Names of the fields shown, and the values conditions see.
-
-    Decides ``show_if`` as forms.validation does: a condition's target is decided first, a hidden
-    field counts as empty (so chained conditions hide too), groups last, group rows see the
-    top-level values.
-    """
-    effective: dict[str, Any] = {}
-    env: ChainMap[str, Any] = ChainMap(effective, dict(outer))
-    local = {f.name: f for f in fields}
-    shown: set[str] = set()
-    pending: set[str] = set()
-
-    def visit(f: Field) -> None:
-        if f.name in effective or f.name in pending:
-            return
-        pending.add(f.name)
-        visible = True
-        if f.show_if is not None:
-            target = local.get(f.show_if.field)
-            if target is not None:
-                visit(target)
-            visible = f.show_if.holds(env)
-        effective[f.name] = values.get(f.name) if visible else None
-        if visible:
-            shown.add(f.name)
-        pending.discard(f.name)
-
-    for f in sorted(fields, key=lambda f: f.type is FieldType.GROUP):
-        visit(f)
-    return shown, env
-
-
 def _group_rows(group: Field, value: Any, env: Mapping[str, Any]) -> list[tuple[str, str]]:
     """One numbered row per item of a repeatable group: "Label (1)" → "Sub: answer; Sub: answer"."""
     label = _clean(group.label.vi)
@@ -173,7 +138,7 @@ def _group_rows(group: Field, value: Any, env: Mapping[str, Any]) -> list[tuple[
         return [(label, EMPTY_ANSWER)]
     rows = []
     for number, item in enumerate(items, start=1):
-        shown, _ = _shown(group.fields, item, env)
+        shown, _ = visible_fields(group.fields, item, env)
         parts = [_labelled(_clean(s.label.vi), _answer(s, item.get(s.name))) for s in group.fields if s.name in shown]
         rows.append((f"{label} ({number})", "; ".join(parts) or EMPTY_ANSWER))
     return rows
@@ -209,7 +174,7 @@ def application_data(
     """Collect the shown questions and their answers, step by step, from a dossier's stored data."""
     to_local(now)  # fail early on a naive datetime
     values = data if isinstance(data, Mapping) else {}
-    shown, env = _shown(defn.all_fields(), values, {})
+    shown, env = visible_fields(defn.all_fields(), values)
     sections: list[tuple[str, list[tuple[str, str]]]] = []
     for step in defn.steps:
         rows: list[tuple[str, str]] = []
