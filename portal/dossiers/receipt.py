@@ -63,6 +63,7 @@ class ReceiptData:
     lookup_url: str
     fee_total: int
     province_name: str = "Tỉnh ..."
+    business: str | None = None  # "<name> (MST <tax code>)" when filed for a business
 
 
 def format_vnd(amount: int) -> str:
@@ -161,6 +162,8 @@ def _applicant(pdf: FPDF, data: ReceiptData) -> None:
     pdf.set_font(FONT, "", 11)
     pdf.multi_cell(0, _LINE, f"{_clean(data.agency_name)} tiếp nhận hồ sơ của:", new_x=XPos.LMARGIN)
     _field(pdf, "Ông/Bà:", _clean(data.applicant_name))
+    if data.business:
+        _field(pdf, "Đại diện cho:", _clean(data.business))
     optional = (
         ("Số định danh cá nhân:", data.applicant_id_number),
         ("Địa chỉ:", data.applicant_address),

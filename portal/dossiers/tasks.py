@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from auth.models import Account
 from forms.address import format_address
+from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier
 from portal.dossiers.receipt import ReceiptComponent, ReceiptData, render_receipt_pdf
@@ -66,7 +67,13 @@ def receipt_data(session: Session, dossier: Dossier, settings: Settings) -> Rece
         lookup_url=lookup_url(settings, dossier.code),
         fee_total=proc.fee_total,
         province_name=settings.province_name,
+        business=_business_line(session, dossier),
     )
+
+
+def _business_line(session: Session, dossier: Dossier) -> str | None:
+    business = session.get(Business, dossier.business_id) if dossier.business_id else None
+    return f"{business.name} (MST {business.tax_code})" if business else None
 
 
 def current_receipt(session: Session, dossier: Dossier, *, storage: Storage, settings: Settings) -> bytes:

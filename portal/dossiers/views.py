@@ -16,6 +16,7 @@ from auth.deps import CurrentAccount, CurrentViewer, optional_account_sync, requ
 from auth.sessions import COOKIE_KEY
 from forms.address import format_address, provinces, wards
 from forms.definition import FormDefinition
+from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import service
 from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
@@ -520,6 +521,7 @@ def dossier_page(request: Request, dossier_id: str, session: SessionDep, account
             "format_address": format_address,
             "files": service.dossier_files(session, dossier),
             "just_submitted": request.query_params.get("submitted") == "1",
+            "business": session.get(Business, dossier.business_id) if dossier.business_id else None,
         },
     )
 

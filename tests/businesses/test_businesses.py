@@ -16,6 +16,7 @@ from portal.businesses.models import Representative
 from portal.businesses.service import check_digit
 from portal.dossiers.models import Dossier, DossierFile
 from tests.conftest import csrf, signup
+from tests.signing.helpers import pdftotext
 from tests.web.flow import fill_marital, start, submit
 
 pytestmark = pytest.mark.db
@@ -151,6 +152,10 @@ def test_representatives_share_the_business_dossiers_and_nobody_else_sees_them(a
 
     for url in urls:  # whoever started it, whatever the colleague acts as
         assert colleague.get(url).status_code == 200, url
+    # The dossier page and the receipt say for whom it was filed.
+    assert "Filed for" in colleague.get(urls[0]).text and NAME in colleague.get(urls[0]).text
+    receipt_text = pdftotext(colleague.get(urls[2]).content)
+    assert "Đại diện cho:" in receipt_text and NAME in " ".join(receipt_text.split())
     for url in urls:
         r = stranger.get(url)
         assert r.status_code == 404, url
