@@ -52,7 +52,7 @@ def redis_url() -> Iterator[str]:
     try:
         socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
     except OSError:
-        pytest.skip("no redis-server binary and nothing on 127.0.0.1:6379")
+        pytest.fail("Redis is needed: run `make system-test-deps` (make test installs redis-server)")
     yield "redis://127.0.0.1:6379/15"
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from asn1crypto import crl as asn1_crl
 from fpdf import FPDF
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.signers import SimpleSigner
 from pyhanko.sign.validation import validate_pdf_signature
@@ -101,3 +106,46 @@ def _asn1(cert: Any) -> Any:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return asn1_x509.Certificate.load(cert.public_bytes(Encoding.DER))
+
+
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+@contextlib.contextmanager
+def softhsm_token(base: Path, *, label: str, so_pin: str, pin: str) -> Iterator[Path]:
+    """An initialised, empty SoftHSM2 token under `base`, with SOFTHSM2_CONF pointing at it while inside.
+
+    SoftHSM reads SOFTHSM2_CONF when the library is initialised, and python-pkcs11 keeps one library per
+    process: once the token holds what the test needs, call `pkcs11.lib(SOFTHSM_MODULE).reinitialize()`.
+    """
+    if not (shutil.which("softhsm2-util") and Path(SOFTHSM_MODULE).exists()):
+        pytest.fail("SoftHSM2 is not installed: run `make system-test-deps` (make test does)")
+    (base / "tokens").mkdir(parents=True)
+    conf = base / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SOFTHSM2_CONF", str(conf))
+        subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", label, "--so-pin", so_pin, "--pin", pin],
+            check=True,
+            capture_output=True,
+        )
+        yield conf
+
+
+def append_annotation(pdf: bytes) -> bytes:
+    """An incremental update after the signature: a sticky note on the first page."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    page_ref, _ = writer.find_page_for_modification(0)
+    annot = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Annot"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Text"),
+            generic.NameObject("/Rect"): generic.ArrayObject([generic.NumberObject(n) for n in (10, 10, 30, 30)]),
+            generic.NameObject("/Contents"): generic.TextStringObject("Đã sửa sau khi ký"),
+        }
+    )
+    writer.register_annotation(page_ref, writer.add_object(annot))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

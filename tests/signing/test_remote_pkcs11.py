@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -26,12 +24,13 @@ from signing.pki import get_pki
 from signing.remote import people_folder
 from signing.verify import verify_pdf
 from tests.conftest import signup
+from tests.signing.helpers import SOFTHSM_MODULE
+from tests.signing.helpers import softhsm_token as empty_token
 from tests.signing.test_sign_flow import _enrol, _give_cccd, _post
 from tests.web.flow import fill_marital
 
 pytestmark = pytest.mark.db
 
-SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN, SO_PIN, PIN = "portal-citizens", "1234", "5678"
 
 
@@ -39,19 +38,7 @@ TOKEN, SO_PIN, PIN = "portal-citizens", "1234", "5678"
 def softhsm_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """An empty SoftHSM2 token; yields its label. SOFTHSM2_CONF is read when the library is initialised, and
     python-pkcs11 keeps one library per process: set it, then re-initialise (as test_signers.py does)."""
-    if not (shutil.which("softhsm2-util") and Path(SOFTHSM_MODULE).exists()):
-        pytest.skip("SoftHSM2 is not installed (make system-test-deps)")
-    base = tmp_path_factory.mktemp("softhsm-citizens")
-    (base / "tokens").mkdir()
-    conf = base / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOFTHSM2_CONF", str(conf))
-        subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", TOKEN, "--so-pin", SO_PIN, "--pin", PIN],
-            check=True,
-            capture_output=True,
-        )
+    with empty_token(tmp_path_factory.mktemp("softhsm-citizens"), label=TOKEN, so_pin=SO_PIN, pin=PIN):
         pkcs11.lib(SOFTHSM_MODULE).reinitialize()
         yield TOKEN
 

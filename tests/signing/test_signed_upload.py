@@ -9,8 +9,7 @@ from sqlmodel import Session, select
 
 from portal.dossiers.models import DossierFile
 from signing.pki import get_pki
-from tests.signing.helpers import make_test_pdf, sign_with
-from tests.signing.test_verify import append_annotation
+from tests.signing.helpers import append_annotation, make_test_pdf, sign_with
 from tests.web.flow import start, upload
 
 pytestmark = pytest.mark.db

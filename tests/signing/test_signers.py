@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -35,9 +34,8 @@ from signing.signers import (
     get_plugin,
     registry,
 )
-from tests.signing.helpers import BOX, make_test_pdf, validate_all
+from tests.signing.helpers import BOX, SOFTHSM_MODULE, make_test_pdf, softhsm_token, validate_all
 
-SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 TOKEN, SO_PIN, PIN = "portal-test", "1234", "5678"
 NAME = "Nguyễn Thị Hường"
 
@@ -187,22 +185,15 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory, dev_pki: DevPKI, person: I
     SoftHSM reads SOFTHSM2_CONF when the library is initialised, and python-pkcs11 keeps one library per
     process: set the variable, then re-initialise in case anything loaded the module earlier.
     """
-    if not (shutil.which("softhsm2-util") and Path(SOFTHSM_MODULE).exists()):
-        pytest.skip("SoftHSM2 is not installed (make system-test-deps)")
     base = tmp_path_factory.mktemp("softhsm")
-    (base / "tokens").mkdir()
-    conf = base / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {base / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SOFTHSM2_CONF", str(conf))
-
-        def util(*args: str) -> None:
-            subprocess.run(["softhsm2-util", *args], check=True, capture_output=True)
-
-        util("--init-token", "--free", "--label", TOKEN, "--so-pin", SO_PIN, "--pin", PIN)
+    with softhsm_token(base, label=TOKEN, so_pin=SO_PIN, pin=PIN):
         key_file = base / "k1.pem"
         key_file.write_bytes(person.key_pem())
-        util("--import", str(key_file), "--token", TOKEN, "--label", "k1", "--id", "01", "--pin", PIN)
+        subprocess.run(
+            ["softhsm2-util", "--import", str(key_file), "--token", TOKEN, "--label", "k1", "--id", "01", "--pin", PIN],
+            check=True,
+            capture_output=True,
+        )
         key_file.unlink()
 
         lib = pkcs11.lib(SOFTHSM_MODULE)

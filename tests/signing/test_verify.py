@@ -37,6 +37,7 @@ from signing.tsa import DevTimeStamper
 from signing.verify import Coverage, VerificationReport, verify_pdf
 from tests.conftest import CSRF_RE, csrf
 from tests.factories import MARITAL, encrypted_pdf, pdf_bytes
+from tests.signing.helpers import append_annotation
 
 pytestmark = pytest.mark.db
 
@@ -73,24 +74,6 @@ def sign(
     )
     out = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer, timestamper=timestamper)
     return bytes(out.getvalue())
-
-
-def append_annotation(pdf: bytes) -> bytes:
-    """An incremental update after the signature: a sticky note on the first page."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    page_ref, _ = writer.find_page_for_modification(0)
-    annot = generic.DictionaryObject(
-        {
-            generic.NameObject("/Type"): generic.NameObject("/Annot"),
-            generic.NameObject("/Subtype"): generic.NameObject("/Text"),
-            generic.NameObject("/Rect"): generic.ArrayObject([generic.NumberObject(n) for n in (10, 10, 30, 30)]),
-            generic.NameObject("/Contents"): generic.TextStringObject("Đã sửa sau khi ký"),
-        }
-    )
-    writer.register_annotation(page_ref, writer.add_object(annot))
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
 
 
 def append_content(pdf: bytes) -> bytes:
