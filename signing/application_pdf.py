@@ -23,7 +23,7 @@ from forms.address import format_address
 from forms.definition import Field, FieldType, FormDefinition
 from forms.validation import visible_fields
 from portal.kernel.calendar import to_local
-from portal.kernel.pdfdoc import FONT, FONT_DIR, FONT_FILES, MOTTO, NATION, add_fonts
+from portal.kernel.pdfdoc import FONT, FONT_DIR, FONT_FILES, MOTTO, NATION, add_fonts, place_name
 
 __all__ = [
     "SIGNATURE_BOX",
@@ -39,7 +39,6 @@ _SIGNER_TITLE = "NGƯỜI YÊU CẦU"
 _SIGNER_HINT = "(Ký, ghi rõ họ, chữ đệm, tên)"
 EMPTY_ANSWER = "—"
 _YES, _NO = "Có", "Không"
-_PLACE_PREFIXES = ("Thành phố ", "Tỉnh ", "TP. ", "TP ")
 _MISSING_GLYPH = "\ufffd"  # shown instead of characters the font cannot draw, so nothing vanishes silently
 
 _PT_PER_MM = 72 / 25.4
@@ -150,15 +149,6 @@ def _title(procedure_name: str) -> str:
     return name.upper() if name.casefold().startswith("tờ khai") else f"TỜ KHAI {name.upper()}"
 
 
-def _place(province_name: str) -> str:
-    """The place of the date line: "Tỉnh Ninh Bình" → "Ninh Bình", "Thành phố Hà Nội" → "Hà Nội"."""
-    name = _clean(province_name)
-    for prefix in _PLACE_PREFIXES:
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return name[len(prefix) :]
-    return name
-
-
 def application_data(
     *,
     defn: FormDefinition,
@@ -193,7 +183,7 @@ def application_data(
         agency_name=_clean(agency_name_vi),
         sections=sections,
         applicant_name=_clean(applicant_name),
-        place=_place(place),
+        place=place_name(place),
         created_at=now,
         dossier_ref=_clean(dossier_ref),
     )

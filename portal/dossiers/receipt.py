@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -11,7 +10,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from portal.kernel.calendar import to_local
-from portal.kernel.pdfdoc import FONT, FONT_DIR, MOTTO, NATION, add_fonts
+from portal.kernel.pdfdoc import FONT, FONT_DIR, MOTTO, NATION, add_fonts, clean_text, place_name
 
 __all__ = [
     "FONT_DIR",
@@ -31,7 +30,6 @@ _TOP_MARGIN = 15.0
 _LINE = 6.5
 _QR_SIZE = 32.0
 _QR_BORDER = 4
-_PLACE_PREFIXES = ("Thành phố ", "Tỉnh ", "TP. ", "TP ")
 
 
 @dataclass(frozen=True)
@@ -78,30 +76,15 @@ def format_local_datetime(dt: datetime) -> str:
     return f"{local:%H:%M}, ngày {local:%d/%m/%Y}"
 
 
-def _clean(text: str | None) -> str:
-    """NFC-normalise (precomposed Vietnamese glyphs) and replace control characters by spaces."""
-    normalised = unicodedata.normalize("NFC", text or "")
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in normalised).split())
-
-
-def _place(province_name: str) -> str:
-    """Return the place name for the date line ("Tỉnh Đắk Lắk" → "Đắk Lắk")."""
-    name = _clean(province_name)
-    for prefix in _PLACE_PREFIXES:
-        if name.startswith(prefix) and len(name) > len(prefix):
-            return name[len(prefix) :]
-    return name
-
-
 def _new_pdf(data: ReceiptData) -> FPDF:
     """Create an A4 document with the vendored Noto Sans fonts and metadata."""
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
     add_fonts(pdf)
     pdf.set_margins(_LEFT_MARGIN, _TOP_MARGIN, _RIGHT_MARGIN)
     pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_title(f"{TITLE.capitalize()} - {_clean(data.dossier_code)}")
-    pdf.set_author(_clean(data.agency_name))
-    pdf.set_subject(_clean(data.procedure_name))
+    pdf.set_title(f"{TITLE.capitalize()} - {clean_text(data.dossier_code)}")
+    pdf.set_author(clean_text(data.agency_name))
+    pdf.set_subject(clean_text(data.procedure_name))
     pdf.set_lang("vi-VN")
     pdf.set_creation_date(data.received_at)
     pdf.add_page()
@@ -114,9 +97,9 @@ def _header(pdf: FPDF, data: ReceiptData) -> None:
     left_w = 72.0
     right_w = pdf.epw - left_w
     pdf.set_font(FONT, "", 11)
-    pdf.multi_cell(left_w, 5.5, _clean(data.province_name).upper(), align="C", new_x=XPos.LMARGIN)
+    pdf.multi_cell(left_w, 5.5, clean_text(data.province_name).upper(), align="C", new_x=XPos.LMARGIN)
     pdf.set_font(FONT, "B", 11)
-    pdf.multi_cell(left_w, 5.5, _clean(data.agency_name).upper(), align="C", new_x=XPos.LMARGIN)
+    pdf.multi_cell(left_w, 5.5, clean_text(data.agency_name).upper(), align="C", new_x=XPos.LMARGIN)
     rule_y = pdf.get_y() + 1
     pdf.line(pdf.l_margin + left_w / 2 - 12, rule_y, pdf.l_margin + left_w / 2 + 12, rule_y)
     left_bottom = rule_y
@@ -132,7 +115,7 @@ def _header(pdf: FPDF, data: ReceiptData) -> None:
     pdf.set_xy(pdf.l_margin, max(left_bottom, pdf.get_y()) + 4)
     local = to_local(data.received_at)
     pdf.set_font(FONT, "I", 11)
-    place_line = f"{_place(data.province_name)}, ngày {local:%d} tháng {local:%m} năm {local:%Y}"
+    place_line = f"{place_name(data.province_name)}, ngày {local:%d} tháng {local:%m} năm {local:%Y}"
     pdf.set_x(right_x)
     pdf.multi_cell(right_w, _LINE, place_line, align="C", new_x=XPos.LMARGIN)
 
@@ -143,7 +126,7 @@ def _title(pdf: FPDF, data: ReceiptData) -> None:
     pdf.set_font(FONT, "B", 14)
     pdf.multi_cell(0, 8, TITLE, align="C", new_x=XPos.LMARGIN)
     pdf.set_font(FONT, "B", 12)
-    pdf.multi_cell(0, 7, f"Mã hồ sơ: {_clean(data.dossier_code)}", align="C", new_x=XPos.LMARGIN)
+    pdf.multi_cell(0, 7, f"Mã hồ sơ: {clean_text(data.dossier_code)}", align="C", new_x=XPos.LMARGIN)
     pdf.ln(3)
 
 
@@ -160,10 +143,10 @@ def _field(pdf: FPDF, label: str, value: str) -> None:
 def _applicant(pdf: FPDF, data: ReceiptData) -> None:
     """Write who submitted the dossier and for which procedure (only the data present)."""
     pdf.set_font(FONT, "", 11)
-    pdf.multi_cell(0, _LINE, f"{_clean(data.agency_name)} tiếp nhận hồ sơ của:", new_x=XPos.LMARGIN)
-    _field(pdf, "Ông/Bà:", _clean(data.applicant_name))
+    pdf.multi_cell(0, _LINE, f"{clean_text(data.agency_name)} tiếp nhận hồ sơ của:", new_x=XPos.LMARGIN)
+    _field(pdf, "Ông/Bà:", clean_text(data.applicant_name))
     if data.business:
-        _field(pdf, "Đại diện cho:", _clean(data.business))
+        _field(pdf, "Đại diện cho:", clean_text(data.business))
     optional = (
         ("Số định danh cá nhân:", data.applicant_id_number),
         ("Địa chỉ:", data.applicant_address),
@@ -171,10 +154,10 @@ def _applicant(pdf: FPDF, data: ReceiptData) -> None:
         ("Thư điện tử:", data.applicant_email),
     )
     for label, value in optional:
-        if value and _clean(value):
-            _field(pdf, label, _clean(value))
-    _field(pdf, "Nội dung yêu cầu giải quyết:", _clean(data.procedure_name))
-    _field(pdf, "Mã thủ tục:", _clean(data.procedure_code))
+        if value and clean_text(value):
+            _field(pdf, label, clean_text(value))
+    _field(pdf, "Nội dung yêu cầu giải quyết:", clean_text(data.procedure_name))
+    _field(pdf, "Mã thủ tục:", clean_text(data.procedure_code))
 
 
 def _components(pdf: FPDF, data: ReceiptData) -> None:
@@ -196,7 +179,7 @@ def _components(pdf: FPDF, data: ReceiptData) -> None:
         for number, component in enumerate(data.components, start=1):
             row = table.row()
             row.cell(str(number), align="C")
-            row.cell(_clean(component.name))
+            row.cell(clean_text(component.name))
             row.cell(str(component.files), align="C")
             row.cell(str(component.pages), align="C")
     pdf.ln(2)
@@ -208,7 +191,7 @@ def _schedule(pdf: FPDF, data: ReceiptData) -> None:
         ("Số lượng hồ sơ:", "01 bộ"),
         ("Thời gian nhận hồ sơ:", format_local_datetime(data.received_at)),
         ("Thời gian trả kết quả:", f"ngày {data.appointment_date:%d/%m/%Y}"),
-        ("Hình thức nhận kết quả:", _clean(data.delivery_method)),
+        ("Hình thức nhận kết quả:", clean_text(data.delivery_method)),
         ("Lệ phí:", format_vnd(data.fee_total)),
     ]
     present = [(label, value) for label, value in items if value]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 from fpdf import FPDF
@@ -17,3 +18,21 @@ def add_fonts(pdf: FPDF) -> None:
     """Register the Noto Sans regular, bold and italic faces (embedded as subsets, Unicode text kept)."""
     for style, filename in FONT_FILES.items():
         pdf.add_font(FONT, style, FONT_DIR / filename)
+
+
+PLACE_PREFIXES = ("Thành phố ", "Tỉnh ", "TP. ", "TP ")
+
+
+def clean_text(text: object) -> str:
+    """NFC-normalise (precomposed Vietnamese glyphs), turn control characters into spaces, collapse spaces."""
+    normalised = unicodedata.normalize("NFC", str(text or ""))
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in normalised).split())
+
+
+def place_name(province_name: str) -> str:
+    """The place of a date line: "Tỉnh Ninh Bình" → "Ninh Bình", "Thành phố Hà Nội" → "Hà Nội"."""
+    name = clean_text(province_name)
+    for prefix in PLACE_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return name[len(prefix) :]
+    return name

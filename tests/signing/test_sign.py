@@ -18,6 +18,7 @@ from signing.pki import DevPKI, Issued
 from signing.sign import PadesLevel, SealError, seal_document, sign_application
 from signing.stamping import TIMESTAMP_FORMAT
 from signing.tsa import DevTimeStamper
+from tests.signing.conftest import PERSON_NAME
 from tests.signing.helpers import (
     BOX,
     make_test_pdf,
@@ -30,12 +31,7 @@ from tests.signing.helpers import (
     validation_context,
 )
 
-NAME = "Nguyễn Thị Hường"
-
-
-@pytest.fixture(scope="module")
-def person(dev_pki: DevPKI) -> Issued:
-    return dev_pki.issue_person(full_name=NAME, cccd="001090000001")
+NAME = PERSON_NAME  # the `person` fixture (conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -34,15 +34,11 @@ from signing.signers import (
     get_plugin,
     registry,
 )
+from tests.signing.conftest import PERSON_NAME
 from tests.signing.helpers import BOX, SOFTHSM_MODULE, make_test_pdf, softhsm_token, validate_all
 
 TOKEN, SO_PIN, PIN = "portal-test", "1234", "5678"
-NAME = "Nguyễn Thị Hường"
-
-
-@pytest.fixture(scope="module")
-def person(dev_pki: DevPKI) -> Issued:
-    return dev_pki.issue_person(full_name=NAME, cccd="001090000001")
+NAME = PERSON_NAME  # the `person` fixture (conftest.py)
 
 
 @pytest.fixture(scope="module")
