@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -335,9 +334,7 @@ def test_hostile_shapes_never_raise(defn: FormDefinition) -> None:
         "purpose": ["work", "other"],  # first one wins
         42: ["int key"],
     }
-    started = time.perf_counter()
-    result = step(defn, "one", raw)
-    assert time.perf_counter() - started < 2
+    result = step(defn, "one", raw)  # how long it takes is for bench/, not a timed assertion here
     assert result.values["full_name"] == "not a list"
     assert result.values["age"] == 5
     assert result.values["bio"] == "bytes \ufffd"
