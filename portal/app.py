@@ -17,17 +17,23 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
+import payments.tasks  # noqa: F401  (registers outbox handlers and the reconciliation job)
+import portal.dossiers.billing
 import portal.dossiers.tasks  # noqa: F401  (registers outbox handlers)
 from auth import oidc_views, token_views
 from auth import views as auth_views
 from auth.assurance import StepUpRequired, step_up_response
 from auth.oidc import make_client
+from payments import views as payment_views
+from payments.setup import build_gateways
 from portal import pages
 from portal.api import v1 as api_v1
+from portal.api import v1_payments as api_v1_payments
 from portal.businesses import views as businesses_views
 from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.catalog.snapshot import CatalogCache
+from portal.dossiers import payment_views as dossier_payment_views
 from portal.dossiers import sign_views
 from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
@@ -37,6 +43,8 @@ from portal.kernel.ratelimit import RateLimited, make_limiter
 from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from portal.notifications import tasks as notification_tasks  # noqa: F401  (registers outbox handlers)
+from portal.notifications import views as notifications_views
 from portal.web import STATIC_DIR, is_htmx, render
 from signing import pki_views, verify_views
 
@@ -50,7 +58,15 @@ def N_(s: str) -> str:
 
 # Machine-to-machine endpoints: authenticated by a bearer token or client credentials sent with each
 # request, never by the browser's cookie, so a cross-site form cannot act through them.
-CSRF_EXEMPT_PREFIXES = ("/api/", "/oauth/token", "/dev-idp/token", "/dev-idp/userinfo", "/pki/")
+# Payment gateways' notifications are server-to-server and signed by the gateway.
+CSRF_EXEMPT_PREFIXES = (
+    "/api/",
+    "/oauth/token",
+    "/dev-idp/token",
+    "/dev-idp/userinfo",
+    "/pki/",
+    "/payments/notify/",
+)
 
 
 async def verify_csrf(request: Request) -> None:
@@ -151,7 +167,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = None
         if settings.worker_in_process:
             worker = InProcessWorker(
-                engine, WorkerContext(settings=settings, storage=storage), settings.worker_poll_seconds
+                engine,
+                WorkerContext(settings=settings, storage=storage, gateways=app.state.gateways),
+                settings.worker_poll_seconds,
             )
             worker.start()
         app.state.worker = worker
@@ -179,8 +197,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.worker = None
     app.state.limiter = make_limiter(settings.redis_url, settings.rate_limits)
+    app.state.gateways = build_gateways(settings)
     install_error_handlers(app)
-    for module in (pages, catalog_views, auth_views, dossier_views, businesses_views, token_views, api_v1):
+    for module in (
+        pages,
+        catalog_views,
+        auth_views,
+        dossier_views,
+        businesses_views,
+        notifications_views,
+        dossier_payment_views,
+        payment_views,
+        token_views,
+        api_v1,
+        api_v1_payments,
+    ):
         app.include_router(module.router)
     app.include_router(oidc_views.router)
     for signing_module in (sign_views, verify_views):

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 from sqlmodel import Session
@@ -204,17 +204,64 @@ def client_list() -> None:
         click.echo("  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip())
 
 
-@main.command()
-def worker() -> None:
-    """Drain the outbox in this process (for deployments without the in-process worker)."""
-    import portal.dossiers.tasks  # noqa: F401
-    from portal.kernel.db import make_engine
-    from portal.kernel.outbox import WorkerContext, run_forever
+def _worker_context() -> Any:
+    """The context the outbox handlers and periodic jobs get, with every handler registered."""
+    import portal.app  # noqa: F401  (imports every module that registers handlers, jobs and subscribers)
+    from payments.setup import build_gateways
+    from portal.kernel.outbox import WorkerContext
     from portal.kernel.storage import LocalStorage
 
     settings = get_settings()
-    ctx = WorkerContext(settings=settings, storage=LocalStorage(settings.storage_dir))
-    run_forever(make_engine(settings), ctx, settings.worker_poll_seconds)
+    return WorkerContext(
+        settings=settings, storage=LocalStorage(settings.storage_dir), gateways=build_gateways(settings)
+    )
+
+
+@main.command()
+def worker() -> None:
+    """Drain the outbox and run the periodic jobs in this process (deployments without the in-process worker)."""
+    from portal.kernel.db import make_engine
+    from portal.kernel.outbox import run_forever
+
+    ctx = _worker_context()
+    run_forever(make_engine(ctx.settings), ctx, ctx.settings.worker_poll_seconds)
+
+
+@main.group()
+def payments() -> None:
+    """Payments: reconciliation and the daily report."""
+
+
+@payments.command("reconcile")
+def payments_reconcile() -> None:
+    """Settle pending payments older than PORTAL_PAYMENT_RECONCILE_AFTER_MINUTES by asking their gateways."""
+    from payments.tasks import reconcile_now
+    from portal.kernel.db import make_engine
+
+    ctx = _worker_context()
+    report = reconcile_now(make_engine(ctx.settings), ctx)
+    click.echo(f"checked {report.checked}, settled {report.settled}, errors {report.errors}")
+
+
+@payments.command("report")
+@click.option("--day", "day_text", default="", help="the local day, YYYY-MM-DD (default: yesterday)")
+@click.option("--agency", default=None, help="only this agency's code")
+def payments_report(day_text: str, agency: str | None) -> None:
+    """The daily report per agency and gateway, as CSV on standard output."""
+    from datetime import date, timedelta
+
+    from sqlmodel import Session
+
+    from payments.report import daily_report, report_csv
+    from portal.kernel.clock import local, utcnow
+    from portal.kernel.db import make_engine
+
+    try:
+        day = date.fromisoformat(day_text) if day_text else local(utcnow()).date() - timedelta(days=1)
+    except ValueError:
+        raise click.BadParameter("the day is written YYYY-MM-DD", param_hint="--day") from None
+    with Session(make_engine(get_settings())) as session:
+        click.echo(report_csv(daily_report(session, day, agency_code=agency)), nl=False)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ from starlette.routing import Mount
 from auth.client_service import create_client
 from auth.models import Account
 from portal.dossiers.models import DossierFile
+from payments.models import Payment
+from portal.notifications.service import notify
 from tests.conftest import CSRF_RE, csrf, signup
 from tests.factories import MARITAL, valid_tax_code
+from tests.payments.helpers import pay
 from tests.web.flow import fill_marital, start, submit
 
 pytestmark = pytest.mark.db
@@ -94,6 +97,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/businesses/new"): R("citizen", "/businesses/new"),
     ("POST", "/businesses"): R("citizen", "/businesses", ok=(422,), tax_code="abc", name="", address=""),
     ("POST", "/procedures/{code}/start"): R("citizen", f"/procedures/{MARITAL}/start", ok=(303,)),
+    ("GET", "/notifications"): R("citizen", "/notifications"),
+    # one notification: its addressee only
+    ("POST", "/notifications/{notification_id}/read"): R("owner", "/notifications/{notification}/read", ok=(303,)),
     # one personal dossier: its applicant only
     ("GET", "/dossiers/{dossier_id}"): R("owner", D),
     ("GET", "/dossiers/{dossier_id}/continue"): R("owner", D + "/continue", ok=(303,)),
@@ -111,6 +117,22 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/dossiers/{dossier_id}/receipt.pdf"): R("owner", "/dossiers/{submitted}/receipt.pdf"),
     ("POST", "/dossiers/{dossier_id}/files/{file_id}/delete"): R("owner", D + "/files/{file}/delete", ok=(303,)),
     ("POST", "/dossiers/{dossier_id}/submit"): R("owner", D + "/submit", ok=(422,), delivery_method="online"),
+    # the fee of one dossier: its applicant only
+    ("GET", "/dossiers/{dossier_id}/payment"): R("owner", D + "/payment"),
+    ("POST", "/dossiers/{dossier_id}/payment"): R("owner", D + "/payment", ok=(422,), gateway="no-such-gateway"),
+    ("POST", "/dossiers/{dossier_id}/payment/reduction"): R("owner", D + "/payment/reduction", ok=(422,), category="x"),
+    ("GET", "/dossiers/{dossier_id}/payments/{payment_id}/receipt.pdf"): R(
+        "owner", "/dossiers/{submitted}/payments/{payment}/receipt.pdf"
+    ),
+    # withdrawing a draft is refused (409) for its owner; nobody else learns it exists
+    ("POST", "/dossiers/{dossier_id}/withdraw"): R("owner", D + "/withdraw", ok=(409,)),
+    # what payment gateways call: public, believed only when their signature checks (these carry none)
+    ("GET", "/payments/return/{gateway_id}"): R("public", "/payments/return/sandbox", ok=(400,)),
+    ("GET", "/payments/notify/{gateway_id}"): R("public", "/payments/notify/sandbox", ok=(400,)),
+    ("POST", "/payments/notify/{gateway_id}"): R("public", "/payments/notify/sandbox", ok=(400,)),
+    # the sandbox bank's page (development and tests only): public, like a bank's
+    ("GET", "/sandbox-bank/pay"): R("public", "/sandbox-bank/pay?order=forged", ok=(422,)),
+    ("POST", "/sandbox-bank/pay"): R("public", "/sandbox-bank/pay", ok=(422,), order="forged", choice="pay"),
     # one business: its representatives only
     ("GET", "/businesses/{business_id}"): R("rep", "/businesses/{business}"),
     ("POST", "/businesses/{business_id}/representatives"): R(
@@ -124,6 +146,20 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/backoffice/dossiers"): R("partner:backoffice", "/api/v1/backoffice/dossiers"),
     ("GET", "/api/v1/backoffice/dossiers/{code}"): R("partner:backoffice", "/api/v1/backoffice/dossiers/{code}"),
     ("GET", "/api/v1/postal/orders"): R("partner:postal", "/api/v1/postal/orders"),
+    ("GET", "/api/v1/backoffice/dossiers/{code}/payments"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/payments"
+    ),
+    # a submitted dossier that is not rejected: refunding it is refused (409) even to its agency
+    ("POST", "/api/v1/backoffice/dossiers/{code}/refund"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/refund", ok=(409,)
+    ),
+    # rejecting needs a JSON body: the form-encoded call of the matrix is refused as invalid (422)
+    ("POST", "/api/v1/backoffice/dossiers/{code}/reject"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/reject", ok=(422,)
+    ),
+    ("GET", "/api/v1/backoffice/payments/report"): R(
+        "partner:backoffice", "/api/v1/backoffice/payments/report?day=2026-12-01"
+    ),
 }
 
 
@@ -167,12 +203,13 @@ def world(app: FastAPI) -> Iterator[World]:
         return TestClient(app, follow_redirects=False)
 
     owner, other, rep = browser(), browser(), browser()
-    signup(owner, name="Chủ Hồ Sơ")
+    owner_login = signup(owner, name="Chủ Hồ Sơ")
     signup(other, name="Người Khác")
     rep_login = signup(rep, name="Người Đại Diện")
     draft = fill_marital(owner)
     submitted = fill_marital(owner)
     assert submit(owner, submitted).status_code == 303
+    payment_reference = pay(owner, app, submitted)
     r = rep.post(
         "/businesses",
         data={
@@ -188,9 +225,22 @@ def world(app: FastAPI) -> Iterator[World]:
     with Session(app.state.engine) as db:
         file_id = db.exec(select(DossierFile.id).where(DossierFile.dossier_id == draft)).first()
         rep_account = db.exec(select(Account.id).where(Account.email == rep_login)).one()
+        owner_account = db.exec(select(Account.id).where(Account.email == owner_login)).one()
+        notification = notify(
+            db,
+            account_id=owner_account,
+            kind="dossier.submitted",
+            dedupe_key=f"matrix:{submitted}",
+            subject={"vi": "Hồ sơ đã được nộp", "en": "Dossier submitted"},
+            body={"vi": "Hồ sơ của bạn đã được nộp.", "en": "Your dossier has been submitted."},
+            link=f"/dossiers/{submitted}",
+        )
+        assert notification is not None
+        notification_id = notification.id
         from portal.dossiers.models import Dossier
 
         code = db.get(Dossier, submitted).code  # type: ignore[union-attr]
+        payment_id = db.exec(select(Payment.id).where(Payment.reference == payment_reference)).one()
         backoffice, bo_secret = create_client(db, name="Một cửa UBXA", scope="backoffice", agency_code="UBXA")
         postal, po_secret = create_client(db, name="Bưu điện", scope="postal", postal_operator="vnpost")
         clients = [("backoffice", backoffice.id, bo_secret), ("postal", postal.id, po_secret)]
@@ -219,6 +269,8 @@ def world(app: FastAPI) -> Iterator[World]:
             "business": business,
             "business_dossier": business_dossier,
             "rep_account": rep_account,
+            "notification": notification_id,
+            "payment": payment_id,
         },
         tokens=tokens,
     )
@@ -270,7 +322,7 @@ def _expected(actor: str, rule: Rule) -> str:
 
 
 # Routes that change what they act on run last, each caller's refusal first and the allowed caller last.
-ORDER = sorted(MATRIX, key=lambda k: (k[1].endswith(("/delete", "/submit", "/remove", "/signout")), k))
+ORDER = sorted(MATRIX, key=lambda k: (k[1].endswith(("/delete", "/submit", "/remove", "/signout", "/withdraw")), k))
 
 
 @pytest.mark.parametrize(("method", "path"), ORDER, ids=[f"{m} {p}" for m, p in ORDER])

@@ -10,6 +10,8 @@ Wire format, as VNPay documents it:
   with ``{"RspCode": .., "Message": ..}`` (:func:`ipn_reply`). VNPay retries until it gets ``00`` or ``02``.
 * querydr: a signed JSON POST to ``{base}/merchant_webapi/api/transaction`` whose hash joins fixed fields
   with ``|``; the answer is signed the same way (:func:`querydr_request`, :func:`parse_querydr_response`).
+* refund: the same endpoint and signing, ``vnp_Command=refund``, full (02) or partial (03)
+  (:func:`refund_request`, :func:`parse_refund_response`).
 
 Times: VNPay speaks ``yyyyMMddHHmmss`` in GMT+7. Aware datetimes are converted; naive ones are taken as UTC
 (the portal's storage convention, see ``portal.kernel.clock``). Parsed times come back aware, in GMT+7.
@@ -29,6 +31,7 @@ from urllib.parse import quote_plus
 VERSION = "2.1.0"
 PAY_PATH = "/paymentv2/vpcpay.html"
 QUERYDR_PATH = "/merchant_webapi/api/transaction"
+REFUND_PATH = QUERYDR_PATH  # one endpoint, told apart by vnp_Command
 VN_TZ = timezone(timedelta(hours=7), "GMT+7")
 DATE_FORMAT = "%Y%m%d%H%M%S"
 LOCALES = ("vn", "en")
@@ -44,6 +47,25 @@ RESPONSE_INSUFFICIENT_FUNDS = "51"
 STATUS_SUCCESS = "00"
 STATUS_PENDING = "01"
 STATUS_FAILED = "02"
+
+# vnp_TransactionType of a refund request
+REFUND_FULL = "02"
+REFUND_PARTIAL = "03"
+
+# vnp_ResponseCode of the merchant web API (querydr and refund)
+API_SUCCESS = "00"
+API_INVALID_MERCHANT = "02"
+API_INVALID_FORMAT = "03"
+API_NOT_FOUND = "91"
+API_DUPLICATE = "94"  # refund: a refund of this transaction was asked before and VNPay is processing it
+API_NOT_REFUNDABLE = "95"  # refund: the payment did not succeed at VNPay
+API_INVALID_CHECKSUM = "97"
+API_OTHER_ERROR = "99"
+
+# vnp_TransactionStatus of a refund
+STATUS_REFUND_PROCESSING = "05"
+STATUS_REFUND_SENT_TO_BANK = "06"
+STATUS_REFUND_REJECTED = "09"
 
 # The merchant's IPN answer codes
 IPN_CONFIRM_SUCCESS = "00"
@@ -92,6 +114,38 @@ QUERYDR_RESPONSE_FIELDS = (
     "vnp_PromotionAmount",
 )
 
+# The fields, in order, that the refund request and response hashes cover
+REFUND_REQUEST_FIELDS = (
+    "vnp_RequestId",
+    "vnp_Version",
+    "vnp_Command",
+    "vnp_TmnCode",
+    "vnp_TransactionType",
+    "vnp_TxnRef",
+    "vnp_Amount",
+    "vnp_TransactionNo",
+    "vnp_TransactionDate",
+    "vnp_CreateBy",
+    "vnp_CreateDate",
+    "vnp_IpAddr",
+    "vnp_OrderInfo",
+)
+REFUND_RESPONSE_FIELDS = (
+    "vnp_ResponseId",
+    "vnp_Command",
+    "vnp_ResponseCode",
+    "vnp_Message",
+    "vnp_TmnCode",
+    "vnp_TxnRef",
+    "vnp_Amount",
+    "vnp_BankCode",
+    "vnp_PayDate",
+    "vnp_TransactionNo",
+    "vnp_TransactionType",
+    "vnp_TransactionStatus",
+    "vnp_OrderInfo",
+)
+
 _UNSIGNED = ("vnp_SecureHash", "vnp_SecureHashType")
 _CALLBACK_REQUIRED = ("vnp_TmnCode", "vnp_Amount", "vnp_ResponseCode", "vnp_TransactionStatus", "vnp_TxnRef")
 
@@ -113,6 +167,14 @@ class QueryFailed(VnpayError):
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"querydr failed: {code} {message}")
+        self.code, self.message = code, message
+
+
+class RefundFailed(VnpayError):
+    """A correctly signed refund answer whose vnp_ResponseCode is not 00 (94: asked before, 95: not paid, ...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"refund failed: {code} {message}")
         self.code, self.message = code, message
 
 
@@ -141,6 +203,24 @@ class VnpayResult:
     def pending(self) -> bool:
         """Only from querydr: the customer has not finished at VNPay yet."""
         return self.transaction_status == STATUS_PENDING
+
+
+@dataclass(frozen=True)
+class VnpayRefund:
+    """VNPay's acceptance of a refund request."""
+
+    txn_ref: str
+    amount_vnd: int  # what this request gives back
+    transaction_no: str  # VNPay's number for the refund transaction
+    transaction_type: str  # REFUND_FULL or REFUND_PARTIAL
+    transaction_status: str  # of the refund: 05 processing, 06 sent to the bank, 09 rejected, ...
+    bank_code: str | None
+    pay_date: datetime | None
+    message: str
+
+    @property
+    def rejected(self) -> bool:
+        return self.transaction_status == STATUS_REFUND_REJECTED
 
 
 # -- hashing
@@ -172,7 +252,7 @@ def verify(params: Mapping[str, str], secret: str) -> bool:
 
 
 def querydr_hash(values: Mapping[str, object], fields: tuple[str, ...], secret: str) -> str:
-    """The querydr hash: the given fields' values, in order, joined with ``|`` (missing → empty)."""
+    """The merchant web API hash (querydr, refund): the fields' values in order, joined with ``|``, missing → empty."""
     return _hmac512("|".join(_text(values.get(f)) for f in fields), secret)
 
 
@@ -369,4 +449,88 @@ def parse_querydr_response(body: Mapping[str, object], *, secret: str, tmn_code:
         bank_code=_text(body.get("vnp_BankCode")) or None,
         pay_date=parse_date(pay_date) if pay_date else None,
         ok=status == STATUS_SUCCESS,
+    )
+
+
+# -- refund
+
+
+def refund_request(
+    *,
+    tmn_code: str,
+    secret: str,
+    txn_ref: str,
+    amount_vnd: int,
+    transaction_type: str,
+    transaction_no: str | None,
+    transaction_date: datetime,
+    create_by: str,
+    ip_addr: str,
+    order_info: str,
+    created_at: datetime,
+    request_id: str | None = None,
+) -> dict[str, str]:
+    """The signed JSON body of a refund, to POST to ``{base}/merchant_webapi/api/transaction``.
+
+    ``amount_vnd`` is in đồng (sent ×100); ``transaction_type`` is :data:`REFUND_FULL` or :data:`REFUND_PARTIAL`;
+    ``transaction_no`` is VNPay's number for the payment (optional for VNPay, sent as ``0`` when unknown);
+    ``transaction_date`` is the payment's vnp_CreateDate; ``created_at`` is now; ``create_by`` names who
+    refunds. ``request_id`` must be unique within a day: reusing it is how a retry avoids a second refund.
+    """
+    if isinstance(amount_vnd, bool) or not isinstance(amount_vnd, int) or amount_vnd <= 0:
+        raise ValueError(f"amount_vnd must be a positive int, not {amount_vnd!r}")
+    if transaction_type not in (REFUND_FULL, REFUND_PARTIAL):
+        raise ValueError(f"transaction_type must be {REFUND_FULL} or {REFUND_PARTIAL}, not {transaction_type!r}")
+    if not txn_ref or not create_by:
+        raise ValueError("txn_ref and create_by are required")
+    body = {
+        "vnp_RequestId": request_id or uuid.uuid4().hex,
+        "vnp_Version": VERSION,
+        "vnp_Command": "refund",
+        "vnp_TmnCode": tmn_code,
+        "vnp_TransactionType": transaction_type,
+        "vnp_TxnRef": txn_ref,
+        "vnp_Amount": str(amount_vnd * 100),
+        "vnp_TransactionNo": transaction_no or "0",
+        "vnp_TransactionDate": format_date(transaction_date),
+        "vnp_CreateBy": create_by,
+        "vnp_CreateDate": format_date(created_at),
+        "vnp_IpAddr": ip_addr,
+        "vnp_OrderInfo": order_info,
+    }
+    body["vnp_SecureHash"] = querydr_hash(body, REFUND_REQUEST_FIELDS, secret)
+    return body
+
+
+def parse_refund_response(body: Mapping[str, object], *, secret: str, tmn_code: str | None = None) -> VnpayRefund:
+    """Verify and read a refund answer.
+
+    :class:`BadSignature` when its hash does not match (checked first, error answers included);
+    :class:`RefundFailed` when VNPay refused the request (``vnp_ResponseCode`` ≠ 00: 02 merchant, 91 not found,
+    94 asked before, 95 payment not successful, 97 checksum, 99 other); :class:`ProtocolError` for missing
+    fields, another command or another merchant.
+    """
+    received = _text(body.get("vnp_SecureHash"))
+    if not received or not _same_hash(received, querydr_hash(body, REFUND_RESPONSE_FIELDS, secret)):
+        raise BadSignature("bad or missing vnp_SecureHash on the refund response")
+    code = _text(body.get("vnp_ResponseCode"))
+    if code != API_SUCCESS:
+        raise RefundFailed(code, _text(body.get("vnp_Message")))
+    if _text(body.get("vnp_Command")) != "refund":
+        raise ProtocolError(f"not a refund answer (vnp_Command {_text(body.get('vnp_Command'))!r})")
+    missing = [f for f in ("vnp_TxnRef", "vnp_Amount", "vnp_TransactionType") if not _text(body.get(f))]
+    if missing:
+        raise ProtocolError(f"missing {', '.join(missing)}")
+    if tmn_code is not None and _text(body.get("vnp_TmnCode")) != tmn_code:
+        raise ProtocolError("refund answer for another merchant")
+    pay_date = _text(body.get("vnp_PayDate"))
+    return VnpayRefund(
+        txn_ref=_text(body.get("vnp_TxnRef")),
+        amount_vnd=_amount(body.get("vnp_Amount")),
+        transaction_no=_text(body.get("vnp_TransactionNo")),
+        transaction_type=_text(body.get("vnp_TransactionType")),
+        transaction_status=_text(body.get("vnp_TransactionStatus")),
+        bank_code=_text(body.get("vnp_BankCode")) or None,
+        pay_date=parse_date(pay_date) if pay_date else None,
+        message=_text(body.get("vnp_Message")),
     )

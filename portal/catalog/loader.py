@@ -21,6 +21,14 @@ FORMS_DIR = Path(__file__).resolve().parents[2] / "forms" / "definitions"
 LEVELS = {"full", "partial"}
 DELIVERY = {"online", "centre", "post"}
 FILE_TYPES = {"pdf", "jpeg", "png"}
+PAYMENT_TIMINGS = {"before", "after"}
+# The component that holds the proof of a declared fee reduction; added to every procedure that has
+# reductions, and mandatory only while a reduction is declared.
+REDUCTION_PROOF = "fee_reduction_proof"
+REDUCTION_PROOF_NAME = {
+    "vi": "Giấy tờ chứng minh thuộc đối tượng được miễn, giảm phí, lệ phí",
+    "en": "Proof of eligibility for the fee exemption or reduction",
+}
 
 
 class CatalogError(Exception):
@@ -68,7 +76,19 @@ def _check_procedure(
         _text(fee, "name", source)
         if not isinstance(fee.get("amount"), int) or fee["amount"] < 0:
             raise CatalogError(f"{source}: fee amounts are whole numbers of đồng")
-    seen: set[str] = set()
+    if doc.get("payment", "before") not in PAYMENT_TIMINGS:
+        raise CatalogError(f"{source}: payment must be one of {sorted(PAYMENT_TIMINGS)}")
+    categories: set[str] = set()
+    for reduction in doc.get("reductions") or []:
+        category = _need(reduction, "category", source)
+        if category in categories:
+            raise CatalogError(f"{source}: duplicate reduction category {category!r}")
+        categories.add(category)
+        _text(reduction, "name", source)
+        percent = reduction.get("percent")
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 < percent <= 100:
+            raise CatalogError(f"{source}: reduction {category} needs a whole percent from 1 to 100")
+    seen: set[str] = {REDUCTION_PROOF}
     for comp in doc["components"]:
         cid = _need(comp, "id", source)
         if cid in seen:
@@ -158,6 +178,24 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
                 "application": bool(c.get("application", False)),
             }
             for c in doc["components"]
+        ]
+        if doc.get("reductions"):
+            proc.components.append(
+                {
+                    "id": REDUCTION_PROOF,
+                    "name": REDUCTION_PROOF_NAME,
+                    "mandatory": False,
+                    "accepts": ["pdf", "jpeg", "png"],
+                    "multiple": True,
+                    "signature_required": False,
+                    "application": False,
+                    "reduction_proof": True,
+                }
+            )
+        proc.payment_timing = doc.get("payment", "before")
+        proc.refundable = bool(doc.get("refundable", False))
+        proc.reductions = [
+            {"category": r["category"], "name": r["name"], "percent": r["percent"]} for r in doc.get("reductions") or []
         ]
         proc.delivery = list(doc["delivery"])
         proc.form_id, proc.form_version = doc["form"]["id"], doc["form"]["version"]

@@ -44,6 +44,12 @@ class Procedure(SQLModel, table=True):
     form_id: str = Field(max_length=80)
     form_version: int
     active: bool = True
+    # Payment: "before" (the fee is paid before the dossier can be submitted) or "after" (it may follow);
+    # the reductions an applicant may declare ([{category, name {vi, en}, percent}]); whether the fee is
+    # given back when the dossier is rejected or withdrawn.
+    payment_timing: str = Field(default="before", max_length=10)
+    reductions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    refundable: bool = False
 
     @property
     def fee_total(self) -> int:
@@ -51,6 +57,9 @@ class Procedure(SQLModel, table=True):
 
     def component(self, component_id: str) -> dict[str, Any] | None:
         return next((c for c in self.components if c["id"] == component_id), None)
+
+    def reduction(self, category: str | None) -> dict[str, Any] | None:
+        return next((r for r in self.reductions if r["category"] == category), None) if category else None
 
     @property
     def required_assurance(self) -> int:

@@ -47,6 +47,9 @@ class Dossier(SQLModel, table=True):
     last_step: str | None = Field(default=None, max_length=40)
     answers_checked: bool = False
     delivery_method: str | None = Field(default=None, max_length=10)
+    # The fee reduction category the applicant declared (one of the procedure's), proven by a file of the
+    # component REDUCTION_PROOF.
+    fee_reduction: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -10,6 +10,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from portal.kernel.calendar import to_local
+from portal.kernel.money import format_vnd
 from portal.kernel.pdfdoc import FONT, FONT_DIR, MOTTO, NATION, add_fonts, clean_text, place_name
 
 __all__ = [
@@ -17,7 +18,6 @@ __all__ = [
     "ReceiptComponent",
     "ReceiptData",
     "format_local_datetime",
-    "format_vnd",
     "render_receipt_pdf",
 ]
 
@@ -62,12 +62,6 @@ class ReceiptData:
     fee_total: int
     province_name: str = "Tỉnh ..."
     business: str | None = None  # "<name> (MST <tax code>)" when filed for a business
-
-
-def format_vnd(amount: int) -> str:
-    """Format an amount of đồng the Vietnamese way: 1234567 → "1.234.567 đồng"."""
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{abs(amount):,} đồng".replace(",", ".")
 
 
 def format_local_datetime(dt: datetime) -> str:

@@ -21,9 +21,11 @@ from forms.validation import StepResult, validate_data, validate_step
 from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
 from portal.catalog.models import Procedure
+from portal.dossiers import billing
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence, DossierStatus
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
+from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
@@ -274,10 +276,15 @@ class Readiness:
     form_errors: dict[str, Msg]
     missing_components: list[dict[str, Any]]
     delivery_missing: bool
+    payment_due: int = 0  # đồng to pay before submitting (procedures that take the fee first)
 
     @property
     def ok(self) -> bool:
         return not self.form_errors and not self.missing_components and not self.delivery_missing
+
+    @property
+    def ok_to_submit(self) -> bool:
+        return self.ok and not self.payment_due
 
 
 def readiness(session: Session, dossier: Dossier, procedure: Procedure, defn: FormDefinition) -> Readiness:
@@ -286,15 +293,19 @@ def readiness(session: Session, dossier: Dossier, procedure: Procedure, defn: Fo
     have = {f.component_id for f in files}
     unsigned = {f.component_id for f in files if not f.signature}
     # A component that must be signed counts as missing while any of its files is not signed.
+    declared_reduction = procedure.reduction(dossier.fee_reduction) is not None
     missing = [
         c
         for c in procedure.components
-        if (c["mandatory"] and c["id"] not in have) or (c.get("signature_required") and c["id"] in unsigned)
+        if (c["mandatory"] and c["id"] not in have)
+        or (c.get("signature_required") and c["id"] in unsigned)
+        or (c.get("reduction_proof") and declared_reduction and c["id"] not in have)
     ]
     return Readiness(
         form_errors=validate_data(defn, dossier.data),
         missing_components=missing,
         delivery_missing=dossier.delivery_method not in procedure.delivery,
+        payment_due=billing.payment_blocks_submission(session, procedure, dossier, settings_of(session)),
     )
 
 
@@ -304,6 +315,7 @@ def set_delivery(*, session: Session, dossier: Dossier, procedure: Procedure, me
     if method not in procedure.delivery:
         raise Invalid(N_("Choose how you want to receive the result."))
     dossier.delivery_method = method
+    billing.check_bill_change(session, procedure, dossier, settings_of(session))
     session.add(dossier)
     session.flush()
 
@@ -330,6 +342,8 @@ def submit(*, session: Session, dossier: Dossier, procedure: Procedure, defn: Fo
     ready = readiness(session, dossier, procedure, defn)
     if not ready.ok:
         raise Invalid(N_("The dossier is not complete yet. Correct the points listed below."))
+    if ready.payment_due:
+        raise Conflict(N_("The fee of this procedure must be paid before the dossier is submitted."))
     now = utcnow()
     # The conditional update is the lock: only one request moves the draft on.
     won = session.execute(
@@ -371,3 +385,51 @@ def acting_identity(account_id: str, business_id: str | None) -> ColumnElement[b
     if business_id is not None:
         return col(Dossier.business_id) == business_id
     return and_(col(Dossier.business_id).is_(None), col(Dossier.applicant_id) == account_id)
+
+
+def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:
+    """The applicant takes back a submitted dossier before the agency has received it (idempotent)."""
+    if dossier.status == DossierStatus.WITHDRAWN:
+        return dossier
+    won = session.execute(
+        update(Dossier)
+        .where(col(Dossier.id) == dossier.id, col(Dossier.status) == DossierStatus.SUBMITTED)
+        .values(status=DossierStatus.WITHDRAWN, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(dossier)
+    if won.rowcount != 1:  # type: ignore[attr-defined]
+        if dossier.status == DossierStatus.WITHDRAWN:
+            return dossier
+        raise Conflict(N_("Only a submitted dossier that the agency has not received yet can be withdrawn."))
+    add_event(session, dossier, "withdrawn", actor=by.full_name)
+    billing.refund_on_exit(session, dossier, reason="withdrawn")
+    session.flush()
+    return dossier
+
+
+def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossier:
+    """The agency refuses a dossier with a reason (idempotent); a refundable fee is given back."""
+    if dossier.status == DossierStatus.REJECTED:
+        return dossier
+    open_states = (
+        DossierStatus.SUBMITTED,
+        DossierStatus.RECEIVED,
+        DossierStatus.IN_PROCESS,
+        DossierStatus.SUPPLEMENT_REQUESTED,
+    )
+    won = session.execute(
+        update(Dossier)
+        .where(col(Dossier.id) == dossier.id, col(Dossier.status).in_(open_states))
+        .values(status=DossierStatus.REJECTED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(dossier)
+    if won.rowcount != 1:  # type: ignore[attr-defined]
+        if dossier.status == DossierStatus.REJECTED:
+            return dossier
+        raise Conflict(N_("This dossier can no longer be rejected."))
+    add_event(session, dossier, "rejected", actor=by, reason=reason)
+    billing.refund_on_exit(session, dossier, reason="rejected")
+    session.flush()
+    return dossier

@@ -18,8 +18,9 @@ from forms.address import format_address, provinces, wards
 from forms.definition import FormDefinition
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import service
+from portal.dossiers import billing, service
 from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
+from portal.dossiers.payment_views import payment_summary
 from portal.dossiers.tasks import current_receipt
 from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
@@ -450,6 +451,7 @@ def _render_review(
             "defn": defn,
             "values": dossier.data,
             "ready": ready,
+            "fee": billing.bill_for(proc, dossier, request.app.state.settings),
             "files": service.dossier_files(session, dossier),
             "error": error,
             "wards_for": wards,
@@ -484,6 +486,10 @@ def submit(
             require_level(viewer, proc, next_url=f"/dossiers/{dossier.id}/review")
         except StepUpRequired as exc:
             return step_up_response(request, exc)  # returned: the delivery choice above is kept
+        ready = service.readiness(session, dossier, proc, defn)
+        if ready.ok and ready.payment_due:
+            # The fee comes first: a succeeded payment submits the dossier.
+            return _redirect(f"/dossiers/{dossier.id}/payment")
     try:
         service.submit(session=session, dossier=dossier, procedure=proc, defn=defn, by=account)
     except DomainError as exc:
@@ -522,6 +528,8 @@ def dossier_page(request: Request, dossier_id: str, session: SessionDep, account
             "files": service.dossier_files(session, dossier),
             "just_submitted": request.query_params.get("submitted") == "1",
             "business": session.get(Business, dossier.business_id) if dossier.business_id else None,
+            "fee": payment_summary(session, dossier, request.app.state.settings),
+            "just_withdrawn": request.query_params.get("withdrawn") == "1",
         },
     )
 

@@ -75,7 +75,9 @@ def _finish(session: Session, ok: bool) -> None:
 
 def _open(request: Request, *, write: bool) -> Session:
     engine: Engine = request.app.state.engine
-    return Session(writer(engine) if write else engine, expire_on_commit=False)
+    session = Session(writer(engine) if write else engine, expire_on_commit=False)
+    session.info["settings"] = request.app.state.settings  # for domain code reached through events
+    return session
 
 
 async def _end(session: Session, *, ok: bool) -> None:
@@ -104,6 +106,16 @@ def _session_dependency(*, always_write: bool) -> Callable[[Request], AsyncItera
 get_session = _session_dependency(always_write=False)
 # The same for the few GET handlers that write (a sign-in callback): they take the write lock.
 get_write_session = _session_dependency(always_write=True)
+
+
+def settings_of(session: Session) -> Settings:
+    """The settings of the app (or worker) that opened this session."""
+    settings = session.info.get("settings")
+    if isinstance(settings, Settings):
+        return settings
+    from portal.kernel.settings import get_settings
+
+    return get_settings()
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

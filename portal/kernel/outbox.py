@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +43,8 @@ class WorkerContext:
 
     settings: Settings
     storage: Storage
+    # Plugins the handlers need, built once by whoever runs the worker (payment gateways by id).
+    gateways: Mapping[str, Any] = field(default_factory=dict)
 
 
 Handler = Callable[[Session, dict[str, Any], WorkerContext], None]
@@ -59,6 +61,41 @@ def handler(topic: str) -> Callable[[Handler], Handler]:
         return fn
 
     return register
+
+
+Periodic = Callable[[Engine, WorkerContext], None]
+_periodic: dict[str, tuple[Callable[[Settings], float], Periodic]] = {}
+
+
+def periodic(name: str, every: Callable[[Settings], float]) -> Callable[[Periodic], Periodic]:
+    """Register a job the worker runs every `every(settings)` seconds (it must be idempotent: with several
+    workers, several may run it)."""
+
+    def register(fn: Periodic) -> Periodic:
+        _periodic[name] = (every, fn)
+        return fn
+
+    return register
+
+
+class _Schedule:
+    """When each periodic job last ran, in one worker."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def run_due(self, engine: Engine, ctx: WorkerContext) -> None:
+        import time
+
+        now = time.monotonic()
+        for name, (every, fn) in list(_periodic.items()):
+            if now - self.last.get(name, float("-inf")) < every(ctx.settings):
+                continue
+            self.last[name] = now
+            try:
+                fn(engine, ctx)
+            except Exception:  # a failing job must not stop the worker
+                log.exception("periodic job %s failed", name)
 
 
 def enqueue(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage:
@@ -89,6 +126,7 @@ def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50) -> int:
     done = 0
     for _ in range(limit):
         with Session(engine.execution_options(portal_write=True)) as session:
+            session.info["settings"] = ctx.settings
             claimed = _claim(session, 1)
             if not claimed:
                 return done
@@ -133,9 +171,11 @@ class InProcessWorker:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        schedule = _Schedule()
         while not self._stop.is_set():
             try:
                 drain(self.engine, self.ctx)
+                schedule.run_due(self.engine, self.ctx)
             except Exception:  # the database may be briefly unavailable; retry next tick
                 log.exception("outbox drain failed")
             self._wake.wait(self.poll)
@@ -145,6 +185,8 @@ class InProcessWorker:
 def run_forever(engine: Engine, ctx: WorkerContext, poll_seconds: float) -> None:
     """The `portal worker` loop for a separate process."""
     stop = threading.Event()
+    schedule = _Schedule()
     while not stop.is_set():
+        schedule.run_due(engine, ctx)
         if drain(engine, ctx) == 0:
             stop.wait(poll_seconds)

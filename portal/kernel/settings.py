@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -68,6 +68,26 @@ class Settings(BaseSettings):
     signing_pkcs11_module: Path = Path("/usr/lib/softhsm/libsofthsm2.so")
     signing_pkcs11_token: str = ""
     signing_pkcs11_pin: str = ""
+    # Notifications to citizens (docs/CONFIGURATION.md#notifications): "log" writes emails to the log.
+    notify_channel: Literal["log", "smtp"] = "log"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_from: str = "no-reply@dichvucong.local"
+    smtp_timeout_seconds: float = 10
+    # Payments (docs/PAYMENTS.md): the gateways offered to payers, in order, and each one's options.
+    payment_gateways: list[str] = ["sandbox"]
+    payment_options: dict[str, dict[str, Any]] = {}
+    # The flat postal fee (đồng) added when the result is sent by post, until the postal tariff exists.
+    payment_postal_fee: int = Field(default=30_000, ge=0)
+    # How long a payer has at the gateway; a payment still pending this long after its start is settled
+    # by querying the gateway (the reconciliation job).
+    payment_expiry_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    payment_reconcile_after_minutes: int = Field(default=20, ge=1)
+    payment_reconcile_interval_seconds: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -21,7 +21,6 @@ from portal.dossiers.receipt import (
     ReceiptComponent,
     ReceiptData,
     format_local_datetime,
-    format_vnd,
     render_receipt_pdf,
 )
 
@@ -206,13 +205,6 @@ def test_receipt_contains_the_qr_code() -> None:
     assert content is not None
     assert content.get_data().count(b" re") > 100  # the modules are vector rectangles
     assert b"/URI" in pdf  # the QR and the address are clickable
-
-
-def test_format_vnd() -> None:
-    assert format_vnd(200_000) == "200.000 đồng"
-    assert format_vnd(0) == "0 đồng"
-    assert format_vnd(1_234_567) == "1.234.567 đồng"
-    assert format_vnd(-50_000) == "-50.000 đồng"
 
 
 def test_format_local_datetime() -> None:

@@ -8,15 +8,21 @@ It plays VNPay's side of the redirect protocol (see ``payments.gateways.vnpay_pr
 * ``POST /paymentv2/pay`` (form: ``txn_ref``, ``choice`` = ``pay|decline|cancel|expire``) settles it, calls
   the merchant's IPN URL server-to-server (if ``ipn_url`` is set and ``auto_ipn``), recording the merchant's
   JSON replies, then redirects the browser (302) to ``vnp_ReturnUrl`` with the signed result;
-* ``POST /merchant_webapi/api/transaction`` answers querydr (signed) from its own record.
+* ``POST /merchant_webapi/api/transaction`` answers querydr and refund (signed) from its own record. A refund
+  is checked as VNPay documents it (hash 97, format 03, merchant 02, request id used before 94, unknown
+  transaction 91, payment not successful 95); refunding more than was paid is answered 99 (VNPay documents no
+  code for it).
 
 Test hooks: ``fake.transactions``, ``fake.send_ipn(txn_ref, ...)`` to replay, duplicate or tamper with an
 IPN (pass ``client=`` a Starlette/FastAPI ``TestClient`` to reach an app that is not served over HTTP),
-``fake.result_params(txn_ref)`` / ``fake.return_url(txn_ref)`` for the browser leg, ``fake.ipn_log``.
+``fake.result_params(txn_ref)`` / ``fake.return_url(txn_ref)`` for the browser leg, ``fake.ipn_log``,
+``fake.refunds`` (refunds made), ``fake.fail_next(kind, n)`` (HTTP 500) and ``fake.delay_next(kind, seconds)``
+(a slow answer, the request still handled afterwards) where kind is ``pay_page``, ``querydr`` or ``refund``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import secrets
 import socket
@@ -33,7 +39,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from payments.gateways import vnpay_protocol as vp
@@ -45,6 +51,8 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "cancel": (vp.RESPONSE_CANCELLED, vp.STATUS_FAILED),
     "expire": (vp.RESPONSE_EXPIRED, vp.STATUS_FAILED),
 }
+
+HOOK_KINDS = ("pay_page", "querydr", "refund")
 
 
 @dataclass
@@ -76,6 +84,17 @@ class FakeTransaction:
         return self.response_code is not None
 
 
+@dataclass
+class FakeRefund:
+    txn_ref: str
+    amount: int  # as on the wire: đồng × 100
+    transaction_type: str  # 02 full, 03 partial
+    transaction_no: str  # VNPay's number for the refund
+    request_id: str
+    create_by: str
+    order_info: str
+
+
 class FakeVnpay:
     def __init__(self, tmn_code: str = "DVCTEST1", secret: str = "FAKESECRETFAKESECRETFAKESECRET01") -> None:
         self.tmn_code, self.secret = tmn_code, secret
@@ -85,13 +104,18 @@ class FakeVnpay:
         self.transactions: dict[str, FakeTransaction] = {}
         self.ipn_log: list[IpnCall] = []
         self.querydr_requests: list[dict[str, Any]] = []
+        self.refund_requests: list[dict[str, Any]] = []
+        self.refunds: list[FakeRefund] = []
         self._request_ids: set[str] = set()
+        self._failures: dict[str, int] = dict.fromkeys(HOOK_KINDS, 0)
+        self._delays: dict[str, list[float]] = {kind: [] for kind in HOOK_KINDS}
+        self._hooks_lock = threading.Lock()
         self._next_no = 14000000
         app = Starlette(
             routes=[
                 Route(vp.PAY_PATH, self.pay_page),
                 Route("/paymentv2/pay", self.pay, methods=["POST"]),
-                Route(vp.QUERYDR_PATH, self.querydr, methods=["POST"]),
+                Route(vp.QUERYDR_PATH, self.merchant_api, methods=["POST"]),
             ]
         )
         self._server = ThreadedServer(app)
@@ -108,6 +132,32 @@ class FakeVnpay:
         self._server.stop()
 
     # -- test hooks
+    def fail_next(self, kind: str, n: int = 1) -> None:
+        """Answer the next ``n`` requests of ``kind`` with HTTP 500, without handling them."""
+        assert kind in HOOK_KINDS, kind
+        with self._hooks_lock:
+            self._failures[kind] += n
+
+    def delay_next(self, kind: str, seconds: float) -> None:
+        """Hold the next request of ``kind`` for ``seconds`` before handling it (as a slow VNPay would)."""
+        assert kind in HOOK_KINDS, kind
+        with self._hooks_lock:
+            self._delays[kind].append(seconds)
+
+    def refunded(self, txn_ref: str) -> int:
+        """What was refunded on a transaction so far, as on the wire (đồng × 100)."""
+        return sum(r.amount for r in self.refunds if r.txn_ref == txn_ref)
+
+    async def _hooks(self, kind: str) -> Response | None:
+        with self._hooks_lock:
+            delay = self._delays[kind].pop(0) if self._delays[kind] else 0.0
+            fail = self._failures[kind] > 0
+            if fail:
+                self._failures[kind] -= 1
+        if delay:
+            await asyncio.sleep(delay)
+        return PlainTextResponse("Internal Server Error", status_code=500) if fail else None
+
     def settle(self, txn_ref: str, choice: str) -> FakeTransaction:
         """What the customer's button does: fix the outcome of a pending transaction."""
         txn = self.transactions[txn_ref]
@@ -195,6 +245,8 @@ class FakeVnpay:
 
     # -- endpoints
     async def pay_page(self, request: Request) -> Response:
+        if (failure := await self._hooks("pay_page")) is not None:
+            return failure
         q = dict(request.query_params)
         problem = self._check_pay_request(q)
         if problem:
@@ -273,12 +325,18 @@ class FakeVnpay:
             await run_in_threadpool(self.send_ipn, ref)
         return RedirectResponse(self.return_url(ref), status_code=302)
 
-    async def querydr(self, request: Request) -> Response:
+    async def merchant_api(self, request: Request) -> Response:
         try:
             body = await request.json()
             assert isinstance(body, dict)
         except Exception:
             return JSONResponse({"vnp_ResponseCode": "03", "vnp_Message": "Invalid data format"}, status_code=400)
+        kind = "refund" if body.get("vnp_Command") == "refund" else "querydr"
+        if (failure := await self._hooks(kind)) is not None:
+            return failure
+        return self.refund(body) if kind == "refund" else self.querydr(body)
+
+    def querydr(self, body: dict[str, Any]) -> Response:
         self.querydr_requests.append(body)
         txn = self.transactions.get(str(body.get("vnp_TxnRef", "")))
         expected = vp.querydr_hash(body, vp.QUERYDR_REQUEST_FIELDS, self.secret)
@@ -319,6 +377,79 @@ class FakeVnpay:
                 }
             )
         answer["vnp_SecureHash"] = vp.querydr_hash(answer, vp.QUERYDR_RESPONSE_FIELDS, self.secret)
+        return JSONResponse(answer)
+
+    def refund(self, body: dict[str, Any]) -> Response:
+        self.refund_requests.append(body)
+        txn = self.transactions.get(str(body.get("vnp_TxnRef", "")))
+        request_id = str(body.get("vnp_RequestId", ""))
+        amount, kind = str(body.get("vnp_Amount", "")), body.get("vnp_TransactionType")
+        transaction_no = str(body.get("vnp_TransactionNo") or "0")
+        refund: FakeRefund | None = None
+        if str(body.get("vnp_SecureHash", "")).lower() != vp.querydr_hash(body, vp.REFUND_REQUEST_FIELDS, self.secret):
+            code, message = vp.API_INVALID_CHECKSUM, "Invalid Checksum"
+        elif (
+            body.get("vnp_Version") != vp.VERSION
+            or not request_id
+            or kind not in (vp.REFUND_FULL, vp.REFUND_PARTIAL)
+            or not amount.isdigit()
+            or int(amount) <= 0
+            or int(amount) % 100
+            or not body.get("vnp_CreateBy")
+        ):
+            code, message = vp.API_INVALID_FORMAT, "Invalid data format"
+        elif body.get("vnp_TmnCode") != self.tmn_code:
+            code, message = vp.API_INVALID_MERCHANT, "Merchant is not valid"
+        elif request_id in self._request_ids:
+            code, message = vp.API_DUPLICATE, "Duplicate request"
+        elif (
+            txn is None
+            or body.get("vnp_TransactionDate") != txn.create_date
+            or transaction_no not in ("0", txn.transaction_no)
+        ):
+            code, message = vp.API_NOT_FOUND, "Transaction not found"
+        elif txn.transaction_status != vp.STATUS_SUCCESS:
+            code, message = vp.API_NOT_REFUNDABLE, "Transaction is not successful"
+        elif kind == vp.REFUND_FULL and (int(amount) != txn.amount or self.refunded(txn.txn_ref)):
+            code, message = vp.API_INVALID_FORMAT, "Full refund amount must be the transaction amount"
+        elif self.refunded(txn.txn_ref) + int(amount) > txn.amount:
+            code, message = vp.API_OTHER_ERROR, "Refund amount exceeds the transaction amount"
+        else:
+            code, message = vp.API_SUCCESS, "Refund success"
+            self._next_no += 1
+            refund = FakeRefund(
+                txn_ref=txn.txn_ref,
+                amount=int(amount),
+                transaction_type=str(kind),
+                transaction_no=str(self._next_no),
+                request_id=request_id,
+                create_by=str(body.get("vnp_CreateBy", "")),
+                order_info=str(body.get("vnp_OrderInfo", "")),
+            )
+            self.refunds.append(refund)
+        if request_id:
+            self._request_ids.add(request_id)
+        answer: dict[str, str] = {
+            "vnp_ResponseId": secrets.token_hex(16),
+            "vnp_Command": "refund",
+            "vnp_ResponseCode": code,
+            "vnp_Message": message,
+            "vnp_TmnCode": self.tmn_code,
+        }
+        if refund is not None and txn is not None:
+            answer.update(
+                {
+                    "vnp_TxnRef": refund.txn_ref,
+                    "vnp_Amount": str(refund.amount),
+                    "vnp_OrderInfo": refund.order_info,
+                    "vnp_BankCode": txn.bank_code,
+                    "vnp_PayDate": vp.format_date(datetime.now(vp.VN_TZ)),
+                    "vnp_TransactionNo": refund.transaction_no,
+                    "vnp_TransactionType": refund.transaction_type,
+                    "vnp_TransactionStatus": vp.STATUS_REFUND_PROCESSING,
+                }
+            )
+        answer["vnp_SecureHash"] = vp.querydr_hash(answer, vp.REFUND_RESPONSE_FIELDS, self.secret)
         return JSONResponse(answer)
 
 

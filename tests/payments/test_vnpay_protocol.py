@@ -287,6 +287,175 @@ def test_querydr_response_is_verified() -> None:
     assert failed.value.code == "91"
 
 
+# -- refund
+
+
+def _rargs(**kw: Any) -> dict[str, Any]:
+    return {
+        "tmn_code": TMN,
+        "secret": SECRET,
+        "txn_ref": "HS-0001-1",
+        "amount_vnd": 50_000,
+        "transaction_type": vp.REFUND_PARTIAL,
+        "transaction_no": "14000001",
+        "transaction_date": CREATED,
+        "create_by": "dichvucong",
+        "ip_addr": "203.0.113.7",
+        "order_info": "Hoan tien HS-0001-1",
+        "created_at": CREATED + timedelta(days=1, hours=1),
+        "request_id": "rf-1",
+        **kw,
+    }
+
+
+def test_refund_request_hash_known_answer() -> None:
+    body = vp.refund_request(**_rargs())
+    data = (
+        "rf-1|2.1.0|refund|DVCTEST1|03|HS-0001-1|5000000|14000001|20250301093000|dichvucong|20250302103000"
+        "|203.0.113.7|Hoan tien HS-0001-1"
+    )
+    expected = (
+        "6afc5e8640656c9281f643e75b1093274a78bd11d6168bbfd4ff51b0ac7c23535a3f71b05d18c24c587af158b57a48cd"
+        "e578e454c9d7d86c7991d4a837cec03b"
+    )  # printf '%s' "$data" | openssl dgst -sha512 -hmac SECRET
+    assert body["vnp_SecureHash"] == expected
+    assert expected == hmac.new(SECRET.encode(), data.encode(), hashlib.sha512).hexdigest()
+    assert body == {
+        "vnp_RequestId": "rf-1",
+        "vnp_Version": "2.1.0",
+        "vnp_Command": "refund",
+        "vnp_TmnCode": TMN,
+        "vnp_TransactionType": "03",
+        "vnp_TxnRef": "HS-0001-1",
+        "vnp_Amount": "5000000",
+        "vnp_TransactionNo": "14000001",
+        "vnp_TransactionDate": "20250301093000",
+        "vnp_CreateBy": "dichvucong",
+        "vnp_CreateDate": "20250302103000",
+        "vnp_IpAddr": "203.0.113.7",
+        "vnp_OrderInfo": "Hoan tien HS-0001-1",
+        "vnp_SecureHash": expected,
+    }
+
+
+def test_refund_request_defaults() -> None:
+    body = vp.refund_request(**_rargs(transaction_no=None, request_id=None, transaction_type=vp.REFUND_FULL))
+    assert body["vnp_TransactionNo"] == "0"  # VNPay then finds the payment by vnp_TxnRef and vnp_TransactionDate
+    assert len(body["vnp_RequestId"]) == 32 and body["vnp_RequestId"].isalnum()
+    assert body["vnp_TransactionType"] == "02"
+    assert body["vnp_SecureHash"] == vp.querydr_hash(body, vp.REFUND_REQUEST_FIELDS, SECRET)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"amount_vnd": 0}, {"amount_vnd": -5}, {"amount_vnd": 1.5}, {"transaction_type": "01"}, {"create_by": ""}],
+)
+def test_refund_request_rejects_bad_arguments(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        vp.refund_request(**_rargs(**bad))
+
+
+def _refund_answer(**changes: str) -> dict[str, str]:
+    body = {
+        "vnp_ResponseId": "9a1b",
+        "vnp_Command": "refund",
+        "vnp_ResponseCode": "00",
+        "vnp_Message": "Refund success",
+        "vnp_TmnCode": TMN,
+        "vnp_TxnRef": "HS-0001-1",
+        "vnp_Amount": "5000000",
+        "vnp_OrderInfo": "Hoan tien HS-0001-1",
+        "vnp_BankCode": "NCB",
+        "vnp_PayDate": "20250302103005",
+        "vnp_TransactionNo": "14000002",
+        "vnp_TransactionType": "03",
+        "vnp_TransactionStatus": "05",
+        **changes,
+    }
+    body["vnp_SecureHash"] = vp.querydr_hash(body, vp.REFUND_RESPONSE_FIELDS, SECRET)
+    return body
+
+
+def test_refund_response_known_answer() -> None:
+    answer = _refund_answer()
+    assert answer["vnp_SecureHash"] == (
+        "1a3922b77bd4523c4b224ddf5a1bf3b93be674279c575ceaa7860f48b257bf3cd08083b07fd778e261bf719a16b99fe9"
+        "223ec25a2665671a6f6db82fcfcc59b7"
+    )  # openssl, over 9a1b|refund|00|Refund success|DVCTEST1|HS-0001-1|5000000|NCB|20250302103005|14000002|03|05|...
+    refund = vp.parse_refund_response(answer, secret=SECRET, tmn_code=TMN)
+    assert refund == vp.VnpayRefund(
+        txn_ref="HS-0001-1",
+        amount_vnd=50_000,
+        transaction_no="14000002",
+        transaction_type="03",
+        transaction_status="05",
+        bank_code="NCB",
+        pay_date=datetime(2025, 3, 2, 10, 30, 5, tzinfo=vp.VN_TZ),
+        message="Refund success",
+    )
+    assert not refund.rejected
+    assert vp.parse_refund_response({**answer, "vnp_SecureHash": answer["vnp_SecureHash"].upper()}, secret=SECRET)
+    assert vp.parse_refund_response(_refund_answer(vnp_TransactionStatus="09"), secret=SECRET).rejected
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"vnp_Amount": "15000000"},
+        {"vnp_ResponseCode": "94"},
+        {"vnp_TransactionNo": "14000003"},
+        {"vnp_TxnRef": "HS-0002-1"},
+        {"vnp_SecureHash": ""},
+        {"vnp_SecureHash": "0" * 128},
+    ],
+)
+def test_tampered_refund_response_is_a_bad_signature(tamper: dict[str, str]) -> None:
+    with pytest.raises(vp.BadSignature):
+        vp.parse_refund_response({**_refund_answer(), **tamper}, secret=SECRET)
+    answer = _refund_answer()
+    del answer["vnp_SecureHash"]
+    with pytest.raises(vp.BadSignature):
+        vp.parse_refund_response(answer, secret=SECRET)
+    with pytest.raises(vp.BadSignature):
+        vp.parse_refund_response(_refund_answer(), secret="another secret")
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("94", "Duplicate request"),
+        ("91", "Transaction not found"),
+        ("02", "Merchant is not valid"),
+        ("95", "Transaction is not successful"),
+        ("99", "Unknown error"),
+    ],
+)
+def test_refund_error_codes(code: str, message: str) -> None:
+    answer = {"vnp_ResponseId": "77", "vnp_Command": "refund", "vnp_ResponseCode": code, "vnp_Message": message}
+    answer["vnp_TmnCode"] = TMN
+    answer["vnp_SecureHash"] = vp.querydr_hash(answer, vp.REFUND_RESPONSE_FIELDS, SECRET)
+    with pytest.raises(vp.RefundFailed) as failed:
+        vp.parse_refund_response(answer, secret=SECRET, tmn_code=TMN)
+    assert (failed.value.code, failed.value.message) == (code, message)
+    # an error answer is signed too: a forged one is not believed
+    with pytest.raises(vp.BadSignature):
+        vp.parse_refund_response({**answer, "vnp_ResponseCode": "00"}, secret=SECRET)
+
+
+def test_refund_response_protocol_errors() -> None:
+    with pytest.raises(vp.ProtocolError, match="another merchant"):
+        vp.parse_refund_response(_refund_answer(), secret=SECRET, tmn_code="OTHER001")
+    with pytest.raises(vp.ProtocolError, match="not a refund"):
+        vp.parse_refund_response(_refund_answer(vnp_Command="querydr"), secret=SECRET)
+    with pytest.raises(vp.ProtocolError, match="vnp_Amount"):
+        vp.parse_refund_response(_refund_answer(vnp_Amount=""), secret=SECRET)
+    with pytest.raises(vp.ProtocolError, match="multiple of 100"):
+        vp.parse_refund_response(_refund_answer(vnp_Amount="5000050"), secret=SECRET)
+    # a querydr answer cannot pass for a refund answer: the two hashes cover different fields
+    with pytest.raises(vp.BadSignature):
+        vp.parse_refund_response(_querydr_answer(), secret=SECRET)
+
+
 # -- through the fake VNPay, over HTTP
 
 
@@ -387,6 +556,67 @@ def test_the_fake_rejects_a_bad_request(fake: FakeVnpay) -> None:
         expired = _live_url(fake, "LIVE-4", created_at=past - timedelta(minutes=15), expires_at=past)
         assert browser.get(expired).status_code == 400
     assert "LIVE-4" not in fake.transactions
+
+
+def test_refund_through_the_fake(fake: FakeVnpay, merchant: Merchant) -> None:
+    with httpx.Client(base_url=fake.base_url, timeout=5) as http:
+        for ref, choice in (("LIVE-5", "pay"), ("LIVE-6", "decline")):
+            assert http.get(_live_url(fake, ref)).status_code == 200
+            assert http.post("/paymentv2/pay", data={"txn_ref": ref, "choice": choice}).status_code == 302
+        txn = fake.transactions["LIVE-5"]
+
+        def refund(**kw: Any) -> dict[str, Any]:
+            base = {"txn_ref": "LIVE-5", "transaction_no": txn.transaction_no, "request_id": None}
+            args = _rargs(**{**base, "transaction_date": vp.parse_date(txn.create_date), **kw})
+            answer: dict[str, Any] = http.post(vp.REFUND_PATH, json=vp.refund_request(**args)).json()
+            return answer
+
+        first = vp.parse_refund_response(refund(request_id="LIVE5R1"), secret=SECRET, tmn_code=TMN)
+        assert (first.amount_vnd, first.transaction_type, first.txn_ref) == (50_000, "03", "LIVE-5")
+        assert first.transaction_no == fake.refunds[-1].transaction_no != txn.transaction_no
+        assert fake.refunded("LIVE-5") == 5_000_000
+        failures = {
+            "94": refund(request_id="LIVE5R1"),  # the same request again
+            "99": refund(amount_vnd=100_001),  # more than is left
+            "91": refund(txn_ref="LIVE-404"),
+            "02": refund(tmn_code="OTHER001"),
+            "95": refund(  # declined: nothing to give back
+                txn_ref="LIVE-6",
+                transaction_no=None,
+                transaction_date=vp.parse_date(fake.transactions["LIVE-6"].create_date),
+            ),
+            "03": refund(amount_vnd=150_000, transaction_type=vp.REFUND_FULL),  # full after a partial one
+        }
+        for code, answer in failures.items():
+            with pytest.raises(vp.RefundFailed) as failed:
+                vp.parse_refund_response(answer, secret=SECRET, tmn_code=TMN)
+            assert failed.value.code == code
+        wrong_secret = vp.refund_request(**{**_rargs(txn_ref="LIVE-5"), "secret": "another secret"})
+        assert http.post(vp.REFUND_PATH, json=wrong_secret).json()["vnp_ResponseCode"] == "97"
+        assert len(fake.refunds) == 1
+        rest = vp.parse_refund_response(refund(amount_vnd=100_000), secret=SECRET, tmn_code=TMN)
+        assert rest.amount_vnd == 100_000 and fake.refunded("LIVE-5") == 15_000_000
+
+
+def test_the_fake_fails_and_delays_on_demand(fake: FakeVnpay) -> None:
+    with httpx.Client(base_url=fake.base_url, timeout=5) as http:
+        fake.fail_next("pay_page")
+        assert http.get(_live_url(fake, "LIVE-7")).status_code == 500
+        assert "LIVE-7" not in fake.transactions
+        assert http.get(_live_url(fake, "LIVE-7")).status_code == 200
+        fake.fail_next("querydr", n=2)
+        fake.fail_next("refund")
+        body = vp.querydr_request(**{**_qargs(), "txn_ref": "LIVE-7"})
+        refund = vp.refund_request(**_rargs(txn_ref="LIVE-7"))
+        assert http.post(vp.REFUND_PATH, json=refund).status_code == 500  # only refunds fail
+        assert http.post(vp.QUERYDR_PATH, json=body).status_code == 500
+        assert http.post(vp.QUERYDR_PATH, json=body).status_code == 500
+        answer = http.post(vp.QUERYDR_PATH, json=body)
+        assert answer.status_code == 200 and vp.parse_querydr_response(answer.json(), secret=SECRET).pending
+        fake.delay_next("querydr", 1.0)
+        with pytest.raises(httpx.ReadTimeout):
+            http.post(vp.QUERYDR_PATH, json=vp.querydr_request(**{**_qargs(), "txn_ref": "LIVE-7"}), timeout=0.2)
+        assert http.post(vp.QUERYDR_PATH, json=vp.querydr_request(**_qargs()), timeout=0.5).status_code == 200
 
 
 def _live_args(fake: FakeVnpay, txn_ref: str) -> dict[str, Any]:

@@ -1,0 +1,335 @@
+"""The e-receipt of a fee payment ("Biên lai thu phí, lệ phí" điện tử) as an A4 PDF.
+
+What it shows follows the content of a receipt (Nghị định 123/2020/NĐ-CP, Điều 32, as amended): the kind
+of receipt, its template code (mẫu số), symbol (ký hiệu) and number (số), the collecting organisation, the
+payer, each fee or charge with its amount, the total in figures and in words, the date, and the collector's
+digital signature, here the agency's seal (signing.seal). The PDF is Vietnamese only: it is the document
+issued by a Vietnamese agency, so its fixed texts have no msgids.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+import segno
+from fpdf import FPDF, FontFace
+from fpdf.enums import XPos, YPos
+
+from payments.amounts import amount_in_words_vi
+from payments.fees import FeeBreakdown
+from portal.kernel.calendar import to_local
+from portal.kernel.money import format_vnd
+from portal.kernel.pdfdoc import FONT, MOTTO, NATION, add_fonts, clean_text, place_name
+
+__all__ = [
+    "SEAL_BOX",
+    "TEMPLATE_CODE",
+    "TITLE",
+    "EReceiptData",
+    "EReceiptLine",
+    "receipt_lines",
+    "render_e_receipt_pdf",
+]
+
+TITLE = "BIÊN LAI THU PHÍ, LỆ PHÍ"
+TEMPLATE_CODE = "01BLP0-001"  # mẫu số: 01 = fees without a printed face value, BLP, 0 = electronic, template 001
+ONLINE_PAYMENT = "Thanh toán trực tuyến"
+_SUBTITLE = "(Bản thể hiện của biên lai điện tử)"
+_COLLECTOR_TITLE = "NGƯỜI THU TIỀN"
+_COLLECTOR_HINT = "(Chữ ký số của đơn vị thu)"
+
+_PT_PER_MM = 72 / 25.4
+_PAGE_W, _PAGE_H = 210.0, 297.0  # A4, mm
+_LEFT, _RIGHT, _TOP, _BOTTOM = 20.0, 15.0, 15.0, 20.0
+_LINE = 6.0
+_TEXT_SIZE = 11.0
+_QR_SIZE = 30.0
+_QR_SCALE = 8  # image pixels per module: sharp at print resolution
+
+SEAL_BOX: tuple[float, float, float, float] = (301.0, 85.0, 521.0, 155.0)
+"""Kept free for the visible seal on the last page: (x1, y1, x2, y2) in points from the bottom-left.
+
+220 × 70 pt under "NGƯỜI THU TIỀN" in the right-hand column, as signing.application_pdf.SIGNATURE_BOX;
+nothing is drawn in it. Pass it with page=-1 to signing.sign.seal_document for a visible seal.
+"""
+
+# The closing block sits at a fixed place on the last page, derived from SEAL_BOX so the two cannot drift apart.
+_SEAL_CENTRE = (SEAL_BOX[0] + SEAL_BOX[2]) / 2 / _PT_PER_MM  # mm from the left
+_SEAL_COL_W = 2 * (_PAGE_W - _RIGHT - _SEAL_CENTRE)
+_SEAL_COL_X = _SEAL_CENTRE - _SEAL_COL_W / 2
+_BOX_TOP = _PAGE_H - SEAL_BOX[3] / _PT_PER_MM  # mm from the top
+_BOX_CLEARANCE = 2.5
+
+
+@dataclass(frozen=True)
+class EReceiptLine:
+    """One fee or charge on the receipt, or a reduction (then the đồng it takes off, printed negative)."""
+
+    name: str
+    amount: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EReceiptData:
+    """Everything printed on an e-receipt; texts are Vietnamese and may come from citizens (they are cleaned)."""
+
+    receipt_number: str  # số, e.g. "0000123"
+    receipt_symbol: str  # ký hiệu, e.g. "CAT-26E"
+    issued_at: datetime  # aware; printed in Vietnam time
+    collector_name: str  # the organisation collecting the fee
+    collector_address: str
+    province_name: str
+    payer_name: str
+    payer_id_number: str | None  # CCCD or tax code
+    payer_address: str | None
+    dossier_code: str | None
+    procedure_name: str
+    lines: tuple[EReceiptLine, ...]
+    reductions: tuple[EReceiptLine, ...]
+    total: int
+    gateway_name: str
+    gateway_ref: str | None  # the gateway's or bank's transaction number
+    payment_reference: str  # the portal's
+    lookup_url: str | None
+    refunded: int = 0
+    template_code: str = TEMPLATE_CODE
+    collector_tax_code: str | None = None
+    payment_method: str = ONLINE_PAYMENT
+
+    def __post_init__(self) -> None:
+        to_local(self.issued_at)  # refuses a naive datetime
+        if not self.lines:
+            raise ValueError("an e-receipt has at least one fee line")
+        for line in (*self.lines, *self.reductions):
+            if isinstance(line.amount, bool) or not isinstance(line.amount, int) or line.amount < 0:
+                raise ValueError(f"an amount is a whole, non-negative number of đồng, not {line.amount!r}")
+        expected = max(sum(line.amount for line in self.lines) - sum(r.amount for r in self.reductions), 0)
+        if self.total != expected:
+            raise ValueError(f"the total {self.total} is not the lines less the reductions ({expected})")
+        if not 0 <= self.refunded <= self.total:
+            raise ValueError(f"the refunded amount {self.refunded} is not between 0 and the total {self.total}")
+
+
+def receipt_lines(breakdown: FeeBreakdown) -> tuple[tuple[EReceiptLine, ...], tuple[EReceiptLine, ...]]:
+    """The fee lines and the reductions of a bill, as printed on its receipt."""
+    lines = tuple(EReceiptLine(line.name_vi, line.amount) for line in breakdown.lines)
+    reductions = tuple(
+        EReceiptLine(f"{reduction.name_vi} ({reduction.percent}%)", amount)
+        for reduction, amount in breakdown.reductions
+    )
+    return lines, reductions
+
+
+class _ReceiptPDF(FPDF):
+    """FPDF with a footer naming the receipt and the page."""
+
+    footer_text = ""
+
+    def footer(self) -> None:
+        self.set_xy(self.l_margin, -12)
+        self.set_font(FONT, "", 8)
+        self.set_text_color(90, 90, 90)
+        self.cell(0, 5, f"{self.footer_text} · Trang {self.page_no()}/{{nb}}", align="C")
+        self.set_text_color(0, 0, 0)
+
+
+def _new_pdf(data: EReceiptData) -> _ReceiptPDF:
+    """An A4 document with the vendored Noto Sans fonts and fixed metadata (same data, same bytes)."""
+    pdf = _ReceiptPDF(orientation="portrait", unit="mm", format="A4")
+    add_fonts(pdf)
+    pdf.set_margins(_LEFT, _TOP, _RIGHT)
+    pdf.set_auto_page_break(auto=True, margin=_BOTTOM)
+    symbol, number = clean_text(data.receipt_symbol), clean_text(data.receipt_number)
+    pdf.set_title(f"Biên lai thu phí, lệ phí - Ký hiệu {symbol} - Số {number}")
+    pdf.set_author(clean_text(data.collector_name))
+    pdf.set_subject(clean_text(data.procedure_name))
+    pdf.set_lang("vi-VN")
+    pdf.set_creation_date(data.issued_at)
+    pdf.footer_text = f"Biên lai điện tử · Ký hiệu: {symbol} · Số: {number}"
+    pdf.add_page()
+    return pdf
+
+
+def _header(pdf: FPDF, data: EReceiptData) -> None:
+    """Collecting organisation (left), national title and motto (right)."""
+    top = pdf.get_y()
+    left_w = 80.0
+    right_w = pdf.epw - left_w
+    pdf.set_font(FONT, "", 10.5)
+    pdf.multi_cell(left_w, 5.5, clean_text(data.province_name).upper(), align="C", new_x=XPos.LMARGIN)
+    pdf.set_font(FONT, "B", 10.5)
+    pdf.multi_cell(left_w, 5.5, clean_text(data.collector_name).upper(), align="C", new_x=XPos.LMARGIN)
+    rule_y = pdf.get_y() + 1
+    pdf.line(pdf.l_margin + left_w / 2 - 12, rule_y, pdf.l_margin + left_w / 2 + 12, rule_y)
+    right_x = pdf.l_margin + left_w
+    pdf.set_xy(right_x, top)
+    pdf.set_font(FONT, "B", 10.5)
+    pdf.cell(right_w, 5.5, NATION, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "B", 11.5)
+    pdf.cell(right_w, 6, MOTTO, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    half, centre = pdf.get_string_width(MOTTO) / 2, right_x + right_w / 2
+    pdf.line(centre - half, pdf.get_y() + 0.5, centre + half, pdf.get_y() + 0.5)
+    pdf.set_xy(pdf.l_margin, max(rule_y, pdf.get_y()) + 6)
+
+
+def _title(pdf: FPDF, data: EReceiptData) -> None:
+    """Kind of receipt, then its template code, symbol and number."""
+    pdf.set_font(FONT, "B", 15)
+    pdf.cell(0, 8, TITLE, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "I", 10)
+    pdf.cell(0, 5.5, _SUBTITLE, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "", _TEXT_SIZE)
+    codes = (
+        f"Mẫu số: {clean_text(data.template_code)}   Ký hiệu: {clean_text(data.receipt_symbol)}   "
+        f"Số: {clean_text(data.receipt_number)}"
+    )
+    pdf.multi_cell(0, _LINE, codes, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(3)
+
+
+def _fields(pdf: FPDF, rows: list[tuple[str, str]]) -> None:
+    """ "Label: value" paragraphs, the value in bold; long values wrap and flow onto new pages."""
+    # Text columns break lines across the two faces (write() would split the first word of a value that
+    # starts near the end of a line).
+    with pdf.text_columns(text_align="LEFT", line_height=1.4) as column:
+        for label, value in rows:
+            with column.paragraph(bottom_margin=0.6) as paragraph:
+                pdf.set_font(FONT, "", _TEXT_SIZE)
+                paragraph.write(f"{label} ")
+                pdf.set_font(FONT, "B", _TEXT_SIZE)
+                paragraph.write(value)
+    pdf.set_xy(pdf.l_margin, pdf.get_y() + 1.5)
+
+
+def _present(rows: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """The rows whose value, cleaned, is not empty."""
+    cleaned = [(label, clean_text(value)) for label, value in rows]
+    return [(label, value) for label, value in cleaned if value]
+
+
+def _parties(pdf: FPDF, data: EReceiptData) -> None:
+    """Who collects, who pays, and for what."""
+    _fields(
+        pdf,
+        _present(
+            [
+                ("Đơn vị thu phí, lệ phí:", data.collector_name),
+                ("Mã số thuế:", data.collector_tax_code),
+                ("Địa chỉ:", data.collector_address),
+            ]
+        ),
+    )
+    _fields(
+        pdf,
+        _present(
+            [
+                ("Họ tên người nộp:", data.payer_name),
+                ("Số CCCD/Mã số thuế:", data.payer_id_number),
+                ("Địa chỉ:", data.payer_address),
+                ("Mã hồ sơ:", data.dossier_code),
+                ("Thủ tục hành chính:", data.procedure_name),
+            ]
+        ),
+    )
+
+
+def _amounts(pdf: FPDF, data: EReceiptData) -> None:
+    """The table of fees and reductions with the total, then the total in words."""
+    pdf.set_font(FONT, "", 10.5)
+    widths = (12.0, pdf.epw - 12.0 - 42.0, 42.0)
+    bold = FontFace(emphasis="BOLD")
+    with pdf.table(col_widths=widths, line_height=5.5, padding=1.5, text_align="LEFT", headings_style=bold) as table:
+        heading = table.row()
+        for text in ("STT", "Tên loại phí, lệ phí", "Số tiền"):
+            heading.cell(text, align="C")
+        for number, line in enumerate(data.lines, start=1):
+            row = table.row()
+            row.cell(str(number), align="C")
+            row.cell(clean_text(line.name))
+            row.cell(format_vnd(line.amount), align="R")
+        for reduction in data.reductions:
+            row = table.row()
+            row.cell("")
+            row.cell(f"Miễn, giảm: {clean_text(reduction.name)}")
+            row.cell(format_vnd(-reduction.amount), align="R")
+        total = table.row(style=bold)
+        total.cell("Tổng cộng", colspan=2, align="R")
+        total.cell(format_vnd(data.total), align="R")
+    pdf.ln(2)
+    rows = [
+        ("Tổng số tiền bằng số:", format_vnd(data.total)),
+        ("Số tiền bằng chữ:", amount_in_words_vi(data.total)),
+    ]
+    if data.refunded:
+        rows.append(("Đã hoàn trả:", f"{format_vnd(data.refunded)} ({amount_in_words_vi(data.refunded)})"))
+    _fields(pdf, rows)
+
+
+def _payment(pdf: FPDF, data: EReceiptData) -> None:
+    """How and when it was paid."""
+    local = to_local(data.issued_at)
+    method = clean_text(data.payment_method)
+    gateway = clean_text(data.gateway_name)
+    _fields(
+        pdf,
+        _present(
+            [
+                ("Hình thức thanh toán:", f"{method} ({gateway})" if gateway else method),
+                ("Mã thanh toán:", data.payment_reference),
+                ("Mã giao dịch của cổng thanh toán:", data.gateway_ref),
+                ("Thời điểm lập biên lai:", f"{local:%H:%M}, ngày {local:%d/%m/%Y}"),
+                ("Tra cứu biên lai tại:", data.lookup_url),
+            ]
+        ),
+    )
+
+
+def _qr_png(url: str) -> io.BytesIO:
+    """The QR code of ``url`` (error level M, quiet zone of 4 modules) as a black-and-white PNG."""
+    out = io.BytesIO()
+    segno.make_qr(url, error="m", boost_error=False).save(out, kind="png", scale=_QR_SCALE, border=4)
+    out.seek(0)
+    return out
+
+
+def _closing(pdf: FPDF, data: EReceiptData) -> None:
+    """At their fixed place on the last page: the lookup QR code (left); place and date, "NGƯỜI THU TIỀN" and
+    the empty seal area (right)."""
+    local = to_local(data.issued_at)
+    place = place_name(data.province_name) or "......"
+    date_line = f"{place}, ngày {local:%d} tháng {local:%m} năm {local:%Y}"
+    pdf.set_font(FONT, "I", _TEXT_SIZE)
+    lines = pdf.multi_cell(_SEAL_COL_W, _LINE, date_line, align="C", dry_run=True, output="LINES")
+    assert isinstance(lines, list)
+    hint_h, title_h = 5.0, 6.0
+    top = _BOX_TOP - _BOX_CLEARANCE - hint_h - title_h - _LINE * len(lines)
+    if pdf.get_y() > top - 2:
+        pdf.add_page()
+    pdf.set_auto_page_break(auto=False)  # placed absolutely, above the seal area
+    pdf.set_xy(_SEAL_COL_X, top)
+    pdf.multi_cell(_SEAL_COL_W, _LINE, date_line, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "B", _TEXT_SIZE)
+    pdf.cell(_SEAL_COL_W, title_h, _COLLECTOR_TITLE, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "I", 10)
+    pdf.cell(_SEAL_COL_W, hint_h, _COLLECTOR_HINT, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    url = clean_text(data.lookup_url)
+    if url:
+        qr_x = _LEFT + (_SEAL_COL_X - _LEFT - _QR_SIZE) / 2
+        pdf.image(_qr_png(url), x=qr_x, y=top + 2, w=_QR_SIZE, h=_QR_SIZE, link=url)
+        pdf.set_xy(_LEFT, top + 2 + _QR_SIZE + 1)
+        pdf.set_font(FONT, "I", 9)
+        pdf.cell(_SEAL_COL_X - _LEFT, 4.5, "Quét mã QR để tra cứu biên lai", align="C")
+
+
+def render_e_receipt_pdf(data: EReceiptData) -> bytes:
+    """Render the e-receipt as an A4 PDF, SEAL_BOX on the last page left empty for the seal."""
+    pdf = _new_pdf(data)
+    _header(pdf, data)
+    _title(pdf, data)
+    _parties(pdf, data)
+    _amounts(pdf, data)
+    _payment(pdf, data)
+    _closing(pdf, data)
+    return bytes(pdf.output())

@@ -1,0 +1,560 @@
+"""Payment use cases: start, take a gateway's word exactly once, settle by query, refund, report.
+
+Services flush, never commit. Exactly once rests on two things the database enforces:
+
+* a payment moves to ``succeeded`` by a conditional UPDATE (``WHERE status <> 'succeeded'``): of two
+  callbacks arriving together only one changes a row, and only that one publishes ``payment.succeeded``;
+* each gateway message is recorded under its gateway id (``PaymentEvent.dedupe_key`` is unique), so a
+  replayed or duplicated message changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+from starlette.requests import Request
+
+from payments.fees import FeeBreakdown
+from payments.gateways.base import (
+    Acknowledgement,
+    GatewayError,
+    GatewayResult,
+    Outcome,
+    PaymentGateway,
+    PaymentOrder,
+)
+from payments.models import (
+    FINAL_STATUSES,
+    Payment,
+    PaymentEvent,
+    PaymentStatus,
+    ReceiptSequence,
+    Refund,
+    RefundStatus,
+)
+from portal.audit import record
+from portal.kernel.clock import as_utc, local, utcnow
+from portal.kernel.errors import Conflict, Invalid
+from portal.kernel.events import publish
+from portal.kernel.outbox import enqueue
+
+log = logging.getLogger("portal.payments")
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def N_(s: str) -> str:
+    return s
+
+
+# -- orders: what a payment is for (the dossier workflow registers "dossier")
+
+
+@dataclass(frozen=True)
+class OrderInfo:
+    """What the payments package needs to know about the thing being paid for."""
+
+    code: str | None  # shown to people (a dossier code), None while it has none
+    title: str  # Vietnamese: the procedure's name
+    payer_name: str
+    payer_id_number: str | None
+    payer_address: str | None
+    page: str  # the payer's page of the order in the portal (a path)
+    collector_name: str
+    collector_address: str
+
+
+OrderDescriber = Callable[[Session, str], OrderInfo]
+_order_kinds: dict[str, OrderDescriber] = {}
+
+
+def register_order_kind(kind: str, describe: OrderDescriber) -> None:
+    _order_kinds[kind] = describe
+
+
+def describe_order(session: Session, payment: Payment) -> OrderInfo:
+    return _order_kinds[payment.order_kind](session, payment.order_id)
+
+
+# -- queries
+
+
+def payments_of(session: Session, order_id: str, *, kind: str = "dossier") -> list[Payment]:
+    """Every payment of an order, newest first."""
+    stmt = (
+        select(Payment)
+        .where(Payment.order_kind == kind, Payment.order_id == order_id)
+        .order_by(col(Payment.created_at).desc(), col(Payment.id))
+    )
+    return list(session.exec(stmt))
+
+
+def paid_amount(payments: Sequence[Payment]) -> int:
+    """What an order's payments have collected and kept (succeeded, less what was refunded)."""
+    return sum(p.amount - p.refunded_amount for p in payments if p.status == PaymentStatus.SUCCEEDED)
+
+
+def by_reference(session: Session, reference: str) -> Payment | None:
+    return session.exec(select(Payment).where(Payment.reference == reference[:32])).first()
+
+
+def new_reference() -> str:
+    """A payment reference: letters and digits only (VNPay's vnp_TxnRef), unambiguous to read out."""
+    return "DVC" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(13))
+
+
+def order_for(payment: Payment, *, locale: str = "vi", payer_ip: str = "127.0.0.1") -> PaymentOrder:
+    """The gateway's view of a stored payment."""
+    return PaymentOrder(
+        reference=payment.reference,
+        amount=payment.amount,
+        currency=payment.currency,
+        description=payment.description,
+        created_at=as_utc(payment.created_at),
+        expires_at=as_utc(payment.expires_at),
+        idempotency_key=payment.idempotency_key,
+        locale=locale,
+        payer_ip=payer_ip,
+        gateway_ref=payment.gateway_ref,
+    )
+
+
+def add_payment_event(
+    session: Session,
+    payment: Payment,
+    kind: str,
+    *,
+    source: str = "",
+    outcome: str = "",
+    dedupe_key: str | None = None,
+    **detail: Any,
+) -> bool:
+    """Record what happened; with a dedupe_key, False (and nothing written) when it was recorded before."""
+    if dedupe_key is None:
+        session.add(PaymentEvent(payment_id=payment.id, kind=kind, source=source, outcome=outcome, detail=detail))
+        session.flush()
+        return True
+    table = PaymentEvent.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    stmt = (
+        (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        .values(
+            payment_id=payment.id,
+            at=utcnow(),
+            kind=kind,
+            source=source,
+            outcome=outcome,
+            dedupe_key=dedupe_key[:200],
+            detail=detail,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+# -- starting a payment
+
+
+@dataclass(frozen=True)
+class Started:
+    """The outcome of a start: the payment, and whether the gateway could be reached."""
+
+    payment: Payment
+    ok: bool
+
+
+def start_payment(
+    *,
+    session: Session,
+    gateway: PaymentGateway,
+    order_id: str,
+    account_id: str,
+    agency_code: str,
+    bill: FeeBreakdown,
+    description: str,
+    base_url: str,
+    expiry_minutes: int,
+    locale: str = "vi",
+    payer_ip: str = "127.0.0.1",
+    kind: str = "dossier",
+) -> Started:
+    """Send the payer to the gateway for the bill; a second click while one is pending reuses it.
+
+    A gateway that cannot be reached leaves a failed payment on record (the payer sees a retry) rather
+    than an error: nothing the citizen entered depends on it.
+    """
+    if bill.total <= 0:
+        raise Invalid(N_("There is nothing to pay for this dossier."))
+    existing = payments_of(session, order_id, kind=kind)
+    if paid_amount(existing) >= bill.total:
+        raise Conflict(N_("The fee of this dossier has already been paid."))
+    now = utcnow()
+    for payment in existing:
+        if (
+            payment.status == PaymentStatus.PENDING
+            and payment.gateway == gateway.id
+            and payment.amount == bill.total
+            and payment.redirect_url
+            and as_utc(payment.expires_at) > now + timedelta(minutes=1)
+        ):
+            return Started(payment, True)  # a double click: the same attempt, the same gateway page
+    payment = Payment(
+        reference=new_reference(),
+        order_kind=kind,
+        order_id=order_id,
+        account_id=account_id,
+        agency_code=agency_code,
+        gateway=gateway.id,
+        amount=bill.total,
+        description=description[:255],
+        lines=[
+            {"code": ln.code, "name_vi": ln.name_vi, "name_en": ln.name_en, "amount": ln.amount} for ln in bill.lines
+        ],
+        reductions=[
+            {"category": r.category, "name_vi": r.name_vi, "name_en": r.name_en, "percent": r.percent, "amount": amount}
+            for r, amount in bill.reductions
+        ],
+        idempotency_key=secrets.token_hex(16),
+        created_at=now,
+        updated_at=now,
+        expires_at=now + timedelta(minutes=expiry_minutes),
+    )
+    session.add(payment)
+    session.flush()
+    root = base_url.rstrip("/")
+    try:
+        start = gateway.start_payment(
+            order_for(payment, locale=locale, payer_ip=payer_ip),
+            return_url=f"{root}/payments/return/{gateway.id}",
+            notify_url=f"{root}/payments/notify/{gateway.id}",
+        )
+    except GatewayError as exc:
+        payment.status, payment.message, payment.settled_at = PaymentStatus.FAILED, "gateway unavailable", now
+        session.add(payment)
+        add_payment_event(session, payment, "start_failed", source="payer", outcome="failed", error=str(exc)[:300])
+        log.warning("gateway %s unavailable at start of %s: %s", gateway.id, payment.reference, exc)
+        return Started(payment, False)
+    payment.redirect_url, payment.gateway_ref = start.redirect_url, start.gateway_ref
+    session.add(payment)
+    add_payment_event(session, payment, "started", source="payer", outcome="pending", amount=payment.amount)
+    return Started(payment, True)
+
+
+# -- taking a gateway's word
+
+
+@dataclass(frozen=True)
+class Applied:
+    ack: Acknowledgement
+    payment: Payment | None
+    changed: bool = False  # this call moved the payment to a new status
+
+
+def refuse_callback(
+    session: Session,
+    *,
+    gateway_id: str,
+    source: str,
+    reason: str,
+    request: Request | None = None,
+    reference: str | None = None,
+) -> None:
+    """A callback we do not believe: written to the audit trail, nothing else changes."""
+    record(
+        session,
+        "payment.callback_refused",
+        request=request,
+        outcome="refused",
+        gateway=gateway_id,
+        source=source,
+        reason=reason[:300],
+        reference=reference,
+    )
+    log.warning("refused %s %s callback (%s): %s", gateway_id, source, reference, reason)
+
+
+def apply_result(
+    *,
+    session: Session,
+    gateway_id: str,
+    result: GatewayResult,
+    source: str,
+    request: Request | None = None,
+) -> Applied:
+    """Take a verified gateway statement into account, once."""
+    if not result.reference:
+        return Applied(Acknowledgement.ACCEPTED, None)  # an event about nothing of ours (another kind)
+    payment = by_reference(session, result.reference)
+    if payment is None or payment.gateway != gateway_id:
+        refuse_callback(
+            session,
+            gateway_id=gateway_id,
+            source=source,
+            reason="unknown payment reference",
+            request=request,
+            reference=result.reference,
+        )
+        return Applied(Acknowledgement.UNKNOWN_ORDER, None)
+    if result.outcome != Outcome.PENDING and (result.amount != payment.amount or result.currency != payment.currency):
+        refuse_callback(
+            session,
+            gateway_id=gateway_id,
+            source=source,
+            reason=f"amount {result.amount} {result.currency} does not match {payment.amount} {payment.currency}",
+            request=request,
+            reference=payment.reference,
+        )
+        add_payment_event(
+            session, payment, "refused", source=source, outcome=result.outcome, amount=result.amount, why="amount"
+        )
+        return Applied(Acknowledgement.BAD_AMOUNT, payment)
+    if result.event_id:
+        fresh = add_payment_event(
+            session,
+            payment,
+            source,
+            source=source,
+            outcome=result.outcome,
+            dedupe_key=f"{gateway_id}:{source}:{result.event_id}",
+            message=result.message[:200],
+        )
+        if not fresh:
+            session.refresh(payment)
+            return Applied(Acknowledgement.ALREADY_DONE, payment)
+    else:
+        add_payment_event(session, payment, source, source=source, outcome=result.outcome, message=result.message[:200])
+    if result.outcome == Outcome.PENDING:
+        return Applied(Acknowledgement.ACCEPTED, payment)
+    if result.outcome == Outcome.SUCCEEDED:
+        return _succeed(session, payment, result)
+    return _fail(session, payment, result)
+
+
+def _succeed(session: Session, payment: Payment, result: GatewayResult) -> Applied:
+    now = utcnow()
+    # The conditional update is the lock: only one caller moves the payment to succeeded. A payment
+    # recorded as failed may still succeed (the payer retried on the gateway's page): money is the truth.
+    won = session.execute(
+        update(Payment)
+        .where(col(Payment.id) == payment.id, col(Payment.status) != PaymentStatus.SUCCEEDED)
+        .values(
+            status=PaymentStatus.SUCCEEDED,
+            settled_at=now,
+            updated_at=now,
+            gateway_ref=result.gateway_ref or payment.gateway_ref,
+            message=result.message[:300],
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(payment)
+    if won != 1:
+        return Applied(Acknowledgement.ALREADY_DONE, payment)
+    add_payment_event(session, payment, "succeeded", outcome="succeeded", gateway_ref=payment.gateway_ref)
+    _number_receipt(session, payment)
+    earlier = [
+        p
+        for p in payments_of(session, payment.order_id, kind=payment.order_kind)
+        if p.id != payment.id and p.status == PaymentStatus.SUCCEEDED and p.amount > p.refunded_amount
+    ]
+    enqueue(session, "payment.receipt", {"payment_id": payment.id})
+    if earlier:
+        # Paid twice (two gateways, two tabs): the later payment is given back at once.
+        request_refund(session=session, payment=payment, amount=payment.amount, reason="duplicate")
+        publish(session, "payment.duplicate", payment)
+    else:
+        publish(session, "payment.succeeded", payment)
+    return Applied(Acknowledgement.ACCEPTED, payment, changed=True)
+
+
+def _fail(session: Session, payment: Payment, result: GatewayResult) -> Applied:
+    status = PaymentStatus.CANCELLED if result.outcome == Outcome.CANCELLED else PaymentStatus.FAILED
+    now = utcnow()
+    won = session.execute(
+        update(Payment)
+        .where(col(Payment.id) == payment.id, col(Payment.status) == PaymentStatus.PENDING)
+        .values(status=status, settled_at=now, updated_at=now, message=result.message[:300])
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(payment)
+    if won != 1:
+        return Applied(Acknowledgement.ALREADY_DONE, payment)
+    publish(session, "payment.failed", payment)
+    return Applied(Acknowledgement.ACCEPTED, payment, changed=True)
+
+
+def settle_by_query(*, session: Session, gateway: PaymentGateway, payment: Payment, source: str = "query") -> Applied:
+    """Ask the gateway about a pending payment and apply its answer; GatewayError when it cannot answer."""
+    result = gateway.query_status(order_for(payment))
+    if result.reference != payment.reference:
+        raise GatewayError(f"the gateway answered about {result.reference!r}, not {payment.reference!r}")
+    if result.outcome == Outcome.PENDING and as_utc(payment.expires_at) + timedelta(minutes=5) < utcnow():
+        # Abandoned at the gateway: nothing was taken and the gateway will take nothing now.
+        result = GatewayResult(
+            reference=payment.reference,
+            outcome=Outcome.CANCELLED,
+            amount=payment.amount,
+            currency=payment.currency,
+            message="expired without an answer",
+        )
+    return apply_result(session=session, gateway_id=gateway.id, result=result, source=source)
+
+
+# -- e-receipt numbers
+
+
+def _number_receipt(session: Session, payment: Payment) -> None:
+    """Give a succeeded payment the next e-receipt number of its agency's year (ký hiệu <agency>-<yy>E)."""
+    symbol = f"{payment.agency_code}-{local(utcnow()):%y}E"
+    table = ReceiptSequence.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    stmt = (
+        (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+        .values(symbol=symbol, last=1)
+        .on_conflict_do_update(index_elements=["symbol"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
+    )
+    number = int(session.execute(stmt).scalar_one())
+    payment.receipt_symbol, payment.receipt_number = symbol, f"{number:07d}"
+    session.add(payment)
+    session.flush()
+
+
+# -- refunds
+
+
+def refundable(payment: Payment) -> int:
+    return payment.amount - payment.refunded_amount if payment.status == PaymentStatus.SUCCEEDED else 0
+
+
+def request_refund(*, session: Session, payment: Payment, amount: int, reason: str) -> Refund:
+    """Record a refund to make and queue it for the gateway; refuses what was never paid or is given back."""
+    if amount <= 0 or amount > refundable(payment) - _pending_refunds(session, payment):
+        raise Conflict(N_("There is no paid amount left to refund on this payment."))
+    refund = Refund(payment_id=payment.id, amount=amount, reason=reason)
+    session.add(refund)
+    session.flush()
+    add_payment_event(session, payment, "refund_requested", outcome="pending", amount=amount, reason=reason)
+    enqueue(session, "payment.refund", {"refund_id": refund.id})
+    return refund
+
+
+def refund_order(*, session: Session, order_id: str, reason: str, kind: str = "dossier") -> list[Refund]:
+    """Refund everything an order kept; Conflict when nothing was paid."""
+    refunds = []
+    for payment in payments_of(session, order_id, kind=kind):
+        left = refundable(payment) - _pending_refunds(session, payment)
+        if left > 0:
+            refunds.append(request_refund(session=session, payment=payment, amount=left, reason=reason))
+    if not refunds:
+        raise Conflict(N_("This dossier has no payment to refund."))
+    return refunds
+
+
+def _pending_refunds(session: Session, payment: Payment) -> int:
+    total = session.exec(
+        select(func.coalesce(func.sum(Refund.amount), 0)).where(
+            Refund.payment_id == payment.id, Refund.status == RefundStatus.PENDING
+        )
+    ).one()
+    return int(total)
+
+
+def execute_refund(*, session: Session, gateway: PaymentGateway, refund: Refund) -> None:
+    """Ask the gateway to pay back one refund (idempotent: the refund id is the gateway's key)."""
+    if refund.status != RefundStatus.PENDING:
+        return
+    payment = session.get(Payment, refund.payment_id)
+    assert payment is not None
+    refund.attempts += 1
+    result = gateway.refund(order_for(payment), amount=refund.amount, refund_id=refund.id, reason=refund.reason)
+    refund.gateway_ref, refund.message = result.gateway_ref, result.message[:300]
+    if result.outcome == Outcome.PENDING:
+        session.add(refund)
+        session.flush()
+        raise GatewayError("the gateway has not settled the refund yet")  # the outbox asks again later
+    now = utcnow()
+    if result.outcome == Outcome.SUCCEEDED:
+        won = session.execute(
+            update(Refund)
+            .where(col(Refund.id) == refund.id, col(Refund.status) == RefundStatus.PENDING)
+            .values(status=RefundStatus.SUCCEEDED, settled_at=now, gateway_ref=result.gateway_ref)
+            .execution_options(synchronize_session=False)
+        ).rowcount  # type: ignore[attr-defined]
+        if won == 1:
+            session.execute(
+                update(Payment)
+                .where(col(Payment.id) == payment.id)
+                .values(refunded_amount=Payment.refunded_amount + refund.amount, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            session.refresh(payment)
+            session.refresh(refund)
+            add_payment_event(session, payment, "refunded", outcome="succeeded", amount=refund.amount)
+            publish(session, "payment.refunded", refund)
+        return
+    refund.status, refund.settled_at = RefundStatus.FAILED, now
+    session.add(refund)
+    add_payment_event(session, payment, "refund_failed", outcome="failed", amount=refund.amount, message=result.message)
+    publish(session, "payment.refund_failed", refund)
+    session.flush()
+
+
+# -- reconciliation
+
+
+def stale_payments(session: Session, *, older_than: timedelta, limit: int = 100) -> list[Payment]:
+    """Pending payments started longer ago than `older_than` (skipping rows another worker holds)."""
+    stmt = (
+        select(Payment)
+        .where(Payment.status == PaymentStatus.PENDING, col(Payment.created_at) < utcnow() - older_than)
+        .order_by(col(Payment.created_at))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    return list(session.exec(stmt))
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    checked: int
+    settled: int
+    errors: int
+
+
+def reconcile(
+    *, session_factory: Callable[[], Session], gateways: Mapping[str, PaymentGateway], older_than: timedelta
+) -> ReconcileReport:
+    """Settle every stale pending payment by asking its gateway; one transaction per payment."""
+    with session_factory() as session:
+        ids = [p.id for p in stale_payments(session, older_than=older_than)]
+    checked = settled = errors = 0
+    for payment_id in ids:
+        with session_factory() as session:
+            payment = session.get(Payment, payment_id)
+            if payment is None or payment.status in FINAL_STATUSES:
+                continue
+            checked += 1
+            gateway = gateways.get(payment.gateway)
+            if gateway is None:
+                log.error("payment %s uses gateway %s, which is not configured", payment.reference, payment.gateway)
+                errors += 1
+                continue
+            try:
+                applied = settle_by_query(session=session, gateway=gateway, payment=payment, source="reconcile")
+            except GatewayError as exc:
+                log.warning("reconcile %s: %s", payment.reference, exc)
+                session.rollback()
+                errors += 1
+                continue
+            settled += int(applied.changed)
+            session.commit()
+    return ReconcileReport(checked=checked, settled=settled, errors=errors)

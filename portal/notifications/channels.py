@@ -1,0 +1,269 @@
+"""Notifier plugins: how a notification leaves the portal (the log, an SMTP server; later SMS, Zalo).
+
+A plugin implements one method, ``send(message)``, and raises :class:`NotifierError` when the message
+could not be handed over; the outbox then retries it later. ``check_config`` catches configuration that
+cannot work before anything is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.errors import MessageError
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any, ClassVar, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from portal.kernel.clock import utcnow
+from portal.kernel.settings import Settings
+
+log = logging.getLogger("portal.notifications")
+
+
+class NotifierError(Exception):
+    """The message could not be handed over (server down, refused, timed out): try again later."""
+
+
+class NotifierConfigError(Exception):
+    """The notifier's options cannot work (no host, conflicting TLS modes): raised by ``check_config``."""
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One notification as a notifier sends it: texts already written, the link already absolute."""
+
+    notification_id: str
+    kind: str
+    recipient: str  # an email address, or "" when the account has none
+    subject: str  # Vietnamese
+    text: str  # plain text, Vietnamese first, then English
+    link: str  # absolute URL into the portal
+
+
+def absolute_link(base_url: str, path: str) -> str:
+    """A portal path made absolute with PORTAL_BASE_URL."""
+    return base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def compose(
+    *,
+    notification_id: str,
+    kind: str,
+    recipient: str,
+    subject: Mapping[str, str],
+    body: Mapping[str, str],
+    link: str,
+    base_url: str,
+) -> OutgoingMessage:
+    """The message a citizen receives: Vietnamese subject; Vietnamese body, then the English one."""
+    url = absolute_link(base_url, link)
+    text = (
+        f"{body['vi'].strip()}\n\nXem chi tiết: {url}\n\n"
+        f"-- English --\n\n{subject['en'].strip()}\n\n{body['en'].strip()}\n\nDetails: {url}\n"
+    )
+    return OutgoingMessage(
+        notification_id=notification_id,
+        kind=kind,
+        recipient=recipient,
+        subject=subject["vi"].strip(),
+        text=text,
+        link=url,
+    )
+
+
+class Notifier(Protocol):
+    """One way out for notifications; chosen by ``PORTAL_NOTIFY_CHANNEL``."""
+
+    id: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, options: Any) -> None: ...
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Hand the message over; raise NotifierError if it could not be (it will be retried)."""
+        ...
+
+    def check_config(self) -> None:
+        """Raise NotifierConfigError if the options cannot work."""
+        ...
+
+
+_N = TypeVar("_N", bound=Notifier)
+
+
+class NotifierRegistry:
+    """Notifier classes by id; built-ins register with ``@register("id")``."""
+
+    def __init__(self) -> None:
+        self._plugins: dict[str, type[Notifier]] = {}
+
+    def register(self, plugin_id: str) -> Callable[[type[_N]], type[_N]]:
+        def decorate(cls: type[_N]) -> type[_N]:
+            existing = self._plugins.get(plugin_id)
+            if existing is not None and existing is not cls:
+                raise ValueError(f"two notifier plugins registered as {plugin_id!r}")
+            cls.id = plugin_id
+            self._plugins[plugin_id] = cls
+            return cls
+
+        return decorate
+
+    def ids(self) -> tuple[str, ...]:
+        return tuple(sorted(self._plugins))
+
+    def plugin_class(self, plugin_id: str) -> type[Notifier]:
+        try:
+            return self._plugins[plugin_id]
+        except KeyError:
+            raise ValueError(f"unknown notifier {plugin_id!r} (known: {', '.join(self.ids())})") from None
+
+    def create(self, plugin_id: str, options: BaseModel | Mapping[str, Any] | None = None) -> Notifier:
+        cls = self.plugin_class(plugin_id)
+        if not isinstance(options, cls.options_model):
+            options = cls.options_model.model_validate(dict(options or {}))
+        return cls(options)
+
+
+registry = NotifierRegistry()
+register = registry.register
+
+
+# --- the log: the embedded default ------------------------------------------------------------------
+
+
+class LogOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    level: int = logging.INFO
+
+
+@register("log")
+class LogNotifier:
+    """Writes each message to the ``portal.notifications`` logger; the citizen reads it on /notifications."""
+
+    id: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]] = LogOptions
+
+    def __init__(self, options: LogOptions) -> None:
+        self.options = options
+
+    def send(self, message: OutgoingMessage) -> None:
+        log.log(
+            self.options.level,
+            "notification %s (%s) to %s: %s\n%s",
+            message.notification_id,
+            message.kind,
+            message.recipient or "(no email: portal page only)",
+            message.subject,
+            message.text,
+        )
+
+    def check_config(self) -> None:
+        return None
+
+
+# --- SMTP ---------------------------------------------------------------------------------------------
+
+
+class SmtpOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = ""
+    port: int = Field(default=25, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    starttls: bool = False
+    """Upgrade a plain connection with STARTTLS (port 587)."""
+    ssl: bool = False
+    """TLS from the first byte (SMTPS, port 465)."""
+    from_address: str = "no-reply@dichvucong.local"
+    timeout: float = Field(default=10.0, gt=0)
+
+
+@register("smtp")
+class SmtpNotifier:
+    """Email through an SMTP server (stdlib smtplib); one connection per message."""
+
+    id: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]] = SmtpOptions
+
+    def __init__(self, options: SmtpOptions) -> None:
+        self.options = options
+
+    def check_config(self) -> None:
+        o = self.options
+        if not o.host:
+            raise NotifierConfigError("smtp: PORTAL_SMTP_HOST is empty")
+        if o.ssl and o.starttls:
+            raise NotifierConfigError("smtp: choose PORTAL_SMTP_SSL or PORTAL_SMTP_STARTTLS, not both")
+        try:
+            Address(addr_spec=o.from_address)
+        except (ValueError, IndexError, MessageError) as exc:
+            raise NotifierConfigError(f"smtp: PORTAL_SMTP_FROM {o.from_address!r} is not an address") from exc
+        if o.username and not (o.ssl or o.starttls):
+            log.warning("smtp: a password will be sent over an unencrypted connection to %s", o.host)
+
+    def email(self, message: OutgoingMessage) -> EmailMessage:
+        """The message as a UTF-8 plain-text email."""
+        mail = EmailMessage()
+        mail["From"] = self.options.from_address
+        mail["To"] = message.recipient
+        mail["Subject"] = message.subject
+        mail["Date"] = format_datetime(utcnow())
+        domain = self.options.from_address.rpartition("@")[2] or "localhost"
+        # The same Message-ID on every retry of one notification, so a receiving server or mail client
+        # that has already seen it (the server took it, then our commit failed) can drop the copy.
+        mail["Message-ID"] = f"<{message.notification_id}@{domain}>"
+        mail["X-Portal-Notification"] = message.kind
+        mail.set_content(message.text, charset="utf-8", cte="quoted-printable")
+        return mail
+
+    def send(self, message: OutgoingMessage) -> None:
+        if not message.recipient:
+            raise NotifierError(f"notification {message.notification_id} has no email address")
+        o = self.options
+        mail = self.email(message)
+        try:
+            smtp: smtplib.SMTP
+            if o.ssl:
+                smtp = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout, context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(o.host, o.port, timeout=o.timeout)
+            with smtp:
+                if o.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if o.username:
+                    smtp.login(o.username, o.password.get_secret_value())
+                smtp.send_message(mail)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise NotifierError(f"smtp {o.host}:{o.port}: {exc}") from exc
+
+
+def notifier_from_settings(settings: Settings) -> Notifier:
+    """The notifier PORTAL_NOTIFY_CHANNEL names, with its options from the PORTAL_SMTP_* settings."""
+    if settings.notify_channel == "smtp":
+        return registry.create(
+            "smtp",
+            SmtpOptions(
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                username=settings.smtp_username,
+                password=SecretStr(settings.smtp_password),
+                starttls=settings.smtp_starttls,
+                ssl=settings.smtp_ssl,
+                from_address=settings.smtp_from,
+                timeout=settings.smtp_timeout_seconds,
+            ),
+        )
+    return registry.create(settings.notify_channel)
+
+
+def check_config(settings: Settings) -> None:
+    """Raise NotifierConfigError if the configured notifier cannot work (for start-up and `portal check`)."""
+    notifier_from_settings(settings).check_config()

@@ -1,0 +1,132 @@
+"""Notification use cases: notify once per event, list, count, mark read. Services flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from auth.models import Account
+from portal.kernel.clock import utcnow
+from portal.kernel.errors import NotFound
+from portal.kernel.outbox import enqueue
+from portal.notifications.models import Notification, NotificationChannel
+
+SEND_TOPIC = "notification.send"
+LANGUAGES = ("vi", "en")
+
+
+def N_(s: str) -> str:
+    return s
+
+
+def contact_email(account: Account) -> str | None:
+    """Where the citizen's emails go: the address of the portal account, else the one the SSO gave."""
+    return account.email or account.sso_email
+
+
+def _texts(name: str, value: Mapping[str, str], max_length: int | None = None) -> dict[str, str]:
+    texts = {lang: str(value.get(lang) or "").strip() for lang in LANGUAGES}
+    for lang, text in texts.items():
+        if not text:
+            raise ValueError(f"notification {name} has no {lang!r} text")
+        if max_length is not None and len(text) > max_length:
+            raise ValueError(f"notification {name} in {lang!r} is longer than {max_length} characters")
+    return texts
+
+
+def _check(kind: str, dedupe_key: str, link: str) -> None:
+    if not kind or len(kind) > 40:
+        raise ValueError("notification kind must have 1 to 40 characters")
+    if not dedupe_key or len(dedupe_key) > 120:
+        raise ValueError("notification dedupe_key must have 1 to 120 characters")
+    # A path inside the portal: never another site ("//host") nor a scheme ("javascript:").
+    if not link.startswith("/") or link.startswith("//") or "\\" in link or len(link) > 300:
+        raise ValueError(f"notification link must be a path in the portal, not {link!r}")
+
+
+def notify(
+    session: Session,
+    *,
+    account_id: str,
+    kind: str,
+    dedupe_key: str,
+    subject: Mapping[str, str],
+    body: Mapping[str, str],
+    link: str,
+) -> Notification | None:
+    """Record one notification and queue its sending, in the caller's transaction.
+
+    ``dedupe_key`` names the event (``payment.succeeded:<payment id>``): when it was already notified,
+    nothing is added and None is returned. The unique key decides, so two concurrent calls for one
+    event make one row whichever commits first.
+    """
+    _check(kind, dedupe_key, link)
+    subjects, bodies = _texts("subject", subject, 200), _texts("body", body)
+    account = session.get(Account, account_id)
+    if account is None:
+        raise LookupError(f"no account {account_id!r} to notify")
+    email = contact_email(account)
+    row = Notification(
+        account_id=account_id,
+        kind=kind,
+        dedupe_key=dedupe_key,
+        subject_vi=subjects["vi"],
+        subject_en=subjects["en"],
+        body_vi=bodies["vi"],
+        body_en=bodies["en"],
+        link=link,
+        channel=NotificationChannel.EMAIL if email else NotificationChannel.LOG,
+        recipient=email or "",
+    )
+    table = Notification.__table__  # type: ignore[attr-defined]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(table)
+        .values(**row.model_dump())
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
+    )
+    inserted = session.execute(stmt).scalar_one_or_none()
+    if inserted is None:
+        return None
+    enqueue(session, SEND_TOPIC, {"id": inserted})
+    return session.get(Notification, inserted)
+
+
+def notifications_of(session: Session, account_id: str, *, limit: int = 200) -> Sequence[Notification]:
+    """The account's notifications, newest first."""
+    return session.exec(
+        select(Notification)
+        .where(Notification.account_id == account_id)
+        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def unread_count(session: Session, account_id: str) -> int:
+    """How many of the account's notifications are not read yet (one COUNT on the account's index)."""
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.account_id == account_id, col(Notification.read_at).is_(None))
+        ).one()
+    )
+
+
+def mark_read(session: Session, *, notification_id: str, account_id: str) -> Notification:
+    """Mark one of the account's notifications read; anyone else's is the same 404 as a missing one."""
+    notification = session.exec(
+        select(Notification).where(Notification.id == notification_id, Notification.account_id == account_id)
+    ).first()
+    if notification is None:
+        raise NotFound(N_("There is no notification with this reference in your account."))
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+        session.add(notification)
+        session.flush()
+    return notification

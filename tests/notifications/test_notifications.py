@@ -1,0 +1,401 @@
+"""Notifications: once per event, sent by the outbox through a real SMTP server, listed for their citizen only."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from auth.models import Account
+from portal.kernel.clock import utcnow
+from portal.kernel.db import writer
+from portal.kernel.outbox import OutboxMessage, WorkerContext, drain
+from portal.kernel.settings import Settings
+from portal.notifications.channels import SmtpNotifier, SmtpOptions, compose
+from portal.notifications.models import Notification
+from portal.notifications.service import notify
+from tests.conftest import csrf, signup
+
+pytestmark = pytest.mark.db
+
+SUBJECT = {"vi": "Thanh toán lệ phí thành công", "en": "Fee payment succeeded"}
+BODY = {
+    "vi": "Bạn đã nộp 200.000 đồng lệ phí cho hồ sơ STP-261122-0001.",
+    "en": "You paid the fee of 200,000 VND for dossier STP-261122-0001.",
+}
+
+
+# --------------------------------------------------------------------------- a real SMTP server
+
+
+class Sink:
+    """An aiosmtpd handler that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received.append((list(envelope.rcpt_tos), bytes(envelope.original_content or envelope.content)))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages for one address, parsed (other tests' notifications may pass through too)."""
+        return [message_from_bytes(raw, policy=policy.default) for rcpt, raw in self.received if address in rcpt]
+
+    def raw_to(self, address: str) -> list[bytes]:
+        return [raw for rcpt, raw in self.received if address in rcpt]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sink(port: int) -> tuple[Controller, Sink]:
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, sink
+
+
+@pytest.fixture()
+def smtp() -> Iterator[tuple[int, Sink]]:
+    port = free_port()
+    controller, sink = start_sink(port)
+    try:
+        yield port, sink
+    finally:
+        controller.stop()
+
+
+def smtp_ctx(app: Any, settings: Settings, port: int) -> WorkerContext:
+    smtp_settings = settings.model_copy(
+        update={"notify_channel": "smtp", "smtp_host": "127.0.0.1", "smtp_port": port, "smtp_timeout_seconds": 5}
+    )
+    return WorkerContext(settings=smtp_settings, storage=app.state.storage)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def drain_all(engine: Engine, ctx: WorkerContext) -> None:
+    """Run the worker until nothing is due (failed messages wait for their back-off)."""
+    while drain(engine, ctx):
+        pass
+
+
+def make_account(engine: Engine, *, email: str | None = None, phone: str | None = None) -> str:
+    with Session(writer(engine)) as s:
+        account = Account(email=email, phone=phone, full_name="Trần Văn Bình")
+        s.add(account)
+        s.commit()
+        return account.id
+
+
+def notify_in_own_transaction(engine: Engine, account_id: str, key: str, link: str = "/dossiers/abc") -> str | None:
+    with Session(writer(engine)) as s:
+        row = notify(
+            s, account_id=account_id, kind="payment.succeeded", dedupe_key=key, subject=SUBJECT, body=BODY, link=link
+        )
+        s.commit()
+        return row.id if row else None
+
+
+def send_messages(engine: Engine, notification_id: str) -> list[OutboxMessage]:
+    with Session(engine) as s:
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.topic == "notification.send")).all()
+        return [m for m in rows if m.payload.get("id") == notification_id]
+
+
+def get_notification(engine: Engine, notification_id: str) -> Notification:
+    with Session(engine) as s:
+        row = s.get(Notification, notification_id)
+        assert row is not None
+        return row
+
+
+def make_due(engine: Engine, message_id: int | None) -> None:
+    with Session(writer(engine)) as s:
+        msg = s.get(OutboxMessage, message_id)
+        assert msg is not None
+        msg.available_at = utcnow()
+        s.add(msg)
+        s.commit()
+
+
+def account_of(engine: Engine, login: str) -> str:
+    with Session(engine) as s:
+        return s.exec(select(Account.id).where(Account.email == login)).one()
+
+
+# --------------------------------------------------------------------------- once per event, by email
+
+
+def test_same_event_notifies_once_with_one_email(app, settings: Settings, smtp: tuple[int, Sink]) -> None:
+    port, sink = smtp
+    engine = app.state.engine
+    email = f"nguoi-nop-{secrets.token_hex(4)}@example.vn"
+    account_id = make_account(engine, email=email)
+    key = f"payment.succeeded:{secrets.token_hex(8)}"
+
+    first = notify_in_own_transaction(engine, account_id, key, link="/dossiers/d123")
+    assert first is not None
+    assert notify_in_own_transaction(engine, account_id, key, link="/dossiers/d123") is None
+    with Session(engine) as s:
+        rows = s.exec(select(Notification).where(Notification.dedupe_key == key)).all()
+    assert [r.id for r in rows] == [first]
+    assert rows[0].channel == "email" and rows[0].recipient == email and rows[0].sent_at is None
+    assert len(send_messages(engine, first)) == 1
+
+    ctx = smtp_ctx(app, settings, port)
+    drain_all(engine, ctx)
+    drain_all(engine, ctx)
+    mails = sink.to(email)
+    assert len(mails) == 1
+    mail = mails[0]
+    assert mail["Subject"] == "Thanh toán lệ phí thành công"
+    assert mail["From"] == settings.smtp_from and mail["To"] == email
+    assert mail["Message-ID"] == f"<{first}@dichvucong.local>"
+    assert mail.get_content_type() == "text/plain" and mail.get_content_charset() == "utf-8"
+    text = mail.get_content()
+    assert BODY["vi"] in text and BODY["en"] in text
+    assert "http://testserver/dossiers/d123" in text
+    raw = sink.raw_to(email)[0]
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    subject_line = next(line for line in headers.split(b"\r\n") if line.startswith(b"Subject:"))
+    assert b"=?utf-8?" in subject_line and headers.isascii()  # RFC 2047: the Vietnamese subject as UTF-8
+
+    sent = get_notification(engine, first)
+    assert sent.sent_at is not None and sent.attempts == 1 and sent.last_error is None
+    assert all(m.processed_at is not None for m in send_messages(engine, first))
+
+
+def test_smtp_down_is_retried_and_sends_once_when_back(app, settings: Settings) -> None:
+    engine = app.state.engine
+    port = free_port()  # nothing listens here yet
+    ctx = smtp_ctx(app, settings, port)
+    email = f"cho-gui-lai-{secrets.token_hex(4)}@example.vn"
+    account_id = make_account(engine, email=email)
+    nid = notify_in_own_transaction(engine, account_id, f"refund:{secrets.token_hex(8)}")
+    assert nid is not None
+    (message,) = send_messages(engine, nid)
+
+    drain_all(engine, ctx)
+    (failed,) = send_messages(engine, nid)
+    assert failed.attempts == 1 and failed.processed_at is None and not failed.dead
+    assert "NotifierError" in (failed.last_error or "")
+    assert failed.available_at > utcnow()  # backed off, not retried at once
+    assert get_notification(engine, nid).sent_at is None
+
+    make_due(engine, message.id)
+    drain_all(engine, ctx)
+    assert send_messages(engine, nid)[0].attempts == 2
+
+    controller, sink = start_sink(port)
+    try:
+        make_due(engine, message.id)
+        drain_all(engine, ctx)
+        make_due(engine, message.id)  # even if asked again, a sent notification is not sent twice
+        drain_all(engine, ctx)
+    finally:
+        controller.stop()
+    assert len(sink.to(email)) == 1
+    (done,) = send_messages(engine, nid)
+    assert done.processed_at is not None and done.attempts == 2
+    sent = get_notification(engine, nid)
+    assert sent.sent_at is not None and sent.attempts == 3 and "NotifierError" in (sent.last_error or "")
+
+
+def test_concurrent_notifications_of_one_event_make_one_row(app) -> None:
+    engine = app.state.engine
+    account_id = make_account(engine, email=f"dong-thoi-{secrets.token_hex(4)}@example.vn")
+    key = f"payment.succeeded:{secrets.token_hex(8)}"
+    barrier = threading.Barrier(2)
+    results: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def attempt() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(notify_in_own_transaction(engine, account_id, key))
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert len(results) == 2 and results.count(None) == 1
+    with Session(engine) as s:
+        rows = s.exec(select(Notification).where(Notification.dedupe_key == key)).all()
+    assert len(rows) == 1
+    assert len(send_messages(engine, rows[0].id)) == 1
+
+
+# --------------------------------------------------------------------------- the log channel
+
+
+def test_log_channel_logs_emails_and_accounts_without_email(
+    app, settings: Settings, smtp: tuple[int, Sink], caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = app.state.engine
+    caplog.set_level(logging.INFO, logger="portal.notifications")
+    email = f"nhat-ky-{secrets.token_hex(4)}@example.vn"
+    with_email = notify_in_own_transaction(engine, make_account(engine, email=email), f"k:{secrets.token_hex(8)}")
+    assert with_email is not None
+    # The embedded default (PORTAL_NOTIFY_CHANNEL=log): the email is written to the log.
+    drain_all(engine, WorkerContext(settings=settings, storage=app.state.storage))
+    logged = [r.getMessage() for r in caplog.records if r.name == "portal.notifications"]
+    assert any(
+        with_email in m and email in m and SUBJECT["vi"] in m and "http://testserver/dossiers/abc" in m for m in logged
+    )
+    assert get_notification(engine, with_email).sent_at is not None
+
+    # No email address: the log, even when SMTP is configured; nothing reaches the SMTP server.
+    port, sink = smtp
+    phone = "09" + "".join(secrets.choice("0123456789") for _ in range(8))
+    no_email = notify_in_own_transaction(engine, make_account(engine, phone=phone), f"k:{secrets.token_hex(8)}")
+    assert no_email is not None
+    caplog.clear()
+    drain_all(engine, smtp_ctx(app, settings, port))
+    row = get_notification(engine, no_email)
+    assert row.sent_at is not None and row.channel == "log" and row.recipient == ""
+    assert any(no_email in r.getMessage() for r in caplog.records if r.name == "portal.notifications")
+    assert not any(no_email.encode() in raw for _, raw in sink.received)
+
+
+def test_notify_refuses_links_out_of_the_portal(app) -> None:
+    engine = app.state.engine
+    account_id = make_account(engine, email=f"lien-ket-{secrets.token_hex(4)}@example.vn")
+    for link in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)"):
+        with pytest.raises(ValueError), Session(writer(engine)) as s:
+            notify(
+                s,
+                account_id=account_id,
+                kind="x",
+                dedupe_key=secrets.token_hex(8),
+                subject=SUBJECT,
+                body=BODY,
+                link=link,
+            )
+
+
+def test_smtp_options_are_checked() -> None:
+    from portal.notifications.channels import NotifierConfigError
+
+    for options in (
+        SmtpOptions(host=""),
+        SmtpOptions(host="mail", ssl=True, starttls=True),
+        SmtpOptions(host="m", from_address="x"),
+    ):
+        with pytest.raises(NotifierConfigError):
+            SmtpNotifier(options).check_config()
+    SmtpNotifier(SmtpOptions(host="mail.example.vn", port=587, starttls=True)).check_config()
+    message = compose(
+        notification_id="n1",
+        kind="k",
+        recipient="a@b.vn",
+        subject=SUBJECT,
+        body=BODY,
+        link="/x",
+        base_url="https://dvc.vn/",
+    )
+    assert message.link == "https://dvc.vn/x" and message.subject == SUBJECT["vi"]
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def test_page_lists_only_the_citizens_own_notifications(app, client: TestClient) -> None:
+    engine = app.state.engine
+    login = signup(client, name="Lê Thị Mai")
+    other = TestClient(app, follow_redirects=False)
+    other_login = signup(other, name="Phạm Văn Đức")
+    mine = notify_in_own_transaction(
+        engine, account_of(engine, login), f"page:{secrets.token_hex(8)}", "/dossiers/cua-toi"
+    )
+    theirs_key = f"page:{secrets.token_hex(8)}"
+    with Session(writer(engine)) as s:
+        notify(
+            s,
+            account_id=account_of(engine, other_login),
+            kind="payment.refunded",
+            dedupe_key=theirs_key,
+            subject={"vi": "Hoàn tiền của người khác", "en": "Someone else's refund"},
+            body={"vi": "Không phải của bạn.", "en": "Not yours."},
+            link="/dossiers/cua-nguoi-khac",
+        )
+        s.commit()
+
+    page = client.get("/notifications")
+    assert page.status_code == 200
+    assert "<h1>Thông báo</h1>" in page.text
+    assert SUBJECT["vi"] in page.text and BODY["vi"] in page.text and 'href="/dossiers/cua-toi"' in page.text
+    assert "Hoàn tiền của người khác" not in page.text and "cua-nguoi-khac" not in page.text
+    assert "Chưa đọc" in page.text and f'action="/notifications/{mine}/read"' in page.text
+    assert 'href="/notifications" aria-current="page"' in page.text and "(1 chưa đọc)" in page.text
+
+    client.get("/lang/en?next=/notifications")
+    english = client.get("/notifications").text
+    assert SUBJECT["en"] in english and BODY["en"] in english and "(1 unread)" in english
+
+    # The header link is there for signed-in visitors only.
+    assert 'href="/notifications"' in client.get("/dossiers").text
+    assert 'href="/notifications"' not in TestClient(app).get("/").text
+
+
+def test_marking_read_is_the_owners_only_and_needs_csrf(app, client: TestClient) -> None:
+    engine = app.state.engine
+    login = signup(client, name="Võ Thị Lan")
+    nid = notify_in_own_transaction(engine, account_of(engine, login), f"read:{secrets.token_hex(8)}")
+    assert nid is not None
+
+    stranger = TestClient(app, follow_redirects=False)
+    signup(stranger, name="Người Lạ")
+    r = stranger.post(f"/notifications/{nid}/read", data={"csrf_token": csrf(stranger, "/notifications")})
+    assert r.status_code == 404
+    r = stranger.post("/notifications/khong-ton-tai/read", data={"csrf_token": csrf(stranger, "/notifications")})
+    assert r.status_code == 404
+    assert get_notification(engine, nid).read_at is None
+
+    assert client.post(f"/notifications/{nid}/read", data={}).status_code == 403
+    assert get_notification(engine, nid).read_at is None
+
+    r = client.post(f"/notifications/{nid}/read", data={"csrf_token": csrf(client, "/notifications")})
+    assert r.status_code == 303 and r.headers["location"] == "/notifications"
+    assert get_notification(engine, nid).read_at is not None
+    page = client.get("/notifications").text
+    assert f'action="/notifications/{nid}/read"' not in page and "Đã đọc lúc" in page
+    assert "chưa đọc)" not in page
+
+
+def test_marking_read_with_htmx_returns_the_list(app, client: TestClient) -> None:
+    engine = app.state.engine
+    login = signup(client)
+    account_id = account_of(engine, login)
+    first = notify_in_own_transaction(engine, account_id, f"hx:{secrets.token_hex(8)}")
+    notify_in_own_transaction(engine, account_id, f"hx:{secrets.token_hex(8)}")
+    token = csrf(client, "/notifications")
+    r = client.post(f"/notifications/{first}/read", headers={"HX-Request": "true", "X-CSRF-Token": token})
+    assert r.status_code == 200 and "HX-Request" in r.headers["vary"]
+    assert r.text.lstrip().startswith('<div id="notification-list">') and "<h1>" not in r.text
+    assert 'id="unread-notifications" hx-swap-oob="true"' in r.text and "(1 chưa đọc)" in r.text
+    with Session(engine) as s:
+        unread = s.exec(
+            select(Notification).where(Notification.account_id == account_id, col(Notification.read_at).is_(None))
+        ).all()
+    assert len(unread) == 1
