@@ -27,14 +27,14 @@ def _defaults(gateway_id: str, settings: Settings) -> dict[str, Any]:
 
 def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
     """The configured gateways by id, in the configured order; GatewayConfigError when one cannot work."""
+    for module in BUILT_IN.values():  # every built-in is known, configured or not (stored ids stay valid)
+        importlib.import_module(module)
     gateways: dict[str, PaymentGateway] = {}
     for gateway_id in settings.payment_gateways:
         if gateway_id == "sandbox" and settings.environment == "production":
             raise GatewayConfigError(
                 "the sandbox bank never runs in production: remove it from PORTAL_PAYMENT_GATEWAYS"
             )
-        if gateway_id in BUILT_IN:
-            importlib.import_module(BUILT_IN[gateway_id])
         options = {**_defaults(gateway_id, settings), **settings.payment_options.get(gateway_id, {})}
         try:
             gateway = registry.create(gateway_id, options)

@@ -22,8 +22,8 @@ from starlette.routing import Mount
 
 from auth.client_service import create_client
 from auth.models import Account
-from portal.dossiers.models import DossierFile
 from payments.models import Payment
+from portal.dossiers.models import DossierFile
 from portal.notifications.service import notify
 from tests.conftest import CSRF_RE, csrf, signup
 from tests.factories import MARITAL, valid_tax_code
