@@ -477,9 +477,10 @@ def execute_refund(*, session: Session, gateway: PaymentGateway, refund: Refund)
     result = gateway.refund(order_for(payment), amount=refund.amount, refund_id=refund.id, reason=refund.reason)
     refund.gateway_ref, refund.message = result.gateway_ref, result.message[:300]
     if result.outcome == Outcome.PENDING:
+        # The gateway took the request and settles it later: the reconciliation job asks again.
         session.add(refund)
         session.flush()
-        raise GatewayError("the gateway has not settled the refund yet")  # the outbox asks again later
+        return
     now = utcnow()
     if result.outcome == Outcome.SUCCEEDED:
         won = session.execute(
@@ -556,5 +557,45 @@ def reconcile(
                 errors += 1
                 continue
             settled += int(applied.changed)
+            session.commit()
+    refunds = _retry_refunds(session_factory=session_factory, gateways=gateways, older_than=older_than)
+    return ReconcileReport(
+        checked=checked + refunds.checked, settled=settled + refunds.settled, errors=errors + refunds.errors
+    )
+
+
+def _retry_refunds(
+    *, session_factory: Callable[[], Session], gateways: Mapping[str, PaymentGateway], older_than: timedelta
+) -> ReconcileReport:
+    """Ask again about refunds still pending (the gateway was down, or it settles them later)."""
+    with session_factory() as session:
+        stmt = (
+            select(Refund.id)
+            .where(Refund.status == RefundStatus.PENDING, col(Refund.created_at) < utcnow() - older_than)
+            .order_by(col(Refund.created_at))
+            .limit(100)
+        )
+        ids = list(session.exec(stmt))
+    checked = settled = errors = 0
+    for refund_id in ids:
+        with session_factory() as session:
+            refund = session.get(Refund, refund_id)
+            payment = session.get(Payment, refund.payment_id) if refund else None
+            if refund is None or payment is None or refund.status != RefundStatus.PENDING:
+                continue
+            checked += 1
+            gateway = gateways.get(payment.gateway)
+            if gateway is None:
+                log.error("refund %s: gateway %s is not configured", refund.id, payment.gateway)
+                errors += 1
+                continue
+            try:
+                execute_refund(session=session, gateway=gateway, refund=refund)
+            except GatewayError as exc:
+                log.warning("refund %s: %s", refund.id, exc)
+                session.rollback()
+                errors += 1
+                continue
+            settled += int(refund.status != RefundStatus.PENDING)
             session.commit()
     return ReconcileReport(checked=checked, settled=settled, errors=errors)

@@ -241,6 +241,8 @@ def payments_reconcile() -> None:
     ctx = _worker_context()
     report = reconcile_now(make_engine(ctx.settings), ctx)
     click.echo(f"checked {report.checked}, settled {report.settled}, errors {report.errors}")
+    if report.errors:
+        sys.exit(1)
 
 
 @payments.command("report")

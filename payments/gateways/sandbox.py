@@ -123,10 +123,14 @@ class SandboxGateway:
 
     def _db(self) -> sqlite3.Connection:
         path = self.options.ledger
+        if not self._ready:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise GatewayConfigError(f"the sandbox ledger's folder cannot be made: {exc}") from exc
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         if not self._ready:
             with self._lock:
-                path.parent.mkdir(parents=True, exist_ok=True)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS bank_txn (reference TEXT PRIMARY KEY, amount INTEGER, currency TEXT,"

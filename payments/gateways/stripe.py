@@ -160,7 +160,7 @@ class StripeGateway:
             "metadata": {"reference": order.reference},
             "payment_intent_data": {"description": order.description, "metadata": {"reference": order.reference}},
             "success_url": with_query(return_url, "session_id={CHECKOUT_SESSION_ID}"),
-            "cancel_url": with_query(return_url, "cancelled=1"),
+            "cancel_url": with_query(return_url, f"cancelled=1&reference={order.reference}"),
             "expires_at": int(expires_at.timestamp()),
             "locale": order.locale if order.locale in CHECKOUT_LOCALES else "auto",
         }
@@ -220,8 +220,11 @@ class StripeGateway:
         session_id = request.query.get("session_id", "").strip()
         intent_id = request.query.get("payment_intent", "").strip()
         if not session_id and not intent_id:
-            if request.query.get("cancelled"):
-                raise CallbackRefused("the payer left Stripe Checkout (the cancel return names no session)")
+            reference = request.query.get("reference", "").strip()
+            if request.query.get("cancelled") and reference.isalnum() and len(reference) <= 32:
+                # The payer left Checkout. The link is not signed, so it only names the payment: the service
+                # then asks Stripe, and the session stays payable until it expires.
+                return GatewayResult(reference=reference, outcome=Outcome.PENDING, amount=0, currency="VND")
             raise CallbackRefused("return without a session_id or a payment_intent")
         stripe_id = session_id or intent_id
         if not _STRIPE_ID.fullmatch(stripe_id) or not stripe_id.startswith("cs_" if session_id else "pi_"):

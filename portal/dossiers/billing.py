@@ -158,8 +158,8 @@ def on_payment_succeeded(session: Session, payment: Payment) -> None:
     if dossier.status == DossierStatus.DRAFT:
         _submit_paid_draft(session, dossier)
     elif dossier.status in (DossierStatus.WITHDRAWN, DossierStatus.REJECTED):
-        # Paid after the dossier ended (a payment page left open): give it back.
-        refund_on_exit(session, dossier, reason=str(dossier.status))
+        # Paid after the dossier ended (a payment page left open): given back whatever the procedure says.
+        payments.request_refund(session=session, payment=payment, amount=payment.amount, reason=str(dossier.status))
 
 
 def _submit_paid_draft(session: Session, dossier: Dossier) -> None:
@@ -230,6 +230,18 @@ def on_refunded(session: Session, refund: Refund) -> None:
         },
         link=f"/dossiers/{dossier.id}",
     )
+
+
+@subscribe("payment.refund_failed")
+def on_refund_failed(session: Session, refund: Refund) -> None:
+    """A refund the gateway refused: on the timeline, and in the log for the agency's accountant."""
+    from portal.dossiers import service as dossiers
+
+    payment = session.get(Payment, refund.payment_id)
+    dossier = _dossier_of(session, payment) if payment else None
+    log.error("refund %s of payment %s failed: %s", refund.id, refund.payment_id, refund.message)
+    if dossier is not None:
+        dossiers.add_event(session, dossier, "payment_refund_failed", actor="system", amount=refund.amount)
 
 
 def refund_on_exit(session: Session, dossier: Dossier, *, reason: str) -> list[Refund]:

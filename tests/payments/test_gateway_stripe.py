@@ -243,7 +243,8 @@ def test_refund_of_a_declined_payment_fails(front: StripeFront) -> None:
     ("query", "reason"),
     [
         ({}, "without a session_id"),
-        ({"cancelled": "1"}, "left Stripe Checkout"),
+        ({"cancelled": "1"}, "without a session_id"),
+        ({"cancelled": "1", "reference": "../x"}, "without a session_id"),
         ({"payment_intent": "pi_doesnotexist"}, "does not know"),
         ({"payment_intent": "pi_../../v1/balance"}, "malformed"),
         ({"payment_intent": "cs_test_abc"}, "malformed"),
@@ -253,6 +254,13 @@ def test_a_return_stripe_does_not_vouch_for_is_refused(front: StripeFront, query
     gateway = make_gateway(front.url, mode="payment_intent")
     with pytest.raises(CallbackRefused, match=reason):
         gateway.handle_return(returning(**query))
+
+
+def test_the_cancel_return_only_names_the_payment(front: StripeFront) -> None:
+    gateway = make_gateway(front.url, mode="payment_intent")
+    result = gateway.handle_return(returning(cancelled="1", reference="DVCABC123"))
+    # Not signed: it settles nothing, it only tells the service which payment to ask Stripe about.
+    assert (result.reference, result.outcome, result.amount, result.event_id) == ("DVCABC123", Outcome.PENDING, 0, None)
 
 
 def test_a_return_about_a_payment_intent_that_is_not_ours_is_refused(front: StripeFront) -> None:
@@ -622,7 +630,7 @@ def test_checkout_start_creates_one_session_with_the_right_fields(checkout: Fake
         "payment_intent_data[description]": order.description,
         "payment_intent_data[metadata][reference]": order.reference,
         "success_url": RETURN_URL + "?session_id={CHECKOUT_SESSION_ID}",
-        "cancel_url": RETURN_URL + "?cancelled=1",
+        "cancel_url": RETURN_URL + f"?cancelled=1&reference={order.reference}",
         "locale": "en",
     }
     # The order's 15 minutes are shorter than Stripe's least (30): the session lives 31 minutes.

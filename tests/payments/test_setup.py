@@ -71,7 +71,8 @@ def test_periodic_jobs_run_when_due_and_survive_errors(tmp_path: Path) -> None:
     schedule = _Schedule()
     try:
         schedule.run_due(None, ctx)  # type: ignore[arg-type]
-        schedule.run_due(None, ctx)  # type: ignore[arg-type]  (not due again within the hour)
+        # Not due again within the hour.
+        schedule.run_due(None, ctx)  # type: ignore[arg-type]
     finally:
         from portal.kernel import outbox
 
