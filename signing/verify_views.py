@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from auth.deps import OptionalAccount
+from payments.models import Payment
 from portal.audit import client_ip
 from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier, DossierFile, DossierStatus
@@ -65,7 +66,7 @@ class IssuedDocument:
     """A document the portal holds with a given SHA-256: only what may be shown to anyone."""
 
     dossier_code: str
-    kind: str  # "receipt" | "dossier_file"
+    kind: str  # "receipt" | "e_receipt" | "dossier_file"
     issued_at: datetime | None
     procedure: dict[str, str]
     component: dict[str, str] | None = None
@@ -142,6 +143,19 @@ def find_issued(engine: Engine, sha256: str) -> list[IssuedDocument]:
         ).all()
         for code, submitted_at, name_vi, name_en in receipts:
             found.append(IssuedDocument(str(code), "receipt", submitted_at, {"vi": name_vi, "en": name_en}))
+        e_receipts = conn.execute(
+            sa_select(col(Dossier.code), col(Payment.settled_at), col(Procedure.name_vi), col(Procedure.name_en))
+            .join(Dossier, col(Dossier.id) == col(Payment.order_id))
+            .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
+            .where(
+                col(Payment.receipt_sha256) == sha256,
+                col(Payment.order_kind) == "dossier",
+                col(Dossier.code).is_not(None),
+            )
+            .limit(MAX_MATCHES)
+        ).all()
+        for code, settled_at, name_vi, name_en in e_receipts:
+            found.append(IssuedDocument(str(code), "e_receipt", settled_at, {"vi": name_vi, "en": name_en}))
         files = conn.execute(
             sa_select(
                 col(Dossier.code),
