@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -105,6 +106,13 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, portal_port: int, sso_p
             "PORTAL_OIDC_ISSUER": op.issuer,
             "PORTAL_OIDC_CLIENT_ID": op.client_id,
             "PORTAL_OIDC_CLIENT_SECRET": op.client_secret,
+            # The sandbox bank (its page is served by this server; its ledger sits next to the database).
+            # It notifies the portal over HTTP by itself; "twice" instead of the default "random" makes every
+            # settlement take the same path: one notification before the browser comes back (so the result is
+            # recorded before the return page is shown) and the same one again a second later (which must
+            # change nothing: the journeys check that the fee appears once on the timeline).
+            "PORTAL_PAYMENT_GATEWAYS": json.dumps(["sandbox"]),
+            "PORTAL_PAYMENT_OPTIONS": json.dumps({"sandbox": {"notify": "twice"}}),
         }
     )
     out_log, err_log = base / "server.out", base / "server.err"

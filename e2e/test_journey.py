@@ -3,7 +3,8 @@
 Sign in through the national SSO (JS on) or sign up and step up to level 2 through it (JS off)
 → find the procedure → fill the two form steps (one mistake, corrected) → upload two
 documents (a JPEG and a PDF uploaded, the application signed online with a one-time code)
-→ check the answers → submit → download the receipt → sign out → public look-up.
+→ check the answers → submit → download the receipt → pay the fee at the sandbox bank (declined
+once, then paid; download the e-receipt) → sign out → public look-up.
 Every page is checked with axe-core and photographed into e2e/artifacts/<journey>/.
 """
 
@@ -40,14 +41,29 @@ class Mode:
     viewport: str
     delivery: str  # value of the delivery radio on the review page
     delivery_label: str
+    fee_total: str  # what the bill comes to: the procedure's 15.000 đ, plus the postal fee when sent by post
+    fee_in_words: str  # the total as the e-receipt spells it
 
 
 MODES = {
-    "js-on": Mode(js=True, viewport="phone", delivery="post", delivery_label="Qua bưu chính công ích"),
+    "js-on": Mode(
+        js=True,
+        viewport="phone",
+        delivery="post",
+        delivery_label="Qua bưu chính công ích",
+        fee_total="45.000 đ",  # 15.000 đ fee + 30.000 đ postal delivery (PORTAL_PAYMENT_POSTAL_FEE's default)
+        fee_in_words="Bốn mươi lăm nghìn đồng",
+    ),
     "js-off": Mode(
-        js=False, viewport="desktop", delivery="online", delivery_label="Trực tuyến, trong tài khoản của tôi"
+        js=False,
+        viewport="desktop",
+        delivery="online",
+        delivery_label="Trực tuyến, trong tài khoản của tôi",
+        fee_total="15.000 đ",
+        fee_in_words="Mười lăm nghìn đồng",
     ),
 }
+FEE_NAME = "Lệ phí cấp Giấy xác nhận tình trạng hôn nhân"
 
 
 def _jpeg(path: Path) -> Path:
@@ -81,6 +97,144 @@ def _sso_login(page: Page, shot: Callable[[Page, str], Path], *, account: str, a
     page.get_by_role("button", name="Đăng nhập", exact=True).click()
 
 
+def _pdf_text(path: Path) -> str:
+    """The text of a PDF (pdftotext), whitespace runs folded to one space."""
+    text = subprocess.run(
+        ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    return " ".join(text.split())
+
+
+def _fits_width(page: Page, name: str) -> None:
+    """Nothing makes the page scroll sideways (WCAG 1.4.10 reflow: it matters most at phone size)."""
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], f"{name} ({page.url}) is {widths[0]} px wide in a {widths[1]} px viewport"
+
+
+def _ui(vi: str, en: str, *, whole: bool = True) -> re.Pattern[str]:
+    """A UI text in Vietnamese or, while its translation is pending, as its English msgid."""
+    either = f"(?:{re.escape(vi)}|{re.escape(en)})"
+    return re.compile(rf"^\s*{either}\s*$" if whole else either)
+
+
+def _pay_fee(
+    page: Page, visit: Callable[[str], None], *, mode: Mode, dossier_id: str, code: str, tmp_path: Path
+) -> None:
+    """From the dossier page: pay the fee at the sandbox bank, declined once, then paid; the e-receipt.
+
+    Plain links, forms and redirects all the way (the portal → the bank → the portal's return URL → the
+    payment page), so both journeys take the same steps.
+    """
+    fees = page.get_by_role("region", name=_ui("Phí, lệ phí", "Fees"))
+    expect(fees).to_contain_text(mode.fee_total)
+    expect(fees.locator("#fee-state")).to_have_text(
+        _ui(f"Còn phải nộp {mode.fee_total}", f"{mode.fee_total} still to pay")
+    )
+    fees.get_by_role("link", name=_ui("Nộp lệ phí", "Pay the fee")).click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}/payment")
+    expect(page.get_by_role("heading", level=1)).to_have_text(_ui("Phí, lệ phí và thanh toán", "Fees and payment"))
+    expect(page.locator(".breadcrumb").get_by_role("link", name=code, exact=True)).to_be_visible()
+    bill = page.locator("table.fees")
+    expect(bill.locator("tbody tr").filter(has_text=FEE_NAME)).to_contain_text("15.000 đ")
+    expect(page.locator("#fee-total")).to_have_text(mode.fee_total)
+    expect(page.locator("#payment-outcome")).to_have_count(0)
+    visit("payment")
+
+    references: list[str] = []
+    for attempt, choice in (("declined", _ui("Từ chối", "Decline", whole=False)), ("paid", _ui("Thanh toán", "Pay"))):
+        pay_form = page.locator("form.pay-form")
+        methods = pay_form.get_by_role(
+            "group",
+            name=_ui(f"Chọn phương thức thanh toán số tiền {mode.fee_total}", f"Choose how to pay {mode.fee_total}"),
+        )
+        methods.get_by_label("Ngân hàng thử nghiệm (sandbox)", exact=True).check()
+        pay_form.get_by_role("button", name=_ui(f"Thanh toán {mode.fee_total}", f"Pay {mode.fee_total}")).click()
+
+        # ---- at the sandbox bank
+        page.wait_for_url(re.compile(r"/sandbox-bank/pay\?order="))
+        expect(page.get_by_role("heading", level=1)).to_have_text(
+            _ui("Thanh toán tại ngân hàng thử nghiệm", "Pay at the test bank")
+        )
+        expect(page.locator("#bank-amount")).to_have_text(mode.fee_total)
+        reference = page.locator("#bank-reference").inner_text().strip()
+        assert re.fullmatch(r"[A-Z0-9]{6,32}", reference), reference
+        assert reference not in references, "a new attempt must be a new payment order"
+        references.append(reference)
+        visit(f"bank-{attempt}")
+        bank = page.get_by_role("group", name=_ui("Ngân hàng cần xử lý thế nào?", "What should the bank do?"))
+        bank.get_by_role("button", name=choice).click()
+
+        # ---- back on the portal: the return URL redirects to the payment page with the outcome
+        page.wait_for_url(re.compile(rf"/dossiers/{dossier_id}/payment\?payment={re.escape(reference)}$"))
+        _no_error_summary(page)
+        outcome = page.locator("#payment-outcome")
+        row = page.locator("table.payments tbody tr").filter(has_text=reference)
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text(mode.fee_total)
+        if attempt == "declined":
+            expect(outcome).to_have_class(re.compile(r"\bwarning\b"))
+            expect(outcome.get_by_role("heading")).to_have_text(
+                _ui("Giao dịch thanh toán chưa thành công", "The payment was not completed")
+            )
+            expect(outcome).to_contain_text(
+                _ui(
+                    "Hồ sơ và toàn bộ nội dung trong hồ sơ vẫn được giữ nguyên",
+                    "Your dossier and everything in it are kept",
+                    whole=False,
+                )
+            )
+            expect(row.locator("td").nth(4)).to_have_text(_ui("Chưa thành công", "Not completed"))
+            expect(row.get_by_role("link")).to_have_count(0)  # no e-receipt for a declined payment
+            # The dossier is as it was, and the fee can be paid again.
+            expect(page.locator(".breadcrumb").get_by_role("link", name=code, exact=True)).to_be_visible()
+            expect(page.locator("#fee-total")).to_have_text(mode.fee_total)
+            expect(page.locator("form.pay-form")).to_be_visible()
+            expect(page.locator("#paid-in-full")).to_have_count(0)
+        else:
+            expect(outcome).to_have_class(re.compile(r"\bsuccess\b"))
+            expect(outcome.get_by_role("heading")).to_have_text(_ui("Đã nhận thanh toán", "Payment received"))
+            expect(outcome).to_contain_text(mode.fee_total)
+            expect(outcome).to_contain_text(reference)
+            expect(page.locator("#paid-in-full")).to_have_text(_ui("Đã nộp đủ phí, lệ phí.", "The fee is paid."))
+            expect(page.locator("form.pay-form")).to_have_count(0)
+            expect(row.locator("td").nth(4)).to_contain_text(_ui("Đã thanh toán", "Paid", whole=False))
+        visit(f"payment-{attempt}")
+
+    # ---- the e-receipt of the payment that went through
+    declined_row, paid_row = (page.locator("table.payments tbody tr").filter(has_text=r) for r in references)
+    expect(declined_row).to_contain_text(_ui("Chưa thành công", "Not completed", whole=False))
+    with page.expect_download() as download_info:
+        paid_row.get_by_role("link", name=_ui("Biên lai điện tử (PDF)", "E-receipt (PDF)", whole=False)).click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("bien-lai-"), download.suggested_filename
+    assert download.suggested_filename.endswith(".pdf"), download.suggested_filename
+    e_receipt = tmp_path / "e-receipt.pdf"
+    download.save_as(e_receipt)
+    assert e_receipt.read_bytes().startswith(b"%PDF-")
+    flat = _pdf_text(e_receipt)
+    for expected in ("BIÊN LAI THU PHÍ, LỆ PHÍ", mode.fee_in_words, FEE_NAME, "15.000", code, references[1]):
+        assert expected in flat, f"{expected!r} is not in the e-receipt:\n{flat}"
+
+    # ---- the dossier page: paid, and the fee on the timeline (once, though the bank notified twice)
+    page.locator(".breadcrumb").get_by_role("link", name=code, exact=True).click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}")
+    fees = page.get_by_role("region", name=_ui("Phí, lệ phí", "Fees"))
+    expect(fees.locator("#fee-state")).to_have_text(_ui("Đã thanh toán", "Paid"))
+    expect(
+        fees.get_by_role("link", name=_ui("Thanh toán và biên lai điện tử", "Payments and e-receipts"))
+    ).to_be_visible()
+    timeline = page.locator("ol.timeline > li")
+    paid = timeline.filter(has=page.locator(".event", has_text=_ui("Đã nộp phí, lệ phí", "Fee paid")))
+    expect(paid).to_have_count(1)
+    expect(paid.locator(".meta")).to_have_text(mode.fee_total)
+    failed = timeline.filter(
+        has=page.locator(".event", has_text=_ui("Thanh toán chưa thành công", "Payment not completed"))
+    )
+    expect(failed).to_have_count(1)
+    expect(failed.locator(".meta")).to_have_text(mode.fee_total)
+    visit("dossier-paid")
+
+
 def _mark_page(page: Page) -> None:
     page.evaluate(f"() => {{ window.{MARKER} = true; }}")
 
@@ -104,8 +258,9 @@ def test_citizen_journey(
     expect.set_options(timeout=10_000)
 
     def visit(name: str) -> None:
-        """Every page and every state worth seeing: accessibility check, then a screenshot."""
+        """Every page and every state worth seeing: accessibility and reflow checks, then a screenshot."""
         check_axe(page, f"{mode_id}/{name}")
+        _fits_width(page, f"{mode_id}/{name}")
         shot(page, name)
 
     full_name = "Phạm Thị Thu Hà"
@@ -401,12 +556,12 @@ def test_citizen_journey(
     receipt = tmp_path / "receipt.pdf"
     download.save_as(receipt)
     assert receipt.read_bytes().startswith(b"%PDF-")
-    text = subprocess.run(
-        ["pdftotext", "-enc", "UTF-8", str(receipt), "-"], capture_output=True, text=True, check=True, timeout=30
-    ).stdout
-    flat = " ".join(text.split())
+    flat = _pdf_text(receipt)
     for expected in ("GIẤY TIẾP NHẬN HỒ SƠ", code, due, PROCEDURE):
         assert expected in flat, f"{expected!r} is not in the receipt:\n{flat}"
+
+    # ------------------------------------------------------------------ 6b. the fee: declined once, then paid
+    _pay_fee(page, visit, mode=mode, dossier_id=dossier_id, code=code, tmp_path=tmp_path)
 
     # ------------------------------------------------------------------ 7. sign out, public look-up
     page.get_by_role("button", name="Đăng xuất").click()
