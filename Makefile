@@ -82,8 +82,8 @@ bench-signing: $(VENV)/.installed
 
 # Extract translatable strings and merge them into the catalogues.
 messages: $(VENV)/.installed-dev
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ -o portal/locale/messages.pot .
-	$(BIN)/pybabel update -i portal/locale/messages.pot -d portal/locale --no-fuzzy-matching
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k _ --no-location --no-wrap --sort-output -o portal/locale/messages.pot .
+	$(BIN)/pybabel update -i portal/locale/messages.pot -d portal/locale --no-fuzzy-matching --no-wrap
 
 clean:
 	rm -rf $(VENV) node_modules var e2e/artifacts
