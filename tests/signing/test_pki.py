@@ -415,7 +415,7 @@ def test_get_pki_creates_the_pki_under_storage_once(tmp_path: Path) -> None:
 
 
 def test_pki_routes_do_not_exist_in_production(tmp_path: Path) -> None:
-    app = _with_pki_routes(create_app(_settings(tmp_path, environment="production")))
+    app = _with_pki_routes(create_app(_settings(tmp_path, environment="production", payment_gateways=[])))
     client = TestClient(app)
 
     assert client.get("/pki/ca/root.cer").status_code == 404
