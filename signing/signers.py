@@ -35,6 +35,8 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
 
+from portal.kernel.plugins import Registry
+
 log = logging.getLogger(__name__)
 
 
@@ -63,48 +65,7 @@ class SignerPlugin(Protocol):
         ...
 
 
-_P = TypeVar("_P", bound=SignerPlugin)
-
-
-class SignerRegistry:
-    """Plugin classes by id; built-ins register with ``@register("id")``."""
-
-    def __init__(self) -> None:
-        self._plugins: dict[str, type[SignerPlugin]] = {}
-
-    def register(self, plugin_id: str) -> Callable[[type[_P]], type[_P]]:
-        def decorate(cls: type[_P]) -> type[_P]:
-            existing = self._plugins.get(plugin_id)
-            if existing is not None and existing is not cls:
-                raise ValueError(f"two signer plugins registered as {plugin_id!r}")
-            cls.id = plugin_id
-            self._plugins[plugin_id] = cls
-            return cls
-
-        return decorate
-
-    def ids(self) -> tuple[str, ...]:
-        return tuple(sorted(self._plugins))
-
-    def plugin_class(self, plugin_id: str) -> type[SignerPlugin]:
-        try:
-            return self._plugins[plugin_id]
-        except KeyError:
-            raise ValueError(f"unknown signer plugin {plugin_id!r} (known: {', '.join(self.ids())})") from None
-
-    def validate_id(self, plugin_id: str) -> str:
-        """The id itself, or ValueError: for validating the plugin id stored with a credential."""
-        self.plugin_class(plugin_id)
-        return plugin_id
-
-    def create(self, plugin_id: str, options: BaseModel | Mapping[str, Any] | None = None) -> SignerPlugin:
-        cls = self.plugin_class(plugin_id)
-        if not isinstance(options, cls.options_model):
-            options = cls.options_model.model_validate(dict(options or {}))
-        return cls(options)
-
-
-registry = SignerRegistry()
+registry: Registry[SignerPlugin] = Registry("signer plugin")
 register = registry.register
 
 

@@ -10,13 +10,15 @@ a forged, malformed or foreign message raises :class:`CallbackRefused`, never re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
+
+from portal.kernel.plugins import Registry
 
 
 class Outcome(StrEnum):
@@ -171,42 +173,5 @@ class PaymentGateway(Protocol):
         ...
 
 
-_G = TypeVar("_G", bound=PaymentGateway)
-
-
-class GatewayRegistry:
-    """Gateway classes by id; built-ins register with ``@register("id")``."""
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[PaymentGateway]] = {}
-
-    def register(self, gateway_id: str) -> Callable[[type[_G]], type[_G]]:
-        def decorate(cls: type[_G]) -> type[_G]:
-            existing = self._classes.get(gateway_id)
-            if existing is not None and existing is not cls:
-                raise ValueError(f"two payment gateways registered as {gateway_id!r}")
-            cls.id = gateway_id
-            self._classes[gateway_id] = cls
-            return cls
-
-        return decorate
-
-    def ids(self) -> tuple[str, ...]:
-        return tuple(sorted(self._classes))
-
-    def gateway_class(self, gateway_id: str) -> type[PaymentGateway]:
-        try:
-            return self._classes[gateway_id]
-        except KeyError:
-            raise ValueError(f"unknown payment gateway {gateway_id!r} (known: {', '.join(self.ids())})") from None
-
-    def create(self, gateway_id: str, options: BaseModel | Mapping[str, Any] | None = None) -> PaymentGateway:
-        """A new gateway with validated options (pydantic's ValidationError when they are wrong)."""
-        cls = self.gateway_class(gateway_id)
-        if not isinstance(options, cls.options_model):
-            options = cls.options_model.model_validate(dict(options or {}))
-        return cls(options)
-
-
-registry = GatewayRegistry()
+registry: Registry[PaymentGateway] = Registry("payment gateway")
 register = registry.register

@@ -21,6 +21,7 @@ from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import subscribe
+from portal.kernel.money import format_vnd
 from portal.kernel.settings import Settings
 
 log = logging.getLogger("portal.dossiers")
@@ -140,7 +141,7 @@ def on_payment_succeeded(session: Session, payment: Payment) -> None:
         gateway=payment.gateway,
         reference=payment.reference,
     )
-    amount = f"{payment.amount:,}".replace(",", ".")
+    amount = format_vnd(payment.amount).removesuffix(" đồng")
     notify(
         session,
         account_id=payment.account_id,
@@ -217,7 +218,7 @@ def on_refunded(session: Session, refund: Refund) -> None:
     if payment is None or dossier is None:
         return
     dossiers.add_event(session, dossier, "payment_refunded", actor="system", amount=refund.amount, reason=refund.reason)
-    amount = f"{refund.amount:,}".replace(",", ".")
+    amount = format_vnd(refund.amount).removesuffix(" đồng")
     notify(
         session,
         account_id=payment.account_id,

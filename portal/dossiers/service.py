@@ -387,49 +387,50 @@ def acting_identity(account_id: str, business_id: str | None) -> ColumnElement[b
     return and_(col(Dossier.business_id).is_(None), col(Dossier.applicant_id) == account_id)
 
 
-def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:
-    """The applicant takes back a submitted dossier before the agency has received it (idempotent)."""
-    if dossier.status == DossierStatus.WITHDRAWN:
-        return dossier
+def _move(session: Session, dossier: Dossier, *, to: DossierStatus, allowed: Sequence[str], refused: str) -> bool:
+    """Move the dossier to `to` from one of `allowed` states, once: True if this call moved it.
+
+    Already there: False (a retry changes nothing). Anywhere else: Conflict with the `refused` message.
+    """
+    if dossier.status == to:
+        return False
     won = session.execute(
         update(Dossier)
-        .where(col(Dossier.id) == dossier.id, col(Dossier.status) == DossierStatus.SUBMITTED)
-        .values(status=DossierStatus.WITHDRAWN, updated_at=utcnow())
+        .where(col(Dossier.id) == dossier.id, col(Dossier.status).in_(allowed))
+        .values(status=to, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     session.refresh(dossier)
-    if won.rowcount != 1:  # type: ignore[attr-defined]
-        if dossier.status == DossierStatus.WITHDRAWN:
-            return dossier
-        raise Conflict(N_("Only a submitted dossier that the agency has not received yet can be withdrawn."))
-    add_event(session, dossier, "withdrawn", actor=by.full_name)
-    billing.refund_on_exit(session, dossier, reason="withdrawn")
-    session.flush()
+    if won.rowcount == 1:  # type: ignore[attr-defined]
+        return True
+    if dossier.status == to:
+        return False
+    raise Conflict(refused)
+
+
+def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:
+    """The applicant takes back a submitted dossier before the agency has received it (idempotent)."""
+    refused = N_("Only a submitted dossier that the agency has not received yet can be withdrawn.")
+    if _move(session, dossier, to=DossierStatus.WITHDRAWN, allowed=[DossierStatus.SUBMITTED], refused=refused):
+        add_event(session, dossier, "withdrawn", actor=by.full_name)
+        billing.refund_on_exit(session, dossier, reason="withdrawn")
+        session.flush()
     return dossier
+
+
+OPEN_STATES = (
+    DossierStatus.SUBMITTED,
+    DossierStatus.RECEIVED,
+    DossierStatus.IN_PROCESS,
+    DossierStatus.SUPPLEMENT_REQUESTED,
+)
 
 
 def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossier:
     """The agency refuses a dossier with a reason (idempotent); a refundable fee is given back."""
-    if dossier.status == DossierStatus.REJECTED:
-        return dossier
-    open_states = (
-        DossierStatus.SUBMITTED,
-        DossierStatus.RECEIVED,
-        DossierStatus.IN_PROCESS,
-        DossierStatus.SUPPLEMENT_REQUESTED,
-    )
-    won = session.execute(
-        update(Dossier)
-        .where(col(Dossier.id) == dossier.id, col(Dossier.status).in_(open_states))
-        .values(status=DossierStatus.REJECTED, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(dossier)
-    if won.rowcount != 1:  # type: ignore[attr-defined]
-        if dossier.status == DossierStatus.REJECTED:
-            return dossier
-        raise Conflict(N_("This dossier can no longer be rejected."))
-    add_event(session, dossier, "rejected", actor=by, reason=reason)
-    billing.refund_on_exit(session, dossier, reason="rejected")
-    session.flush()
+    refused = N_("This dossier can no longer be rejected.")
+    if _move(session, dossier, to=DossierStatus.REJECTED, allowed=OPEN_STATES, refused=refused):
+        add_event(session, dossier, "rejected", actor=by, reason=reason)
+        billing.refund_on_exit(session, dossier, reason="rejected")
+        session.flush()
     return dossier

@@ -10,17 +10,18 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from portal.kernel.clock import utcnow
+from portal.kernel.plugins import Registry
 from portal.kernel.settings import Settings
 
 log = logging.getLogger("portal.notifications")
@@ -94,43 +95,7 @@ class Notifier(Protocol):
         ...
 
 
-_N = TypeVar("_N", bound=Notifier)
-
-
-class NotifierRegistry:
-    """Notifier classes by id; built-ins register with ``@register("id")``."""
-
-    def __init__(self) -> None:
-        self._plugins: dict[str, type[Notifier]] = {}
-
-    def register(self, plugin_id: str) -> Callable[[type[_N]], type[_N]]:
-        def decorate(cls: type[_N]) -> type[_N]:
-            existing = self._plugins.get(plugin_id)
-            if existing is not None and existing is not cls:
-                raise ValueError(f"two notifier plugins registered as {plugin_id!r}")
-            cls.id = plugin_id
-            self._plugins[plugin_id] = cls
-            return cls
-
-        return decorate
-
-    def ids(self) -> tuple[str, ...]:
-        return tuple(sorted(self._plugins))
-
-    def plugin_class(self, plugin_id: str) -> type[Notifier]:
-        try:
-            return self._plugins[plugin_id]
-        except KeyError:
-            raise ValueError(f"unknown notifier {plugin_id!r} (known: {', '.join(self.ids())})") from None
-
-    def create(self, plugin_id: str, options: BaseModel | Mapping[str, Any] | None = None) -> Notifier:
-        cls = self.plugin_class(plugin_id)
-        if not isinstance(options, cls.options_model):
-            options = cls.options_model.model_validate(dict(options or {}))
-        return cls(options)
-
-
-registry = NotifierRegistry()
+registry: Registry[Notifier] = Registry("notifier")
 register = registry.register
 
 

@@ -82,7 +82,7 @@ def returning(**query: str) -> InboundRequest:
 
 def test_registered_with_its_label_and_a_sound_default_config() -> None:
     gateway = make_gateway(None)
-    assert gateway.id == "stripe" and registry.gateway_class("stripe") is StripeGateway
+    assert gateway.id == "stripe" and registry.plugin_class("stripe") is StripeGateway
     assert gateway.label["vi"] == "Thẻ quốc tế (Stripe)"
     assert gateway.options.mode == "checkout" and gateway.options.timeout_seconds == 10
 

@@ -154,7 +154,7 @@ def _paid(gateway: VnpayGateway, fake: FakeVnpay, amount: int = 150_000) -> Paym
 
 
 def test_registered_with_its_options(fake: FakeVnpay) -> None:
-    assert registry.gateway_class("vnpay") is VnpayGateway and VnpayGateway.id == "vnpay"
+    assert registry.plugin_class("vnpay") is VnpayGateway and VnpayGateway.id == "vnpay"
     assert VnpayGateway.options_model is VnpayOptions
     assert VnpayGateway.label == {"vi": "VNPAY (thẻ ATM, QR ngân hàng)", "en": "VNPAY (bank card, banking QR)"}
     options = VnpayOptions(tmn_code=TMN, hash_secret=SecretStr(SECRET))
