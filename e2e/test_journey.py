@@ -234,6 +234,15 @@ def _pay_fee(
     expect(failed.locator(".meta")).to_have_text(mode.fee_total)
     visit("dossier-paid")
 
+    # ---- the notification of the payment, once (the bank notified twice)
+    page.locator("#main-nav, nav.main-nav").get_by_role(
+        "link", name=_ui("Thông báo", "Notifications", whole=False)
+    ).click()
+    page.wait_for_url("**/notifications")
+    about_payment = page.locator("main li").filter(has_text=references[1])
+    expect(about_payment).to_have_count(1)
+    visit("notifications")
+
 
 def _mark_page(page: Page) -> None:
     page.evaluate(f"() => {{ window.{MARKER} = true; }}")
