@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import unicodedata
 from dataclasses import replace
@@ -23,6 +22,7 @@ from portal.dossiers.receipt import (
     format_local_datetime,
     render_receipt_pdf,
 )
+from tests.pdftools import extract_text, poppler
 
 TRICKY = [
     "Nguyễn Thị Hường",
@@ -32,14 +32,6 @@ TRICKY = [
     "Thừa Thiên Huế",
     "ỷ ỹ ự ữ",
 ]
-
-
-def poppler(tool: str) -> str:
-    """Path of a poppler-utils tool; fail (never skip) when it is missing."""
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(f"{tool} is required for this test: install poppler-utils (apt-get install -y poppler-utils)")
-    return path
 
 
 def sample(**changes: object) -> ReceiptData:
@@ -68,20 +60,8 @@ def sample(**changes: object) -> ReceiptData:
     return replace(data, **changes)  # type: ignore[arg-type]
 
 
-def extract_text(pdf: bytes, tmp_path: Path) -> str:
-    """Run pdftotext on the PDF and return its text with whitespace runs collapsed."""
-    path = tmp_path / "receipt.pdf"
-    path.write_bytes(pdf)
-    out = subprocess.run(
-        [poppler("pdftotext"), "-layout", "-enc", "UTF-8", str(path), "-"],
-        check=True,
-        capture_output=True,
-    ).stdout.decode("utf-8")
-    return " ".join(out.split())
-
-
 def test_vietnamese_text_comes_back_exactly(tmp_path: Path) -> None:
-    text = extract_text(render_receipt_pdf(sample()), tmp_path)
+    text = extract_text(render_receipt_pdf(sample()))
     for expected in TRICKY:
         assert expected in text, expected
     assert "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ" in text
@@ -102,7 +82,7 @@ def test_vietnamese_text_comes_back_exactly(tmp_path: Path) -> None:
 
 def test_missing_optional_applicant_data_is_left_out(tmp_path: Path) -> None:
     data = sample(applicant_id_number=None, applicant_phone=None, applicant_email="", applicant_address=None)
-    text = extract_text(render_receipt_pdf(data), tmp_path)
+    text = extract_text(render_receipt_pdf(data))
     for label in ("Số định danh cá nhân", "Số điện thoại", "Thư điện tử", "Địa chỉ"):
         assert label not in text
     assert "Ông/Bà: Nguyễn Thị Hường" in text
@@ -110,7 +90,7 @@ def test_missing_optional_applicant_data_is_left_out(tmp_path: Path) -> None:
 
 def test_decomposed_input_is_rendered_precomposed(tmp_path: Path) -> None:
     nfd = unicodedata.normalize("NFD", "Nguyễn Thị Hường")
-    text = extract_text(render_receipt_pdf(sample(applicant_name=nfd)), tmp_path)
+    text = extract_text(render_receipt_pdf(sample(applicant_name=nfd)))
     assert "Ông/Bà: Nguyễn Thị Hường" in text
 
 
@@ -152,20 +132,20 @@ def test_very_long_names_wrap(tmp_path: Path) -> None:
     )
     pdf = render_receipt_pdf(data)
     assert len(PdfReader(io.BytesIO(pdf)).pages) >= 1
-    assert "Nguyễn Thị Hường" in extract_text(pdf, tmp_path)
+    assert "Nguyễn Thị Hường" in extract_text(pdf)
 
 
 def test_many_components_span_pages(tmp_path: Path) -> None:
     components = [ReceiptComponent(f"Giấy tờ thứ {i} của hồ sơ Đắk Lắk", 1, i) for i in range(1, 61)]
     pdf = render_receipt_pdf(sample(components=components))
     assert len(PdfReader(io.BytesIO(pdf)).pages) >= 2
-    text = extract_text(pdf, tmp_path)
+    text = extract_text(pdf)
     assert "Giấy tờ thứ 60 của hồ sơ Đắk Lắk" in text
     assert "Lệ phí: 200.000 đồng" in text
 
 
 def test_no_components_and_no_fee(tmp_path: Path) -> None:
-    text = extract_text(render_receipt_pdf(sample(components=[], fee_total=0)), tmp_path)
+    text = extract_text(render_receipt_pdf(sample(components=[], fee_total=0)))
     assert "Lệ phí: 0 đồng" in text
 
 

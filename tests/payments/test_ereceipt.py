@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import re
 import secrets
-import shutil
 import subprocess
 import unicodedata
 from dataclasses import replace
@@ -23,19 +22,12 @@ from portal.kernel.settings import Settings
 from signing.pki import DevPKI
 from signing.seal import seal_or_pass
 from signing.verify import verify_pdf
+from tests.pdftools import extract_text, poppler
 
 LOOKUP_URL = "https://dichvucong.example.gov.vn/bien-lai/CAT-26E/0000123"
 PT_PER_MM = 72 / 25.4
 A4_W_PT = 210 * PT_PER_MM
 RIGHT_MARGIN_PT = 15 * PT_PER_MM
-
-
-def poppler(tool: str) -> str:
-    """Path of a poppler-utils tool; fail (never skip) when it is missing."""
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(f"{tool} is required for this test: install poppler-utils (apt-get install -y poppler-utils)")
-    return path
 
 
 def sample(**changes: object) -> EReceiptData:
@@ -77,16 +69,6 @@ def many_lines(count: int) -> dict[str, object]:
     return {"lines": lines, "reductions": (), "total": sum(line.amount for line in lines)}
 
 
-def extract_text(pdf: bytes, tmp_path: Path) -> str:
-    """pdftotext's reading of the PDF with whitespace runs collapsed."""
-    path = tmp_path / "ereceipt.pdf"
-    path.write_bytes(pdf)
-    out = subprocess.run(
-        [poppler("pdftotext"), "-layout", "-enc", "UTF-8", str(path), "-"], check=True, capture_output=True
-    ).stdout.decode("utf-8")
-    return " ".join(out.split())
-
-
 def word_boxes(pdf: bytes, tmp_path: Path) -> list[tuple[int, float, float, float, float]]:
     """Every word's page (1-based) and box (points from the top-left), from pdftotext -bbox."""
     path = tmp_path / "boxes.pdf"
@@ -121,7 +103,7 @@ def assert_seal_box_blank(pdf: bytes, tmp_path: Path) -> None:
 
 
 def test_vietnamese_text_comes_back_exactly(tmp_path: Path) -> None:
-    text = extract_text(render_e_receipt_pdf(sample()), tmp_path)
+    text = extract_text(render_e_receipt_pdf(sample()))
     for expected in (
         "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM",
         "Độc lập - Tự do - Hạnh phúc",
@@ -160,7 +142,7 @@ def test_vietnamese_text_comes_back_exactly(tmp_path: Path) -> None:
 
 
 def test_refund_is_shown(tmp_path: Path) -> None:
-    text = extract_text(render_e_receipt_pdf(sample(refunded=100_000)), tmp_path)
+    text = extract_text(render_e_receipt_pdf(sample(refunded=100_000)))
     assert "Đã hoàn trả: 100.000 đồng (Một trăm nghìn đồng)" in text
     assert "Tổng số tiền bằng số: 100.000 đồng" in text  # what was collected stays on the receipt
 
@@ -169,7 +151,7 @@ def test_optional_data_is_left_out(tmp_path: Path) -> None:
     data = sample(payer_id_number=None, payer_address="  ", dossier_code=None, gateway_ref=None, lookup_url=None,
                   collector_tax_code=None)  # fmt: skip
     pdf = render_e_receipt_pdf(data)
-    text = extract_text(pdf, tmp_path)
+    text = extract_text(pdf)
     for label in ("Số CCCD", "Mã hồ sơ", "Mã giao dịch của cổng", "Tra cứu", "Mã số thuế", "Quét mã QR"):
         assert label not in text, label
     assert text.count("Địa chỉ:") == 1  # the collector's only
@@ -178,7 +160,7 @@ def test_optional_data_is_left_out(tmp_path: Path) -> None:
 
 def test_untrusted_text_is_cleaned(tmp_path: Path) -> None:
     nfd = unicodedata.normalize("NFD", "Nguyễn Thị Hường")
-    text = extract_text(render_e_receipt_pdf(sample(payer_name=f"{nfd}\x00\r\n\t  **ký tự**")), tmp_path)
+    text = extract_text(render_e_receipt_pdf(sample(payer_name=f"{nfd}\x00\r\n\t  **ký tự**")))
     assert "Họ tên người nộp: Nguyễn Thị Hường **ký tự**" in text  # precomposed, controls gone, no markup
 
 
@@ -244,7 +226,7 @@ def test_long_names_and_thirty_lines_wrap_onto_pages(tmp_path: Path) -> None:
     pdf = render_e_receipt_pdf(data)
     pages = len(PdfReader(io.BytesIO(pdf)).pages)
     assert pages >= 2
-    text = extract_text(pdf, tmp_path)
+    text = extract_text(pdf)
     assert f"Họ tên người nộp: {long_name}" in text
     for i in range(1, 31):
         assert f"{i} Lệ phí thứ {i} của thủ tục tại Đắk Lắk {10_000 * i:,} đồng".replace(",", ".") in text, i
@@ -307,4 +289,4 @@ def test_sealed_receipt_validates_and_keeps_its_text(seal_settings: Settings, tm
     assert report.ok, report
     seal = report.signatures[0]
     assert seal.has_timestamp and seal.timestamp_valid and seal.coverage == "entire_file"
-    assert "Số tiền bằng chữ: Một trăm nghìn đồng" in extract_text(sealed, tmp_path)
+    assert "Số tiền bằng chữ: Một trăm nghìn đồng" in extract_text(sealed)

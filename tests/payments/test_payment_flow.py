@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
@@ -39,6 +37,7 @@ from portal.notifications.models import Notification
 from tests.conftest import csrf, signup
 from tests.factories import MARITAL, jpeg_bytes, pdf_bytes
 from tests.payments.helpers import bank_choose, local_path, notify_plan, pay, sandbox, start_payment
+from tests.pdftools import extract_text
 from tests.web.flow import fill_marital, post_step, start, submit, upload
 
 pytestmark = pytest.mark.db
@@ -247,11 +246,6 @@ def assert_paid_once(app: FastAPI, dossier_id: str, reference: str) -> Payment:
     return paid
 
 
-def pdftotext(pdf: bytes) -> str:
-    out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf, capture_output=True, check=True).stdout
-    return " ".join(unicodedata.normalize("NFC", out.decode()).split())
-
-
 def at_once(*calls: Callable[[], httpx.Response]) -> list[httpx.Response]:
     """Run the calls in threads released together."""
     barrier = threading.Barrier(len(calls))
@@ -295,7 +289,7 @@ def test_after_procedure_paid_through_the_sandbox(citizen: TestClient, app: Fast
     assert f"/dossiers/{dossier_id}/payments/{paid.id}/receipt.pdf" in page.text
     r = citizen.get(f"/dossiers/{dossier_id}/payments/{paid.id}/receipt.pdf")
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
-    text = pdftotext(r.content)
+    text = extract_text(r.content)
     assert "BIÊN LAI" in text and "Mười lăm nghìn đồng" in text and reference in text
     detail = citizen.get(f"/dossiers/{dossier_id}")
     assert '<span id="fee-state">Paid</span>' in detail.text
