@@ -21,7 +21,7 @@ from payments.amounts import amount_in_words_vi
 from payments.fees import FeeBreakdown
 from portal.kernel.calendar import to_local
 from portal.kernel.money import format_vnd
-from portal.kernel.pdfdoc import FONT, MOTTO, NATION, add_fonts, clean_text, place_name
+from portal.kernel.pdfdoc import FONT, add_fonts, clean_text, draw_national_heading, place_name
 
 __all__ = [
     "SEAL_BOX",
@@ -154,24 +154,10 @@ def _new_pdf(data: EReceiptData) -> _ReceiptPDF:
 
 def _header(pdf: FPDF, data: EReceiptData) -> None:
     """Collecting organisation (left), national title and motto (right)."""
-    top = pdf.get_y()
-    left_w = 80.0
-    right_w = pdf.epw - left_w
-    pdf.set_font(FONT, "", 10.5)
-    pdf.multi_cell(left_w, 5.5, clean_text(data.province_name).upper(), align="C", new_x=XPos.LMARGIN)
-    pdf.set_font(FONT, "B", 10.5)
-    pdf.multi_cell(left_w, 5.5, clean_text(data.collector_name).upper(), align="C", new_x=XPos.LMARGIN)
-    rule_y = pdf.get_y() + 1
-    pdf.line(pdf.l_margin + left_w / 2 - 12, rule_y, pdf.l_margin + left_w / 2 + 12, rule_y)
-    right_x = pdf.l_margin + left_w
-    pdf.set_xy(right_x, top)
-    pdf.set_font(FONT, "B", 10.5)
-    pdf.cell(right_w, 5.5, NATION, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    pdf.set_font(FONT, "B", 11.5)
-    pdf.cell(right_w, 6, MOTTO, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    half, centre = pdf.get_string_width(MOTTO) / 2, right_x + right_w / 2
-    pdf.line(centre - half, pdf.get_y() + 0.5, centre + half, pdf.get_y() + 0.5)
-    pdf.set_xy(pdf.l_margin, max(rule_y, pdf.get_y()) + 6)
+    _, _, bottom = draw_national_heading(
+        pdf, province_name=data.province_name, organisation=data.collector_name, left_width=80.0, size=10.5
+    )
+    pdf.set_xy(pdf.l_margin, bottom + 6)
 
 
 def _title(pdf: FPDF, data: EReceiptData) -> None:

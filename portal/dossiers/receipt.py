@@ -7,11 +7,11 @@ from datetime import date, datetime
 
 import segno
 from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from fpdf.enums import XPos
 
 from portal.kernel.calendar import to_local
 from portal.kernel.money import format_vnd
-from portal.kernel.pdfdoc import FONT, FONT_DIR, MOTTO, NATION, add_fonts, clean_text, place_name
+from portal.kernel.pdfdoc import FONT, FONT_DIR, add_fonts, clean_text, draw_national_heading, place_name
 
 __all__ = [
     "FONT_DIR",
@@ -86,27 +86,11 @@ def _new_pdf(data: ReceiptData) -> FPDF:
 
 
 def _header(pdf: FPDF, data: ReceiptData) -> None:
-    """Draw the two-column header: agency (left), national title and motto (right)."""
-    top = pdf.get_y()
-    left_w = 72.0
-    right_w = pdf.epw - left_w
-    pdf.set_font(FONT, "", 11)
-    pdf.multi_cell(left_w, 5.5, clean_text(data.province_name).upper(), align="C", new_x=XPos.LMARGIN)
-    pdf.set_font(FONT, "B", 11)
-    pdf.multi_cell(left_w, 5.5, clean_text(data.agency_name).upper(), align="C", new_x=XPos.LMARGIN)
-    rule_y = pdf.get_y() + 1
-    pdf.line(pdf.l_margin + left_w / 2 - 12, rule_y, pdf.l_margin + left_w / 2 + 12, rule_y)
-    left_bottom = rule_y
-    right_x = pdf.l_margin + left_w
-    pdf.set_xy(right_x, top)
-    pdf.set_font(FONT, "B", 11)
-    pdf.cell(right_w, 5.5, NATION, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    pdf.set_font(FONT, "B", 12)
-    pdf.cell(right_w, 6, MOTTO, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    half = pdf.get_string_width(MOTTO) / 2
-    centre = right_x + right_w / 2
-    pdf.line(centre - half, pdf.get_y() + 0.5, centre + half, pdf.get_y() + 0.5)
-    pdf.set_xy(pdf.l_margin, max(left_bottom, pdf.get_y()) + 4)
+    """Draw the two-column header: agency (left), national title and motto (right), then place and date."""
+    right_x, right_w, bottom = draw_national_heading(
+        pdf, province_name=data.province_name, organisation=data.agency_name, left_width=72.0, size=11
+    )
+    pdf.set_xy(pdf.l_margin, bottom + 4)
     local = to_local(data.received_at)
     pdf.set_font(FONT, "I", 11)
     place_line = f"{place_name(data.province_name)}, ngày {local:%d} tháng {local:%m} năm {local:%Y}"

@@ -36,3 +36,31 @@ def place_name(province_name: str) -> str:
         if name.startswith(prefix) and len(name) > len(prefix):
             return name[len(prefix) :]
     return name
+
+
+def draw_national_heading(
+    pdf: FPDF, *, province_name: str, organisation: str, left_width: float, size: float
+) -> tuple[float, float, float]:
+    """The two-column heading of an administrative document: province and organisation (left), national
+    title and motto (right), each underlined. Returns (right column x, its width, the y below both columns).
+    """
+    from fpdf.enums import XPos, YPos
+
+    top = pdf.get_y()
+    right_w = pdf.epw - left_width
+    pdf.set_font(FONT, "", size)
+    pdf.multi_cell(left_width, 5.5, clean_text(province_name).upper(), align="C", new_x=XPos.LMARGIN)
+    pdf.set_font(FONT, "B", size)
+    pdf.multi_cell(left_width, 5.5, clean_text(organisation).upper(), align="C", new_x=XPos.LMARGIN)
+    rule_y = pdf.get_y() + 1
+    pdf.line(pdf.l_margin + left_width / 2 - 12, rule_y, pdf.l_margin + left_width / 2 + 12, rule_y)
+    right_x = pdf.l_margin + left_width
+    pdf.set_xy(right_x, top)
+    pdf.set_font(FONT, "B", size)
+    pdf.cell(right_w, 5.5, NATION, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "B", size + 1)
+    pdf.cell(right_w, 6, MOTTO, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    half, centre = pdf.get_string_width(MOTTO) / 2, right_x + right_w / 2
+    pdf.line(centre - half, pdf.get_y() + 0.5, centre + half, pdf.get_y() + 0.5)
+    return right_x, right_w, max(rule_y, pdf.get_y())
+

@@ -28,11 +28,8 @@ def header_unread_count(request: Request) -> int | None:
     known: int | None = getattr(request.state, "unread_notifications", None)
     if known is not None:
         return known
-    try:
-        asyncio.get_running_loop()
+    if _on_event_loop():
         return None
-    except RuntimeError:
-        pass  # a worker thread: the synchronous page handlers
     with Session(request.app.state.engine) as session:
         count = service.unread_count(session, viewer.id)
     request.state.unread_notifications = count
@@ -66,3 +63,13 @@ def notification_read(request: Request, notification_id: str, session: SessionDe
     if is_htmx(request):
         return _page(request, session, account.id, oob=True)
     return RedirectResponse("/notifications", status_code=303)
+
+
+def _on_event_loop() -> bool:
+    """Whether this runs on the event loop (an async handler) rather than a worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
