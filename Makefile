@@ -71,6 +71,7 @@ test-db: dev-deps
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy .
 
 bench: $(VENV)/.installed-dev

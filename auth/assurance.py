@@ -8,12 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from auth.deps import Viewer
-from portal.catalog.models import Procedure
 from portal.kernel.errors import DomainError
-
-
-def N_(s: str) -> str:
-    return s
+from portal.kernel.i18n import N_
 
 
 class StepUpRequired(DomainError):
@@ -34,18 +30,17 @@ class StepUpRequired(DomainError):
         return f"/auth/oidc/login?level={self.needed}&next={quote(self.next_url, safe='')}"
 
 
-def require_level(viewer: Viewer | None, procedure: Procedure, *, next_url: str) -> None:
-    """Refuse (with the way forward) when the viewer's sign-in is below the procedure's level."""
+def require_level(viewer: Viewer | None, needed: int, *, next_url: str) -> None:
+    """Refuse (with the way forward) when the viewer's sign-in is below the level `needed` (1 or 2)."""
     if viewer is None:
         return
-    needed = procedure.required_assurance
     if viewer.level < needed:
         raise StepUpRequired(needed=needed, current=viewer.level, next_url=next_url)
 
 
 def step_up_response(request: Request, exc: StepUpRequired) -> Response:
     """The page that explains the level needed and offers the SSO sign-in at that level."""
-    from portal.web import is_htmx, render
+    from portal.kernel.web import is_htmx, render
 
     if is_htmx(request):
         target = f"/signin?level={exc.needed}&next={quote(exc.next_url, safe='')}"

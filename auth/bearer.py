@@ -38,7 +38,7 @@ from sqlmodel import Session
 
 from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
 from auth.clients import SCOPES, ApiClient
-from portal.audit import client_ip, record
+from portal.kernel.audit import client_ip, record
 from portal.kernel.db import writer
 from portal.kernel.errors import DomainError
 from portal.kernel.ratelimit import RateLimited, check

@@ -26,20 +26,17 @@ from joserfc.jwk import OctKey
 from sqlmodel import Session, col, select
 
 from auth.clients import SCOPES, ApiClient
-from portal.audit import record
-from portal.catalog.models import Agency
+from portal.kernel.audit import record
 from portal.kernel.clock import utcnow
 from portal.kernel.errors import Conflict, Invalid, NotFound
+from portal.kernel.hooks import Provided
+from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 
 OPERATOR_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 TOKEN_ALGORITHM = "HS256"
 TOKEN_TYPE = "at+jwt"  # RFC 9068: a JWT access token cannot be mistaken for another kind of JWT
 KEY_LABEL = b"partner-access-token"
-
-
-def N_(s: str) -> str:
-    return s
 
 
 def hash_secret(secret: str) -> str:
@@ -64,6 +61,14 @@ def _new_client_id(session: Session, prefix: str) -> str:
     raise Conflict(N_("Could not pick a free client id; try again."))
 
 
+def _no_agency(session: Session, code: str) -> bool:
+    return False
+
+
+# Whether an agency code names a known agency: provided by the catalogue, which owns agencies.
+agency_exists: Provided[[Session, str], bool] = Provided("agency_exists", _no_agency)
+
+
 def create_client(
     session: Session,
     *,
@@ -81,7 +86,7 @@ def create_client(
     if scope == "backoffice":
         if postal_operator is not None:
             raise Invalid(N_("A back-office client is bound to an agency, not to a postal operator."))
-        if agency_code is None or session.get(Agency, agency_code) is None:
+        if agency_code is None or not agency_exists(session, agency_code):
             raise Invalid(N_("A back-office client must name an existing agency (for example UBXA)."))
         prefix = f"bo-{agency_code.lower()}"
     elif scope == "postal":

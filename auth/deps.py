@@ -6,20 +6,31 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from auth.models import Account
 from auth.sessions import COOKIE_KEY, current_session_row
-from portal.businesses.models import Business, Representative
 from portal.kernel.errors import SignInRequired
+from portal.kernel.hooks import Provided
 
 
 @dataclass(frozen=True)
 class BusinessRef:
+    """A business the account may act for (as its legal or another representative)."""
+
     id: str
     name: str
     tax_code: str
+
+
+def _represents_nothing(session: Session, account_id: str) -> tuple[BusinessRef, ...]:
+    return ()
+
+
+# The businesses an account represents, by account id: provided by `portal.businesses`, which owns them
+# (auth only remembers, on the sign-in session, which of them the account is acting for).
+represented_by: Provided[[Session, str], tuple[BusinessRef, ...]] = Provided("represented_by", _represents_nothing)
 
 
 @dataclass(frozen=True)
@@ -49,15 +60,7 @@ def _lookup(request: Request) -> Account | None:
         if row is not None:
             account = session.get(Account, row.account_id)
         if row is not None and account is not None:
-            businesses = tuple(
-                BusinessRef(id=b.id, name=b.name, tax_code=b.tax_code)
-                for b in session.exec(
-                    select(Business)
-                    .join(Representative, col(Representative.business_id) == col(Business.id))
-                    .where(Representative.account_id == account.id)
-                    .order_by(col(Business.name))
-                )
-            )
+            businesses = represented_by(session, account.id)
             acting = next((b for b in businesses if b.id == row.acting_as), None)
             viewer = Viewer(
                 id=account.id,

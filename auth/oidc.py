@@ -24,14 +24,11 @@ from auth.models import Account, ExternalIdentity
 from auth.service import normalise_login
 from portal.kernel.clock import utcnow
 from portal.kernel.errors import DomainError
+from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
 LEEWAY_SECONDS = 30
-
-
-def N_(s: str) -> str:
-    return s
 
 
 class SignInRefused(DomainError):

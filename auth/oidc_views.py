@@ -21,10 +21,10 @@ from auth.oidc import (
 )
 from auth.sessions import start_session
 from auth.views import safe_next
-from portal.audit import client_ip, record
+from portal.kernel.audit import client_ip, record
 from portal.kernel.db import WriteSessionDep
 from portal.kernel.ratelimit import RateLimited, check
-from portal.web import render, translator
+from portal.kernel.web import render, translator
 
 router = APIRouter(prefix="/auth/oidc")
 

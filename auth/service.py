@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from auth.models import Account
 from portal.kernel.clock import as_utc, utcnow
 from portal.kernel.errors import DomainError, Invalid
+from portal.kernel.i18n import N_
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the account does not exist, so timing does not tell.
@@ -22,10 +23,6 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 PHONE_RE = re.compile(r"^0(3|5|7|8|9)\d{8}$")
 MIN_PASSWORD = 10
 LOCK_AFTER = 5
-
-
-def N_(s: str) -> str:
-    return s
 
 
 class SignInFailed(DomainError):

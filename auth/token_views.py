@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from auth.client_service import issue_access_token, verify_secret
 from auth.clients import SCOPES, ApiClient
 from auth.oauth_server import AuthorizationServer, BadOAuthRequest, StarletteOAuth2Request, read_oauth_request
-from portal.audit import client_ip, record
+from portal.kernel.audit import client_ip, record
 from portal.kernel.db import SessionDep
 from portal.kernel.ratelimit import RateLimited, check
 from portal.kernel.settings import Settings

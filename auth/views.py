@@ -10,17 +10,14 @@ from fastapi.responses import RedirectResponse, Response
 from auth.deps import OptionalAccount
 from auth.service import SignInFailed, authenticate, check_signup, create_account, normalise_login
 from auth.sessions import end_session, start_session
-from portal.audit import client_ip, record
+from portal.kernel.audit import client_ip, record
 from portal.kernel.db import SessionDep
 from portal.kernel.errors import DomainError, NotFound
+from portal.kernel.i18n import N_
 from portal.kernel.ratelimit import RateLimited, check
-from portal.web import render
+from portal.kernel.web import render
 
 router = APIRouter()
-
-
-def N_(s: str) -> str:
-    return s
 
 
 def safe_next(value: str | None) -> str:

@@ -530,7 +530,7 @@ def summarize_collapsed(text: str, raw: Path, top: int = 25) -> str:
 
 
 def _short(frame: str) -> str:
-    """'render (portal/web.py:95)' -> 'render (portal/web.py)'; site-packages paths trimmed."""
+    """'render (portal/kernel/web.py:95)' -> 'render (portal/kernel/web.py)'; site-packages paths trimmed."""
     frame = re.sub(r":\d+\)$", ")", frame)
     return re.sub(r"\(.*?(?:site-packages|lib/python3\.\d+)/", "(", frame)
 

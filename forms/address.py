@@ -11,7 +11,8 @@ from typing import Any
 from vietnam_provinces import Province, VietNamDivisionType, Ward
 
 from forms.fields import clean_text
-from forms.messages import N_, Msg
+from forms.messages import Msg
+from portal.kernel.i18n import N_
 
 __all__ = [
     "STREET_MAX_LENGTH",

@@ -10,7 +10,8 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 from forms.definition import Field, FieldType
-from forms.messages import INVALID_CHOICE, N_, REQUIRED, Msg, too_long
+from forms.messages import INVALID_CHOICE, REQUIRED, Msg, too_long
+from portal.kernel.i18n import N_
 
 __all__ = [
     "CCCD_PROVINCES",

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-
-def N_(message: str) -> str:
-    """Mark a string literal for Babel extraction without translating it."""
-    return message
+from portal.kernel.i18n import N_
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
-from forms.messages import N_
 from portal.kernel.errors import DomainError
+from portal.kernel.i18n import N_
 
 __all__ = [
     "MAX_IMAGE_PIXELS",

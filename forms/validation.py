@@ -12,7 +12,8 @@ from typing import Any
 from forms.address import clean_address
 from forms.definition import ADDRESS_PARTS, Field, FieldType, FormDefinition
 from forms.fields import clean_value
-from forms.messages import N_, UNKNOWN_FIELD, Msg
+from forms.messages import UNKNOWN_FIELD, Msg
+from portal.kernel.i18n import N_
 
 __all__ = [
     "Msg",

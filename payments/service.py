@@ -41,18 +41,15 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-from portal.audit import record
+from portal.kernel.audit import record
 from portal.kernel.clock import as_utc, local, utcnow
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import publish
+from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 
 log = logging.getLogger("portal.payments")
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-
-def N_(s: str) -> str:
-    return s
 
 
 # -- orders: what a payment is for (the dossier workflow registers "dossier")

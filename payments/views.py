@@ -28,14 +28,11 @@ from payments.gateways.sandbox import CHOICES, SandboxGateway
 from payments.models import PaymentStatus
 from portal.kernel.db import WriteSessionDep
 from portal.kernel.errors import Invalid, NotFound
-from portal.web import render
+from portal.kernel.i18n import N_
+from portal.kernel.web import render
 
 log = logging.getLogger("portal.payments")
 router = APIRouter()
-
-
-def N_(s: str) -> str:
-    return s
 
 
 def gateway_of(request: Request, gateway_id: str) -> PaymentGateway:

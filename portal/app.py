@@ -17,9 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-import payments.tasks  # noqa: F401  (registers outbox handlers and the reconciliation job)
-import portal.dossiers.billing
-import portal.dossiers.tasks  # noqa: F401  (registers outbox handlers)
+import portal.wiring  # noqa: F401  (every handler, subscriber, lookup and provider registers on import)
 from auth import oidc_views, token_views
 from auth import views as auth_views
 from auth.assurance import StepUpRequired, step_up_response
@@ -38,22 +36,18 @@ from portal.dossiers import sign_views
 from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
 from portal.kernel.errors import DomainError, Forbidden, SignInRequired
+from portal.kernel.i18n import N_
 from portal.kernel.outbox import InProcessWorker, WorkerContext
 from portal.kernel.ratelimit import RateLimited, make_limiter
 from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
+from portal.kernel.web import STATIC_DIR, is_htmx, render
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from portal.notifications import tasks as notification_tasks  # noqa: F401  (registers outbox handlers)
 from portal.notifications import views as notifications_views
-from portal.web import STATIC_DIR, is_htmx, render
 from signing import pki_views, verify_views
 
 log = logging.getLogger("portal")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-
-
-def N_(s: str) -> str:
-    return s
 
 
 # Machine-to-machine endpoints: authenticated by a bearer token or client credentials sent with each
@@ -87,7 +81,7 @@ async def verify_csrf(request: Request) -> None:
 
 def _error_response(request: Request, status: int, msgid: str, params: dict[str, object] | None = None) -> Response:
     if request.url.path.startswith("/api/"):
-        from portal.web import translator
+        from portal.kernel.web import translator
 
         return JSONResponse(
             {"type": "about:blank", "title": translator(request)(msgid, params or {}), "status": status},

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from portal.kernel.i18n import Translator, pick_locale
-
-
-def N_(s: str) -> str:
-    return s
+from portal.kernel.i18n import N_, Translator, pick_locale
 
 
 class BodyTooLarge(Exception):

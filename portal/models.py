@@ -4,10 +4,10 @@ from auth.clients import ApiClient
 from auth.models import Account, ExternalIdentity, UserSession
 from forms.models import FormVersion
 from payments.models import Payment, PaymentEvent, ReceiptSequence, Refund
-from portal.audit import AuditEvent
 from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence
+from portal.kernel.audit import AuditEvent
 from portal.kernel.outbox import OutboxMessage
 from portal.notifications.models import Notification
 from signing.models import SigningCredential

@@ -13,21 +13,17 @@ from sqlalchemy import text
 from sqlmodel import col, select
 
 from auth.deps import OptionalAccount
-from portal.audit import client_ip
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier, DossierStatus
+from portal.kernel.audit import client_ip
 from portal.kernel.db import SessionDep
-from portal.kernel.i18n import LOCALES
+from portal.kernel.i18n import LOCALES, N_
 from portal.kernel.migrations import head_revision
 from portal.kernel.ratelimit import check
-from portal.web import LANG_COOKIE, render
+from portal.kernel.web import LANG_COOKIE, render
 
 router = APIRouter()
 CODE_RE = re.compile(r"^[A-Z]{2,10}-\d{6}-\d{4,6}$")
-
-
-def N_(s: str) -> str:
-    return s
 
 
 @router.get("/", name="home")

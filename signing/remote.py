@@ -26,6 +26,7 @@ from sqlmodel import Session
 from auth.models import Account
 from portal.kernel.clock import as_utc, utcnow
 from portal.kernel.errors import DomainError
+from portal.kernel.i18n import N_
 from portal.kernel.ratelimit import check
 from portal.kernel.settings import Settings
 from signing import otp
@@ -40,10 +41,6 @@ RENEW_BEFORE = timedelta(days=7)
 # One plugin per app, and one key-management session at a time: a token accepts one login per process.
 _plugin_lock = threading.Lock()
 _token_writes = threading.Lock()
-
-
-def N_(s: str) -> str:
-    return s
 
 
 class CodeRefused(DomainError):

@@ -42,6 +42,8 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from pyhanko_certvalidator.errors import InvalidCertificateError, RevokedError, ValidationError
 
+from portal.kernel.i18n import N_
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PAGES",
@@ -52,10 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def N_(s: str) -> str:
-    return s
 
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024

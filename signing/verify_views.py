@@ -20,21 +20,17 @@ from cryptography import x509
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from sqlalchemy import select as sa_select
-from sqlalchemy.engine import Engine
-from sqlmodel import col
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from auth.deps import OptionalAccount
-from payments.models import Payment
-from portal.audit import client_ip
-from portal.catalog.models import Procedure
-from portal.dossiers.models import Dossier, DossierFile, DossierStatus
+from portal.kernel.audit import client_ip
 from portal.kernel.clock import local
+from portal.kernel.documents import IssuedDocument, issued_documents
+from portal.kernel.i18n import N_
 from portal.kernel.ratelimit import check
 from portal.kernel.settings import Settings
-from portal.web import render
+from portal.kernel.web import render
 from signing.verify import (
     MSG_EMPTY,
     MSG_TOO_LARGE,
@@ -53,23 +49,8 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 MAX_MATCHES = 10
 
 
-def N_(s: str) -> str:
-    return s
-
-
 MSG_CHOOSE_FILE = N_("Choose the PDF file to check.")
 MSG_BAD_FINGERPRINT = N_("A fingerprint is 64 characters long, made of the digits 0–9 and the letters a–f.")
-
-
-@dataclass(frozen=True)
-class IssuedDocument:
-    """A document the portal holds with a given SHA-256: only what may be shown to anyone."""
-
-    dossier_code: str
-    kind: str  # "receipt" | "e_receipt" | "dossier_file"
-    issued_at: datetime | None
-    procedure: dict[str, str]
-    component: dict[str, str] | None = None
 
 
 # --- limits and trust -------------------------------------------------------------------------
@@ -122,71 +103,6 @@ def trust_setup(app: Any) -> TrustSetup:
         tuple(pki.crls_der()),
         settings.verify_allow_fetching,
     )
-
-
-# --- the fingerprint lookup -------------------------------------------------------------------
-
-
-def find_issued(engine: Engine, sha256: str) -> list[IssuedDocument]:
-    """Submitted dossiers' receipts and files with this SHA-256 (read-only; public columns only)."""
-    found: list[IssuedDocument] = []
-    with engine.connect() as conn:
-        receipts = conn.execute(
-            sa_select(col(Dossier.code), col(Dossier.submitted_at), col(Procedure.name_vi), col(Procedure.name_en))
-            .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
-            .where(
-                col(Dossier.receipt_sha256) == sha256,
-                col(Dossier.code).is_not(None),
-                col(Dossier.status) != DossierStatus.DRAFT,
-            )
-            .limit(MAX_MATCHES)
-        ).all()
-        for code, submitted_at, name_vi, name_en in receipts:
-            found.append(IssuedDocument(str(code), "receipt", submitted_at, {"vi": name_vi, "en": name_en}))
-        e_receipts = conn.execute(
-            sa_select(col(Dossier.code), col(Payment.settled_at), col(Procedure.name_vi), col(Procedure.name_en))
-            .join(Dossier, col(Dossier.id) == col(Payment.order_id))
-            .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
-            .where(
-                col(Payment.receipt_sha256) == sha256,
-                col(Payment.order_kind) == "dossier",
-                col(Dossier.code).is_not(None),
-            )
-            .limit(MAX_MATCHES)
-        ).all()
-        for code, settled_at, name_vi, name_en in e_receipts:
-            found.append(IssuedDocument(str(code), "e_receipt", settled_at, {"vi": name_vi, "en": name_en}))
-        files = conn.execute(
-            sa_select(
-                col(Dossier.code),
-                col(DossierFile.created_at),
-                col(DossierFile.component_id),
-                col(Procedure.name_vi),
-                col(Procedure.name_en),
-                col(Procedure.components),
-            )
-            .join(Dossier, col(Dossier.id) == col(DossierFile.dossier_id))
-            .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
-            .where(
-                col(DossierFile.sha256) == sha256,
-                col(Dossier.code).is_not(None),
-                col(Dossier.status) != DossierStatus.DRAFT,
-            )
-            .limit(MAX_MATCHES)
-        ).all()
-        for code, created_at, component_id, name_vi, name_en, components in files:
-            component = next((c for c in components or [] if c.get("id") == component_id), None)
-            name = component.get("name") if component else None
-            found.append(
-                IssuedDocument(
-                    str(code),
-                    "dossier_file",
-                    created_at,
-                    {"vi": name_vi, "en": name_en},
-                    name if isinstance(name, dict) else ({"vi": name, "en": name} if name else None),
-                )
-            )
-    return found
 
 
 # --- the route class: cheap refusals before the body is read ----------------------------------
@@ -267,22 +183,22 @@ async def verify_page(
     if not SHA256_RE.match(fingerprint):
         return _page(request, fingerprint=sha256.strip()[:80], fingerprint_error=MSG_BAD_FINGERPRINT, status_code=422)
     matches = await run_in_threadpool(find_issued, request.app.state.engine, fingerprint)
-    report = await run_in_threadpool(_stored_receipt_report, request.app, fingerprint) if matches else None
+    report = await run_in_threadpool(_stored_copy_report, request.app, fingerprint, matches) if matches else None
     return _page(request, fingerprint=fingerprint, matches=matches, report=report, status_code=200 if matches else 404)
 
 
-def _stored_receipt_report(app: Any, fingerprint: str) -> VerificationReport | None:
-    """The signature report of the portal's own stored copy (a sealed receipt) with this fingerprint.
+def find_issued(engine: Any, sha256: str) -> list[IssuedDocument]:
+    """What the portal issued with this SHA-256 (every domain's registered lookup; public columns only)."""
+    return issued_documents.find(engine, sha256, limit=MAX_MATCHES)
+
+
+def _stored_copy_report(app: Any, fingerprint: str, matches: list[IssuedDocument]) -> VerificationReport | None:
+    """The signature report of the portal's own stored copy (a sealed receipt) of the matched document.
 
     Someone who follows the QR code has no file to upload: the seal on the copy the portal issued is
     checked instead, and they compare its fingerprint with their copy's. Nothing personal is shown.
     """
-    with app.state.engine.connect() as conn:
-        key = conn.execute(
-            sa_select(col(Dossier.receipt_key)).where(
-                col(Dossier.receipt_sha256) == fingerprint, col(Dossier.status) != DossierStatus.DRAFT
-            )
-        ).scalar()
+    key = next((m.storage_key for m in matches if m.storage_key), None)
     storage = app.state.storage
     if not key or not storage.exists(key):
         return None

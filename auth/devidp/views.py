@@ -19,11 +19,8 @@ from starlette.exceptions import HTTPException
 
 from auth.devidp.provider import Authentication, DevIdentityProvider, get_provider
 from auth.oauth_server import BadOAuthRequest, StarletteOAuth2Request, read_oauth_request
-from portal.web import render
-
-
-def N_(s: str) -> str:
-    return s
+from portal.kernel.i18n import N_
+from portal.kernel.web import render
 
 
 async def require_enabled(request: Request) -> None:

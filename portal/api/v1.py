@@ -22,6 +22,7 @@ from portal.dossiers.models import Dossier, DossierStatus
 from portal.dossiers.service import dossier_files
 from portal.kernel.db import SessionDep
 from portal.kernel.errors import Invalid, NotFound
+from portal.kernel.i18n import N_
 
 # Every delivery by post goes, for now, to this one operator; a postal client bound to another operator
 # sees no orders. When several operators serve the province, the dossier (or its postal order) will name one.
@@ -39,10 +40,6 @@ router = APIRouter(prefix="/api/v1", route_class=PartnerAPIRoute, responses=AUTH
 
 BackOffice = Annotated[Partner, Depends(require_partner("backoffice"))]
 PostalOperator = Annotated[Partner, Depends(require_partner("postal"))]
-
-
-def N_(s: str) -> str:
-    return s
 
 
 class DossierSummary(BaseModel):

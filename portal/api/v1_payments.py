@@ -24,14 +24,11 @@ from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.db import SessionDep
 from portal.kernel.errors import Conflict, NotFound
+from portal.kernel.i18n import N_
 
 router = APIRouter(prefix="/api/v1", route_class=PartnerAPIRoute, responses=AUTH_RESPONSES)
 TAGS: list[str | Enum] = ["partner: back-office"]
 ENDED = (DossierStatus.REJECTED, DossierStatus.WITHDRAWN)
-
-
-def N_(s: str) -> str:
-    return s
 
 
 class RefundInfo(BaseModel):

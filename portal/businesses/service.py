@@ -8,11 +8,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 
+from auth import deps
+from auth.deps import BusinessRef
 from auth.models import Account, UserSession
 from auth.service import normalise_login
-from portal.audit import record
 from portal.businesses.models import Business, Representative
+from portal.kernel.audit import record
 from portal.kernel.errors import Conflict, Invalid, NotFound
+from portal.kernel.i18n import N_
 
 LEGAL_REPRESENTATIVE = "legal_representative"
 REPRESENTATIVE = "representative"
@@ -21,10 +24,6 @@ MAX_ADDRESS = 300
 # Weights of the first nine digits in the check digit of a tax code (mã số thuế).
 WEIGHTS = (31, 29, 23, 19, 17, 13, 7, 5, 3)
 BRANCH_FORM = re.compile(r"^(\d{10})-(\d{3})$")
-
-
-def N_(s: str) -> str:
-    return s
 
 
 ONLY_DIGITS = N_("A tax code has only digits: 10, or 13 for a branch (0101234567-001).")
@@ -217,3 +216,17 @@ def set_acting_as(
         record(session, "session.acting_as", request=request, account_id=row.account_id, business_id=row.acting_as)
         session.flush()
     return business
+
+
+@deps.represented_by.provide
+def represented_by(session: Session, account_id: str) -> tuple[BusinessRef, ...]:
+    """The businesses an account represents, by name: what "acting as" offers on every page."""
+    return tuple(
+        BusinessRef(id=b.id, name=b.name, tax_code=b.tax_code)
+        for b in session.exec(
+            select(Business)
+            .join(Representative, col(Representative.business_id) == col(Business.id))
+            .where(Representative.account_id == account_id)
+            .order_by(col(Business.name))
+        )
+    )

@@ -16,7 +16,7 @@ from portal.businesses.models import Business
 from portal.kernel.db import SessionDep
 from portal.kernel.errors import Conflict, DomainError, SignInRequired
 from portal.kernel.ratelimit import check
-from portal.web import is_htmx, render
+from portal.kernel.web import is_htmx, render
 
 router = APIRouter()
 

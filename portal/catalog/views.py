@@ -11,14 +11,11 @@ from fastapi.responses import Response
 from auth.deps import OptionalAccount
 from portal.catalog.snapshot import CatalogCache
 from portal.kernel.errors import NotFound
+from portal.kernel.i18n import N_
 from portal.kernel.text import search_terms
-from portal.web import render
+from portal.kernel.web import render
 
 router = APIRouter()
-
-
-def N_(s: str) -> str:
-    return s
 
 
 def catalog(request: Request) -> CatalogCache:

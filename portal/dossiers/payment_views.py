@@ -14,13 +14,14 @@ from payments import service as payments
 from payments.gateways.base import PaymentGateway
 from payments.models import Payment, PaymentStatus, Refund
 from payments.tasks import current_e_receipt
-from portal.audit import client_ip
 from portal.catalog.models import Procedure
 from portal.dossiers import billing, service
 from portal.dossiers.models import Dossier, DossierStatus
+from portal.kernel.audit import client_ip
 from portal.kernel.db import SessionDep
 from portal.kernel.errors import DomainError, Invalid, NotFound
-from portal.web import render, translator
+from portal.kernel.i18n import N_
+from portal.kernel.web import render, translator
 
 router = APIRouter()
 PAYABLE = (
@@ -31,10 +32,6 @@ PAYABLE = (
     DossierStatus.SUPPLEMENT_REQUESTED,
     DossierStatus.RESULT_READY,
 )
-
-
-def N_(s: str) -> str:
-    return s
 
 
 def _procedure(session: Session, dossier: Dossier) -> Procedure:
@@ -123,7 +120,7 @@ def start_payment(
         )
     if dossier.status == DossierStatus.DRAFT:
         try:
-            require_level(viewer, proc, next_url=f"/dossiers/{dossier.id}/payment")
+            require_level(viewer, proc.required_assurance, next_url=f"/dossiers/{dossier.id}/payment")
         except StepUpRequired as exc:
             return step_up_response(request, exc)
         defn = service.get_definition(session, dossier.form_id, dossier.form_version)

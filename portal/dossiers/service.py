@@ -27,15 +27,12 @@ from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
 from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
+from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
 
 TYPE_NAMES = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}
-
-
-def N_(s: str) -> str:
-    return s
 
 
 # Parsed definitions by (form, version, content hash): a few dozen at most, and immutable.

@@ -19,17 +19,14 @@ from portal.dossiers.models import Dossier, DossierFile, DossierStatus
 from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
 from portal.kernel.errors import Conflict, NotFound
-from portal.web import render
+from portal.kernel.i18n import N_
+from portal.kernel.web import render
 from signing import otp, remote
 from signing.application_pdf import SIGNATURE_BOX, application_data, render_application_pdf, signature_page_index
 from signing.models import SigningCredential
 from signing.sign import sign_application
 
 router = APIRouter()
-
-
-def N_(s: str) -> str:
-    return s
 
 
 def _load(

@@ -25,15 +25,12 @@ from portal.dossiers.tasks import current_receipt
 from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
 from portal.kernel.errors import DomainError, Invalid, NotFound, SignInRequired
-from portal.web import format_msg, render, translator
+from portal.kernel.i18n import N_
+from portal.kernel.web import format_msg, render, translator
 from signing.verify import verify_pdf
 from signing.verify_views import trust_setup
 
 router = APIRouter()
-
-
-def N_(s: str) -> str:
-    return s
 
 
 async def posted_form(request: Request) -> FormData:
@@ -71,7 +68,7 @@ def start(code: str, session: SessionDep, account: CurrentAccount, viewer: Curre
     proc = session.get(Procedure, code)
     if proc is None:
         raise NotFound(N_("There is no procedure with this code."))
-    require_level(viewer, proc, next_url=f"/procedures/{code}")
+    require_level(viewer, proc.required_assurance, next_url=f"/procedures/{code}")
     dossier = service.create_draft(session=session, procedure=proc, by=account, business_id=viewer.acting_business_id)
     defn = service.get_definition(session, dossier.form_id, dossier.form_version)
     return _redirect(f"/dossiers/{dossier.id}/steps/{defn.step_ids[0]}")
@@ -483,7 +480,7 @@ def submit(
             return _render_review(request, session, dossier, proc, defn, status_code=exc.status_code, error=exc)
     if dossier.status == DossierStatus.DRAFT:
         try:
-            require_level(viewer, proc, next_url=f"/dossiers/{dossier.id}/review")
+            require_level(viewer, proc.required_assurance, next_url=f"/dossiers/{dossier.id}/review")
         except StepUpRequired as exc:
             return step_up_response(request, exc)  # returned: the delivery choice above is kept
         ready = service.readiness(session, dossier, proc, defn)

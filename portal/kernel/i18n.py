@@ -18,6 +18,11 @@ DEFAULT_LOCALE = "vi"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 
 
+def N_(message: str) -> str:
+    """Mark a string literal for extraction (`make messages`) without translating it: it is translated when shown."""
+    return message
+
+
 @lru_cache
 def translations(locale: str) -> gettext.NullTranslations:
     """The catalogue of a locale, compiled in memory from its .po file."""

@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from portal.kernel.errors import DomainError
+from portal.kernel.i18n import N_
 
 log = logging.getLogger(__name__)
-
-
-def N_(s: str) -> str:
-    return s
 
 
 @dataclass(frozen=True)

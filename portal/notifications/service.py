@@ -12,15 +12,12 @@ from sqlmodel import Session, col, select
 from auth.models import Account
 from portal.kernel.clock import utcnow
 from portal.kernel.errors import NotFound
+from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.notifications.models import Notification, NotificationChannel
 
 SEND_TOPIC = "notification.send"
 LANGUAGES = ("vi", "en")
-
-
-def N_(s: str) -> str:
-    return s
 
 
 def contact_email(account: Account) -> str | None:

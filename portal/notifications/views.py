@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from auth.deps import CurrentAccount
 from portal.kernel.db import SessionDep
+from portal.kernel.web import ENV, is_htmx, render
 from portal.notifications import service
-from portal.web import ENV, is_htmx, render
 
 router = APIRouter()
 

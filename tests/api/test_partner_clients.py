@@ -13,8 +13,8 @@ from sqlmodel import Session, col, select
 
 from auth.client_service import create_client, list_clients, revoke, rotate_secret, verify_secret
 from auth.clients import ApiClient
-from portal.audit import AuditEvent
 from portal.cli import main
+from portal.kernel.audit import AuditEvent
 from portal.kernel.db import writer
 from portal.kernel.errors import Conflict, Invalid, NotFound
 from portal.kernel.settings import Settings, get_settings

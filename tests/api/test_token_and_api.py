@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 from auth.client_service import create_client, issue_access_token, revoke, rotate_secret
 from auth.clients import ApiClient
 from auth.models import Account
-from portal.audit import AuditEvent
 from portal.dossiers.models import Dossier, DossierFile, DossierStatus
+from portal.kernel.audit import AuditEvent
 from portal.kernel.clock import utcnow
 from portal.kernel.db import writer
 from portal.kernel.ratelimit import make_limiter

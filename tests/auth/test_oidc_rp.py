@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from auth.models import Account, ExternalIdentity, UserSession
 from portal.app import create_app
-from portal.audit import AuditEvent
+from portal.kernel.audit import AuditEvent
 from portal.kernel.settings import Settings
 from tests.auth.fake_op import FakeOP, new_key
 from tests.conftest import csrf, signup

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from auth.models import Account, UserSession
 from portal.app import create_app
-from portal.audit import AuditEvent
+from portal.kernel.audit import AuditEvent
 from portal.kernel.settings import Settings
 from tests.conftest import csrf, signup
 

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from auth.models import Account, UserSession
-from portal.audit import AuditEvent
 from portal.businesses.models import Representative
 from portal.businesses.service import check_digit
 from portal.dossiers.models import Dossier, DossierFile
+from portal.kernel.audit import AuditEvent
 from tests.conftest import csrf, signup
 from tests.signing.helpers import pdftotext
 from tests.web.flow import fill_marital, start, submit

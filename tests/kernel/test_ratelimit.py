@@ -142,7 +142,7 @@ def test_redis_limiter_in_the_app(settings: Settings, redis_url: str) -> None:
 def test_partner_api_is_rate_limited_before_any_audit_write(settings: Settings) -> None:
     from sqlmodel import Session, select
 
-    from portal.audit import AuditEvent
+    from portal.kernel.audit import AuditEvent
 
     app = create_app(settings.model_copy(update={"rate_limits": {"api:ip": "2/60"}}))
     with TestClient(app) as client:

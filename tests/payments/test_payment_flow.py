@@ -27,9 +27,9 @@ from payments.gateways.base import GatewayError, PaymentOrder, PaymentStart
 from payments.gateways.sandbox import SandboxGateway
 from payments.models import Payment, PaymentEvent, Refund
 from payments.tasks import reconcile_now
-from portal.audit import AuditEvent
 from portal.catalog.loader import REDUCTION_PROOF
 from portal.dossiers.models import Dossier, DossierEvent
+from portal.kernel.audit import AuditEvent
 from portal.kernel.clock import local, utcnow
 from portal.kernel.db import writer
 from portal.kernel.outbox import OutboxMessage, WorkerContext, drain

@@ -16,7 +16,7 @@ from jinja2_fragments import render_block
 from portal.kernel.clock import local
 from portal.kernel.i18n import Translator, pick_locale
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates"
 STATIC_DIR = ROOT / "static"
 LANG_COOKIE = "lang"

@@ -1,0 +1,89 @@
+"""What the dossier workflow issued, found by fingerprint for `/verify`: receipts, submitted files, e-receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col
+
+from payments.models import Payment
+from portal.catalog.models import Procedure
+from portal.dossiers.models import Dossier, DossierFile, DossierStatus
+from portal.kernel.documents import IssuedDocument, register_document_lookup
+
+
+def _names(name_vi: str, name_en: str) -> dict[str, str]:
+    return {"vi": name_vi, "en": name_en}
+
+
+@register_document_lookup
+def receipts(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocument]:
+    """Submitted dossiers' receipts (the stored, sealed copy can be checked too)."""
+    rows = session.execute(
+        sa_select(
+            col(Dossier.code),
+            col(Dossier.submitted_at),
+            col(Dossier.receipt_key),
+            col(Procedure.name_vi),
+            col(Procedure.name_en),
+        )
+        .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
+        .where(
+            col(Dossier.receipt_sha256) == sha256,
+            col(Dossier.code).is_not(None),
+            col(Dossier.status) != DossierStatus.DRAFT,
+        )
+        .limit(limit)
+    ).all()
+    for code, submitted_at, key, name_vi, name_en in rows:
+        yield IssuedDocument(str(code), "receipt", submitted_at, _names(name_vi, name_en), storage_key=key)
+
+
+@register_document_lookup
+def e_receipts(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocument]:
+    """E-receipts of dossiers' fees."""
+    rows = session.execute(
+        sa_select(col(Dossier.code), col(Payment.settled_at), col(Procedure.name_vi), col(Procedure.name_en))
+        .join(Dossier, col(Dossier.id) == col(Payment.order_id))
+        .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
+        .where(
+            col(Payment.receipt_sha256) == sha256,
+            col(Payment.order_kind) == "dossier",
+            col(Dossier.code).is_not(None),
+        )
+        .limit(limit)
+    ).all()
+    for code, settled_at, name_vi, name_en in rows:
+        yield IssuedDocument(str(code), "e_receipt", settled_at, _names(name_vi, name_en))
+
+
+@register_document_lookup
+def dossier_files(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocument]:
+    """Files submitted with dossiers, named by their component."""
+    rows = session.execute(
+        sa_select(
+            col(Dossier.code),
+            col(DossierFile.created_at),
+            col(DossierFile.component_id),
+            col(Procedure.name_vi),
+            col(Procedure.name_en),
+            col(Procedure.components),
+        )
+        .join(Dossier, col(Dossier.id) == col(DossierFile.dossier_id))
+        .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
+        .where(
+            col(DossierFile.sha256) == sha256,
+            col(Dossier.code).is_not(None),
+            col(Dossier.status) != DossierStatus.DRAFT,
+        )
+        .limit(limit)
+    ).all()
+    for code, created_at, component_id, name_vi, name_en, components in rows:
+        component: dict[str, Any] | None = next(
+            (c for c in components or [] if c.get("id") == component_id), None
+        )
+        name = component.get("name") if component else None
+        part = name if isinstance(name, dict) else ({"vi": name, "en": name} if name else None)
+        yield IssuedDocument(str(code), "dossier_file", created_at, _names(name_vi, name_en), part)

@@ -1,0 +1,137 @@
+"""What payments mean for a dossier: the subscribers of the payment events.
+
+The payments package publishes `payment.succeeded` and the rest without knowing dossiers; these
+subscribers run in the transaction that recorded the payment, so a succeeded payment advances the
+dossier (timeline, notification, submission of a draft waiting for it) once, or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlmodel import Session
+
+from auth.models import Account
+from payments import service as payments
+from payments.models import Payment, Refund
+from portal.catalog.models import Procedure
+from portal.dossiers import service as dossiers
+from portal.dossiers.models import Dossier, DossierStatus
+from portal.kernel.errors import Conflict, Invalid
+from portal.kernel.events import subscribe
+from portal.kernel.money import format_vnd
+from portal.notifications.service import notify
+
+log = logging.getLogger("portal.dossiers")
+
+
+def _dossier_of(session: Session, payment: Payment) -> Dossier | None:
+    return session.get(Dossier, payment.order_id) if payment.order_kind == "dossier" else None
+
+
+@subscribe("payment.succeeded")
+def on_payment_succeeded(session: Session, payment: Payment) -> None:
+    """Record the payment on the timeline, notify the applicant, and submit a draft that was waiting for it."""
+    dossier = _dossier_of(session, payment)
+    if dossier is None:
+        return
+    dossiers.add_event(
+        session,
+        dossier,
+        "payment_succeeded",
+        actor="system",
+        amount=payment.amount,
+        gateway=payment.gateway,
+        reference=payment.reference,
+    )
+    amount = format_vnd(payment.amount).removesuffix(" đồng")
+    notify(
+        session,
+        account_id=payment.account_id,
+        kind="payment.succeeded",
+        dedupe_key=f"payment.succeeded:{payment.id}",
+        subject={"vi": f"Đã thanh toán {amount} đồng", "en": f"Payment of {amount} VND received"},
+        body={
+            "vi": f"Cổng Dịch vụ công đã nhận khoản thanh toán {amount} đồng (mã giao dịch {payment.reference}). "
+            "Biên lai điện tử có trên trang hồ sơ.",
+            "en": f"The portal received your payment of {amount} VND (reference {payment.reference}). "
+            "The e-receipt is on the dossier's page.",
+        },
+        link=f"/dossiers/{dossier.id}",
+    )
+    if dossier.status == DossierStatus.DRAFT:
+        _submit_paid_draft(session, dossier)
+    elif dossier.status in (DossierStatus.WITHDRAWN, DossierStatus.REJECTED):
+        # Paid after the dossier ended (a payment page left open): given back whatever the procedure says.
+        payments.request_refund(session=session, payment=payment, amount=payment.amount, reason=str(dossier.status))
+
+
+def _submit_paid_draft(session: Session, dossier: Dossier) -> None:
+    procedure = session.get(Procedure, dossier.procedure_code)
+    applicant = session.get(Account, dossier.applicant_id)
+    assert procedure is not None and applicant is not None
+    if procedure.payment_timing != "before":
+        return
+    defn = dossiers.get_definition(session, dossier.form_id, dossier.form_version)
+    try:
+        with session.begin_nested():
+            dossiers.submit(session=session, dossier=dossier, procedure=procedure, defn=defn, by=applicant)
+    except (Invalid, Conflict) as exc:
+        # Changed since the payment started (a file removed...): the applicant submits from the review page.
+        log.info("paid draft %s not submitted automatically: %s", dossier.id, exc.msgid)
+        session.refresh(dossier)
+
+
+@subscribe("payment.failed")
+def on_payment_failed(session: Session, payment: Payment) -> None:
+    dossier = _dossier_of(session, payment)
+    if dossier is not None:
+        dossiers.add_event(
+            session,
+            dossier,
+            f"payment_{payment.status}",
+            actor="system",
+            amount=payment.amount,
+            gateway=payment.gateway,
+        )
+
+
+@subscribe("payment.duplicate")
+def on_payment_duplicate(session: Session, payment: Payment) -> None:
+    dossier = _dossier_of(session, payment)
+    if dossier is not None:
+        dossiers.add_event(
+            session, dossier, "payment_duplicate", actor="system", amount=payment.amount, gateway=payment.gateway
+        )
+
+
+@subscribe("payment.refunded")
+def on_refunded(session: Session, refund: Refund) -> None:
+    payment = session.get(Payment, refund.payment_id)
+    dossier = _dossier_of(session, payment) if payment else None
+    if payment is None or dossier is None:
+        return
+    dossiers.add_event(session, dossier, "payment_refunded", actor="system", amount=refund.amount, reason=refund.reason)
+    amount = format_vnd(refund.amount).removesuffix(" đồng")
+    notify(
+        session,
+        account_id=payment.account_id,
+        kind="payment.refunded",
+        dedupe_key=f"payment.refunded:{refund.id}",
+        subject={"vi": f"Đã hoàn trả {amount} đồng", "en": f"{amount} VND refunded"},
+        body={
+            "vi": f"Khoản phí {amount} đồng của giao dịch {payment.reference} đã được hoàn trả qua cổng thanh toán.",
+            "en": f"{amount} VND of payment {payment.reference} was refunded through the payment gateway.",
+        },
+        link=f"/dossiers/{dossier.id}",
+    )
+
+
+@subscribe("payment.refund_failed")
+def on_refund_failed(session: Session, refund: Refund) -> None:
+    """A refund the gateway refused: on the timeline, and in the log for the agency's accountant."""
+    payment = session.get(Payment, refund.payment_id)
+    dossier = _dossier_of(session, payment) if payment else None
+    log.error("refund %s of payment %s failed: %s", refund.id, refund.payment_id, refund.message)
+    if dossier is not None:
+        dossiers.add_event(session, dossier, "payment_refund_failed", actor="system", amount=refund.amount)

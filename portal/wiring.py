@@ -1,0 +1,32 @@
+"""Every module that registers something on import: outbox handlers, periodic jobs, event subscribers,
+lookups and the functions the domains provide to the packages below them.
+
+The composition root (the app, the worker and the CLI) imports this module once; nothing else needs to
+remember which module registers what.
+"""
+
+from __future__ import annotations
+
+# Outbox handlers and the reconciliation job.
+import payments.tasks
+
+# Provides to auth the businesses an account represents.
+import portal.businesses.service
+
+# Provides to auth the agency check of back-office clients.
+import portal.catalog.service
+
+# Registers the dossier as an order kind of payments.
+import portal.dossiers.billing
+
+# Lookups of issued documents for /verify.
+import portal.dossiers.issued
+
+# Subscribers of the payment events.
+import portal.dossiers.payment_events
+
+# Outbox handlers.
+import portal.dossiers.tasks
+import portal.notifications.tasks
+
+__all__ = ["payments", "portal"]
