@@ -5,7 +5,9 @@ Wire format, as VNPay documents it:
 * Payment URL: ``{base}/paymentv2/vpcpay.html?`` + the ``vnp_*`` request parameters + ``vnp_SecureHash``.
 * Signature: the ``vnp_*`` parameters except ``vnp_SecureHash``/``vnp_SecureHashType``, sorted by name,
   ``quote_plus``-encoded as ``k=v&k=v``, HMAC-SHA512 with the merchant's hash secret, hex. VNPay may send
-  the hex in either case; it is compared case-insensitively and in constant time.
+  the hex in either case; it is compared case-insensitively and in constant time. VNPay's own samples
+  disagree on empty parameters (the Java and .NET ones leave them out of the signed string, the PHP and
+  Python ones keep them as ``k=``), so a callback is accepted when it matches either form.
 * Return URL (browser) and IPN (server-to-server GET) carry the signed result; the merchant answers the IPN
   with ``{"RspCode": .., "Message": ..}`` (:func:`ipn_reply`). VNPay retries until it gets ``00`` or ``02``.
 * querydr: a signed JSON POST to ``{base}/merchant_webapi/api/transaction`` whose hash joins fixed fields
@@ -230,15 +232,23 @@ def _hmac512(data: str, secret: str) -> str:
     return hmac.new(secret.encode(), data.encode(), hashlib.sha512).hexdigest()
 
 
-def hash_data(params: Mapping[str, str]) -> str:
-    """The string VNPay signs: sorted ``vnp_*`` parameters (hash fields excluded), quote_plus-encoded."""
-    items = sorted((k, v) for k, v in params.items() if k.startswith("vnp_") and k not in _UNSIGNED)
+def hash_data(params: Mapping[str, str], *, skip_empty: bool = False) -> str:
+    """The string VNPay signs: sorted ``vnp_*`` parameters (hash fields excluded), quote_plus-encoded.
+
+    ``skip_empty`` leaves out parameters whose value is empty, as VNPay's Java and .NET samples do; the PHP
+    and Python samples (and the default here) keep them as ``k=``.
+    """
+    items = sorted(
+        (k, v)
+        for k, v in params.items()
+        if k.startswith("vnp_") and k not in _UNSIGNED and not (skip_empty and str(v) == "")
+    )
     return "&".join(f"{quote_plus(k)}={quote_plus(str(v))}" for k, v in items)
 
 
-def secure_hash(params: Mapping[str, str], secret: str) -> str:
+def secure_hash(params: Mapping[str, str], secret: str, *, skip_empty: bool = False) -> str:
     """HMAC-SHA512 (lowercase hex) of :func:`hash_data`."""
-    return _hmac512(hash_data(params), secret)
+    return _hmac512(hash_data(params, skip_empty=skip_empty), secret)
 
 
 def _same_hash(received: str, expected: str) -> bool:
@@ -246,9 +256,14 @@ def _same_hash(received: str, expected: str) -> bool:
 
 
 def verify(params: Mapping[str, str], secret: str) -> bool:
-    """Whether ``params`` carries a ``vnp_SecureHash`` that matches the rest of them."""
+    """Whether ``params`` carries a ``vnp_SecureHash`` that matches the rest of them, empty ones signed or not."""
     received = params.get("vnp_SecureHash")
-    return bool(received) and _same_hash(str(received), secure_hash(params, secret))
+    if not received:
+        return False
+    # Both comparisons always run (no short-circuit), so timing says nothing about which form matched.
+    kept = _same_hash(str(received), secure_hash(params, secret))
+    skipped = _same_hash(str(received), secure_hash(params, secret, skip_empty=True))
+    return kept | skipped
 
 
 def querydr_hash(values: Mapping[str, object], fields: tuple[str, ...], secret: str) -> str:
@@ -353,8 +368,9 @@ def parse_callback(query: Mapping[str, str], *, secret: str, tmn_code: str) -> V
     """Verify and read the parameters of a return URL or an IPN.
 
     Pass every query parameter, blank ones included (Starlette's ``request.query_params`` keeps them):
-    VNPay signs them all. Raises :class:`BadSignature` (missing or wrong hash — IPN answer 97) before
-    looking at anything else, then :class:`ProtocolError` (missing field, other merchant, odd amount).
+    a message signed with its blank parameters is believed as well as one signed without them. Raises
+    :class:`BadSignature` (missing or wrong hash — IPN answer 97) before looking at anything else, then
+    :class:`ProtocolError` (missing field, other merchant, odd amount).
     """
     if not verify(query, secret):
         raise BadSignature("vnp_SecureHash is missing" if not query.get("vnp_SecureHash") else "bad vnp_SecureHash")

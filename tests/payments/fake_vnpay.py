@@ -96,8 +96,17 @@ class FakeRefund:
 
 
 class FakeVnpay:
-    def __init__(self, tmn_code: str = "DVCTEST1", secret: str = "FAKESECRETFAKESECRETFAKESECRET01") -> None:
+    def __init__(
+        self,
+        tmn_code: str = "DVCTEST1",
+        secret: str = "FAKESECRETFAKESECRETFAKESECRET01",
+        *,
+        skip_empty: bool = False,
+    ) -> None:
         self.tmn_code, self.secret = tmn_code, secret
+        # How results are signed: empty vnp_ fields kept in the signed string (VNPay's PHP and Python samples)
+        # or left out of it (its Java and .NET samples). A merchant must accept both.
+        self.skip_empty = skip_empty
         self.ipn_url: str | None = None
         self.auto_ipn = True
         self.ipn_client: httpx.Client | None = None  # None: a fresh httpx.Client per IPN
@@ -178,11 +187,12 @@ class FakeVnpay:
         *,
         overrides: Mapping[str, str] | None = None,
         tamper: Mapping[str, str] | None = None,
+        skip_empty: bool | None = None,
     ) -> dict[str, str]:
         """The signed result VNPay puts on the return URL and the IPN.
 
         ``overrides`` are applied before signing (a genuine message with other values), ``tamper`` after
-        (a forged one).
+        (a forged one). ``skip_empty`` signs without the empty fields (None: as the fake is set up).
         """
         txn = self.transactions[txn_ref]
         assert txn.settled, f"{txn_ref} is still pending"
@@ -201,7 +211,8 @@ class FakeVnpay:
         if txn.bank_tran_no:
             params["vnp_BankTranNo"] = txn.bank_tran_no
         params.update(overrides or {})
-        params["vnp_SecureHash"] = vp.secure_hash(params, self.secret)
+        skip = self.skip_empty if skip_empty is None else skip_empty
+        params["vnp_SecureHash"] = vp.secure_hash(params, self.secret, skip_empty=skip)
         params.update(tamper or {})
         return params
 
@@ -218,11 +229,12 @@ class FakeVnpay:
         client: httpx.Client | None = None,
         overrides: Mapping[str, str] | None = None,
         tamper: Mapping[str, str] | None = None,
+        skip_empty: bool | None = None,
     ) -> IpnCall:
         """Call the merchant's IPN URL as VNPay does (GET, signed query); record and return its answer."""
         target = url or self.ipn_url
         assert target, "no IPN URL configured on the fake"
-        params = self.result_params(txn_ref, overrides=overrides, tamper=tamper)
+        params = self.result_params(txn_ref, overrides=overrides, tamper=tamper, skip_empty=skip_empty)
         http = client or self.ipn_client
         try:
             if http is None:

@@ -317,6 +317,22 @@ def test_a_forged_ipn_is_answered_97(gateway: VnpayGateway, fake: FakeVnpay, mer
     other_merchant.close()
 
 
+@pytest.mark.parametrize("skip_empty", [True, False], ids=["java-dotnet", "php-python"])
+def test_an_ipn_with_an_empty_field_is_accepted_signed_either_way(
+    gateway: VnpayGateway, fake: FakeVnpay, merchant: Merchant, skip_empty: bool
+) -> None:
+    order = _order()
+    _checkout(gateway, fake, order, None)
+    fake.settle(order.reference, "pay")
+    call = fake.send_ipn(order.reference, overrides={"vnp_BankTranNo": ""}, skip_empty=skip_empty)
+    assert (call.status_code, call.reply) == (200, {"RspCode": "00", "Message": "Confirm Success"})
+    assert merchant.results[-1].reference == order.reference and merchant.results[-1].outcome == Outcome.SUCCEEDED
+    forged = fake.send_ipn(
+        order.reference, overrides={"vnp_BankTranNo": ""}, tamper={"vnp_Amount": "100"}, skip_empty=skip_empty
+    )
+    assert forged.reply == {"RspCode": "97", "Message": "Invalid Checksum"}
+
+
 @pytest.mark.parametrize(
     ("ack", "code", "message"),
     [

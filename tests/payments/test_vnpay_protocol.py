@@ -89,6 +89,18 @@ def test_hash_matches_a_hand_computed_hmac_sha512() -> None:
     assert expected == hmac.new(b"SECRET", data.encode(), hashlib.sha512).hexdigest()
 
 
+def test_hash_data_with_empty_fields_both_ways() -> None:
+    params = {"vnp_Amount": "1000000", "vnp_BankTranNo": "", "vnp_TxnRef": "HS-0001", "vnp_SecureHash": "x"}
+    assert vp.hash_data(params) == "vnp_Amount=1000000&vnp_BankTranNo=&vnp_TxnRef=HS-0001"  # PHP, Python samples
+    assert vp.hash_data(params, skip_empty=True) == "vnp_Amount=1000000&vnp_TxnRef=HS-0001"  # Java, .NET samples
+    java = hmac.new(b"SECRET", b"vnp_Amount=1000000&vnp_TxnRef=HS-0001", hashlib.sha512).hexdigest()
+    assert vp.secure_hash(params, "SECRET", skip_empty=True) == java
+    assert vp.secure_hash(params, "SECRET") != java
+    # without empty fields the two forms are one
+    full = {k: v for k, v in params.items() if v}
+    assert vp.secure_hash(full, "SECRET") == vp.secure_hash(full, "SECRET", skip_empty=True) == java
+
+
 # -- the payment URL
 
 
@@ -178,6 +190,40 @@ def test_hash_is_compared_case_insensitively() -> None:
     assert vp.parse_callback(params, secret=SECRET, tmn_code=TMN).ok
     params["vnp_SecureHashType"] = "HmacSHA512"  # not signed
     assert vp.parse_callback(params, secret=SECRET, tmn_code=TMN).ok
+
+
+def _signed(params: dict[str, str], *, skip_empty: bool) -> dict[str, str]:
+    unsigned = {k: v for k, v in params.items() if k != "vnp_SecureHash"}
+    return {**unsigned, "vnp_SecureHash": vp.secure_hash(unsigned, SECRET, skip_empty=skip_empty)}
+
+
+@pytest.mark.parametrize("skip_empty", [False, True], ids=["php-python", "java-dotnet"])
+def test_a_callback_with_empty_fields_is_accepted_signed_either_way(skip_empty: bool) -> None:
+    params = _signed(_callback(vnp_BankTranNo="", vnp_CardType=""), skip_empty=skip_empty)
+    result = vp.parse_callback(params, secret=SECRET, tmn_code=TMN)
+    assert result.ok and result.amount_vnd == 150_000
+    assert vp.verify(params, SECRET)
+
+
+@pytest.mark.parametrize("skip_empty", [False, True], ids=["php-python", "java-dotnet"])
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"vnp_Amount": "100"},  # a signed field changed
+        {"vnp_BankTranNo": "VNP99"},  # an empty field filled in after signing
+        {"vnp_CardType": ""},  # a signed field emptied after signing
+        {"vnp_ResponseCode": "00", "vnp_TransactionStatus": "00", "vnp_BankTranNo": ""},
+    ],
+)
+def test_a_tampered_callback_with_empty_fields_is_refused_either_way(skip_empty: bool, tamper: dict[str, str]) -> None:
+    base = _callback(vnp_BankTranNo="", vnp_ResponseCode="24", vnp_TransactionStatus="02")
+    if tamper.get("vnp_CardType") == "":
+        base["vnp_CardType"] = "ATM"
+    params = {**_signed(base, skip_empty=skip_empty), **tamper}
+    with pytest.raises(vp.BadSignature):
+        vp.parse_callback(params, secret=SECRET, tmn_code=TMN)
+    with pytest.raises(vp.BadSignature):
+        vp.parse_callback(_signed(base, skip_empty=skip_empty), secret="another secret", tmn_code=TMN)
 
 
 def test_wrong_tmn_code_missing_fields_and_odd_amounts_are_protocol_errors() -> None:
@@ -530,6 +576,29 @@ def test_pay_through_the_fake(fake: FakeVnpay, merchant: Merchant) -> None:
         vp.parse_querydr_response(again, secret=SECRET)
     with pytest.raises(vp.QueryFailed, match="91"):
         vp.parse_querydr_response(unknown, secret=SECRET)
+
+
+def test_an_ipn_with_empty_fields_is_confirmed_signed_either_way(fake: FakeVnpay, merchant: Merchant) -> None:
+    with httpx.Client(base_url=fake.base_url, timeout=5) as browser:
+        assert browser.get(_live_url(fake, "LIVE-E1")).status_code == 200
+    fake.settle("LIVE-E1", "pay")
+    for skip_empty in (True, False):  # Java/.NET then PHP/Python: the first is confirmed, the second is a repeat
+        call = fake.send_ipn("LIVE-E1", overrides={"vnp_BankTranNo": "", "vnp_CardType": ""}, skip_empty=skip_empty)
+        assert call.params["vnp_BankTranNo"] == ""
+        expected = vp.secure_hash({k: v for k, v in call.params.items() if v}, SECRET)
+        assert (call.params["vnp_SecureHash"] == expected) is skip_empty
+    assert fake.transactions["LIVE-E1"].ipn_replies == [vp.ipn_reply("00"), vp.ipn_reply("02")]
+    assert merchant.received[-1].txn_ref == "LIVE-E1" and merchant.received[-1].ok
+    forged = fake.send_ipn("LIVE-E1", overrides={"vnp_BankTranNo": ""}, tamper={"vnp_BankTranNo": "X"}, skip_empty=True)
+    assert forged.reply == vp.ipn_reply("97")
+    fake.skip_empty = True  # set up to sign the Java way: the return URL is believed as well
+    try:
+        back = vp.parse_callback(
+            _query(fake.return_url("LIVE-E1", overrides={"vnp_CardType": ""})), secret=SECRET, tmn_code=TMN
+        )
+    finally:
+        fake.skip_empty = False
+    assert back.ok and back.txn_ref == "LIVE-E1"
 
 
 def test_cancel_and_decline_through_the_fake(fake: FakeVnpay, merchant: Merchant) -> None:
