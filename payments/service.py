@@ -3,7 +3,7 @@
 Services flush, never commit. Exactly once rests on two things the database enforces:
 
 * a payment moves to ``succeeded`` by a conditional UPDATE (``WHERE status <> 'succeeded'``): of two
-  callbacks arriving together only one changes a row, and only that one publishes ``payment.succeeded``;
+  callbacks arriving together only one changes a row, and only that one publishes ``PaymentSucceeded``;
 * each gateway message is recorded under its gateway id (``PaymentEvent.dedupe_key`` is unique), so a
   replayed or duplicated message changes nothing.
 """
@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 from starlette.requests import Request
 
+from payments.events import PaymentDuplicate, PaymentFailed, PaymentRefunded, PaymentRefundFailed, PaymentSucceeded
 from payments.fees import FeeBreakdown
 from payments.gateways.base import (
     Acknowledgement,
@@ -41,6 +42,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.outbox import ExecuteRefund, IssueEReceipt
 from portal.kernel.audit import record
 from portal.kernel.clock import as_utc, local, utcnow
 from portal.kernel.errors import Conflict, Invalid
@@ -361,13 +363,13 @@ def _succeed(session: Session, payment: Payment, result: GatewayResult) -> Appli
         for p in payments_of(session, payment.order_id, kind=payment.order_kind)
         if p.id != payment.id and p.status == PaymentStatus.SUCCEEDED and p.amount > p.refunded_amount
     ]
-    enqueue(session, "payment.receipt", {"payment_id": payment.id})
+    enqueue(session, IssueEReceipt(payment_id=payment.id))
     if earlier:
         # Paid twice (two gateways, two tabs): the later payment is given back at once.
         request_refund(session=session, payment=payment, amount=payment.amount, reason="duplicate")
-        publish(session, "payment.duplicate", payment)
+        publish(session, PaymentDuplicate(payment=payment))
     else:
-        publish(session, "payment.succeeded", payment)
+        publish(session, PaymentSucceeded(payment=payment))
     return Applied(Acknowledgement.ACCEPTED, payment, changed=True)
 
 
@@ -383,7 +385,7 @@ def _fail(session: Session, payment: Payment, result: GatewayResult) -> Applied:
     session.refresh(payment)
     if won != 1:
         return Applied(Acknowledgement.ALREADY_DONE, payment)
-    publish(session, "payment.failed", payment)
+    publish(session, PaymentFailed(payment=payment))
     return Applied(Acknowledgement.ACCEPTED, payment, changed=True)
 
 
@@ -439,7 +441,7 @@ def request_refund(*, session: Session, payment: Payment, amount: int, reason: s
     session.add(refund)
     session.flush()
     add_payment_event(session, payment, "refund_requested", outcome="pending", amount=amount, reason=reason)
-    enqueue(session, "payment.refund", {"refund_id": refund.id})
+    enqueue(session, ExecuteRefund(refund_id=refund.id))
     return refund
 
 
@@ -496,12 +498,12 @@ def execute_refund(*, session: Session, gateway: PaymentGateway, refund: Refund)
             session.refresh(payment)
             session.refresh(refund)
             add_payment_event(session, payment, "refunded", outcome="succeeded", amount=refund.amount)
-            publish(session, "payment.refunded", refund)
+            publish(session, PaymentRefunded(refund=refund, payment=payment))
         return
     refund.status, refund.settled_at = RefundStatus.FAILED, now
     session.add(refund)
     add_payment_event(session, payment, "refund_failed", outcome="failed", amount=refund.amount, message=result.message)
-    publish(session, "payment.refund_failed", refund)
+    publish(session, PaymentRefundFailed(refund=refund, payment=payment))
     session.flush()
 
 

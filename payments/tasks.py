@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -13,6 +12,7 @@ from payments import service
 from payments.ereceipt import EReceiptData, EReceiptLine, render_e_receipt_pdf
 from payments.gateways.base import GatewayError
 from payments.models import Payment, PaymentStatus, Refund
+from payments.outbox import ExecuteRefund, IssueEReceipt
 from portal.kernel.clock import as_utc
 from portal.kernel.outbox import WorkerContext, handler, periodic
 from portal.kernel.settings import Settings
@@ -69,17 +69,17 @@ def current_e_receipt(session: Session, payment: Payment, *, storage: Storage, s
     return seal_or_pass(render_e_receipt_pdf(e_receipt_data(session, payment, settings)), settings)
 
 
-@handler("payment.receipt")
-def on_receipt(session: Session, payload: dict[str, Any], ctx: WorkerContext) -> None:
-    payment = session.get(Payment, payload["payment_id"])
+@handler(IssueEReceipt)
+def on_receipt(session: Session, payload: IssueEReceipt, ctx: WorkerContext) -> None:
+    payment = session.get(Payment, payload.payment_id)
     if payment is not None and payment.status == PaymentStatus.SUCCEEDED:
         ensure_e_receipt(session, payment, storage=ctx.storage, settings=ctx.settings)
 
 
-@handler("payment.refund")
-def on_refund(session: Session, payload: dict[str, Any], ctx: WorkerContext) -> None:
+@handler(ExecuteRefund)
+def on_refund(session: Session, payload: ExecuteRefund, ctx: WorkerContext) -> None:
     """Pay back one refund through its payment's gateway; GatewayError makes the outbox try again later."""
-    refund = session.get(Refund, payload["refund_id"])
+    refund = session.get(Refund, payload.refund_id)
     if refund is None:
         return
     payment = session.get(Payment, refund.payment_id)

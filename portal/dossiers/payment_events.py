@@ -1,6 +1,6 @@
 """What payments mean for a dossier: the subscribers of the payment events.
 
-The payments package publishes `payment.succeeded` and the rest without knowing dossiers; these
+The payments package publishes `PaymentSucceeded` and the rest without knowing dossiers; these
 subscribers run in the transaction that recorded the payment, so a succeeded payment advances the
 dossier (timeline, notification, submission of a draft waiting for it) once, or not at all.
 """
@@ -13,7 +13,8 @@ from sqlmodel import Session
 
 from auth.models import Account
 from payments import service as payments
-from payments.models import Payment, Refund
+from payments.events import PaymentDuplicate, PaymentFailed, PaymentRefunded, PaymentRefundFailed, PaymentSucceeded
+from payments.models import Payment
 from portal.catalog.models import Procedure
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
@@ -29,9 +30,10 @@ def _dossier_of(session: Session, payment: Payment) -> Dossier | None:
     return session.get(Dossier, payment.order_id) if payment.order_kind == "dossier" else None
 
 
-@subscribe("payment.succeeded")
-def on_payment_succeeded(session: Session, payment: Payment) -> None:
+@subscribe(PaymentSucceeded)
+def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
     """Record the payment on the timeline, notify the applicant, and submit a draft that was waiting for it."""
+    payment = event.payment
     dossier = _dossier_of(session, payment)
     if dossier is None:
         return
@@ -82,8 +84,9 @@ def _submit_paid_draft(session: Session, dossier: Dossier) -> None:
         session.refresh(dossier)
 
 
-@subscribe("payment.failed")
-def on_payment_failed(session: Session, payment: Payment) -> None:
+@subscribe(PaymentFailed)
+def on_payment_failed(session: Session, event: PaymentFailed) -> None:
+    payment = event.payment
     dossier = _dossier_of(session, payment)
     if dossier is not None:
         dossiers.add_event(
@@ -96,8 +99,9 @@ def on_payment_failed(session: Session, payment: Payment) -> None:
         )
 
 
-@subscribe("payment.duplicate")
-def on_payment_duplicate(session: Session, payment: Payment) -> None:
+@subscribe(PaymentDuplicate)
+def on_payment_duplicate(session: Session, event: PaymentDuplicate) -> None:
+    payment = event.payment
     dossier = _dossier_of(session, payment)
     if dossier is not None:
         dossiers.add_event(
@@ -105,11 +109,11 @@ def on_payment_duplicate(session: Session, payment: Payment) -> None:
         )
 
 
-@subscribe("payment.refunded")
-def on_refunded(session: Session, refund: Refund) -> None:
-    payment = session.get(Payment, refund.payment_id)
-    dossier = _dossier_of(session, payment) if payment else None
-    if payment is None or dossier is None:
+@subscribe(PaymentRefunded)
+def on_refunded(session: Session, event: PaymentRefunded) -> None:
+    refund, payment = event.refund, event.payment
+    dossier = _dossier_of(session, payment)
+    if dossier is None:
         return
     dossiers.add_event(session, dossier, "payment_refunded", actor="system", amount=refund.amount, reason=refund.reason)
     amount = format_vnd(refund.amount).removesuffix(" đồng")
@@ -127,11 +131,11 @@ def on_refunded(session: Session, refund: Refund) -> None:
     )
 
 
-@subscribe("payment.refund_failed")
-def on_refund_failed(session: Session, refund: Refund) -> None:
+@subscribe(PaymentRefundFailed)
+def on_refund_failed(session: Session, event: PaymentRefundFailed) -> None:
     """A refund the gateway refused: on the timeline, and in the log for the agency's accountant."""
-    payment = session.get(Payment, refund.payment_id)
-    dossier = _dossier_of(session, payment) if payment else None
+    refund, payment = event.refund, event.payment
+    dossier = _dossier_of(session, payment)
     log.error("refund %s of payment %s failed: %s", refund.id, refund.payment_id, refund.message)
     if dossier is not None:
         dossiers.add_event(session, dossier, "payment_refund_failed", actor="system", amount=refund.amount)

@@ -23,6 +23,7 @@ from portal.businesses.service import representative_of
 from portal.catalog.models import Procedure
 from portal.dossiers import billing
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence, DossierStatus
+from portal.dossiers.outbox import DossierSubmitted
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
 from portal.kernel.db import settings_of
@@ -362,7 +363,7 @@ def submit(*, session: Session, dossier: Dossier, procedure: Procedure, defn: Fo
     session.add(dossier)
     add_event(session, dossier, "submitted", actor=by.full_name, code=dossier.code, due=dossier.due_date.isoformat())
     session.flush()
-    enqueue(session, "dossier.submitted", {"dossier_id": dossier.id})
+    enqueue(session, DossierSubmitted(dossier_id=dossier.id))
     return dossier
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from sqlmodel import Session
 
@@ -12,6 +11,7 @@ from forms.address import format_address
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier
+from portal.dossiers.outbox import DossierSubmitted
 from portal.dossiers.receipt import ReceiptComponent, ReceiptData, render_receipt_pdf
 from portal.dossiers.service import add_event, dossier_files
 from portal.kernel.outbox import WorkerContext, handler
@@ -98,8 +98,8 @@ def ensure_receipt(session: Session, dossier: Dossier, *, storage: Storage, sett
     return pdf
 
 
-@handler("dossier.submitted")
-def on_submitted(session: Session, payload: dict[str, Any], ctx: WorkerContext) -> None:
-    dossier = session.get(Dossier, payload["dossier_id"])
+@handler(DossierSubmitted)
+def on_submitted(session: Session, payload: DossierSubmitted, ctx: WorkerContext) -> None:
+    dossier = session.get(Dossier, payload.dossier_id)
     if dossier is not None:
         ensure_receipt(session, dossier, storage=ctx.storage, settings=ctx.settings)

@@ -8,13 +8,15 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, Column, or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from portal.kernel.clock import utcnow
+from portal.kernel.plugins import Resettable
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
 from portal.kernel.types import UTCDateTime
@@ -47,48 +49,120 @@ class WorkerContext:
     gateways: Mapping[str, Any] = field(default_factory=dict)
 
 
-Handler = Callable[[Session, dict[str, Any], WorkerContext], None]
-_handlers: dict[str, Handler] = {}
+class OutboxPayload(BaseModel):
+    """The payload of one topic: a frozen model whose JSON is what the outbox row stores.
+
+    A subclass names its topic (``topic: ClassVar[str] = "payment.refund"``); ``enqueue`` writes its JSON
+    and the worker validates the stored JSON back into it before calling the topic's handler. Keep a topic's
+    fields compatible with the rows already written: unknown keys are ignored, new fields need defaults.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    topic: ClassVar[str]
 
 
-def handler(topic: str) -> Callable[[Handler], Handler]:
-    """Register the function that processes messages of a topic."""
-
-    def register(fn: Handler) -> Handler:
-        if topic in _handlers and _handlers[topic] is not fn:
-            raise ValueError(f"two handlers for {topic}")
-        _handlers[topic] = fn
-        return fn
-
-    return register
-
-
+T = TypeVar("T", bound=OutboxPayload)
+Handler = Callable[[Session, T, WorkerContext], None]
 Periodic = Callable[[Engine, WorkerContext], None]
-_periodic: dict[str, tuple[Callable[[Settings], float], Periodic]] = {}
+Every = Callable[[Settings], float]
 
 
-def periodic(name: str, every: Callable[[Settings], float]) -> Callable[[Periodic], Periodic]:
-    """Register a job the worker runs every `every(settings)` seconds (it must be idempotent: with several
-    workers, several may run it)."""
+@dataclass(frozen=True)
+class _Registered:
+    payload_type: type[OutboxPayload]
+    fn: Callable[[Session, Any, WorkerContext], None]
 
-    def register(fn: Periodic) -> Periodic:
-        _periodic[name] = (every, fn)
-        return fn
 
-    return register
+@dataclass(frozen=True)
+class _OutboxState:
+    handlers: dict[str, _Registered]
+    periodic: dict[str, tuple[Every, Periodic]]
+
+
+class OutboxRegistry(Resettable[_OutboxState]):
+    """The handler of each topic (by its payload model) and the periodic jobs."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, _Registered] = {}
+        self._periodic: dict[str, tuple[Every, Periodic]] = {}
+
+    def handler(self, payload_type: type[T]) -> Callable[[Handler[T]], Handler[T]]:
+        """Register the function that processes messages of `payload_type`'s topic (one per topic)."""
+        topic = payload_type.topic
+
+        def register(fn: Handler[T]) -> Handler[T]:
+            existing = self._handlers.get(topic)
+            if existing is not None and existing.fn is not fn:
+                raise ValueError(f"two handlers for {topic}")
+            self._handlers[topic] = _Registered(payload_type, fn)
+            return fn
+
+        return register
+
+    def periodic(self, name: str, every: Every) -> Callable[[Periodic], Periodic]:
+        """Register a job the worker runs every `every(settings)` seconds (it must be idempotent: with several
+        workers, several may run it)."""
+
+        def register(fn: Periodic) -> Periodic:
+            existing = self._periodic.get(name)
+            if existing is not None and existing[1] is not fn:
+                raise ValueError(f"two periodic jobs named {name}")
+            self._periodic[name] = (every, fn)
+            return fn
+
+        return register
+
+    def topics(self) -> tuple[str, ...]:
+        return tuple(sorted(self._handlers))
+
+    def jobs(self) -> dict[str, tuple[Every, Periodic]]:
+        return dict(self._periodic)
+
+    def dispatch(self, session: Session, topic: str, payload: Mapping[str, Any], ctx: WorkerContext) -> None:
+        """Validate a stored payload into its topic's model and call the handler; LookupError for an unknown
+        topic, pydantic's ValidationError for a payload the model refuses."""
+        registered = self._handlers.get(topic)
+        if registered is None:
+            raise LookupError(f"no handler for topic {topic}")
+        registered.fn(session, registered.payload_type.model_validate(dict(payload)), ctx)
+
+    def snapshot(self) -> _OutboxState:
+        return _OutboxState(dict(self._handlers), dict(self._periodic))
+
+    def restore(self, state: _OutboxState) -> None:
+        self._handlers, self._periodic = dict(state.handlers), dict(state.periodic)
+
+    def reset(self) -> None:
+        self._handlers, self._periodic = {}, {}
+
+
+# The application's handlers and jobs: modules register at import (`portal.wiring` imports them all).
+registry = OutboxRegistry()
+
+
+def handler(payload_type: type[T]) -> Callable[[Handler[T]], Handler[T]]:
+    """Register, on the application's registry, the handler of `payload_type`'s topic."""
+    return registry.handler(payload_type)
+
+
+def periodic(name: str, every: Every) -> Callable[[Periodic], Periodic]:
+    """Register, on the application's registry, a job run every `every(settings)` seconds."""
+    return registry.periodic(name, every)
 
 
 class _Schedule:
     """When each periodic job last ran, in one worker."""
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: OutboxRegistry | None = None) -> None:
         self.last: dict[str, float] = {}
+        self.registry = jobs or registry
 
     def run_due(self, engine: Engine, ctx: WorkerContext) -> None:
         import time
 
         now = time.monotonic()
-        for name, (every, fn) in list(_periodic.items()):
+        for name, (every, fn) in self.registry.jobs().items():
             if now - self.last.get(name, float("-inf")) < every(ctx.settings):
                 continue
             self.last[name] = now
@@ -98,9 +172,9 @@ class _Schedule:
                 log.exception("periodic job %s failed", name)
 
 
-def enqueue(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage:
-    """Add a message in the caller's transaction."""
-    msg = OutboxMessage(topic=topic, payload=payload)
+def enqueue(session: Session, payload: OutboxPayload) -> OutboxMessage:
+    """Add a message for the payload's topic in the caller's transaction."""
+    msg = OutboxMessage(topic=payload.topic, payload=payload.model_dump(mode="json"))
     session.add(msg)
     session.flush()
     return msg
@@ -121,8 +195,9 @@ def _claim(session: Session, limit: int) -> list[OutboxMessage]:
     return list(session.exec(stmt))
 
 
-def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50) -> int:
+def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50, handlers: OutboxRegistry | None = None) -> int:
     """Process due messages one transaction each; returns how many were handled."""
+    handlers = handlers or registry
     done = 0
     for _ in range(limit):
         with Session(engine.execution_options(portal_write=True)) as session:
@@ -131,12 +206,9 @@ def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50) -> int:
             if not claimed:
                 return done
             msg = claimed[0]
-            fn = _handlers.get(msg.topic)
             try:
-                if fn is None:
-                    raise LookupError(f"no handler for topic {msg.topic}")
                 with session.begin_nested():
-                    fn(session, msg.payload, ctx)
+                    handlers.dispatch(session, msg.topic, msg.payload, ctx)
                 msg.processed_at = utcnow()
             except Exception:  # a failing handler must not stop the worker
                 msg.attempts += 1

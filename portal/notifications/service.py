@@ -15,8 +15,8 @@ from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.notifications.models import Notification, NotificationChannel
+from portal.notifications.outbox import SendNotification
 
-SEND_TOPIC = "notification.send"
 LANGUAGES = ("vi", "en")
 
 
@@ -90,7 +90,7 @@ def notify(
     inserted = session.execute(stmt).scalar_one_or_none()
     if inserted is None:
         return None
-    enqueue(session, SEND_TOPIC, {"id": inserted})
+    enqueue(session, SendNotification(id=inserted))
     return session.get(Notification, inserted)
 
 

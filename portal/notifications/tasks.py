@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlmodel import Session, col, select
 
 from auth.models import Account
@@ -11,7 +9,8 @@ from portal.kernel.clock import utcnow
 from portal.kernel.outbox import OutboxMessage, WorkerContext, handler
 from portal.notifications.channels import Notifier, compose, notifier_from_settings, registry
 from portal.notifications.models import Notification, NotificationChannel
-from portal.notifications.service import SEND_TOPIC, contact_email
+from portal.notifications.outbox import SendNotification
+from portal.notifications.service import contact_email
 
 
 def _failed_attempts(session: Session, notification_id: str) -> tuple[int, str | None]:
@@ -23,7 +22,7 @@ def _failed_attempts(session: Session, notification_id: str) -> tuple[int, str |
     row = session.exec(
         select(OutboxMessage.attempts, OutboxMessage.last_error)
         .where(
-            OutboxMessage.topic == SEND_TOPIC,
+            OutboxMessage.topic == SendNotification.topic,
             col(OutboxMessage.processed_at).is_(None),
             col(OutboxMessage.payload)["id"].as_string() == notification_id,
         )
@@ -32,9 +31,9 @@ def _failed_attempts(session: Session, notification_id: str) -> tuple[int, str |
     return (row[0], row[1]) if row else (0, None)
 
 
-@handler(SEND_TOPIC)
-def send_notification(session: Session, payload: dict[str, Any], ctx: WorkerContext) -> None:
-    notification = session.get(Notification, payload["id"])
+@handler(SendNotification)
+def send_notification(session: Session, payload: SendNotification, ctx: WorkerContext) -> None:
+    notification = session.get(Notification, payload.id)
     if notification is None or notification.sent_at is not None:
         return  # gone, or already sent by an earlier delivery of this message: never twice
     account = session.get(Account, notification.account_id)

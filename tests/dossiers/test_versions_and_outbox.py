@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,8 +11,9 @@ from sqlmodel import Session, col, select
 
 from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier
+from portal.kernel import outbox
 from portal.kernel.db import writer
-from portal.kernel.outbox import MAX_ATTEMPTS, OutboxMessage, WorkerContext, drain, enqueue, handler
+from portal.kernel.outbox import MAX_ATTEMPTS, OutboxMessage, OutboxPayload, WorkerContext, drain, enqueue
 from tests.web.flow import start
 
 pytestmark = pytest.mark.db
@@ -45,16 +47,28 @@ def test_draft_keeps_its_form_version(citizen: TestClient, app) -> None:
 calls: list[int] = []
 
 
-@handler("test.flaky")
-def _flaky(session: Session, payload: dict[str, Any], ctx: WorkerContext) -> None:
-    calls.append(payload["n"])
+class Flaky(OutboxPayload):
+    topic: ClassVar[str] = "test.flaky"
+
+    n: int
+
+
+def _flaky(session: Session, payload: Flaky, ctx: WorkerContext) -> None:
+    calls.append(payload.n)
     raise RuntimeError("downstream unavailable")
 
 
-def test_failing_message_is_retried_with_backoff_then_dead(app) -> None:
+@pytest.fixture()
+def flaky_handler() -> Iterator[None]:
+    with outbox.registry.isolated():
+        outbox.handler(Flaky)(_flaky)
+        yield
+
+
+def test_failing_message_is_retried_with_backoff_then_dead(app, flaky_handler: None) -> None:
     ctx = WorkerContext(settings=app.state.settings, storage=app.state.storage)
     with Session(writer(app.state.engine)) as s:
-        msg_id = enqueue(s, "test.flaky", {"n": 1}).id
+        msg_id = enqueue(s, Flaky(n=1)).id
         s.commit()
     drain(app.state.engine, ctx)
     drain(app.state.engine, ctx)  # not due again yet: backoff

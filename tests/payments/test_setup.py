@@ -10,6 +10,7 @@ import pytest
 from payments.gateways.base import GatewayConfigError, registry
 from payments.gateways.sandbox import SandboxGateway
 from payments.setup import build_gateways
+from portal.kernel import outbox
 from portal.kernel.outbox import WorkerContext, _Schedule, periodic
 from portal.kernel.settings import Settings
 from portal.kernel.storage import LocalStorage
@@ -60,21 +61,18 @@ def test_vnpay_from_options(tmp_path: Path) -> None:
 
 def test_periodic_jobs_run_when_due_and_survive_errors(tmp_path: Path) -> None:
     runs: list[str] = []
-
-    @periodic("test.job", lambda settings: 3600.0)
-    def job(engine: object, ctx: WorkerContext) -> None:
-        runs.append("ran")
-        raise RuntimeError("a failing job must not stop the worker")
-
     settings = make_settings(tmp_path)
     ctx = WorkerContext(settings=settings, storage=LocalStorage(settings.storage_dir))
-    schedule = _Schedule()
-    try:
+    with outbox.registry.isolated():  # the test job is forgotten afterwards
+
+        @periodic("test.job", lambda settings: 3600.0)
+        def job(engine: object, ctx: WorkerContext) -> None:
+            runs.append("ran")
+            raise RuntimeError("a failing job must not stop the worker")
+
+        schedule = _Schedule()
         schedule.run_due(None, ctx)  # type: ignore[arg-type]
         # Not due again within the hour.
         schedule.run_due(None, ctx)  # type: ignore[arg-type]
-    finally:
-        from portal.kernel import outbox
-
-        outbox._periodic.pop("test.job", None)
     assert runs == ["ran"]
+    assert "test.job" not in outbox.registry.jobs()
