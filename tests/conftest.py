@@ -17,6 +17,7 @@ from portal.app import create_app
 from portal.catalog.loader import load_catalog
 from portal.kernel.migrations import upgrade
 from portal.kernel.settings import Settings
+from tests.fixtures.database import engine_fixture, session_fixture  # noqa: F401  (`session`: rolled back after each test)
 from tests.oidc_op.fixture import oidc_op  # noqa: F401  (a session fixture: the npm oidc-provider)
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
