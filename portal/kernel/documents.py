@@ -14,6 +14,8 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from portal.kernel.plugins import Resettable
+
 
 @dataclass(frozen=True)
 class IssuedDocument:
@@ -30,7 +32,7 @@ class IssuedDocument:
 DocumentLookup = Callable[[Session, str, int], Iterable[IssuedDocument]]
 
 
-class DocumentLookups:
+class DocumentLookups(Resettable[list[DocumentLookup]]):
     """The registered lookups, asked in the order they were registered."""
 
     def __init__(self) -> None:
@@ -42,8 +44,14 @@ class DocumentLookups:
             self._lookups.append(lookup)
         return lookup
 
+    def snapshot(self) -> list[DocumentLookup]:
+        return list(self._lookups)
+
+    def restore(self, state: list[DocumentLookup]) -> None:
+        self._lookups = list(state)
+
     def reset(self) -> None:
-        self._lookups.clear()
+        self._lookups = []
 
     def find(self, engine: Engine, sha256: str, *, limit: int = 10) -> list[IssuedDocument]:
         """Every registered lookup's matches for `sha256`, at most `limit` from each."""
