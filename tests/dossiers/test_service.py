@@ -17,6 +17,7 @@ from portal.kernel.calendar import appointment_date, is_working_day, local_date,
 from portal.kernel.clock import as_utc, local
 from portal.kernel.errors import Conflict, Invalid, NotFound
 from portal.kernel.outbox import OutboxMessage
+from portal.kernel.settings import Settings
 from tests import factories
 from tests.factories import MARITAL, marital_step1
 
@@ -53,11 +54,10 @@ def outbox(session: Session, topic: str, dossier: Dossier) -> list[OutboxMessage
     return [m for m in messages if m.payload.get("dossier_id") == dossier.id]
 
 
-def submit(session: Session, dossier: Dossier, by: Account) -> Dossier:
+def submit(session: Session, dossier: Dossier, by: Account, settings: Settings) -> Dossier:
     procedure = procedure_of(session, dossier.procedure_code)
-    return service.submit(
-        session=session, dossier=dossier, procedure=procedure, defn=definition_of(session, dossier), by=by
-    )
+    defn = definition_of(session, dossier)
+    return service.submit(session=session, dossier=dossier, procedure=procedure, defn=defn, by=by, settings=settings)
 
 
 def complete_draft(session: Session) -> tuple[Dossier, Account]:
@@ -154,10 +154,11 @@ def test_save_step_refuses_an_unknown_step_and_a_submitted_dossier(session: Sess
 # -- readiness
 
 
-def test_readiness_lists_what_stops_a_submission(session: Session) -> None:
+def test_readiness_lists_what_stops_a_submission(session: Session, settings: Settings) -> None:
     dossier = factories.dossier(session, data={}, delivery_method=None)
+    procedure, defn = procedure_of(session, MARITAL), definition_of(session, dossier)
 
-    ready = service.readiness(session, dossier, procedure_of(session, MARITAL), definition_of(session, dossier))
+    ready = service.readiness(session, dossier, procedure, defn, settings=settings)
 
     assert ready.form_errors and "full_name" in ready.form_errors
     assert [c["id"] for c in ready.missing_components] == ["to_khai"]
@@ -165,30 +166,33 @@ def test_readiness_lists_what_stops_a_submission(session: Session) -> None:
     assert ready.payment_due == 0  # this procedure's fee is paid after submission
 
 
-def test_readiness_of_a_complete_draft(session: Session) -> None:
+def test_readiness_of_a_complete_draft(session: Session, settings: Settings) -> None:
     dossier, _ = complete_draft(session)
+    procedure, defn = procedure_of(session, MARITAL), definition_of(session, dossier)
 
-    ready = service.readiness(session, dossier, procedure_of(session, MARITAL), definition_of(session, dossier))
+    ready = service.readiness(session, dossier, procedure, defn, settings=settings)
 
     assert (ready.form_errors, ready.missing_components, ready.delivery_missing) == ({}, [], False)
     assert ready.ok and ready.ok_to_submit
 
 
-def test_readiness_asks_the_fee_first_where_it_is_paid_before(session: Session) -> None:
+def test_readiness_asks_the_fee_first_where_it_is_paid_before(session: Session, settings: Settings) -> None:
     procedure = procedure_of(session, JUDICIAL)
     dossier = factories.dossier(session, procedure_code=JUDICIAL, delivery_method="online")
     defn = definition_of(session, dossier)
 
     assert procedure.fee_total > 0
-    assert service.readiness(session, dossier, procedure, defn).payment_due == procedure.fee_total
+    assert service.readiness(session, dossier, procedure, defn, settings=settings).payment_due == procedure.fee_total
 
     factories.payment(session, dossier=dossier, status=PaymentStatus.FAILED)
-    assert service.readiness(session, dossier, procedure, defn).payment_due == procedure.fee_total
+    assert service.readiness(session, dossier, procedure, defn, settings=settings).payment_due == procedure.fee_total
     factories.payment(session, dossier=dossier)
-    assert service.readiness(session, dossier, procedure, defn).payment_due == 0
+    assert service.readiness(session, dossier, procedure, defn, settings=settings).payment_due == 0
 
 
-def test_readiness_counts_an_unsigned_file_as_missing_where_a_signature_is_required(session: Session) -> None:
+def test_readiness_counts_an_unsigned_file_as_missing_where_a_signature_is_required(
+    session: Session, settings: Settings
+) -> None:
     procedure = procedure_of(session, "1.014199")  # Giấy phép lao động: the request must be signed
     signed = next(c["id"] for c in procedure.components if c.get("signature_required"))
     dossier = factories.dossier(session, procedure_code=procedure.code)
@@ -196,7 +200,9 @@ def test_readiness_counts_an_unsigned_file_as_missing_where_a_signature_is_requi
     defn = definition_of(session, dossier)
 
     def missing() -> list[str]:
-        return [c["id"] for c in service.readiness(session, dossier, procedure, defn).missing_components]
+        return [
+            c["id"] for c in service.readiness(session, dossier, procedure, defn, settings=settings).missing_components
+        ]
 
     assert signed in missing()
     file.signature = "uploaded"
@@ -207,43 +213,46 @@ def test_readiness_counts_an_unsigned_file_as_missing_where_a_signature_is_requi
 # -- set_delivery
 
 
-def test_set_delivery_records_one_of_the_offered_methods(session: Session) -> None:
+def test_set_delivery_records_one_of_the_offered_methods(session: Session, settings: Settings) -> None:
     dossier = factories.dossier(session, delivery_method=None)
     procedure = procedure_of(session, MARITAL)
 
-    service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="post")
+    service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="post", settings=settings)
     assert dossier.delivery_method == "post"
 
     with pytest.raises(Invalid):
-        service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="drone")
+        service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="drone", settings=settings)
     assert dossier.delivery_method == "post"
 
 
-def test_set_delivery_refuses_a_change_of_a_bill_already_paid(session: Session) -> None:
+def test_set_delivery_refuses_a_change_of_a_bill_already_paid(session: Session, settings: Settings) -> None:
     dossier = factories.dossier(session, delivery_method="online")
     factories.payment(session, dossier=dossier)  # the fee without postage
     procedure = procedure_of(session, MARITAL)
 
-    with pytest.raises(Conflict):
-        service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="post")  # adds postage
-    service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="centre")  # same amount
+    with pytest.raises(Conflict):  # by post, the bill would add the postal fee
+        service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="post", settings=settings)
+    # At the centre, the bill stays what was paid.
+    service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="centre", settings=settings)
     assert dossier.delivery_method == "centre"
 
 
-def test_set_delivery_refuses_a_submitted_dossier(session: Session) -> None:
+def test_set_delivery_refuses_a_submitted_dossier(session: Session, settings: Settings) -> None:
     dossier = factories.dossier(session, submitted=True)
     with pytest.raises(Conflict):
-        service.set_delivery(session=session, dossier=dossier, procedure=procedure_of(session, MARITAL), method="post")
+        service.set_delivery(
+            session=session, dossier=dossier, procedure=procedure_of(session, MARITAL), method="post", settings=settings
+        )
 
 
 # -- submit
 
 
-def test_submit_gives_a_code_a_due_date_and_queues_the_follow_up(session: Session) -> None:
+def test_submit_gives_a_code_a_due_date_and_queues_the_follow_up(session: Session, settings: Settings) -> None:
     dossier, applicant = complete_draft(session)
     procedure = procedure_of(session, MARITAL)
 
-    result = submit(session, dossier, applicant)
+    result = submit(session, dossier, applicant, settings)
 
     assert result is dossier and dossier.status == DossierStatus.SUBMITTED and dossier.submitted_at is not None
     submitted_at = as_utc(dossier.submitted_at)
@@ -259,42 +268,44 @@ def test_submit_gives_a_code_a_due_date_and_queues_the_follow_up(session: Sessio
     assert len(outbox(session, "dossier.submitted", dossier)) == 1
 
 
-def test_submit_happens_once(session: Session) -> None:
+def test_submit_happens_once(session: Session, settings: Settings) -> None:
     dossier, applicant = complete_draft(session)
-    first = submit(session, dossier, applicant)
+    first = submit(session, dossier, applicant, settings)
     code, due = first.code, first.due_date
 
-    again = submit(session, dossier, applicant)
+    again = submit(session, dossier, applicant, settings)
 
     assert again is dossier and (again.code, again.due_date) == (code, due)
     assert kinds(session, dossier) == ["submitted"]
     assert len(outbox(session, "dossier.submitted", dossier)) == 1
 
 
-def test_submit_numbers_an_agency_s_dossiers_of_the_day_in_order(session: Session) -> None:
+def test_submit_numbers_an_agency_s_dossiers_of_the_day_in_order(session: Session, settings: Settings) -> None:
     first, a = complete_draft(session)
     second, b = complete_draft(session)
-    codes = [submit(session, first, a).code, submit(session, second, b).code]
+    codes = [submit(session, first, a, settings).code, submit(session, second, b, settings).code]
     assert all(codes)
     prefixes, numbers = zip(*(str(c).rsplit("-", 1) for c in codes), strict=True)
     assert prefixes[0] == prefixes[1] and int(numbers[1]) == int(numbers[0]) + 1
 
 
-def test_submit_refuses_an_incomplete_draft(session: Session) -> None:
+def test_submit_refuses_an_incomplete_draft(session: Session, settings: Settings) -> None:
     applicant = factories.account(session)
     dossier = factories.dossier(session, applicant=applicant)  # no file for the mandatory form
     with pytest.raises(Invalid):
-        submit(session, dossier, applicant)
+        submit(session, dossier, applicant, settings)
     session.refresh(dossier)
     assert (dossier.status, dossier.code) == (DossierStatus.DRAFT, None)
     assert outbox(session, "dossier.submitted", dossier) == []
 
 
-def test_submit_refuses_a_dossier_that_left_the_draft_state_without_a_code(session: Session) -> None:
+def test_submit_refuses_a_dossier_that_left_the_draft_state_without_a_code(
+    session: Session, settings: Settings
+) -> None:
     applicant = factories.account(session)
     dossier = factories.dossier(session, applicant=applicant, status=DossierStatus.WITHDRAWN)
     with pytest.raises(Conflict):
-        submit(session, dossier, applicant)
+        submit(session, dossier, applicant, settings)
 
 
 # -- withdraw
