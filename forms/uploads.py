@@ -18,6 +18,7 @@ from portal.kernel.errors import DomainError
 from portal.kernel.i18n import N_
 
 __all__ = [
+    "MAX_IMAGE_DECODED_BYTES",
     "MAX_IMAGE_PIXELS",
     "MEDIA_JPEG",
     "MEDIA_PDF",
@@ -37,6 +38,13 @@ MEDIA_PNG = "image/png"
 MAX_IMAGE_PIXELS = 80_000_000
 """Largest accepted image (80 megapixels, e.g. an A4 page scanned at 1200 dpi)."""
 
+MAX_IMAGE_DECODED_BYTES = 128 * 1024 * 1024
+"""Default cap on an image's decoded size, width × height × bands × bytes per sample (settings can change it).
+
+The pixel cap alone lets through a 79-megapixel PNG of 16-bit RGBA: 632 MB decoded, several times that
+while it is flattened. 128 MiB still takes an A4 page scanned at 600 dpi in 8-bit colour (100 MiB).
+"""
+
 _MIB = 1024 * 1024
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _A4_PT = (img2pdf.mm_to_pt(210), img2pdf.mm_to_pt(297))
@@ -53,6 +61,13 @@ MSG_PDF_DAMAGED = N_("The PDF file is damaged or incomplete.")
 MSG_PDF_NO_PAGES = N_("The PDF file has no pages.")
 MSG_IMAGE_DAMAGED = N_("The image is damaged or incomplete.")
 MSG_IMAGE_TOO_BIG = N_("The image is too large: at most {max_megapixels} megapixels are accepted.")
+MSG_IMAGE_TOO_HEAVY = N_(
+    "The image is too large: opened, it would take more than {max_mb} MB. "
+    "Scan it at a lower resolution or in 8-bit colour, or save it as JPEG."
+)
+
+# Channels per pixel of each PNG colour type (grey, RGB, palette, grey + alpha, RGBA).
+_PNG_BANDS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 # Exceptions raised by the parsing libraries on malformed input (never MemoryError etc.).
 _PDF_ERRORS: tuple[type[BaseException], ...] = (
@@ -69,10 +84,10 @@ _PDF_ERRORS: tuple[type[BaseException], ...] = (
     struct.error,
     zlib.error,
 )
+# Pillow's own bomb guard (far above our caps, so only a header that lies gets there) is "too large".
+_BOMB_ERRORS: tuple[type[BaseException], ...] = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 _IMAGE_ERRORS: tuple[type[BaseException], ...] = (
     UnidentifiedImageError,
-    Image.DecompressionBombError,
-    Image.DecompressionBombWarning,
     OSError,
     SyntaxError,
     ValueError,
@@ -138,8 +153,11 @@ def combine_size_ok(existing_total: int, new_size: int, *, max_total: int) -> No
         raise UploadRejected(MSG_TOTAL_TOO_LARGE, {"max_mb": _mb(max_total)}, status_code=413)
 
 
-def prepare_upload(data: bytes, *, max_bytes: int) -> PreparedUpload:
-    """Validate an uploaded file by its content and return it as a PDF ready to store."""
+def prepare_upload(data: bytes, *, max_bytes: int, max_decoded_bytes: int = MAX_IMAGE_DECODED_BYTES) -> PreparedUpload:
+    """Validate an uploaded file by its content and return it as a PDF ready to store.
+
+    ``max_decoded_bytes`` caps what an image may take once decoded, read from its header before decoding.
+    """
     if not data:
         raise UploadRejected(MSG_EMPTY, status_code=422)
     if len(data) > max_bytes:
@@ -148,9 +166,9 @@ def prepare_upload(data: bytes, *, max_bytes: int) -> PreparedUpload:
     if media_type == MEDIA_PDF:
         pdf, pages = data, _check_pdf(data)
     elif media_type == MEDIA_JPEG:
-        pdf, pages = _jpeg_to_pdf(data), 1
+        pdf, pages = _jpeg_to_pdf(data, max_decoded_bytes), 1
     elif media_type == MEDIA_PNG:
-        pdf, pages = _png_to_pdf(data), 1
+        pdf, pages = _png_to_pdf(data, max_decoded_bytes), 1
     else:
         raise UploadRejected(MSG_WRONG_TYPE, status_code=415)
     return PreparedUpload(
@@ -193,16 +211,35 @@ def _check_pdf(data: bytes) -> int:
 # --- Images ---------------------------------------------------------------------------------
 
 
-def _open_verified(data: bytes, expected_format: str) -> Image.Image:
+def _too_many_pixels() -> UploadRejected:
+    return UploadRejected(MSG_IMAGE_TOO_BIG, {"max_megapixels": MAX_IMAGE_PIXELS // 1_000_000}, status_code=422)
+
+
+def _check_pixels(width: int, height: int) -> None:
+    """Refuse an image whose header announces no pixels or more than the pixel cap."""
+    if width <= 0 or height <= 0:
+        raise UploadRejected(MSG_IMAGE_DAMAGED)
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _too_many_pixels()
+
+
+def _check_decoded_bytes(decoded_bytes: int, max_decoded_bytes: int) -> None:
+    """Refuse an image that would take more than the cap once decoded."""
+    if decoded_bytes > max_decoded_bytes:
+        raise UploadRejected(MSG_IMAGE_TOO_HEAVY, {"max_mb": _mb(max_decoded_bytes)}, status_code=422)
+
+
+def _open_verified(data: bytes, expected_format: str, max_decoded_bytes: int) -> Image.Image:
     """Open, verify and fully decode an image; reject bombs and truncated files."""
     with Image.open(io.BytesIO(data)) as probe:
         if probe.format != expected_format:
             raise UploadRejected(MSG_IMAGE_DAMAGED)
         width, height = probe.size
-        if width <= 0 or height <= 0:
-            raise UploadRejected(MSG_IMAGE_DAMAGED)
-        if width * height > MAX_IMAGE_PIXELS:
-            raise UploadRejected(MSG_IMAGE_TOO_BIG, {"max_megapixels": MAX_IMAGE_PIXELS // 1_000_000}, status_code=422)
+        _check_pixels(width, height)
+        if expected_format == "JPEG":
+            # Only the 1/8-scale draft below is decoded (img2pdf embeds the JPEG itself), a byte a sample.
+            bands = len(probe.getbands())
+            _check_decoded_bytes(-(-width // 8) * -(-height // 8) * bands, max_decoded_bytes)
         probe.verify()
     image = Image.open(io.BytesIO(data))  # verify() leaves the image unusable: reopen
     if expected_format == "JPEG":
@@ -252,14 +289,14 @@ def _jpeg_end(data: bytes) -> int | None:
     return None
 
 
-def _jpeg_to_pdf(data: bytes) -> bytes:
+def _jpeg_to_pdf(data: bytes, max_decoded_bytes: int) -> bytes:
     """Embed a JPEG losslessly in a one-page A4 PDF, dropping any bytes after its end."""
     end = _jpeg_end(data)
     if end is None:
         raise UploadRejected(MSG_IMAGE_DAMAGED)
     jpeg = data[:end]
     try:
-        with _open_verified(jpeg, "JPEG"):
+        with _open_verified(jpeg, "JPEG", max_decoded_bytes):
             pass
         try:
             result = img2pdf.convert(jpeg, layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.ifvalid, nodate=True)
@@ -267,6 +304,8 @@ def _jpeg_to_pdf(data: bytes) -> bytes:
             result = img2pdf.convert(jpeg, layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.none, nodate=True)
     except UploadRejected:
         raise
+    except _BOMB_ERRORS as exc:
+        raise _too_many_pixels() from exc
     except _IMAGE_ERRORS as exc:
         raise UploadRejected(MSG_IMAGE_DAMAGED) from exc
     return bytes(result)
@@ -328,10 +367,25 @@ def _png_embeddable(chunks: list[tuple[bytes, bytes]]) -> bool:
     return interlace == 0 and ((color_type == 0 and depth in (1, 8)) or (color_type == 2 and depth == 8))
 
 
-def _png_to_pdf(data: bytes) -> bytes:
+def _check_png_header(data: bytes, max_decoded_bytes: int) -> None:
+    """Refuse a PNG by its IHDR (size, channels, bit depth) before Pillow decodes anything."""
+    ihdr = data[len(_PNG_SIGNATURE) : len(_PNG_SIGNATURE) + 8 + 13]
+    if len(ihdr) != 21 or ihdr[4:8] != b"IHDR":
+        raise UploadRejected(MSG_IMAGE_DAMAGED)
+    width, height, depth, color_type = struct.unpack(">IIBB", ihdr[8:18])
+    bands = _PNG_BANDS.get(color_type)
+    if bands is None or depth not in (1, 2, 4, 8, 16):
+        raise UploadRejected(MSG_IMAGE_DAMAGED)
+    _check_pixels(width, height)
+    # Samples under 8 bits still take a byte each once decoded (Pillow's "1", "L", "P" modes).
+    _check_decoded_bytes(width * height * bands * max(1, depth // 8), max_decoded_bytes)
+
+
+def _png_to_pdf(data: bytes, max_decoded_bytes: int) -> bytes:
     """Wrap a PNG in a one-page A4 PDF, re-encoding it first unless it is opaque grey/RGB."""
+    _check_png_header(data, max_decoded_bytes)
     try:
-        with _open_verified(data, "PNG") as image:
+        with _open_verified(data, "PNG", max_decoded_bytes) as image:
             chunks = _png_chunks(data)
             if not _png_embeddable(chunks):
                 buf = io.BytesIO()
@@ -342,6 +396,8 @@ def _png_to_pdf(data: bytes) -> bytes:
         result = img2pdf.convert(png, layout_fun=_A4_LAYOUT, rotation=img2pdf.Rotation.none, nodate=True)
     except UploadRejected:
         raise
+    except _BOMB_ERRORS as exc:
+        raise _too_many_pixels() from exc
     except _IMAGE_ERRORS as exc:
         raise UploadRejected(MSG_IMAGE_DAMAGED) from exc
     return bytes(result)

@@ -16,7 +16,13 @@ from forms.address import parse_address
 from forms.definition import FieldType, FormDefinition
 from forms.messages import Msg
 from forms.models import FormVersion
-from forms.uploads import PreparedUpload, UploadRejected, combine_size_ok, prepare_upload
+from forms.uploads import (
+    MAX_IMAGE_DECODED_BYTES,
+    PreparedUpload,
+    UploadRejected,
+    combine_size_ok,
+    prepare_upload,
+)
 from forms.validation import StepResult, validate_data, validate_step
 from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
@@ -169,7 +175,9 @@ class PreparedFile:
     ready: PreparedUpload
 
 
-def prepare_files(uploads: Sequence[Upload], *, max_file_bytes: int) -> list[PreparedFile]:
+def prepare_files(
+    uploads: Sequence[Upload], *, max_file_bytes: int, max_image_decoded_bytes: int = MAX_IMAGE_DECODED_BYTES
+) -> list[PreparedFile]:
     """Check and convert uploads (CPU only, no database): run it before the transaction starts."""
     uploads = [u for u in uploads if u.filename or u.data]
     if not uploads:
@@ -177,7 +185,8 @@ def prepare_files(uploads: Sequence[Upload], *, max_file_bytes: int) -> list[Pre
     prepared = []
     for upload in uploads:
         try:
-            prepared.append(PreparedFile(upload, prepare_upload(upload.data, max_bytes=max_file_bytes)))
+            ready = prepare_upload(upload.data, max_bytes=max_file_bytes, max_decoded_bytes=max_image_decoded_bytes)
+            prepared.append(PreparedFile(upload, ready))
         except UploadRejected as exc:
             raise DomainError(exc.msgid, {**exc.params, "file": upload.filename}, status_code=exc.status_code) from exc
     return prepared

@@ -358,7 +358,12 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
     files: list[service.PreparedFile] = []
     signatures: list[dict[str, Any]] | None = None
     try:
-        files = await run_in_threadpool(service.prepare_files, uploads, max_file_bytes=settings.max_file_bytes)
+        files = await run_in_threadpool(
+            service.prepare_files,
+            uploads,
+            max_file_bytes=settings.max_file_bytes,
+            max_image_decoded_bytes=settings.max_image_decoded_bytes,
+        )
         if await _needs_signature(request, dossier_id, component_id):
             signatures = await run_in_threadpool(_check_signatures, request, files)
     except DomainError as exc:

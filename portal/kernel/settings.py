@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Ho_Chi_Minh"
     max_file_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_dossier_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # Largest size an uploaded image may take once decoded (width × height × channels × bytes per sample),
+    # checked from its header before decoding; the same default as forms.uploads.MAX_IMAGE_DECODED_BYTES.
+    max_image_decoded_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     page_size: int = Field(default=10, gt=0, le=100)

@@ -2,26 +2,41 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import html
 import io
+import struct
 import zipfile
+import zlib
 
 import pytest
+from fastapi.testclient import TestClient
 from fpdf import FPDF
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
+from sqlmodel import Session, select
 
 from forms.uploads import (
+    MAX_IMAGE_DECODED_BYTES,
     MAX_IMAGE_PIXELS,
     MEDIA_JPEG,
     MEDIA_PDF,
     MEDIA_PNG,
+    MSG_IMAGE_DAMAGED,
+    MSG_IMAGE_TOO_BIG,
+    MSG_IMAGE_TOO_HEAVY,
     PreparedUpload,
     UploadRejected,
     combine_size_ok,
     prepare_upload,
     sniff_media_type,
 )
+from portal.dossiers.models import Dossier, DossierFile
+from portal.kernel.i18n import translations
+from portal.kernel.settings import Settings
+from tests.factories import marital_step1, pdf_bytes
+from tests.web.flow import post_step, start, upload
 
 LIMIT = 5 * 1024 * 1024
 
@@ -47,6 +62,25 @@ def make_image(fmt: str, mode: str = "RGB", size: tuple[int, int] = (300, 200), 
     buf = io.BytesIO()
     image.save(buf, format=fmt, **save)
     return buf.getvalue()
+
+
+def raw_png(width: int, height: int, *, depth: int, color_type: int, pixel: bytes) -> bytes:
+    """A PNG of one colour written by hand (Pillow cannot write 16-bit RGBA), streamed so it stays small."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    row = b"\0" + pixel * width  # filter type 0, then the samples
+    deflate = zlib.compressobj(9)
+    idat = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@functools.cache
+def bomb_png() -> bytes:
+    """The hostile upload of the issue: 78 megapixels of 16-bit RGBA (626 MB decoded) in about 600 KB."""
+    return raw_png(8800, 8900, depth=16, color_type=6, pixel=b"\x12\x34" * 3 + b"\xff\xff")
 
 
 def assert_valid(result: PreparedUpload, pages: int) -> PdfReader:
@@ -273,6 +307,72 @@ def test_huge_declared_png_dimensions() -> None:
     chunk = b"IHDR" + ihdr
     data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
     assert rejected(data).status_code == 422
+    assert rejected(data).msgid == MSG_IMAGE_TOO_BIG  # too large, not damaged
+
+
+def test_pillow_decompression_bomb_is_too_large_not_damaged() -> None:
+    # A JPEG whose frame header claims 65000 x 65000 pixels: Pillow's own guard raises DecompressionBombError.
+    data = bytearray(make_image("JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 65000, 65000)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(bytes(data)))
+    err = rejected(bytes(data))
+    assert (err.status_code, err.msgid, err.params) == (422, MSG_IMAGE_TOO_BIG, {"max_megapixels": 80})
+
+
+def test_small_png_of_a_huge_16_bit_rgba_image_is_refused_before_decoding() -> None:
+    data = bomb_png()
+    assert len(data) < 1024 * 1024 and MAX_IMAGE_PIXELS > 8800 * 8900  # passes the size and pixel caps
+    with Image.open(io.BytesIO(data)) as probe:
+        assert probe.size == (8800, 8900)
+    err = rejected(data)
+    assert (err.status_code, err.msgid, err.params) == (422, MSG_IMAGE_TOO_HEAVY, {"max_mb": 128})
+    assert Settings(_env_file=None).max_image_decoded_bytes == MAX_IMAGE_DECODED_BYTES  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("color_type", "depth", "pixel", "decoded"),
+    [
+        (6, 16, b"\x00\x01" * 4, 40 * 30 * 4 * 2),  # RGBA, 16 bits a sample
+        (2, 8, b"\x10\x20\x30", 40 * 30 * 3),  # RGB
+        (0, 16, b"\x80\x00", 40 * 30 * 2),  # 16-bit grey
+        (4, 8, b"\x80\xff", 40 * 30 * 2),  # grey + alpha
+    ],
+)
+def test_png_decoded_size_is_width_height_bands_bytes(color_type: int, depth: int, pixel: bytes, decoded: int) -> None:
+    data = raw_png(40, 30, depth=depth, color_type=color_type, pixel=pixel)
+    assert_valid(prepare_upload(data, max_bytes=LIMIT, max_decoded_bytes=decoded), pages=1)
+    with pytest.raises(UploadRejected) as info:
+        prepare_upload(data, max_bytes=LIMIT, max_decoded_bytes=decoded - 1)
+    assert info.value.msgid == MSG_IMAGE_TOO_HEAVY
+
+
+def test_jpeg_decoded_size_counts_the_one_eighth_draft() -> None:
+    data = make_image("JPEG", size=(801, 400))  # decoded at 1/8 scale: 101 x 50 pixels of 3 bands
+    assert_valid(prepare_upload(data, max_bytes=LIMIT, max_decoded_bytes=101 * 50 * 3), pages=1)
+    with pytest.raises(UploadRejected) as info:
+        prepare_upload(data, max_bytes=LIMIT, max_decoded_bytes=101 * 50 * 3 - 1)
+    assert info.value.msgid == MSG_IMAGE_TOO_HEAVY
+
+
+@pytest.mark.db
+def test_a_decompression_bomb_upload_is_refused_over_http_and_the_draft_kept(citizen: TestClient, db: Session) -> None:
+    dossier_id = start(citizen)
+    assert post_step(citizen, dossier_id, "applicant", marital_step1()).status_code == 303
+    assert upload(citizen, dossier_id, "to_khai", "to-khai.pdf", pdf_bytes(), "application/pdf").status_code == 303
+    r = upload(citizen, dossier_id, "giay_to_ly_hon", "scan.png", bomb_png(), "image/png")
+    assert r.status_code == 422
+    assert 'class="error-summary"' in r.text
+    too_large = translations("vi").gettext(MSG_IMAGE_TOO_HEAVY).format(max_mb=128)
+    assert too_large != MSG_IMAGE_TOO_HEAVY.format(max_mb=128)  # translated
+    assert html.escape(too_large, quote=False) in r.text
+    assert html.escape(translations("vi").gettext(MSG_IMAGE_DAMAGED), quote=False) not in r.text
+    db.rollback()  # a new snapshot
+    files = db.exec(select(DossierFile).where(DossierFile.dossier_id == dossier_id)).all()
+    assert [f.filename for f in files] == ["to-khai.pdf"]
+    dossier = db.get(Dossier, dossier_id)
+    assert dossier is not None and dossier.data["ethnicity"] == "Kinh"
 
 
 # --- helpers --------------------------------------------------------------------------------
