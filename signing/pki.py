@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, cast, get_args, overload
+from typing import Any, Generic, Literal, TypeVar, get_args, overload
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -210,7 +210,7 @@ class DevPKI:
         """One of the CAs: "root", "people" or "services"."""
         if name not in CA_NAMES:
             raise ValueError(f"unknown CA {name!r}; expected one of {', '.join(CA_NAMES)}")
-        return self._cas[cast(CAName, name)]
+        return self._cas[name]  # narrowed to CAName by the check above
 
     def intermediates(self) -> tuple[x509.Certificate, ...]:
         """The issuing CAs, for a validator's other_certs."""
