@@ -34,15 +34,14 @@ from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session
 
 from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
 from auth.clients import SCOPES, ApiClient
 from portal.kernel.audit import client_ip, record
-from portal.kernel.db import writer
 from portal.kernel.errors import DomainError
 from portal.kernel.ratelimit import RateLimited, check
 from portal.kernel.settings import Settings
+from portal.kernel.uow import unit_of_work
 
 log = logging.getLogger(__name__)
 LEEWAY_SECONDS = 30
@@ -153,7 +152,7 @@ class PartnerAPIRoute(APIRoute):
 
 def _audit_refusal(request: Request, reason: str, client_id: str | None) -> None:
     try:
-        with Session(writer(request.app.state.engine)) as session:
+        with unit_of_work(request.app.state.engine, write=True) as session:
             record(
                 session,
                 "partner.api",
@@ -163,7 +162,6 @@ def _audit_refusal(request: Request, reason: str, client_id: str | None) -> None
                 reason=reason,
                 path=request.url.path[:200],
             )
-            session.commit()
     except SQLAlchemyError:
         # The refusal itself must not turn into a 500 because the audit write failed.
         log.exception("could not record a refused partner API request")
@@ -219,7 +217,7 @@ def _authenticate(request: Request, authorization: str | None, required_scope: s
         _audit_refusal(request, "invalid_claims", signed_sub)
         raise PartnerAuthError(401, "invalid_token", "The access token is not valid.") from None
     client_id = str(claims["sub"])
-    with Session(request.app.state.engine) as session:
+    with unit_of_work(request.app.state.engine) as session:
         client = session.get(ApiClient, client_id[:64])
         if client is not None:
             session.expunge(client)

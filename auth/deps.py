@@ -13,6 +13,7 @@ from auth.models import Account
 from auth.sessions import COOKIE_KEY, current_session_row
 from portal.kernel.errors import SignInRequired
 from portal.kernel.hooks import Provided
+from portal.kernel.uow import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _lookup(request: Request) -> Account | None:
     # thread that runs its view (with many signed-in requests in flight, that could exhaust the pool).
     account = None
     viewer = None
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    with unit_of_work(request.app.state.engine) as session:
         row = current_session_row(request, session)
         if row is not None:
             account = session.get(Account, row.account_id)

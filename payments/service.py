@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, update
@@ -523,78 +524,48 @@ def stale_payments(session: Session, *, older_than: timedelta, limit: int = 100)
     return list(session.exec(stmt))
 
 
-@dataclass(frozen=True)
-class ReconcileReport:
-    checked: int
-    settled: int
-    errors: int
+class Reconciled(StrEnum):
+    """What asking the gateway again did to one payment or refund."""
+
+    GONE = "gone"  # settled meanwhile (or deleted): nothing was asked
+    NO_GATEWAY = "no_gateway"  # its gateway is not configured here: an error for the operator
+    UNCHANGED = "unchanged"  # still pending at the gateway
+    SETTLED = "settled"  # moved to a final status
 
 
-def reconcile(
-    *, session_factory: Callable[[], Session], gateways: Mapping[str, PaymentGateway], older_than: timedelta
-) -> ReconcileReport:
-    """Settle every stale pending payment by asking its gateway; one transaction per payment."""
-    with session_factory() as session:
-        ids = [p.id for p in stale_payments(session, older_than=older_than)]
-    checked = settled = errors = 0
-    for payment_id in ids:
-        with session_factory() as session:
-            payment = session.get(Payment, payment_id)
-            if payment is None or payment.status in FINAL_STATUSES:
-                continue
-            checked += 1
-            gateway = gateways.get(payment.gateway)
-            if gateway is None:
-                log.error("payment %s uses gateway %s, which is not configured", payment.reference, payment.gateway)
-                errors += 1
-                continue
-            try:
-                applied = settle_by_query(session=session, gateway=gateway, payment=payment, source="reconcile")
-            except GatewayError as exc:
-                log.warning("reconcile %s: %s", payment.reference, exc)
-                session.rollback()
-                errors += 1
-                continue
-            settled += int(applied.changed)
-            session.commit()
-    refunds = _retry_refunds(session_factory=session_factory, gateways=gateways, older_than=older_than)
-    return ReconcileReport(
-        checked=checked + refunds.checked, settled=settled + refunds.settled, errors=errors + refunds.errors
+def reconcile_payment(*, session: Session, gateways: Mapping[str, PaymentGateway], payment_id: str) -> Reconciled:
+    """Settle one stale pending payment by asking its gateway; GatewayError when the gateway cannot answer."""
+    payment = session.get(Payment, payment_id)
+    if payment is None or payment.status in FINAL_STATUSES:
+        return Reconciled.GONE
+    gateway = gateways.get(payment.gateway)
+    if gateway is None:
+        log.error("payment %s uses gateway %s, which is not configured", payment.reference, payment.gateway)
+        return Reconciled.NO_GATEWAY
+    applied = settle_by_query(session=session, gateway=gateway, payment=payment, source="reconcile")
+    return Reconciled.SETTLED if applied.changed else Reconciled.UNCHANGED
+
+
+def stale_refunds(session: Session, *, older_than: timedelta, limit: int = 100) -> list[str]:
+    """The ids of refunds still pending after `older_than` (the gateway was down, or it settles them later)."""
+    stmt = (
+        select(Refund.id)
+        .where(Refund.status == RefundStatus.PENDING, col(Refund.created_at) < utcnow() - older_than)
+        .order_by(col(Refund.created_at))
+        .limit(limit)
     )
+    return list(session.exec(stmt))
 
 
-def _retry_refunds(
-    *, session_factory: Callable[[], Session], gateways: Mapping[str, PaymentGateway], older_than: timedelta
-) -> ReconcileReport:
-    """Ask again about refunds still pending (the gateway was down, or it settles them later)."""
-    with session_factory() as session:
-        stmt = (
-            select(Refund.id)
-            .where(Refund.status == RefundStatus.PENDING, col(Refund.created_at) < utcnow() - older_than)
-            .order_by(col(Refund.created_at))
-            .limit(100)
-        )
-        ids = list(session.exec(stmt))
-    checked = settled = errors = 0
-    for refund_id in ids:
-        with session_factory() as session:
-            refund = session.get(Refund, refund_id)
-            payment = session.get(Payment, refund.payment_id) if refund else None
-            if refund is None or payment is None or refund.status != RefundStatus.PENDING:
-                continue
-            checked += 1
-            gateway = gateways.get(payment.gateway)
-            if gateway is None:
-                log.error("refund %s: gateway %s is not configured", refund.id, payment.gateway)
-                errors += 1
-                continue
-            try:
-                execute_refund(session=session, gateway=gateway, refund=refund)
-            except GatewayError as exc:
-                log.warning("refund %s: %s", refund.id, exc)
-                session.rollback()
-                errors += 1
-                continue
-            settled += int(refund.status != RefundStatus.PENDING)
-            session.commit()
-    return ReconcileReport(checked=checked, settled=settled, errors=errors)
+def retry_refund(*, session: Session, gateways: Mapping[str, PaymentGateway], refund_id: str) -> Reconciled:
+    """Ask the gateway again about one pending refund; GatewayError when it cannot answer."""
+    refund = session.get(Refund, refund_id)
+    payment = session.get(Payment, refund.payment_id) if refund else None
+    if refund is None or payment is None or refund.status != RefundStatus.PENDING:
+        return Reconciled.GONE
+    gateway = gateways.get(payment.gateway)
+    if gateway is None:
+        log.error("refund %s: gateway %s is not configured", refund.id, payment.gateway)
+        return Reconciled.NO_GATEWAY
+    execute_refund(session=session, gateway=gateway, refund=refund)
+    return Reconciled.UNCHANGED if refund.status == RefundStatus.PENDING else Reconciled.SETTLED

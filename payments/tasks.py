@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
@@ -10,14 +13,17 @@ from sqlmodel import Session
 
 from payments import service
 from payments.ereceipt import EReceiptData, EReceiptLine, render_e_receipt_pdf
-from payments.gateways.base import GatewayError
+from payments.gateways.base import GatewayError, PaymentGateway
 from payments.models import Payment, PaymentStatus, Refund
 from payments.outbox import ExecuteRefund, IssueEReceipt
 from portal.kernel.clock import as_utc
 from portal.kernel.outbox import WorkerContext, handler, periodic
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
+from portal.kernel.uow import unit_of_work
 from signing.seal import seal_or_pass
+
+log = logging.getLogger("portal.payments")
 
 
 def e_receipt_data(session: Session, payment: Payment, settings: Settings) -> EReceiptData:
@@ -90,18 +96,66 @@ def on_refund(session: Session, payload: ExecuteRefund, ctx: WorkerContext) -> N
     service.execute_refund(session=session, gateway=gateway, refund=refund)
 
 
-def reconcile_now(engine: Engine, ctx: WorkerContext) -> service.ReconcileReport:
-    """Settle pending payments older than PORTAL_PAYMENT_RECONCILE_AFTER_MINUTES by asking their gateways."""
+@dataclass(frozen=True)
+class ReconcileReport:
+    checked: int
+    settled: int
+    errors: int
 
-    def open_session() -> Session:
-        session = Session(engine.execution_options(portal_write=True))
-        session.info["settings"] = ctx.settings
-        return session
 
-    return service.reconcile(
-        session_factory=open_session,
-        gateways=ctx.gateways,
-        older_than=timedelta(minutes=ctx.settings.payment_reconcile_after_minutes),
+Settle = Callable[[Session, Mapping[str, PaymentGateway], str], service.Reconciled]
+
+
+def _settle_each(engine: Engine, ctx: WorkerContext, ids: Sequence[str], settle: Settle, what: str) -> ReconcileReport:
+    """Settle each one in a transaction of its own: one gateway's failure keeps the others' answers."""
+    checked = settled = errors = 0
+    for item_id in ids:
+        try:
+            with unit_of_work(engine, write=True, settings=ctx.settings) as session:
+                outcome = settle(session, ctx.gateways, item_id)
+        except GatewayError as exc:  # rolled back: asked again next time
+            log.warning("reconcile %s %s: %s", what, item_id, exc)
+            checked += 1
+            errors += 1
+            continue
+        if outcome == service.Reconciled.GONE:
+            continue
+        checked += 1
+        errors += outcome == service.Reconciled.NO_GATEWAY
+        settled += outcome == service.Reconciled.SETTLED
+    return ReconcileReport(checked=checked, settled=settled, errors=errors)
+
+
+def reconcile_now(engine: Engine, ctx: WorkerContext) -> ReconcileReport:
+    """Settle pending payments older than PORTAL_PAYMENT_RECONCILE_AFTER_MINUTES by asking their gateways, then
+    ask again about the refunds still pending; one transaction per payment or refund."""
+    older_than = timedelta(minutes=ctx.settings.payment_reconcile_after_minutes)
+    with unit_of_work(engine, write=True, settings=ctx.settings) as session:
+        payment_ids = [p.id for p in service.stale_payments(session, older_than=older_than)]
+    payments = _settle_each(
+        engine,
+        ctx,
+        payment_ids,
+        lambda session, gateways, payment_id: service.reconcile_payment(
+            session=session, gateways=gateways, payment_id=payment_id
+        ),
+        "payment",
+    )
+    with unit_of_work(engine, write=True, settings=ctx.settings) as session:
+        refund_ids = service.stale_refunds(session, older_than=older_than)
+    refunds = _settle_each(
+        engine,
+        ctx,
+        refund_ids,
+        lambda session, gateways, refund_id: service.retry_refund(
+            session=session, gateways=gateways, refund_id=refund_id
+        ),
+        "refund",
+    )
+    return ReconcileReport(
+        checked=payments.checked + refunds.checked,
+        settled=payments.settled + refunds.settled,
+        errors=payments.errors + refunds.errors,
     )
 
 

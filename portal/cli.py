@@ -56,13 +56,13 @@ def catalog() -> None:
 def catalog_load() -> None:
     """Load agencies, procedures and forms from the data files (safe to repeat)."""
     from portal.catalog.loader import CatalogError, load_catalog
-    from portal.kernel.db import make_engine, writer
+    from portal.kernel.db import make_engine
+    from portal.kernel.uow import unit_of_work
 
     engine = make_engine(get_settings())
     try:
-        with Session(writer(engine)) as session:
+        with unit_of_work(engine, write=True) as session:
             report = load_catalog(session)
-            session.commit()
     except CatalogError as exc:
         click.echo(f"catalogue error: {exc}", err=True)
         sys.exit(2)
@@ -80,15 +80,15 @@ def demo() -> None:
 def demo_load() -> None:
     """Create the demo citizen account (development only)."""
     from portal.demo import load_demo
-    from portal.kernel.db import make_engine, writer
+    from portal.kernel.db import make_engine
+    from portal.kernel.uow import unit_of_work
 
     settings = get_settings()
     if settings.environment == "production":
         click.echo("demo data is not loaded in production", err=True)
         sys.exit(2)
-    with Session(writer(make_engine(settings))) as session:
+    with unit_of_work(make_engine(settings), write=True) as session:
         lines = load_demo(session)
-        session.commit()
     for line in lines:
         click.echo(line)
 
@@ -100,11 +100,13 @@ def client() -> None:
 
 @contextmanager
 def _writer_session() -> Iterator[Session]:
-    from portal.kernel.db import make_engine, writer
+    """One unit of work: committed when the command's block ends, rolled back when it is refused."""
+    from portal.kernel.db import make_engine
+    from portal.kernel.uow import unit_of_work
 
     engine = make_engine(get_settings())
     try:
-        with Session(writer(engine)) as session:
+        with unit_of_work(engine, write=True) as session:
             yield session
     finally:
         engine.dispose()
@@ -133,7 +135,6 @@ def client_create(name: str, scope: str, agency: str | None, operator: str | Non
             row, secret = create_client(session, name=name, scope=scope, agency_code=agency, postal_operator=operator)
         except DomainError as exc:
             _refused(exc)
-        session.commit()
         client_id = row.id
     click.echo(f"client_id:     {client_id}")
     click.echo(f"client_secret: {secret}")
@@ -151,7 +152,6 @@ def client_rotate(client_id: str) -> None:
             secret = rotate_secret(session, client_id)
         except DomainError as exc:
             _refused(exc)
-        session.commit()
     click.echo(f"client_id:     {client_id}")
     click.echo(f"client_secret: {secret}")
     click.echo("Store the secret now: it is not shown again. The old secret no longer works.", err=True)
@@ -168,7 +168,6 @@ def client_revoke(client_id: str) -> None:
             revoke(session, client_id)
         except DomainError as exc:
             _refused(exc)
-        session.commit()
     click.echo(f"revoked {client_id}")
 
 
@@ -252,17 +251,16 @@ def payments_report(day_text: str, agency: str | None) -> None:
     """The daily report per agency and gateway, as CSV on standard output."""
     from datetime import date, timedelta
 
-    from sqlmodel import Session
-
     from payments.report import daily_report, report_csv
     from portal.kernel.clock import local, utcnow
     from portal.kernel.db import make_engine
+    from portal.kernel.uow import unit_of_work
 
     try:
         day = date.fromisoformat(day_text) if day_text else local(utcnow()).date() - timedelta(days=1)
     except ValueError:
         raise click.BadParameter("the day is written YYYY-MM-DD", param_hint="--day") from None
-    with Session(make_engine(get_settings())) as session:
+    with unit_of_work(make_engine(get_settings())) as session:
         click.echo(report_csv(daily_report(session, day, agency_code=agency)), nl=False)
 
 

@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from portal.catalog.models import Agency, Procedure
+from portal.kernel.uow import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class CatalogSnapshot:
 
 def load_snapshot(engine: Engine) -> CatalogSnapshot:
     """Read the whole active catalogue once (a few thousand rows at most)."""
-    with Session(engine, expire_on_commit=False) as session:
+    with unit_of_work(engine) as session:
         procs = session.exec(select(Procedure).where(Procedure.active == True).order_by(col(Procedure.name_vi))).all()
         agencies = session.exec(select(Agency)).all()
         session.expunge_all()

@@ -14,6 +14,10 @@ from sqlmodel import Session, create_engine
 
 from portal.kernel.settings import Settings
 
+# Sessions outside a request (worker, jobs, CLI) are `portal.kernel.uow.unit_of_work`, which owns `writer`.
+from portal.kernel.uow import WRITE_OPTION
+from portal.kernel.uow import writer as writer
+
 
 def make_engine(settings: Settings) -> Engine:
     """Create the engine for the configured database (called from the app lifespan and the CLI)."""
@@ -38,7 +42,7 @@ def make_engine(settings: Settings) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
             # Writers queue on the lock at BEGIN instead of failing later when upgrading.
-            write = conn.get_execution_options().get("portal_write")
+            write = conn.get_execution_options().get(WRITE_OPTION)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         # Let SQLAlchemy emit BEGIN itself so the hook above controls it.
@@ -48,11 +52,6 @@ def make_engine(settings: Settings) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-
-
-def writer(engine: Engine) -> Engine:
-    """The same engine, marked so SQLite takes the write lock when the transaction begins."""
-    return engine.execution_options(portal_write=True)
 
 
 @lru_cache

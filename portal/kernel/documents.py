@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from portal.kernel.plugins import Resettable
+from portal.kernel.uow import unit_of_work
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class DocumentLookups(Resettable[list[DocumentLookup]]):
     def find(self, engine: Engine, sha256: str, *, limit: int = 10) -> list[IssuedDocument]:
         """Every registered lookup's matches for `sha256`, at most `limit` from each."""
         found: list[IssuedDocument] = []
-        with Session(engine) as session:
+        with unit_of_work(engine) as session:
             for lookup in self._lookups:
                 found.extend(list(lookup(session, sha256, limit))[:limit])
         return found

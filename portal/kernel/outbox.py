@@ -19,6 +19,7 @@ from portal.kernel.clock import utcnow
 from portal.kernel.plugins import Resettable
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
+from portal.kernel.uow import unit_of_work
 from portal.kernel.types import UTCDateTime
 
 log = logging.getLogger("portal.worker")
@@ -200,8 +201,7 @@ def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50, handlers: Outb
     handlers = handlers or registry
     done = 0
     for _ in range(limit):
-        with Session(engine.execution_options(portal_write=True)) as session:
-            session.info["settings"] = ctx.settings
+        with unit_of_work(engine, write=True, settings=ctx.settings) as session:
             claimed = _claim(session, 1)
             if not claimed:
                 return done
@@ -217,8 +217,7 @@ def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50, handlers: Outb
                 msg.available_at = utcnow() + timedelta(seconds=min(2**msg.attempts, 600))
                 log.exception("outbox message %s (%s) failed", msg.id, msg.topic)
             session.add(msg)
-            session.commit()
-            done += 1
+        done += 1
     return done
 
 
