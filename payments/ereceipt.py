@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import segno
-from fpdf import FPDF, FontFace
+from fpdf import FontFace
 from fpdf.enums import XPos, YPos
 
 from payments.amounts import amount_in_words_vi
 from payments.fees import FeeBreakdown
 from portal.kernel.calendar import to_local
 from portal.kernel.money import format_vnd
-from portal.kernel.pdfdoc import FONT, add_fonts, clean_text, draw_national_heading, place_name
+from portal.kernel.pdfdoc import FONT, Margins, PortalPDF, clean_text, place_name
 
 __all__ = [
     "SEAL_BOX",
@@ -42,7 +42,8 @@ _COLLECTOR_HINT = "(Chữ ký số của đơn vị thu)"
 
 _PT_PER_MM = 72 / 25.4
 _PAGE_W, _PAGE_H = 210.0, 297.0  # A4, mm
-_LEFT, _RIGHT, _TOP, _BOTTOM = 20.0, 15.0, 15.0, 20.0
+_MARGINS = Margins()
+_LEFT, _RIGHT = _MARGINS.left, _MARGINS.right
 _LINE = 6.0
 _TEXT_SIZE = 11.0
 _QR_SIZE = 30.0
@@ -122,45 +123,28 @@ def receipt_lines(breakdown: FeeBreakdown) -> tuple[tuple[EReceiptLine, ...], tu
     return lines, reductions
 
 
-class _ReceiptPDF(FPDF):
-    """FPDF with a footer naming the receipt and the page."""
-
-    footer_text = ""
-
-    def footer(self) -> None:
-        self.set_xy(self.l_margin, -12)
-        self.set_font(FONT, "", 8)
-        self.set_text_color(90, 90, 90)
-        self.cell(0, 5, f"{self.footer_text} · Trang {self.page_no()}/{{nb}}", align="C")
-        self.set_text_color(0, 0, 0)
-
-
-def _new_pdf(data: EReceiptData) -> _ReceiptPDF:
-    """An A4 document with the vendored Noto Sans fonts and fixed metadata (same data, same bytes)."""
-    pdf = _ReceiptPDF(orientation="portrait", unit="mm", format="A4")
-    add_fonts(pdf)
-    pdf.set_margins(_LEFT, _TOP, _RIGHT)
-    pdf.set_auto_page_break(auto=True, margin=_BOTTOM)
+def _new_pdf(data: EReceiptData) -> PortalPDF:
+    """An A4 document with the portal's fonts, fixed metadata (same data, same bytes) and a footer."""
     symbol, number = clean_text(data.receipt_symbol), clean_text(data.receipt_number)
-    pdf.set_title(f"Biên lai thu phí, lệ phí - Ký hiệu {symbol} - Số {number}")
-    pdf.set_author(clean_text(data.collector_name))
-    pdf.set_subject(clean_text(data.procedure_name))
-    pdf.set_lang("vi-VN")
-    pdf.set_creation_date(data.issued_at)
-    pdf.footer_text = f"Biên lai điện tử · Ký hiệu: {symbol} · Số: {number}"
-    pdf.add_page()
-    return pdf
+    return PortalPDF(
+        title=f"Biên lai thu phí, lệ phí - Ký hiệu {symbol} - Số {number}",
+        author=clean_text(data.collector_name),
+        subject=clean_text(data.procedure_name),
+        created_at=data.issued_at,
+        footer_text=f"Biên lai điện tử · Ký hiệu: {symbol} · Số: {number}",
+        margins=_MARGINS,
+    )
 
 
-def _header(pdf: FPDF, data: EReceiptData) -> None:
+def _header(pdf: PortalPDF, data: EReceiptData) -> None:
     """Collecting organisation (left), national title and motto (right)."""
-    _, _, bottom = draw_national_heading(
-        pdf, province_name=data.province_name, organisation=data.collector_name, left_width=80.0, size=10.5
+    _, _, bottom = pdf.national_heading(
+        province_name=data.province_name, organisation=data.collector_name, left_width=80.0, size=10.5
     )
     pdf.set_xy(pdf.l_margin, bottom + 6)
 
 
-def _title(pdf: FPDF, data: EReceiptData) -> None:
+def _title(pdf: PortalPDF, data: EReceiptData) -> None:
     """Kind of receipt, then its template code, symbol and number."""
     pdf.set_font(FONT, "B", 15)
     pdf.cell(0, 8, TITLE, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -175,17 +159,9 @@ def _title(pdf: FPDF, data: EReceiptData) -> None:
     pdf.ln(3)
 
 
-def _fields(pdf: FPDF, rows: list[tuple[str, str]]) -> None:
+def _fields(pdf: PortalPDF, rows: list[tuple[str, str]]) -> None:
     """ "Label: value" paragraphs, the value in bold; long values wrap and flow onto new pages."""
-    # Text columns break lines across the two faces (write() would split the first word of a value that
-    # starts near the end of a line).
-    with pdf.text_columns(text_align="LEFT", line_height=1.4) as column:
-        for label, value in rows:
-            with column.paragraph(bottom_margin=0.6) as paragraph:
-                pdf.set_font(FONT, "", _TEXT_SIZE)
-                paragraph.write(f"{label} ")
-                pdf.set_font(FONT, "B", _TEXT_SIZE)
-                paragraph.write(value)
+    pdf.labelled_paragraphs([(f"{label} ", value) for label, value in rows], size=_TEXT_SIZE)
     pdf.set_xy(pdf.l_margin, pdf.get_y() + 1.5)
 
 
@@ -195,7 +171,7 @@ def _present(rows: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
     return [(label, value) for label, value in cleaned if value]
 
 
-def _parties(pdf: FPDF, data: EReceiptData) -> None:
+def _parties(pdf: PortalPDF, data: EReceiptData) -> None:
     """Who collects, who pays, and for what."""
     _fields(
         pdf,
@@ -221,7 +197,7 @@ def _parties(pdf: FPDF, data: EReceiptData) -> None:
     )
 
 
-def _amounts(pdf: FPDF, data: EReceiptData) -> None:
+def _amounts(pdf: PortalPDF, data: EReceiptData) -> None:
     """The table of fees and reductions with the total, then the total in words."""
     pdf.set_font(FONT, "", 10.5)
     widths = (12.0, pdf.epw - 12.0 - 42.0, 42.0)
@@ -253,7 +229,7 @@ def _amounts(pdf: FPDF, data: EReceiptData) -> None:
     _fields(pdf, rows)
 
 
-def _payment(pdf: FPDF, data: EReceiptData) -> None:
+def _payment(pdf: PortalPDF, data: EReceiptData) -> None:
     """How and when it was paid."""
     local = to_local(data.issued_at)
     method = clean_text(data.payment_method)
@@ -280,7 +256,7 @@ def _qr_png(url: str) -> io.BytesIO:
     return out
 
 
-def _closing(pdf: FPDF, data: EReceiptData) -> None:
+def _closing(pdf: PortalPDF, data: EReceiptData) -> None:
     """At their fixed place on the last page: the lookup QR code (left); place and date, "NGƯỜI THU TIỀN" and
     the empty seal area (right)."""
     local = to_local(data.issued_at)

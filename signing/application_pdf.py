@@ -7,14 +7,11 @@ not translatable and have no msgids.
 from __future__ import annotations
 
 import io
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
-from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from pypdf import PdfReader
@@ -23,7 +20,7 @@ from forms.address import format_address
 from forms.definition import Field, FieldType, FormDefinition
 from forms.validation import visible_fields
 from portal.kernel.calendar import to_local
-from portal.kernel.pdfdoc import FONT, FONT_DIR, FONT_FILES, MOTTO, NATION, add_fonts, place_name
+from portal.kernel.pdfdoc import FONT, Margins, PortalPDF, clean_text, drawable_text, place_name
 
 __all__ = [
     "SIGNATURE_BOX",
@@ -34,16 +31,15 @@ __all__ = [
 ]
 
 
-CREATOR = "Cổng Dịch vụ công"
 _SIGNER_TITLE = "NGƯỜI YÊU CẦU"
 _SIGNER_HINT = "(Ký, ghi rõ họ, chữ đệm, tên)"
 EMPTY_ANSWER = "—"
 _YES, _NO = "Có", "Không"
-_MISSING_GLYPH = "\ufffd"  # shown instead of characters the font cannot draw, so nothing vanishes silently
 
 _PT_PER_MM = 72 / 25.4
 _PAGE_W, _PAGE_H = 210.0, 297.0  # A4, mm
-_LEFT, _RIGHT, _TOP, _BOTTOM = 20.0, 15.0, 15.0, 20.0
+_MARGINS = Margins()
+_LEFT, _RIGHT = _MARGINS.left, _MARGINS.right
 _LINE = 6.0  # mm, header and closing lines
 _TEXT_SIZE = 11.0
 _LINE_FACTOR = 1.4  # answers: line height as a multiple of the font size
@@ -83,20 +79,6 @@ class ApplicationData:
 # --- answers as text -------------------------------------------------------------------------
 
 
-def _clean(text: object, *, multiline: bool = False) -> str:
-    """NFC-normalise, turn control characters into spaces and collapse spaces (keeping line breaks if asked)."""
-    normalised = unicodedata.normalize("NFC", str(text or "")).replace("\r\n", "\n").replace("\r", "\n")
-    lines = ["".join(ch if ch.isprintable() else " " for ch in line) for line in normalised.split("\n")]
-    kept = [" ".join(line.split()) for line in lines]
-    if not multiline:
-        return " ".join(line for line in kept if line)
-    out: list[str] = []
-    for line in kept:
-        if line or (out and out[-1]):  # at most one blank line in a row
-            out.append(line)
-    return "\n".join(out).strip()
-
-
 def _labelled(label: str, answer: str) -> str:
     """Join a question and its answer: "Dân tộc: Kinh", but "…nơi khác? Không"."""
     return f"{label}{_separator(label)}{answer}"
@@ -111,41 +93,43 @@ def _answer(f: Field, value: Any) -> str:
     if value is None or value == "" or value == []:
         return EMPTY_ANSWER
     if f.type in (FieldType.SELECT, FieldType.RADIO):
-        return next((_clean(o.label.vi) for o in f.options if o.value == value), _clean(value))
+        return next((clean_text(o.label.vi) for o in f.options if o.value == value), clean_text(value))
     if f.type is FieldType.CHECKBOX and f.options:
         chosen = value if isinstance(value, list) else [value]
-        return "; ".join(_clean(o.label.vi) for o in f.options if o.value in chosen) or EMPTY_ANSWER
+        return "; ".join(clean_text(o.label.vi) for o in f.options if o.value in chosen) or EMPTY_ANSWER
     if f.type is FieldType.CHECKBOX:
         return _YES if value is True else _NO
     if f.type is FieldType.ADDRESS:
         text = format_address(value) if isinstance(value, Mapping) else str(value)
-        return _clean(text) or EMPTY_ANSWER
+        return clean_text(text) or EMPTY_ANSWER
     if f.type is FieldType.DATE and isinstance(value, str) and len(value) == 10:
         return f"{value[8:10]}/{value[5:7]}/{value[0:4]}"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, list):
-        return "; ".join(_clean(v) for v in value)
-    return _clean(value, multiline=f.type is FieldType.TEXTAREA) or EMPTY_ANSWER
+        return "; ".join(clean_text(v) for v in value)
+    return clean_text(value, multiline=f.type is FieldType.TEXTAREA) or EMPTY_ANSWER
 
 
 def _group_rows(group: Field, value: Any, env: Mapping[str, Any]) -> list[tuple[str, str]]:
     """One numbered row per item of a repeatable group: "Label (1)" → "Sub: answer; Sub: answer"."""
-    label = _clean(group.label.vi)
+    label = clean_text(group.label.vi)
     items = [item if isinstance(item, Mapping) else {} for item in value] if isinstance(value, list) else []
     if not items:
         return [(label, EMPTY_ANSWER)]
     rows = []
     for number, item in enumerate(items, start=1):
         shown, _ = visible_fields(group.fields, item, env)
-        parts = [_labelled(_clean(s.label.vi), _answer(s, item.get(s.name))) for s in group.fields if s.name in shown]
+        parts = [
+            _labelled(clean_text(s.label.vi), _answer(s, item.get(s.name))) for s in group.fields if s.name in shown
+        ]
         rows.append((f"{label} ({number})", "; ".join(parts) or EMPTY_ANSWER))
     return rows
 
 
 def _title(procedure_name: str) -> str:
     """ "Cấp Giấy xác nhận tình trạng hôn nhân" → "TỜ KHAI CẤP GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN"."""
-    name = _clean(procedure_name)
+    name = clean_text(procedure_name)
     return name.upper() if name.casefold().startswith("tờ khai") else f"TỜ KHAI {name.upper()}"
 
 
@@ -174,40 +158,22 @@ def application_data(
             if f.type is FieldType.GROUP:
                 rows.extend(_group_rows(f, values.get(f.name), env))
             else:
-                rows.append((_clean(f.label.vi), _answer(f, values.get(f.name))))
+                rows.append((clean_text(f.label.vi), _answer(f, values.get(f.name))))
         if rows:
-            sections.append((_clean(step.title.vi), rows))
+            sections.append((clean_text(step.title.vi), rows))
     return ApplicationData(
         title_vi=_title(procedure_name_vi),
-        procedure_code=_clean(procedure_code),
-        agency_name=_clean(agency_name_vi),
+        procedure_code=clean_text(procedure_code),
+        agency_name=clean_text(agency_name_vi),
         sections=sections,
-        applicant_name=_clean(applicant_name),
+        applicant_name=clean_text(applicant_name),
         place=place_name(place),
         created_at=now,
-        dossier_ref=_clean(dossier_ref),
+        dossier_ref=clean_text(dossier_ref),
     )
 
 
 # --- the PDF ---------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=1)
-def _drawable() -> frozenset[int]:
-    """Code points all three font files have a glyph for."""
-    sets = []
-    for filename in FONT_FILES.values():
-        font = TTFont(FONT_DIR / filename, lazy=True)
-        sets.append(frozenset(font.getBestCmap()))
-        font.close()
-    return frozenset.intersection(*sets)
-
-
-def _pdf_text(text: str, *, multiline: bool = False) -> str:
-    """Text ready for the fonts: precomposed (one glyph per letter, no shaping needed), nothing undrawable."""
-    drawable = _drawable()
-    cleaned = _clean(text, multiline=multiline)
-    return "".join(ch if ch == "\n" or ord(ch) in drawable else _MISSING_GLYPH for ch in cleaned)
 
 
 def _roman(number: int) -> str:
@@ -220,79 +186,54 @@ def _roman(number: int) -> str:
     return out
 
 
-class _ApplicationPDF(FPDF):
-    """FPDF with a footer naming the procedure, the dossier and the page."""
-
-    footer_text = ""
-
-    def footer(self) -> None:
-        """Draw the footer line at the bottom of every page."""
-        self.set_y(-12)
-        self.set_font(FONT, "", 8)
-        self.set_text_color(90, 90, 90)
-        self.cell(0, 5, f"{self.footer_text} · Trang {self.page_no()}/{{nb}}", align="C")
-        self.set_text_color(0, 0, 0)
+def _new_pdf(app: ApplicationData) -> PortalPDF:
+    """An A4 document with the portal's fonts, fixed metadata (same input, same bytes) and a footer."""
+    return PortalPDF(
+        title=drawable_text(app.title_vi),
+        author=drawable_text(app.applicant_name),
+        subject=drawable_text(f"Mã thủ tục {app.procedure_code}; hồ sơ {app.dossier_ref}"),
+        created_at=app.created_at,
+        footer_text=drawable_text(f"Mã thủ tục: {app.procedure_code} · Mã hồ sơ: {app.dossier_ref}"),
+        margins=_MARGINS,
+    )
 
 
-def _new_pdf(app: ApplicationData) -> _ApplicationPDF:
-    """An A4 document with the vendored Noto Sans fonts and fixed metadata (same input, same bytes)."""
-    pdf = _ApplicationPDF(orientation="portrait", unit="mm", format="A4")
-    # No text shaping: with NFC text every Vietnamese letter is one glyph, which pdftotext maps back exactly.
-    add_fonts(pdf)
-    pdf.set_margins(_LEFT, _TOP, _RIGHT)
-    pdf.set_auto_page_break(auto=True, margin=_BOTTOM)
-    pdf.set_compression(True)
-    pdf.set_title(_pdf_text(app.title_vi))
-    pdf.set_author(_pdf_text(app.applicant_name))
-    pdf.set_subject(_pdf_text(f"Mã thủ tục {app.procedure_code}; hồ sơ {app.dossier_ref}"))
-    pdf.set_creator(CREATOR)
-    pdf.set_lang("vi-VN")
-    pdf.set_creation_date(to_local(app.created_at))
-    pdf.footer_text = _pdf_text(f"Mã thủ tục: {app.procedure_code} · Mã hồ sơ: {app.dossier_ref}")
-    pdf.add_page()
-    return pdf
-
-
-def _header(pdf: FPDF, app: ApplicationData) -> None:
+def _header(pdf: PortalPDF, app: ApplicationData) -> None:
     """National title and motto, the document title and the addressee."""
-    pdf.set_font(FONT, "B", 12)
-    pdf.cell(0, 6, NATION, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.set_font(FONT, "B", 12.5)
-    pdf.cell(0, 6.5, MOTTO, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    half, centre = pdf.get_string_width(MOTTO) / 2, pdf.l_margin + pdf.epw / 2
-    pdf.line(centre - half, pdf.get_y() + 0.5, centre + half, pdf.get_y() + 0.5)
+    pdf.national_title(x=pdf.l_margin, width=pdf.epw, size=12)
     pdf.ln(9)
     pdf.set_font(FONT, "B", 14)
-    pdf.multi_cell(0, 7.5, _pdf_text(app.title_vi), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 7.5, drawable_text(app.title_vi), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
     pdf.set_font(FONT, "", 12)
-    pdf.multi_cell(0, 7, _pdf_text(f"Kính gửi: {app.agency_name}"), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 7, drawable_text(f"Kính gửi: {app.agency_name}"), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
 
 
-def _sections(pdf: FPDF, app: ApplicationData) -> None:
+def _sections(pdf: PortalPDF, app: ApplicationData) -> None:
     """Each step as a numbered heading over "question: answer" paragraphs (answers in bold, wrapping)."""
     for number, (title, rows) in enumerate(app.sections, start=1):
         if pdf.get_y() + 7 + 2 * _LINE > pdf.page_break_trigger:  # keep the heading with its first row
             pdf.add_page()
         pdf.set_font(FONT, "B", 12)
-        pdf.multi_cell(0, 7, f"{_roman(number)}. {_pdf_text(title)}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-        # Text columns break lines across the two fonts (write() would split the first word of an
-        # answer that starts near the end of a line) and flow onto new pages.
-        with pdf.text_columns(text_align="LEFT", l_margin=_LEFT + _INDENT, line_height=_LINE_FACTOR) as column:
-            for label, answer in rows:
-                text_label = _pdf_text(label)
-                with column.paragraph(bottom_margin=_ROW_GAP) as paragraph:
-                    pdf.set_font(FONT, "", _TEXT_SIZE)
-                    paragraph.write(f"{text_label}{_separator(text_label)}")
-                    pdf.set_font(FONT, "B", _TEXT_SIZE)
-                    paragraph.write(_pdf_text(answer, multiline=True))
+        pdf.multi_cell(0, 7, f"{_roman(number)}. {drawable_text(title)}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        paragraphs = []
+        for label, answer in rows:
+            text_label = drawable_text(label)
+            paragraphs.append((f"{text_label}{_separator(text_label)}", drawable_text(answer, multiline=True)))
+        pdf.labelled_paragraphs(
+            paragraphs,
+            size=_TEXT_SIZE,
+            l_margin=_LEFT + _INDENT,
+            line_height=_LINE_FACTOR,
+            gap=_ROW_GAP,
+        )
         pdf.set_xy(_LEFT, pdf.get_y() + 1.5)
 
 
 def _date_line(app: ApplicationData) -> str:
     local = to_local(app.created_at)
-    place = _pdf_text(app.place) or "......"
+    place = drawable_text(app.place) or "......"
     return f"{place}, ngày {local:%d} tháng {local:%m} năm {local:%Y}"
 
 
@@ -319,7 +260,7 @@ def _closing(pdf: FPDF, app: ApplicationData) -> None:
     pdf.cell(_SIGN_COL_W, title_h, _SIGNER_TITLE, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_font(FONT, "I", 10)
     pdf.cell(_SIGN_COL_W, hint_h, _SIGNER_HINT, align="C", new_x=XPos.LEFT, new_y=YPos.NEXT)
-    name, size = _pdf_text(app.applicant_name), 11.0
+    name, size = drawable_text(app.applicant_name), 11.0
     pdf.set_font(FONT, "B", size)
     name_lines = _lines(pdf, name)
     while len(name_lines) > 2 and size > 7:  # two lines at most: the footer starts right below

@@ -7,11 +7,11 @@ from datetime import date, datetime
 
 import segno
 from fpdf import FPDF
-from fpdf.enums import XPos
+from fpdf.enums import XPos, YPos
 
 from portal.kernel.calendar import to_local
 from portal.kernel.money import format_vnd
-from portal.kernel.pdfdoc import FONT, FONT_DIR, add_fonts, clean_text, draw_national_heading, place_name
+from portal.kernel.pdfdoc import FONT, FONT_DIR, Margins, PortalPDF, clean_text, place_name, url_lines
 
 __all__ = [
     "FONT_DIR",
@@ -24,10 +24,11 @@ __all__ = [
 
 TITLE = "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"
 
-_LEFT_MARGIN = 20.0
-_RIGHT_MARGIN = 15.0
-_TOP_MARGIN = 15.0
+_MARGINS = Margins(left=20.0, top=15.0, right=15.0, bottom=15.0)
 _LINE = 6.5
+_TEXT_SIZE = 11.0
+_LINE_FACTOR = _LINE / (_TEXT_SIZE * 25.4 / 72)  # the line height of text columns, in font sizes
+_URL_MIN_SIZE = 8.0  # the lookup address shrinks to this size to fit on one line before it is broken
 _QR_SIZE = 32.0
 _QR_BORDER = 4
 
@@ -70,25 +71,21 @@ def format_local_datetime(dt: datetime) -> str:
     return f"{local:%H:%M}, ngày {local:%d/%m/%Y}"
 
 
-def _new_pdf(data: ReceiptData) -> FPDF:
-    """Create an A4 document with the vendored Noto Sans fonts and metadata."""
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
-    add_fonts(pdf)
-    pdf.set_margins(_LEFT_MARGIN, _TOP_MARGIN, _RIGHT_MARGIN)
-    pdf.set_auto_page_break(auto=True, margin=15)
-    pdf.set_title(f"{TITLE.capitalize()} - {clean_text(data.dossier_code)}")
-    pdf.set_author(clean_text(data.agency_name))
-    pdf.set_subject(clean_text(data.procedure_name))
-    pdf.set_lang("vi-VN")
-    pdf.set_creation_date(data.received_at)
-    pdf.add_page()
-    return pdf
+def _new_pdf(data: ReceiptData) -> PortalPDF:
+    """An A4 document with the portal's fonts and fixed metadata (same data, same bytes)."""
+    return PortalPDF(
+        title=f"{TITLE.capitalize()} - {clean_text(data.dossier_code)}",
+        author=clean_text(data.agency_name),
+        subject=clean_text(data.procedure_name),
+        created_at=data.received_at,
+        margins=_MARGINS,
+    )
 
 
-def _header(pdf: FPDF, data: ReceiptData) -> None:
+def _header(pdf: PortalPDF, data: ReceiptData) -> None:
     """Draw the two-column header: agency (left), national title and motto (right), then place and date."""
-    right_x, right_w, bottom = draw_national_heading(
-        pdf, province_name=data.province_name, organisation=data.agency_name, left_width=72.0, size=11
+    right_x, right_w, bottom = pdf.national_heading(
+        province_name=data.province_name, organisation=data.agency_name, left_width=72.0, size=_TEXT_SIZE
     )
     pdf.set_xy(pdf.l_margin, bottom + 4)
     local = to_local(data.received_at)
@@ -108,40 +105,41 @@ def _title(pdf: FPDF, data: ReceiptData) -> None:
     pdf.ln(3)
 
 
-def _field(pdf: FPDF, label: str, value: str) -> None:
-    """Write "label value" as a wrapping paragraph with a bold label."""
+def _fields(pdf: PortalPDF, rows: list[tuple[str, str]]) -> None:
+    """ "label value" paragraphs with a bold label, wrapping between words."""
+    pdf.labelled_paragraphs(
+        [(f"{label} ", value) for label, value in rows],
+        size=_TEXT_SIZE,
+        label_style="B",
+        value_style="",
+        line_height=_LINE_FACTOR,
+        gap=0,
+    )
     pdf.set_x(pdf.l_margin)
-    pdf.set_font(FONT, "B", 11)
-    pdf.write(_LINE, f"{label} ")
-    pdf.set_font(FONT, "", 11)
-    pdf.write(_LINE, value)
-    pdf.ln(_LINE)
 
 
-def _applicant(pdf: FPDF, data: ReceiptData) -> None:
+def _applicant(pdf: PortalPDF, data: ReceiptData) -> None:
     """Write who submitted the dossier and for which procedure (only the data present)."""
-    pdf.set_font(FONT, "", 11)
+    pdf.set_font(FONT, "", _TEXT_SIZE)
     pdf.multi_cell(0, _LINE, f"{clean_text(data.agency_name)} tiếp nhận hồ sơ của:", new_x=XPos.LMARGIN)
-    _field(pdf, "Ông/Bà:", clean_text(data.applicant_name))
-    if data.business:
-        _field(pdf, "Đại diện cho:", clean_text(data.business))
+    rows = [("Ông/Bà:", clean_text(data.applicant_name))]
     optional = (
+        ("Đại diện cho:", data.business),
         ("Số định danh cá nhân:", data.applicant_id_number),
         ("Địa chỉ:", data.applicant_address),
         ("Số điện thoại:", data.applicant_phone),
         ("Thư điện tử:", data.applicant_email),
     )
-    for label, value in optional:
-        if value and clean_text(value):
-            _field(pdf, label, clean_text(value))
-    _field(pdf, "Nội dung yêu cầu giải quyết:", clean_text(data.procedure_name))
-    _field(pdf, "Mã thủ tục:", clean_text(data.procedure_code))
+    rows += [(label, clean_text(value)) for label, value in optional if clean_text(value)]
+    rows.append(("Nội dung yêu cầu giải quyết:", clean_text(data.procedure_name)))
+    rows.append(("Mã thủ tục:", clean_text(data.procedure_code)))
+    _fields(pdf, rows)
 
 
-def _components(pdf: FPDF, data: ReceiptData) -> None:
+def _components(pdf: PortalPDF, data: ReceiptData) -> None:
     """Write the numbered table of the components received."""
     pdf.ln(1)
-    _field(pdf, "1. Thành phần hồ sơ nộp gồm:", "")
+    _fields(pdf, [("1. Thành phần hồ sơ nộp gồm:", "")])
     pdf.set_font(FONT, "", 10.5)
     widths = (12.0, pdf.epw - 12.0 - 2 * 22.0, 22.0, 22.0)
     with pdf.table(col_widths=widths, line_height=5.5, padding=1.5, text_align="LEFT") as table:
@@ -163,7 +161,7 @@ def _components(pdf: FPDF, data: ReceiptData) -> None:
     pdf.ln(2)
 
 
-def _schedule(pdf: FPDF, data: ReceiptData) -> None:
+def _schedule(pdf: PortalPDF, data: ReceiptData) -> None:
     """Write number of sets, receipt and appointment times, delivery method and fees."""
     items = [
         ("Số lượng hồ sơ:", "01 bộ"),
@@ -173,8 +171,7 @@ def _schedule(pdf: FPDF, data: ReceiptData) -> None:
         ("Lệ phí:", format_vnd(data.fee_total)),
     ]
     present = [(label, value) for label, value in items if value]
-    for number, (label, value) in enumerate(present, start=2):
-        _field(pdf, f"{number}. {label}", value)
+    _fields(pdf, [(f"{number}. {label}", value) for number, (label, value) in enumerate(present, start=2)])
 
 
 def _qr_matrix(url: str) -> list[list[bool]]:
@@ -203,27 +200,42 @@ def _draw_qr(pdf: FPDF, url: str, x: float, y: float, size: float) -> None:
             pdf.rect(x + start * module, y + r * module, (c - start) * module, module + overlap, style="F")
 
 
-def _lookup(pdf: FPDF, data: ReceiptData) -> None:
+def _url_block(pdf: PortalPDF, url: str, width: float) -> tuple[float, list[str]]:
+    """The font size and lines of the lookup address: one line if it fits at 8 pt or more, else broken
+    after a "/", "?", "&" or "=" so that no word, and never the dossier code, is cut."""
+    size = _TEXT_SIZE
+    pdf.set_font(FONT, "", size)
+    while pdf.get_string_width(url) > width and size > _URL_MIN_SIZE:
+        size -= 0.5
+        pdf.set_font(FONT, "", size)
+    return size, url_lines(pdf, url, width)
+
+
+def _lookup(pdf: PortalPDF, data: ReceiptData) -> None:
     """Draw the QR code with the lookup address next to it."""
-    if not data.lookup_url:
+    url = clean_text(data.lookup_url)
+    if not url:
         return
     pdf.ln(3)
-    if pdf.get_y() + _QR_SIZE > pdf.h - pdf.b_margin:
+    x, text_x = pdf.l_margin, pdf.l_margin + _QR_SIZE + 4
+    text_w = pdf.w - pdf.r_margin - text_x
+    size, lines = _url_block(pdf, url, text_w)
+    url_h = _LINE * size / _TEXT_SIZE
+    text_h = 2 * _LINE + url_h * len(lines)
+    if pdf.get_y() + max(_QR_SIZE, text_h) > pdf.page_break_trigger:
         pdf.add_page()
-    x, y = pdf.l_margin, pdf.get_y()
-    _draw_qr(pdf, data.lookup_url, x, y, _QR_SIZE)
-    pdf.link(x, y, _QR_SIZE, _QR_SIZE, data.lookup_url)
-    text_x = x + _QR_SIZE + 4
-    pdf.set_left_margin(text_x)
-    pdf.set_xy(text_x, y + _QR_SIZE / 2 - _LINE * 1.5)
-    pdf.set_font(FONT, "", 11)
-    pdf.write(_LINE, "Tra cứu tình trạng hồ sơ tại: ")
-    pdf.write(_LINE, data.lookup_url, link=data.lookup_url)
-    pdf.ln(_LINE)
+    y = pdf.get_y()
+    _draw_qr(pdf, url, x, y, _QR_SIZE)
+    pdf.link(x, y, _QR_SIZE, _QR_SIZE, url)
+    pdf.set_xy(text_x, y + max(0.0, (_QR_SIZE - text_h) / 2))
+    pdf.set_font(FONT, "", _TEXT_SIZE)
+    pdf.cell(text_w, _LINE, "Tra cứu tình trạng hồ sơ tại:", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "", size)
+    for line in lines:
+        pdf.cell(text_w, url_h, line, link=url, new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_font(FONT, "I", 10)
-    pdf.write(_LINE, "hoặc quét mã QR bằng điện thoại.")
-    pdf.set_left_margin(_LEFT_MARGIN)
-    pdf.set_xy(_LEFT_MARGIN, max(pdf.get_y() + _LINE, y + _QR_SIZE + 2))
+    pdf.cell(text_w, _LINE, "hoặc quét mã QR bằng điện thoại.", new_x=XPos.LEFT, new_y=YPos.NEXT)
+    pdf.set_xy(pdf.l_margin, max(pdf.get_y() + 2, y + _QR_SIZE + 2))
 
 
 def render_receipt_pdf(data: ReceiptData) -> bytes:

@@ -135,6 +135,46 @@ def test_very_long_names_wrap(tmp_path: Path) -> None:
     assert "Nguyễn Thị Hường" in extract_text(pdf)
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://127.0.0.1:8000",
+        "https://dichvucong.ninhbinh.gov.vn",  # one line at 11 pt
+        "https://dichvucong.example.gov.vn/tra-cuu",  # one line, smaller
+        "https://cong-dich-vu-cong-truc-tuyen.ninhbinh.gov.vn/tra-cuu-ho-so/ket-qua-giai-quyet",  # two lines
+    ],
+)
+def test_the_lookup_address_breaks_only_between_its_parts(host: str) -> None:
+    code = "000.00.12.H15-270203-0007"
+    url = f"{host}/lookup?code={code}"
+    tokens = extract_text(render_receipt_pdf(sample(dossier_code=code, lookup_url=url))).split()
+    start = next(i for i, token in enumerate(tokens) if token.startswith(host[:12]))
+    pieces = [tokens[start]]
+    while "".join(pieces) != url:
+        assert len("".join(pieces)) < len(url), pieces
+        pieces.append(tokens[start + len(pieces)])
+    assert all(piece.endswith(("/", "?", "&", "=")) for piece in pieces[:-1]), pieces  # never inside a word
+    assert any(piece.endswith(code) for piece in pieces)  # the dossier code is whole
+    if len(url) < 80:
+        assert pieces == [url]
+
+
+def test_place_names_wrap_between_words() -> None:
+    places = "Thôn Đông, xã Gia Viễn, phường Hoa Lư, tỉnh Ninh Bình (quê Thừa Thiên Huế)"
+    for n in range(0, 48, 4):
+        padding = "9" * n
+        data = sample(
+            applicant_address=f"Số {padding} đường Trần Hưng Đạo, {places}",
+            business=f"Hộ kinh doanh {padding} Gia Viễn, {places}",
+            procedure_name=f"Cấp giấy phép {padding} tại {places}",
+            agency_name=f"Ủy ban nhân dân {padding} xã Gia Viễn tỉnh Ninh Bình",
+            delivery_method=f"Nhận kết quả tại {places}",
+        )
+        words = set(extract_text(render_receipt_pdf(data)).split())
+        for word in f"{data.applicant_address} {data.business} {data.procedure_name} {data.agency_name}".split():
+            assert word in words, (n, word)
+
+
 def test_many_components_span_pages(tmp_path: Path) -> None:
     components = [ReceiptComponent(f"Giấy tờ thứ {i} của hồ sơ Đắk Lắk", 1, i) for i in range(1, 61)]
     pdf = render_receipt_pdf(sample(components=components))
