@@ -231,8 +231,9 @@ def world(app: FastAPI) -> Iterator[World]:
             account_id=owner_account,
             kind="dossier.submitted",
             dedupe_key=f"matrix:{submitted}",
-            subject={"vi": "Hồ sơ đã được nộp", "en": "Dossier submitted"},
-            body={"vi": "Hồ sơ của bạn đã được nộp.", "en": "Your dossier has been submitted."},
+            subject="{amount} VND refunded",
+            body="{amount} VND of payment {reference} was refunded through the payment gateway.",
+            params={"amount": "1.000", "reference": "MATRIX"},
             link=f"/dossiers/{submitted}",
         )
         assert notification is not None

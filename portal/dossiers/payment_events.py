@@ -20,6 +20,7 @@ from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import subscribe
+from portal.kernel.i18n import N_
 from portal.kernel.money import format_vnd
 from portal.notifications.service import notify
 
@@ -52,13 +53,12 @@ def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
         account_id=payment.account_id,
         kind="payment.succeeded",
         dedupe_key=f"payment.succeeded:{payment.id}",
-        subject={"vi": f"Đã thanh toán {amount} đồng", "en": f"Payment of {amount} VND received"},
-        body={
-            "vi": f"Cổng Dịch vụ công đã nhận khoản thanh toán {amount} đồng (mã giao dịch {payment.reference}). "
-            "Biên lai điện tử có trên trang hồ sơ.",
-            "en": f"The portal received your payment of {amount} VND (reference {payment.reference}). "
-            "The e-receipt is on the dossier's page.",
-        },
+        subject=N_("Payment of {amount} VND received"),
+        body=N_(
+            "The portal received your payment of {amount} VND (reference {reference}). "
+            "The e-receipt is on the dossier's page."
+        ),
+        params={"amount": amount, "reference": payment.reference},
         link=f"/dossiers/{dossier.id}",
     )
     if dossier.status == DossierStatus.DRAFT:
@@ -122,11 +122,9 @@ def on_refunded(session: Session, event: PaymentRefunded) -> None:
         account_id=payment.account_id,
         kind="payment.refunded",
         dedupe_key=f"payment.refunded:{refund.id}",
-        subject={"vi": f"Đã hoàn trả {amount} đồng", "en": f"{amount} VND refunded"},
-        body={
-            "vi": f"Khoản phí {amount} đồng của giao dịch {payment.reference} đã được hoàn trả qua cổng thanh toán.",
-            "en": f"{amount} VND of payment {payment.reference} was refunded through the payment gateway.",
-        },
+        subject=N_("{amount} VND refunded"),
+        body=N_("{amount} VND of payment {reference} was refunded through the payment gateway."),
+        params={"amount": amount, "reference": payment.reference},
         link=f"/dossiers/{dossier.id}",
     )
 

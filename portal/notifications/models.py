@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from portal.kernel.clock import utcnow
+from portal.kernel.i18n import Translator
 from portal.kernel.types import UTCDateTime
 
 
 def new_id() -> str:
     return uuid4().hex
+
+
+def translate(msgid: str, params: Mapping[str, str], locale: str) -> str:
+    """A message id in `locale` with its placeholders filled (KeyError when one has no value)."""
+    return Translator(locale).gettext(msgid).format(**params)
 
 
 class NotificationChannel:
@@ -24,7 +32,12 @@ class NotificationChannel:
 
 
 class Notification(SQLModel, table=True):
-    """A message to one account about one event; ``dedupe_key`` makes the same event notify once."""
+    """A message to one account about one event; ``dedupe_key`` makes the same event notify once.
+
+    Its texts are gettext message ids (English, marked with ``N_``) and the values of their placeholders,
+    translated into the reader's language when shown or sent. Rows written before that (migration 0006)
+    keep their Vietnamese and English texts in ``texts`` and are shown as they were written.
+    """
 
     __table_args__ = (UniqueConstraint("dedupe_key", name="uq_notification_dedupe_key"),)
 
@@ -32,10 +45,11 @@ class Notification(SQLModel, table=True):
     account_id: str = Field(foreign_key="account.id", index=True, max_length=32)
     kind: str = Field(max_length=40)  # payment.succeeded, payment.refunded, ...
     dedupe_key: str = Field(max_length=120)
-    subject_vi: str = Field(max_length=200)
-    subject_en: str = Field(max_length=200)
-    body_vi: str = Field(sa_type=Text)
-    body_en: str = Field(sa_type=Text)
+    subject: str = Field(default="", max_length=200)  # msgid: "Payment of {amount} VND received"
+    body: str = Field(default="", sa_type=Text)  # msgid
+    params: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # Only rows written before the catalogue: {"subject": {"vi": ..., "en": ...}, "body": {...}}.
+    texts: dict[str, dict[str, str]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     link: str = Field(max_length=300)  # a path in the portal, /dossiers/<id>
     channel: str = Field(default=NotificationChannel.LOG, max_length=20)
     recipient: str = Field(default="", max_length=255)
@@ -44,3 +58,33 @@ class Notification(SQLModel, table=True):
     read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_type=Text)
+
+    def _text(self, part: str, msgid: str, locale: str) -> str:
+        if self.texts is not None:
+            written: dict[str, Any] = self.texts.get(part) or {}
+            return str(written.get(locale) or written.get("vi") or "")
+        return translate(msgid, self.params, locale)
+
+    def subject_in(self, locale: str) -> str:
+        """The subject in `locale` ("vi" or "en")."""
+        return self._text("subject", self.subject, locale)
+
+    def body_in(self, locale: str) -> str:
+        """The body in `locale`; paragraphs are separated by a blank line."""
+        return self._text("body", self.body, locale)
+
+    @property
+    def subject_vi(self) -> str:
+        return self.subject_in("vi")
+
+    @property
+    def subject_en(self) -> str:
+        return self.subject_in("en")
+
+    @property
+    def body_vi(self) -> str:
+        return self.body_in("vi")
+
+    @property
+    def body_en(self) -> str:
+        return self.body_in("en")

@@ -14,7 +14,7 @@ from portal.kernel.clock import utcnow
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
-from portal.notifications.models import Notification, NotificationChannel
+from portal.notifications.models import Notification, NotificationChannel, translate
 from portal.notifications.outbox import SendNotification
 
 LANGUAGES = ("vi", "en")
@@ -25,14 +25,17 @@ def contact_email(account: Account) -> str | None:
     return account.email or account.sso_email
 
 
-def _texts(name: str, value: Mapping[str, str], max_length: int | None = None) -> dict[str, str]:
-    texts = {lang: str(value.get(lang) or "").strip() for lang in LANGUAGES}
-    for lang, text in texts.items():
+def _render(name: str, msgid: str, params: Mapping[str, str], max_length: int | None = None) -> None:
+    """Refuse a text that would not show in every language: empty, missing a placeholder, or too long."""
+    for lang in LANGUAGES:
+        try:
+            text = translate(msgid, params, lang).strip()
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"notification {name} {msgid!r} in {lang!r} cannot be formatted: {exc}") from None
         if not text:
             raise ValueError(f"notification {name} has no {lang!r} text")
         if max_length is not None and len(text) > max_length:
             raise ValueError(f"notification {name} in {lang!r} is longer than {max_length} characters")
-    return texts
 
 
 def _check(kind: str, dedupe_key: str, link: str) -> None:
@@ -51,18 +54,23 @@ def notify(
     account_id: str,
     kind: str,
     dedupe_key: str,
-    subject: Mapping[str, str],
-    body: Mapping[str, str],
+    subject: str,
+    body: str,
+    params: Mapping[str, str] | None = None,
     link: str,
 ) -> Notification | None:
     """Record one notification and queue its sending, in the caller's transaction.
 
+    ``subject`` and ``body`` are message ids marked with ``N_`` (English, with ``{placeholders}``) and
+    ``params`` the values of their placeholders: they are translated when the notification is shown or sent.
     ``dedupe_key`` names the event (``payment.succeeded:<payment id>``): when it was already notified,
     nothing is added and None is returned. The unique key decides, so two concurrent calls for one
     event make one row whichever commits first.
     """
     _check(kind, dedupe_key, link)
-    subjects, bodies = _texts("subject", subject, 200), _texts("body", body)
+    values = {key: str(value) for key, value in (params or {}).items()}
+    _render("subject", subject, values, 200)
+    _render("body", body, values)
     account = session.get(Account, account_id)
     if account is None:
         raise LookupError(f"no account {account_id!r} to notify")
@@ -71,10 +79,9 @@ def notify(
         account_id=account_id,
         kind=kind,
         dedupe_key=dedupe_key,
-        subject_vi=subjects["vi"],
-        subject_en=subjects["en"],
-        body_vi=bodies["vi"],
-        body_en=bodies["en"],
+        subject=subject,
+        body=body,
+        params=values,
         link=link,
         channel=NotificationChannel.EMAIL if email else NotificationChannel.LOG,
         recipient=email or "",

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,10 +30,15 @@ from tests.conftest import csrf, signup
 
 pytestmark = pytest.mark.db
 
-SUBJECT = {"vi": "Thanh toán lệ phí thành công", "en": "Fee payment succeeded"}
+# Notifications carry message ids of the catalogue and their parameters; SUBJECT and BODY are what the
+# citizen reads in each language.
+SUBJECT_ID = "Payment of {amount} VND received"
+BODY_ID = "{amount} VND of payment {reference} was refunded through the payment gateway."
+PARAMS = {"amount": "200.000", "reference": "STP-261122-0001"}
+SUBJECT = {"vi": "Đã thanh toán 200.000 đồng", "en": "Payment of 200.000 VND received"}
 BODY = {
-    "vi": "Bạn đã nộp 200.000 đồng lệ phí cho hồ sơ STP-261122-0001.",
-    "en": "You paid the fee of 200,000 VND for dossier STP-261122-0001.",
+    "vi": "Khoản phí 200.000 đồng của giao dịch STP-261122-0001 đã được hoàn trả qua cổng thanh toán.",
+    "en": "200.000 VND of payment STP-261122-0001 was refunded through the payment gateway.",
 }
 
 
@@ -107,7 +113,14 @@ def make_account(engine: Engine, *, email: str | None = None, phone: str | None 
 def notify_in_own_transaction(engine: Engine, account_id: str, key: str, link: str = "/dossiers/abc") -> str | None:
     with Session(writer(engine)) as s:
         row = notify(
-            s, account_id=account_id, kind="payment.succeeded", dedupe_key=key, subject=SUBJECT, body=BODY, link=link
+            s,
+            account_id=account_id,
+            kind="payment.succeeded",
+            dedupe_key=key,
+            subject=SUBJECT_ID,
+            body=BODY_ID,
+            params=PARAMS,
+            link=link,
         )
         s.commit()
         return row.id if row else None
@@ -165,7 +178,7 @@ def test_same_event_notifies_once_with_one_email(app, settings: Settings, smtp: 
     mails = sink.to(email)
     assert len(mails) == 1
     mail = mails[0]
-    assert mail["Subject"] == "Thanh toán lệ phí thành công"
+    assert mail["Subject"] == SUBJECT["vi"]
     assert mail["From"] == settings.smtp_from and mail["To"] == email
     assert mail["Message-ID"] == f"<{first}@dichvucong.local>"
     assert mail.get_content_type() == "text/plain" and mail.get_content_charset() == "utf-8"
@@ -288,8 +301,9 @@ def test_notify_refuses_links_out_of_the_portal(app) -> None:
                 account_id=account_id,
                 kind="x",
                 dedupe_key=secrets.token_hex(8),
-                subject=SUBJECT,
-                body=BODY,
+                subject=SUBJECT_ID,
+                body=BODY_ID,
+                params=PARAMS,
                 link=link,
             )
 
@@ -335,8 +349,9 @@ def test_page_lists_only_the_citizens_own_notifications(app, client: TestClient)
             account_id=account_of(engine, other_login),
             kind="payment.refunded",
             dedupe_key=theirs_key,
-            subject={"vi": "Hoàn tiền của người khác", "en": "Someone else's refund"},
-            body={"vi": "Không phải của bạn.", "en": "Not yours."},
+            subject="{amount} VND refunded",
+            body=BODY_ID,
+            params={"amount": "999.000", "reference": "KHAC-0001"},
             link="/dossiers/cua-nguoi-khac",
         )
         s.commit()
@@ -345,7 +360,7 @@ def test_page_lists_only_the_citizens_own_notifications(app, client: TestClient)
     assert page.status_code == 200
     assert "<h1>Thông báo</h1>" in page.text
     assert SUBJECT["vi"] in page.text and BODY["vi"] in page.text and 'href="/dossiers/cua-toi"' in page.text
-    assert "Hoàn tiền của người khác" not in page.text and "cua-nguoi-khac" not in page.text
+    assert "Đã hoàn trả 999.000 đồng" not in page.text and "cua-nguoi-khac" not in page.text
     assert "Chưa đọc" in page.text and f'action="/notifications/{mine}/read"' in page.text
     assert 'href="/notifications" aria-current="page"' in page.text and "(1 chưa đọc)" in page.text
 
@@ -399,3 +414,90 @@ def test_marking_read_with_htmx_returns_the_list(app, client: TestClient) -> Non
             select(Notification).where(Notification.account_id == account_id, col(Notification.read_at).is_(None))
         ).all()
     assert len(unread) == 1
+
+
+# --------------------------------------------------------------------------- texts through the catalogue
+
+
+def test_notify_refuses_a_text_that_cannot_be_shown(app) -> None:
+    engine = app.state.engine
+    account_id = make_account(engine, email=f"thieu-{secrets.token_hex(4)}@example.vn")
+    for params in ({"amount": "1.000"}, {}):  # a placeholder without its value
+        with pytest.raises(ValueError, match="cannot be formatted"), Session(writer(engine)) as s:
+            notify(
+                s,
+                account_id=account_id,
+                kind="x",
+                dedupe_key=secrets.token_hex(8),
+                subject=SUBJECT_ID,
+                body=BODY_ID,
+                params=params,
+                link="/dossiers/x",
+            )
+
+
+def test_notifications_written_before_the_catalogue_still_show(app, client: TestClient) -> None:
+    engine = app.state.engine
+    account_id = account_of(engine, signup(client, name="Đỗ Văn Cũ"))
+    texts = {
+        "subject": {"vi": "Thông báo cũ", "en": "An old notification"},
+        "body": {"vi": "Viết trước khi có danh mục bản dịch.", "en": "Written before the catalogue."},
+    }
+    with Session(writer(engine)) as s:
+        s.add(Notification(account_id=account_id, kind="old", dedupe_key=secrets.token_hex(8), texts=texts, link="/"))
+        s.commit()
+    page = client.get("/notifications").text
+    assert "Thông báo cũ" in page and "Viết trước khi có danh mục bản dịch." in page
+    client.get("/lang/en?next=/notifications")
+    english = client.get("/notifications").text
+    assert "An old notification" in english and "Written before the catalogue." in english
+
+
+def test_migration_keeps_the_texts_of_earlier_notifications(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import create_engine as sa_engine
+    from sqlalchemy import text
+
+    from portal.kernel.migrations import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0005")
+    engine = sa_engine(url)
+    with engine.begin() as conn:  # a notification as revision 0005 stored it (foreign keys are not enforced here)
+        conn.execute(
+            text(
+                "INSERT INTO notification (id, account_id, kind, dedupe_key, subject_vi, subject_en, body_vi, body_en,"
+                " link, channel, recipient, created_at, attempts)"
+                " VALUES ('n-old', 'a1', 'payment.refunded', 'k-old', 'Đã hoàn trả 1.000 đồng', '1.000 VND refunded',"
+                " 'Nội dung cũ.', 'Old body.', '/dossiers/d1', 'log', '', '2026-12-01 00:00:00', 1)"
+            )
+        )
+    command.upgrade(config, "head")
+    with Session(engine) as s:
+        old = s.get(Notification, "n-old")
+        assert old is not None and old.texts is not None
+        assert (old.subject_vi, old.subject_en, old.body_vi, old.body_en) == (
+            "Đã hoàn trả 1.000 đồng",
+            "1.000 VND refunded",
+            "Nội dung cũ.",
+            "Old body.",
+        )
+        s.add(
+            Notification(
+                id="n-new",
+                account_id="a1",
+                kind="payment.succeeded",
+                dedupe_key="k-new",
+                subject=SUBJECT_ID,
+                body=BODY_ID,
+                params=PARAMS,
+                link="/dossiers/d1",
+            )
+        )
+        s.commit()
+    command.downgrade(config, "0005")  # and back: each row gets its texts in both languages again
+    with engine.connect() as conn:
+        rows = {str(r[0]): str(r[1]) for r in conn.execute(text("SELECT id, subject_vi FROM notification"))}
+    assert rows == {"n-old": "Đã hoàn trả 1.000 đồng", "n-new": SUBJECT["vi"]}
+    engine.dispose()
