@@ -19,8 +19,8 @@ from portal.kernel.clock import utcnow
 from portal.kernel.plugins import Resettable
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
-from portal.kernel.uow import unit_of_work
 from portal.kernel.types import UTCDateTime
+from portal.kernel.uow import unit_of_work
 
 log = logging.getLogger("portal.worker")
 MAX_ATTEMPTS = 8
