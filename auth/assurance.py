@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from auth.deps import Viewer
+from auth.oidc import app_sso
 from portal.kernel.errors import DomainError
 from portal.kernel.i18n import N_
 
@@ -45,5 +46,5 @@ def step_up_response(request: Request, exc: StepUpRequired) -> Response:
     if is_htmx(request):
         target = f"/signin?level={exc.needed}&next={quote(exc.next_url, safe='')}"
         return Response(status_code=204, headers={"HX-Redirect": target})
-    context = {"error": exc, "sso_available": request.app.state.sso is not None}
+    context = {"error": exc, "sso_available": app_sso(request.app) is not None}
     return render(request, "auth/step_up.html", context, status_code=exc.status_code)

@@ -33,13 +33,15 @@ from fastapi.security import OAuth2
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
 from auth.clients import SCOPES, ApiClient
 from portal.kernel.audit import client_ip, record
+from portal.kernel.deps import EngineDep, LimiterDep, SettingsDep
 from portal.kernel.errors import DomainError
-from portal.kernel.ratelimit import RateLimited, check
+from portal.kernel.ratelimit import Limiter, RateLimited, check
 from portal.kernel.settings import Settings
 from portal.kernel.uow import unit_of_work
 
@@ -150,9 +152,9 @@ class PartnerAPIRoute(APIRoute):
         return partner_handler
 
 
-def _audit_refusal(request: Request, reason: str, client_id: str | None) -> None:
+def _audit_refusal(request: Request, engine: Engine, reason: str, client_id: str | None) -> None:
     try:
-        with unit_of_work(request.app.state.engine, write=True) as session:
+        with unit_of_work(engine, write=True) as session:
             record(
                 session,
                 "partner.api",
@@ -189,21 +191,28 @@ def _check_claims(claims: dict[str, Any], settings: Settings) -> None:
         raise JoseError("scope must be a string")
 
 
-def _authenticate(request: Request, authorization: str | None, required_scope: str) -> Partner:
+def _authenticate(
+    request: Request,
+    authorization: str | None,
+    required_scope: str,
+    *,
+    settings: Settings,
+    engine: Engine,
+    limiter: Limiter,
+) -> Partner:
     # Before anything is read or written (refusals are audited): a flood from one address stops here.
-    check(request.app.state.limiter, "api:ip", client_ip(request))
+    check(limiter, "api:ip", client_ip(request))
     if not authorization:
-        _audit_refusal(request, "missing_token", None)
+        _audit_refusal(request, engine, "missing_token", None)
         raise PartnerAuthError(401, None, "An access token is required (Authorization: Bearer <token>).")
     match = BEARER_RE.match(authorization)
     if match is None:
-        _audit_refusal(request, "malformed_authorization", None)
+        _audit_refusal(request, engine, "malformed_authorization", None)
         raise PartnerAuthError(401, "invalid_token", "The Authorization header must be: Bearer <access token>.")
-    settings: Settings = request.app.state.settings
     try:
         claims = _signed_claims(match.group(1), settings)
     except (JoseError, ValueError, TypeError):
-        _audit_refusal(request, "invalid_token", None)
+        _audit_refusal(request, engine, "invalid_token", None)
         raise PartnerAuthError(401, "invalid_token", "The access token is not valid.") from None
     # The signature is ours, so the subject can be named in the audit trail from here on.
     sub = claims.get("sub")
@@ -211,22 +220,22 @@ def _authenticate(request: Request, authorization: str | None, required_scope: s
     try:
         _check_claims(claims, settings)
     except ExpiredTokenError:
-        _audit_refusal(request, "expired", signed_sub)
+        _audit_refusal(request, engine, "expired", signed_sub)
         raise PartnerAuthError(401, "invalid_token", "The access token has expired.") from None
     except (JoseError, ValueError, TypeError):
-        _audit_refusal(request, "invalid_claims", signed_sub)
+        _audit_refusal(request, engine, "invalid_claims", signed_sub)
         raise PartnerAuthError(401, "invalid_token", "The access token is not valid.") from None
     client_id = str(claims["sub"])
-    with unit_of_work(request.app.state.engine) as session:
+    with unit_of_work(engine) as session:
         client = session.get(ApiClient, client_id[:64])
         if client is not None:
             session.expunge(client)
     if client is None or client.revoked_at is not None:
-        _audit_refusal(request, "revoked" if client else "unknown_client", client_id)
+        _audit_refusal(request, engine, "revoked" if client else "unknown_client", client_id)
         raise PartnerAuthError(401, "invalid_token", "The access token has been revoked.")
     granted = set(str(claims["scope"]).split())
     if required_scope not in granted or client.scope != required_scope:
-        _audit_refusal(request, "insufficient_scope", client_id)
+        _audit_refusal(request, engine, "insufficient_scope", client_id)
         raise PartnerAuthError(
             403, "insufficient_scope", "The access token does not allow this request.", scope=required_scope
         )
@@ -244,9 +253,15 @@ def require_partner(scope: str) -> Callable[..., Partner]:
         raise ValueError(f"unknown partner scope {scope!r}")
 
     # The scheme is a default, not in `Annotated[...]`: with postponed annotations FastAPI could not see `scope`.
-    def partner(request: Request, authorization: str | None = Security(partner_scheme, scopes=[scope])) -> Partner:
+    def partner(
+        request: Request,
+        settings: SettingsDep,
+        engine: EngineDep,
+        limiter: LimiterDep,
+        authorization: str | None = Security(partner_scheme, scopes=[scope]),
+    ) -> Partner:
         # A plain function: FastAPI runs it on a worker thread, so the short database read blocks no one.
-        return _authenticate(request, authorization, scope)
+        return _authenticate(request, authorization, scope, settings=settings, engine=engine, limiter=limiter)
 
     partner.__name__ = f"require_partner_{scope}"
     return partner

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from auth.models import Account
 from auth.sessions import COOKIE_KEY, current_session_row
+from portal.kernel.deps import app_engine
 from portal.kernel.errors import SignInRequired
 from portal.kernel.hooks import Provided
 from portal.kernel.uow import unit_of_work
@@ -34,6 +35,15 @@ def _represents_nothing(session: Session, account_id: str) -> tuple[BusinessRef,
 represented_by: Provided[[Session, str], tuple[BusinessRef, ...]] = Provided("represented_by", _represents_nothing)
 
 
+def _nothing_unread(session: Session, account_id: str) -> int:
+    return 0
+
+
+# How many unread notifications the account has, for the page header: provided by `portal.notifications`.
+# Counted here, with the viewer, so that no template has to query the database.
+unread_count_of: Provided[[Session, str], int] = Provided("unread_count_of", _nothing_unread)
+
+
 @dataclass(frozen=True)
 class Viewer:
     """Who is signed in and as whom they act, as pages and access checks see it."""
@@ -45,6 +55,7 @@ class Viewer:
     session_id: str
     acting_as: BusinessRef | None = None
     businesses: tuple[BusinessRef, ...] = ()
+    unread_notifications: int = 0
 
     @property
     def acting_business_id(self) -> str | None:
@@ -56,7 +67,7 @@ def _lookup(request: Request) -> Account | None:
     # thread that runs its view (with many signed-in requests in flight, that could exhaust the pool).
     account = None
     viewer = None
-    with unit_of_work(request.app.state.engine) as session:
+    with unit_of_work(app_engine(request.app)) as session:
         row = current_session_row(request, session)
         if row is not None:
             account = session.get(Account, row.account_id)
@@ -71,6 +82,7 @@ def _lookup(request: Request) -> Account | None:
                 session_id=row.id,
                 acting_as=acting,
                 businesses=businesses,
+                unread_notifications=unread_count_of(session, account.id),
             )
             session.expunge(account)
         else:

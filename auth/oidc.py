@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from joserfc.errors import JoseError
 from sqlmodel import Session, select
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from auth.models import Account, ExternalIdentity
 from auth.service import normalise_login
@@ -94,15 +94,31 @@ def make_client(app: FastAPI, settings: Settings) -> StarletteOAuth2App | None:
     return registered
 
 
-def sso(request: Request) -> StarletteOAuth2App:
-    client: StarletteOAuth2App | None = request.app.state.sso
+def app_sso(app: Any) -> StarletteOAuth2App | None:
+    """The national SSO's client, made at start (None when no provider is configured)."""
+    client: StarletteOAuth2App | None = app.state.sso
+    return client
+
+
+async def get_sso(conn: HTTPConnection) -> StarletteOAuth2App | None:
+    return app_sso(conn.app)
+
+
+async def require_sso(client: Annotated[StarletteOAuth2App | None, Depends(get_sso)]) -> StarletteOAuth2App:
+    """The SSO client; a 404 page when this portal has none."""
     if client is None:
         raise DomainError(N_("Sign-in with the national SSO is not configured on this portal."), status_code=404)
     return client
 
 
-def redirect_uri(request: Request) -> str:
-    return request.app.state.settings.base_url.rstrip("/") + "/auth/oidc/callback"
+# The client, or None when the portal has no SSO (pages that only say whether it is offered).
+OptionalSSODep = Annotated[StarletteOAuth2App | None, Depends(get_sso)]
+# The client, for the routes of the SSO sign-in itself.
+SSODep = Annotated[StarletteOAuth2App, Depends(require_sso)]
+
+
+def redirect_uri(settings: Settings) -> str:
+    return settings.base_url.rstrip("/") + "/auth/oidc/callback"
 
 
 def acr_values_for(settings: Settings, level: int) -> str | None:
@@ -123,10 +139,8 @@ class SignedIn:
     claims: dict[str, Any]
 
 
-async def complete_sign_in(request: Request) -> SignedIn:
+async def complete_sign_in(request: Request, *, client: StarletteOAuth2App, settings: Settings) -> SignedIn:
     """Check the provider's answer (state, code, id_token, nonce, acr); raise SignInRefused otherwise."""
-    client = sso(request)
-    settings: Settings = request.app.state.settings
     if request.query_params.get("error"):
         raise SignInRefused(
             N_("The identity provider did not sign you in ({reason})."),
@@ -237,9 +251,8 @@ def account_for(session: Session, signed_in: SignedIn, *, current: Account | Non
     return account
 
 
-async def logout_url(request: Request, id_token: str) -> str | None:
+async def logout_url(client: StarletteOAuth2App | None, settings: Settings, id_token: str) -> str | None:
     """The provider's end-session URL for RP-initiated logout, or None when it has none."""
-    client = request.app.state.sso
     if client is None:
         return None
     try:
@@ -247,7 +260,7 @@ async def logout_url(request: Request, id_token: str) -> str | None:
         if not metadata.get("end_session_endpoint"):
             return None
         result = await client.create_logout_url(
-            post_logout_redirect_uri=request.app.state.settings.base_url.rstrip("/") + "/",
+            post_logout_redirect_uri=settings.base_url.rstrip("/") + "/",
             id_token_hint=id_token,
             client_id=client.client_id,
         )

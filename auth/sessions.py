@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from auth.models import Account, UserSession
 from portal.kernel.clock import utcnow
+from portal.kernel.deps import app_settings
 
 COOKIE_KEY = "sid"
 
@@ -36,7 +37,7 @@ def start_session(
 ) -> UserSession:
     """Sign `account` in on this browser: revoke the previous session, issue a new token."""
     end_session(request, session)
-    settings = request.app.state.settings
+    settings = app_settings(request.app)
     token = secrets.token_urlsafe(32)
     now = utcnow()
     row = UserSession(

@@ -29,7 +29,8 @@ from auth.clients import SCOPES, ApiClient
 from auth.oauth_server import AuthorizationServer, BadOAuthRequest, StarletteOAuth2Request, read_oauth_request
 from portal.kernel.audit import client_ip, record
 from portal.kernel.db import SessionDep
-from portal.kernel.ratelimit import RateLimited, check
+from portal.kernel.deps import LimiterDep, SettingsDep
+from portal.kernel.ratelimit import Limiter, RateLimited, check
 from portal.kernel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -161,10 +162,15 @@ def _oauth_error(status: int, error: str, description: str, headers: dict[str, s
 
 
 def _exchange(
-    request: Request, session: Session, oauth_request: StarletteOAuth2Request | None, bad_request: str | None
+    request: Request,
+    session: Session,
+    settings: Settings,
+    limiter: Limiter,
+    oauth_request: StarletteOAuth2Request | None,
+    bad_request: str | None,
 ) -> Response:
     try:
-        check(request.app.state.limiter, "token:ip", client_ip(request))
+        check(limiter, "token:ip", client_ip(request))
     except RateLimited as exc:
         log.warning("token requests from %s over the rate limit", client_ip(request) or "?")
         return _oauth_error(
@@ -177,7 +183,7 @@ def _exchange(
         record(session, "partner.token", request=request, outcome="refused", reason="bad_request", error=bad_request)
         return _oauth_error(400, "invalid_request", "The request body must be a small form (x-www-form-urlencoded).")
     attempt = Attempt(claimed_client_id=_claimed_client_id(oauth_request))
-    server = TokenServer(session, request.app.state.settings, attempt)
+    server = TokenServer(session, settings, attempt)
     response: Response = server.create_token_response(oauth_request)
     for name, value in NO_STORE.items():
         response.headers[name] = value
@@ -245,7 +251,7 @@ TOKEN_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=TOKEN_RESPONSES,
     response_class=JSONResponse,
 )
-async def token(request: Request, session: SessionDep) -> Response:
+async def token(request: Request, session: SessionDep, settings: SettingsDep, limiter: LimiterDep) -> Response:
     """Client credentials grant; client authentication by HTTP Basic or form fields."""
     oauth_request: StarletteOAuth2Request | None = None
     bad_request: str | None = None
@@ -256,4 +262,4 @@ async def token(request: Request, session: SessionDep) -> Response:
     except (ValueError, StarletteHTTPException) as exc:  # a multipart body with files, a malformed form
         bad_request = (getattr(exc, "detail", None) or str(exc))[:200] or "malformed body"
     # Session work (and a possibly remote limiter) on a thread: the event loop never waits on I/O.
-    return await run_in_threadpool(_exchange, request, session, oauth_request, bad_request)
+    return await run_in_threadpool(_exchange, request, session, settings, limiter, oauth_request, bad_request)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from auth.deps import OptionalAccount
+from auth.oidc import OptionalSSODep
 from auth.service import SignInFailed, authenticate, check_signup, create_account, normalise_login
 from auth.sessions import end_session, start_session
 from portal.kernel.audit import client_ip, record
 from portal.kernel.db import SessionDep
+from portal.kernel.deps import LimiterDep, SettingsDep
 from portal.kernel.errors import DomainError, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.ratelimit import RateLimited, check
+from portal.kernel.settings import Settings
 from portal.kernel.web import render
 
 router = APIRouter()
@@ -27,13 +30,16 @@ def safe_next(value: str | None) -> str:
     return "/dossiers"
 
 
-def _local_accounts_on(request: Request) -> None:
-    if not request.app.state.settings.allow_local_accounts:
+async def local_accounts_on(settings: SettingsDep) -> None:
+    """Password sign-in and sign-up pages exist only while the settings allow local accounts."""
+    if not settings.allow_local_accounts:
         raise NotFound(N_("Sign-in with a password is switched off on this portal. Use the national SSO."))
 
 
-def _signin_context(request: Request, next_url: str, **extra: object) -> dict[str, object]:
-    settings = request.app.state.settings
+LocalAccounts = Depends(local_accounts_on)
+
+
+def _signin_context(settings: Settings, sso: object | None, next_url: str, **extra: object) -> dict[str, object]:
     return {
         "next": next_url,
         "form": {},
@@ -41,30 +47,38 @@ def _signin_context(request: Request, next_url: str, **extra: object) -> dict[st
         "local_accounts": settings.allow_local_accounts,
         "sso_name": settings.oidc_display_name,
         "dev_idp": settings.dev_idp_enabled and not settings.oidc_issuer,
-        "sso_available": request.app.state.sso is not None,
+        "sso_available": sso is not None,
         **extra,
     }
 
 
 @router.get("/signin", name="signin")
-def signin_page(request: Request, account: OptionalAccount, next: str | None = None, level: int = 0) -> Response:
+def signin_page(
+    request: Request,
+    account: OptionalAccount,
+    settings: SettingsDep,
+    sso: OptionalSSODep,
+    next: str | None = None,
+    level: int = 0,
+) -> Response:
     if account and not level:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "auth/signin.html", _signin_context(request, safe_next(next), step_up=level))
+    return render(request, "auth/signin.html", _signin_context(settings, sso, safe_next(next), step_up=level))
 
 
-@router.post("/signin")
+@router.post("/signin", dependencies=[LocalAccounts])
 def signin(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
+    sso: OptionalSSODep,
     login: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    _local_accounts_on(request)
     email, phone = normalise_login(login)
     try:
-        limiter = request.app.state.limiter
         check(limiter, "signin:ip", client_ip(request))
         check(limiter, "signin:login", email or phone)
         account = authenticate(session=session, login=login, password=password)
@@ -74,35 +88,35 @@ def signin(
         response = render(
             request,
             "auth/signin.html",
-            _signin_context(request, safe_next(next), form={"login": login}, error=exc),
+            _signin_context(settings, sso, safe_next(next), form={"login": login}, error=exc),
             status_code=exc.status_code,
         )
         if isinstance(exc, RateLimited):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    start_session(request, session, account, method="password", level=request.app.state.settings.local_account_level)
+    start_session(request, session, account, method="password", level=settings.local_account_level)
     record(session, "signin.password", request=request, account_id=account.id, login=email or phone)
     return RedirectResponse(safe_next(next), status_code=303)
 
 
-@router.get("/signup", name="signup")
+@router.get("/signup", name="signup", dependencies=[LocalAccounts])
 def signup_page(request: Request, next: str | None = None) -> Response:
-    _local_accounts_on(request)
     return render(request, "auth/signup.html", {"next": safe_next(next), "form": {}, "errors": {}})
 
 
-@router.post("/signup")
+@router.post("/signup", dependencies=[LocalAccounts])
 def signup(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    limiter: LimiterDep,
     login: Annotated[str, Form(max_length=254)] = "",
     full_name: Annotated[str, Form(max_length=500)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     password2: Annotated[str, Form(max_length=1024)] = "",
     next: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    _local_accounts_on(request)
-    check(request.app.state.limiter, "signup:ip", client_ip(request))
+    check(limiter, "signup:ip", client_ip(request))
     form = {"login": login, "full_name": full_name}
     errors = check_signup(login=login, full_name=full_name, password=password, password2=password2)
     if not errors:
@@ -111,9 +125,7 @@ def signup(
         except DomainError as exc:
             errors["login"] = exc.msgid
         else:
-            start_session(
-                request, session, account, method="password", level=request.app.state.settings.local_account_level
-            )
+            start_session(request, session, account, method="password", level=settings.local_account_level)
             record(session, "signup", request=request, account_id=account.id)
             return RedirectResponse(safe_next(next), status_code=303)
     return render(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -17,6 +18,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from payments import service
+from payments.deps import GatewaysDep
 from payments.gateways.base import (
     Acknowledgement,
     CallbackRefused,
@@ -35,8 +37,8 @@ log = logging.getLogger("portal.payments")
 router = APIRouter()
 
 
-def gateway_of(request: Request, gateway_id: str) -> PaymentGateway:
-    gateway = request.app.state.gateways.get(gateway_id)
+def gateway_of(gateways: Mapping[str, PaymentGateway], gateway_id: str) -> PaymentGateway:
+    gateway = gateways.get(gateway_id)
     if gateway is None:
         raise NotFound(N_("This payment method is not offered."))
     return gateway
@@ -52,9 +54,11 @@ async def inbound(request: Request) -> InboundRequest:
 
 
 @router.get("/payments/return/{gateway_id}", name="payment_return", include_in_schema=False)
-async def payment_return(request: Request, gateway_id: str, session: WriteSessionDep) -> Response:
+async def payment_return(
+    request: Request, gateway_id: str, session: WriteSessionDep, gateways: GatewaysDep
+) -> Response:
     """The payer's browser back from the gateway: apply its signed result, then show the order."""
-    gateway = gateway_of(request, gateway_id)
+    gateway = gateway_of(gateways, gateway_id)
     message = await inbound(request)
 
     def settle() -> Response:
@@ -112,9 +116,11 @@ def _unavailable(request: Request) -> Response:
 @router.api_route(
     "/payments/notify/{gateway_id}", methods=["GET", "POST"], name="payment_notify", include_in_schema=False
 )
-async def payment_notify(request: Request, gateway_id: str, session: WriteSessionDep) -> Response:
+async def payment_notify(
+    request: Request, gateway_id: str, session: WriteSessionDep, gateways: GatewaysDep
+) -> Response:
     """A gateway's server-to-server notification (VNPay's IPN is a GET; others POST)."""
-    gateway = gateway_of(request, gateway_id)
+    gateway = gateway_of(gateways, gateway_id)
     message = await inbound(request)
 
     def take() -> Response:
@@ -143,16 +149,16 @@ async def payment_notify(request: Request, gateway_id: str, session: WriteSessio
 # -- the sandbox bank's page (served by the portal; only when the sandbox gateway is configured)
 
 
-def _sandbox(request: Request) -> SandboxGateway:
-    gateway = request.app.state.gateways.get("sandbox")
+def _sandbox(gateways: Mapping[str, PaymentGateway]) -> SandboxGateway:
+    gateway = gateways.get("sandbox")
     if not isinstance(gateway, SandboxGateway):
         raise NotFound(N_("This page does not exist."))
     return gateway
 
 
 @router.get("/sandbox-bank/pay", name="sandbox_bank", include_in_schema=False)
-def sandbox_bank_page(request: Request, order: str = "") -> Response:
-    bank = _sandbox(request)
+def sandbox_bank_page(request: Request, gateways: GatewaysDep, order: str = "") -> Response:
+    bank = _sandbox(gateways)
     try:
         details = bank.read_token(order[:4000])
     except (ValueError, KeyError):
@@ -170,11 +176,12 @@ def sandbox_bank_page(request: Request, order: str = "") -> Response:
 @router.post("/sandbox-bank/pay", include_in_schema=False)
 def sandbox_bank_choose(
     request: Request,
+    gateways: GatewaysDep,
     order: Annotated[str, Form(max_length=4000)] = "",
     choice: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """The payer's button at the bank: record it in the bank's ledger, notify the portal, send the payer back."""
-    bank = _sandbox(request)
+    bank = _sandbox(gateways)
     try:
         details = bank.read_token(order)
     except (ValueError, KeyError):

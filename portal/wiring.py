@@ -29,4 +29,7 @@ import portal.dossiers.payment_events
 import portal.dossiers.tasks
 import portal.notifications.tasks
 
+# Provides to auth the unread count shown in the page header.
+import portal.notifications.views
+
 __all__ = ["payments", "portal"]

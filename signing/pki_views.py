@@ -11,15 +11,16 @@ from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from portal.kernel.deps import SettingsDep
 from signing.pki import CA_NAMES, get_pki
 from signing.tsa import DevTimeStamper
 
 MAX_QUERY_BYTES = 16 * 1024  # a TimeStampReq is about 100 bytes; anything this large is not one
 
 
-def development_only(request: Request) -> None:
+async def development_only(settings: SettingsDep) -> None:
     """The dev PKI's routes do not exist in production."""
-    if request.app.state.settings.environment == "production":
+    if settings.environment == "production":
         raise HTTPException(status_code=404)
 
 

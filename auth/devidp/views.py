@@ -19,13 +19,14 @@ from starlette.exceptions import HTTPException
 
 from auth.devidp.provider import Authentication, DevIdentityProvider, get_provider
 from auth.oauth_server import BadOAuthRequest, StarletteOAuth2Request, read_oauth_request
+from portal.kernel.deps import SettingsDep
 from portal.kernel.i18n import N_
 from portal.kernel.web import render
 
 
-async def require_enabled(request: Request) -> None:
+async def require_enabled(settings: SettingsDep) -> None:
     """404 unless the settings allow the development provider (never in production)."""
-    if not request.app.state.settings.dev_idp_enabled:
+    if not settings.dev_idp_enabled:
         raise HTTPException(status_code=404)
 
 

@@ -7,21 +7,17 @@ documents it. Another agency's dossier is a 404, never a 403: the API does not r
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, func
-from sqlmodel import Session, col, select
 
 from auth.bearer import Partner, PartnerAPIRoute, require_partner
-from auth.models import Account
-from portal.catalog.models import Agency
+from portal.dossiers import queries
 from portal.dossiers.models import Dossier, DossierStatus
-from portal.dossiers.service import dossier_files
 from portal.kernel.db import SessionDep
-from portal.kernel.errors import Invalid, NotFound
+from portal.kernel.errors import Invalid
 from portal.kernel.i18n import N_
 
 # Every delivery by post goes, for now, to this one operator; a postal client bound to another operator
@@ -106,20 +102,6 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Since = Annotated[datetime | None, Query(description="Only dossiers submitted at or after this instant (ISO 8601).")]
 
 
-def _submitted() -> list[ColumnElement[bool]]:
-    return [col(Dossier.status) != DossierStatus.DRAFT, col(Dossier.code).is_not(None)]
-
-
-def _since(since: datetime | None) -> list[ColumnElement[bool]]:
-    if since is None:
-        return []
-    return [col(Dossier.submitted_at) >= (since if since.tzinfo else since.replace(tzinfo=UTC))]
-
-
-def _count(session: Session, conditions: list[ColumnElement[bool]]) -> int:
-    return int(session.exec(select(func.count()).select_from(Dossier).where(*conditions)).one())
-
-
 def _summary(dossier: Dossier, applicant_name: str) -> dict[str, Any]:
     return {
         "id": dossier.id,
@@ -147,36 +129,21 @@ def list_agency_dossiers(
     """The submitted dossiers of the client's agency, newest first."""
     if status == DossierStatus.DRAFT:
         raise Invalid(N_("Drafts are not sent to back-offices; choose another status."))
-    conditions = [col(Dossier.agency_code) == partner.agency_code, *_submitted(), *_since(since)]
-    if status is not None:
-        conditions.append(col(Dossier.status) == status)
-    rows = session.exec(
-        select(Dossier, Account.full_name)
-        .join(Account, col(Account.id) == col(Dossier.applicant_id))
-        .where(*conditions)
-        .order_by(col(Dossier.submitted_at).desc(), col(Dossier.id).desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
+    found = queries.agency_dossiers(
+        session, partner.agency_code, status=status, since=since, page=page, page_size=page_size
+    )
     return DossierPage(
-        items=[DossierSummary.model_validate(_summary(d, name)) for d, name in rows],
+        items=[DossierSummary.model_validate(_summary(d, name)) for d, name in found.rows],
         page=page,
         page_size=page_size,
-        total=_count(session, conditions),
+        total=found.total,
     )
 
 
 @router.get("/backoffice/dossiers/{code}", tags=["partner: back-office"], response_model=DossierDetail)
 def get_agency_dossier(partner: BackOffice, session: SessionDep, code: str) -> DossierDetail:
     """One submitted dossier of the client's agency, with its answers and files (any other code: 404)."""
-    row = session.exec(
-        select(Dossier, Account.full_name)
-        .join(Account, col(Account.id) == col(Dossier.applicant_id))
-        .where(col(Dossier.code) == code[:40], col(Dossier.agency_code) == partner.agency_code, *_submitted())
-    ).first()
-    if row is None:
-        raise NotFound(N_("There is no dossier with this code."))
-    dossier, name = row
+    dossier, name, dossier_files = queries.agency_dossier_detail(session, code, partner.agency_code)
     files = [
         DossierFileInfo(
             component=f.component_id,
@@ -186,7 +153,7 @@ def get_agency_dossier(partner: BackOffice, session: SessionDep, code: str) -> D
             pages=f.pages,
             media_type=f.media_type,
         )
-        for f in dossier_files(session, dossier)
+        for f in dossier_files
     ]
     return DossierDetail.model_validate(
         {
@@ -215,16 +182,7 @@ def list_postal_orders(
     """
     if partner.postal_operator != DEFAULT_POSTAL_OPERATOR:
         return PostalOrderPage(items=[], page=page, page_size=page_size, total=0)
-    conditions = [col(Dossier.delivery_method) == "post", *_submitted(), *_since(since)]
-    rows = session.exec(
-        select(Dossier, Account.full_name, Agency.name_vi)
-        .join(Account, col(Account.id) == col(Dossier.applicant_id))
-        .join(Agency, col(Agency.code) == col(Dossier.agency_code))
-        .where(*conditions)
-        .order_by(col(Dossier.submitted_at).desc(), col(Dossier.id).desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
+    found = queries.postal_orders(session, since=since, page=page, page_size=page_size)
     items = [
         PostalOrder(
             dossier_code=d.code or "",
@@ -235,6 +193,6 @@ def list_postal_orders(
             appointment_date=d.due_date,
             recipient_name=name,
         )
-        for d, name, agency_name in rows
+        for d, name, agency_name in found.rows
     ]
-    return PostalOrderPage(items=items, page=page, page_size=page_size, total=_count(session, conditions))
+    return PostalOrderPage(items=items, page=page, page_size=page_size, total=found.total)

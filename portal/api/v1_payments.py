@@ -6,54 +6,31 @@ a 404. The daily report is what the agency's accountant reconciles against the b
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from enum import Enum
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from auth.bearer import PartnerAPIRoute
 from payments import report
 from payments import service as payments
-from payments.models import Payment, Refund
+from payments.queries import refunds_of
+from payments.serialize import PaymentInfo, payments_info
 from portal.api.v1 import AUTH_RESPONSES, BackOffice
+from portal.dossiers import queries
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.db import SessionDep
-from portal.kernel.errors import Conflict, NotFound
+from portal.kernel.errors import Conflict
 from portal.kernel.i18n import N_
 
 router = APIRouter(prefix="/api/v1", route_class=PartnerAPIRoute, responses=AUTH_RESPONSES)
 TAGS: list[str | Enum] = ["partner: back-office"]
 ENDED = (DossierStatus.REJECTED, DossierStatus.WITHDRAWN)
-
-
-class RefundInfo(BaseModel):
-    id: str
-    amount: int = Field(description="Đồng.")
-    reason: str = Field(description="rejected, withdrawn, duplicate or agency")
-    status: str = Field(description="pending, succeeded or failed")
-    created_at: datetime
-    settled_at: datetime | None
-
-
-class PaymentInfo(BaseModel):
-    """One payment of a dossier (one attempt through one gateway)."""
-
-    reference: str = Field(description="The portal's reference, as sent to the gateway.")
-    gateway: str
-    amount: int = Field(description="Đồng.")
-    currency: str
-    status: str = Field(description="pending, succeeded, failed or cancelled")
-    gateway_ref: str | None = Field(description="The gateway's or bank's transaction number.")
-    created_at: datetime
-    settled_at: datetime | None
-    refunded_amount: int
-    receipt: str | None = Field(description="The e-receipt's symbol and number (ký hiệu/số).")
-    refunds: list[RefundInfo]
 
 
 class DossierPayments(BaseModel):
@@ -77,51 +54,19 @@ class ReportRowOut(BaseModel):
     net: int
 
 
-def _agency_dossier(session: Session, code: str, agency_code: str | None, *, lock: bool = False) -> Dossier:
-    stmt = select(Dossier).where(
-        col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, col(Dossier.code).is_not(None)
-    )
-    if lock and session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    dossier = session.exec(stmt).first()
-    if dossier is None:
-        raise NotFound(N_("There is no dossier with this code."))
-    return dossier
-
-
 def _payments_out(session: Session, dossier: Dossier) -> DossierPayments:
     items = payments.payments_of(session, dossier.id)
-    refunds: dict[str, list[Refund]] = {}
-    if items:
-        for refund in session.exec(select(Refund).where(col(Refund.payment_id).in_([p.id for p in items]))):
-            refunds.setdefault(refund.payment_id, []).append(refund)
     return DossierPayments(
         code=dossier.code or "",
         status=DossierStatus(dossier.status),
-        payments=[_payment_out(p, refunds.get(p.id, [])) for p in items],
-    )
-
-
-def _payment_out(p: Payment, refunds: list[Refund]) -> PaymentInfo:
-    return PaymentInfo(
-        reference=p.reference,
-        gateway=p.gateway,
-        amount=p.amount,
-        currency=p.currency,
-        status=p.status,
-        gateway_ref=p.gateway_ref,
-        created_at=p.created_at,
-        settled_at=p.settled_at,
-        refunded_amount=p.refunded_amount,
-        receipt=f"{p.receipt_symbol}/{p.receipt_number}" if p.receipt_number else None,
-        refunds=[RefundInfo.model_validate(r, from_attributes=True) for r in refunds],
+        payments=payments_info(items, refunds_of(session, items)),
     )
 
 
 @router.get("/backoffice/dossiers/{code}/payments", tags=TAGS, response_model=DossierPayments)
 def dossier_payments(partner: BackOffice, session: SessionDep, code: str) -> DossierPayments:
     """The payments and refunds of one dossier of the client's agency."""
-    return _payments_out(session, _agency_dossier(session, code, partner.agency_code))
+    return _payments_out(session, queries.agency_dossier(session, code, partner.agency_code))
 
 
 @router.post("/backoffice/dossiers/{code}/reject", tags=TAGS, response_model=DossierPayments)
@@ -129,7 +74,7 @@ def reject_dossier(
     partner: BackOffice, session: SessionDep, code: str, rejection: Annotated[Rejection, Body()]
 ) -> DossierPayments:
     """Reject a dossier with a reason; a refundable fee is given back through its gateway (idempotent)."""
-    dossier = _agency_dossier(session, code, partner.agency_code, lock=True)
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     dossiers.reject(session=session, dossier=dossier, reason=rejection.reason, by=f"api:{partner.client_id}")
     return _payments_out(session, dossier)
 
@@ -137,7 +82,7 @@ def reject_dossier(
 @router.post("/backoffice/dossiers/{code}/refund", tags=TAGS, response_model=DossierPayments)
 def refund_dossier(partner: BackOffice, session: SessionDep, code: str) -> DossierPayments:
     """Give back everything still kept of a rejected or withdrawn dossier's fee (409 when nothing was paid)."""
-    dossier = _agency_dossier(session, code, partner.agency_code, lock=True)
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     if dossier.status not in ENDED:
         raise Conflict(N_("Only the fee of a rejected or withdrawn dossier can be refunded."))
     payments.refund_order(session=session, order_id=dossier.id, reason="agency")

@@ -14,6 +14,7 @@ from auth.views import safe_next
 from portal.businesses import service
 from portal.businesses.models import Business
 from portal.kernel.db import SessionDep
+from portal.kernel.deps import LimiterDep
 from portal.kernel.errors import Conflict, DomainError, SignInRequired
 from portal.kernel.ratelimit import check
 from portal.kernel.web import is_htmx, render
@@ -40,11 +41,12 @@ def register(
     request: Request,
     session: SessionDep,
     account: CurrentAccount,
+    limiter: LimiterDep,
     tax_code: Annotated[str, Form(max_length=2000)] = "",
     name: Annotated[str, Form(max_length=2000)] = "",
     address: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    check(request.app.state.limiter, "business:account", account.id)
+    check(limiter, "business:account", account.id)
     form = {"tax_code": tax_code, "name": name, "address": address}
     errors = service.check_registration(tax_code=tax_code, name=name, address=address)
     status_code = 422

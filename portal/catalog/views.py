@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from auth.deps import OptionalAccount
-from portal.catalog.snapshot import CatalogCache
+from portal.catalog.deps import CatalogDep
+from portal.kernel.deps import SettingsDep
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.text import search_terms
@@ -18,24 +19,21 @@ from portal.kernel.web import render
 router = APIRouter()
 
 
-def catalog(request: Request) -> CatalogCache:
-    cache: CatalogCache = request.app.state.catalog
-    return cache
-
-
 @router.get("/procedures", name="procedures")
 async def procedure_list(
     request: Request,
     account: OptionalAccount,
+    catalog: CatalogDep,
+    settings: SettingsDep,
     q: Annotated[str, Query(max_length=200)] = "",
     agency: Annotated[str, Query(max_length=10)] = "",
     field: Annotated[str, Query(max_length=200)] = "",
     level: Annotated[str, Query(max_length=10)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
-    snapshot = await catalog(request).current()
+    snapshot = await catalog.current()
     found = snapshot.search(search_terms(q), agency=agency, field_vi=field, level=level)
-    size = request.app.state.settings.page_size
+    size = settings.page_size
     pages = max(1, math.ceil(len(found) / size))
     page = min(page, pages)
     return render(
@@ -55,8 +53,8 @@ async def procedure_list(
 
 
 @router.get("/procedures/{code}", name="procedure")
-async def procedure_detail(request: Request, code: str, account: OptionalAccount) -> Response:
-    snapshot = await catalog(request).current()
+async def procedure_detail(request: Request, code: str, account: OptionalAccount, catalog: CatalogDep) -> Response:
+    snapshot = await catalog.current()
     proc = snapshot.find(code)
     if proc is None:
         raise NotFound(N_("There is no procedure with this code."))

@@ -18,6 +18,7 @@ from payments.models import Payment
 from portal.catalog.models import Procedure
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
+from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import subscribe
 from portal.kernel.i18n import N_
@@ -77,7 +78,15 @@ def _submit_paid_draft(session: Session, dossier: Dossier) -> None:
     defn = dossiers.get_definition(session, dossier.form_id, dossier.form_version)
     try:
         with session.begin_nested():
-            dossiers.submit(session=session, dossier=dossier, procedure=procedure, defn=defn, by=applicant)
+            # Subscribers get a session and no request: the settings come with the session (settings_of).
+            dossiers.submit(
+                session=session,
+                dossier=dossier,
+                procedure=procedure,
+                defn=defn,
+                by=applicant,
+                settings=settings_of(session),
+            )
     except (Invalid, Conflict) as exc:
         # Changed since the payment started (a file removed...): the applicant submits from the review page.
         log.info("paid draft %s not submitted automatically: %s", dossier.id, exc.msgid)

@@ -32,7 +32,6 @@ from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSe
 from portal.dossiers.outbox import DossierSubmitted
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
-from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
@@ -294,7 +293,9 @@ class Readiness:
         return self.ok and not self.payment_due
 
 
-def readiness(session: Session, dossier: Dossier, procedure: Procedure, defn: FormDefinition) -> Readiness:
+def readiness(
+    session: Session, dossier: Dossier, procedure: Procedure, defn: FormDefinition, *, settings: Settings
+) -> Readiness:
     """Check the whole form, the mandatory components and the delivery method."""
     files = dossier_files(session, dossier)
     have = {f.component_id for f in files}
@@ -312,17 +313,17 @@ def readiness(session: Session, dossier: Dossier, procedure: Procedure, defn: Fo
         form_errors=validate_data(defn, dossier.data),
         missing_components=missing,
         delivery_missing=dossier.delivery_method not in procedure.delivery,
-        payment_due=billing.payment_blocks_submission(session, procedure, dossier, settings_of(session)),
+        payment_due=billing.payment_blocks_submission(session, procedure, dossier, settings),
     )
 
 
-def set_delivery(*, session: Session, dossier: Dossier, procedure: Procedure, method: str) -> None:
+def set_delivery(*, session: Session, dossier: Dossier, procedure: Procedure, method: str, settings: Settings) -> None:
     """Record how the applicant wants to receive the result."""
     _require_draft(dossier)
     if method not in procedure.delivery:
         raise Invalid(N_("Choose how you want to receive the result."))
     dossier.delivery_method = method
-    billing.check_bill_change(session, procedure, dossier, settings_of(session))
+    billing.check_bill_change(session, procedure, dossier, settings)
     session.add(dossier)
     session.flush()
 
@@ -340,13 +341,21 @@ def next_sequence(session: Session, agency_code: str, day: str) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
-def submit(*, session: Session, dossier: Dossier, procedure: Procedure, defn: FormDefinition, by: Account) -> Dossier:
+def submit(
+    *,
+    session: Session,
+    dossier: Dossier,
+    procedure: Procedure,
+    defn: FormDefinition,
+    by: Account,
+    settings: Settings,
+) -> Dossier:
     """Submit a complete draft once: a second or concurrent submit returns the same dossier."""
     if dossier.status != DossierStatus.DRAFT:
         if dossier.code:
             return dossier
         raise Conflict(N_("This dossier can no longer be submitted."))
-    ready = readiness(session, dossier, procedure, defn)
+    ready = readiness(session, dossier, procedure, defn, settings=settings)
     if not ready.ok:
         raise Invalid(N_("The dossier is not complete yet. Correct the points listed below."))
     if ready.payment_due:

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -16,19 +16,18 @@ from auth.deps import CurrentAccount, CurrentViewer, optional_account_sync, requ
 from auth.sessions import COOKIE_KEY
 from forms.address import format_address, provinces, wards
 from forms.definition import FormDefinition
-from portal.businesses.models import Business
-from portal.catalog.models import Agency, Procedure
-from portal.dossiers import billing, service
-from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
-from portal.dossiers.payment_views import payment_summary
+from portal.catalog.deps import CatalogDep
+from portal.catalog.models import Procedure
+from portal.dossiers import queries, service, signatures
+from portal.dossiers.models import Dossier, DossierStatus
 from portal.dossiers.tasks import current_receipt
-from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
-from portal.kernel.errors import DomainError, Invalid, NotFound, SignInRequired
+from portal.kernel.deps import EngineDep, SettingsDep, StorageDep, WorkerDep
+from portal.kernel.errors import DomainError, NotFound, SignInRequired
 from portal.kernel.i18n import N_
+from portal.kernel.settings import Settings
 from portal.kernel.web import format_msg, render, translator
-from signing.verify import verify_pdf
-from signing.verify_views import trust_setup
+from signing.verify_service import trust_setup
 
 router = APIRouter()
 
@@ -51,23 +50,13 @@ def raw_form(form: FormData) -> dict[str, list[str]]:
     return out
 
 
-def _load(session: SessionDep, dossier_id: str, account: CurrentAccount) -> tuple[Dossier, Procedure, FormDefinition]:
-    dossier = service.own_dossier(session, dossier_id, account)
-    proc = session.get(Procedure, dossier.procedure_code)
-    if proc is None:
-        raise NotFound(N_("There is no procedure with this code."))
-    return dossier, proc, service.get_definition(session, dossier.form_id, dossier.form_version)
-
-
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
 @router.post("/procedures/{code}/start", name="start_dossier")
 def start(code: str, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer) -> Response:
-    proc = session.get(Procedure, code)
-    if proc is None:
-        raise NotFound(N_("There is no procedure with this code."))
+    proc = queries.procedure(session, code)
     require_level(viewer, proc.required_assurance, next_url=f"/procedures/{code}")
     dossier = service.create_draft(session=session, procedure=proc, by=account, business_id=viewer.acting_business_id)
     defn = service.get_definition(session, dossier.form_id, dossier.form_version)
@@ -77,13 +66,7 @@ def start(code: str, session: SessionDep, account: CurrentAccount, viewer: Curre
 @router.get("/dossiers", name="my_dossiers")
 def my_dossiers(request: Request, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer) -> Response:
     """The dossiers of whom the browser acts for: the account's personal ones, or the business's."""
-    rows = session.exec(
-        select(Dossier, Procedure)
-        .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
-        .where(service.acting_identity(account.id, viewer.acting_business_id))
-        .order_by(col(Dossier.updated_at).desc())
-        .limit(200)
-    ).all()
+    rows = queries.dossiers_of(session, account.id, viewer.acting_business_id)
     return render(request, "dossiers/list.html", {"rows": rows, "business": viewer.acting_as})
 
 
@@ -142,7 +125,7 @@ def _step_context(dossier: Dossier, proc: Procedure, defn: FormDefinition, step_
 def step_page(
     request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount
 ) -> Response:
-    dossier, proc, defn = _load(session, dossier_id, account)
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
         return _redirect(f"/dossiers/{dossier.id}")
     if step_id not in defn.step_ids:
@@ -155,7 +138,7 @@ def step_page(
 @router.get("/dossiers/{dossier_id}/continue", name="continue_dossier")
 def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
     """Resume a draft where it was left (or show a submitted dossier)."""
-    dossier, _proc, defn = _load(session, dossier_id, account)
+    dossier, _proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
         return _redirect(f"/dossiers/{dossier.id}")
     step = dossier.last_step if dossier.last_step in defn.step_ids else defn.step_ids[0]
@@ -166,7 +149,7 @@ def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccou
 def step_submit(
     request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount, form: PostedForm
 ) -> Response:
-    dossier, proc, defn = _load(session, dossier_id, account)
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     action = str(form.get("_action") or "next")
     raw = raw_form(form)
     if action.startswith("add:") or action.startswith("remove:"):
@@ -226,7 +209,7 @@ def validate_one(
     """HTMX inline validation: re-render one field with its message."""
     from forms.validation import validate_field
 
-    dossier, _proc, defn = _load(session, dossier_id, account)
+    dossier, _proc, defn = queries.dossier_with_form(session, dossier_id, account)
     path = str(form.get("_field") or "")
     raw = raw_form(form)
     raw.pop("_field", None)
@@ -251,16 +234,19 @@ def ward_options(request: Request, province: str = "", name: str = "", value: st
 
 
 @router.get("/dossiers/{dossier_id}/files", name="dossier_files")
-def files_page(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
-    dossier, proc, defn = _load(session, dossier_id, account)
+def files_page(
+    request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, settings: SettingsDep
+) -> Response:
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
         return _redirect(f"/dossiers/{dossier.id}")
-    return _render_files(request, session, dossier, proc, defn)
+    return _render_files(request, session, settings, dossier, proc, defn)
 
 
 def _render_files(
     request: Request,
-    session: SessionDep,
+    session: Session,
+    settings: Settings,
     dossier: Dossier,
     proc: Procedure,
     defn: FormDefinition,
@@ -268,8 +254,6 @@ def _render_files(
     error: DomainError | None = None,
     error_component: str | None = None,
 ) -> Response:
-    files = service.dossier_files(session, dossier)
-    settings = request.app.state.settings
     return render(
         request,
         "dossiers/files.html",
@@ -277,76 +261,30 @@ def _render_files(
             "dossier": dossier,
             "proc": proc,
             "defn": defn,
-            "files": files,
             "error": error,
             "error_component": error_component,
-            "used_bytes": sum(f.size for f in files),
-            "max_file_mb": settings.max_file_bytes // (1024 * 1024),
-            "max_dossier_mb": settings.max_dossier_bytes // (1024 * 1024),
+            **queries.files_page(session, dossier, settings=settings),
         },
         status_code=error.status_code if error else 200,
         block="components",
     )
 
 
-async def _needs_signature(request: Request, dossier_id: str, component_id: str) -> bool:
-    """Whether the component must carry a digital signature (read before the write transaction)."""
-
-    def procedure_code() -> str | None:
-        with Session(request.app.state.engine) as s:
-            return s.exec(select(Dossier.procedure_code).where(Dossier.id == dossier_id)).first()
-
-    code = await run_in_threadpool(procedure_code)
-    proc = (await request.app.state.catalog.current()).find(code) if code else None
-    component = proc.component(component_id) if proc else None
-    return bool(component and component.get("signature_required"))
-
-
-def _check_signatures(request: Request, files: list[service.PreparedFile]) -> list[dict[str, Any]]:
-    """Validate files signed elsewhere; refuse the upload with the reasons when one is not acceptable."""
-    trust = trust_setup(request.app)
-    t = translator(request)
-    summaries = []
-    for file in files:
-        if file.ready.original_media_type != "application/pdf":
-            raise DomainError(
-                N_("{file}: a scan or a photo cannot carry a digital signature. Upload the signed PDF."),
-                {"file": file.upload.filename},
-                status_code=415,
-            )
-        report = verify_pdf(
-            file.ready.pdf,
-            trust_roots=list(trust.roots),
-            crls=list(trust.crls),
-            allow_fetching=trust.allow_fetching,
-            max_pages=request.app.state.settings.verify_max_pages,
-            max_bytes=request.app.state.settings.max_file_bytes,
-        )
-        if not report.ok:
-            reasons = [*report.problems, *(p for sig in report.signatures for p in sig.problems)]
-            raise Invalid(
-                N_("The digital signature of {file} was not accepted: {reasons}"),
-                {"file": file.upload.filename, "reasons": "; ".join(dict.fromkeys(t(r) for r in reasons))},
-            )
-        first = report.signatures[0]
-        summaries.append(
-            {
-                "signer": first.signer_name,
-                "signed_at": (first.timestamp_time or first.signing_time or utcnow()).isoformat(),
-                "timestamp": first.has_timestamp,
-                "signatures": len(report.signatures),
-            }
-        )
-    return summaries
-
-
 @router.post("/dossiers/{dossier_id}/files/{component_id}", name="upload_files")
-async def upload(request: Request, dossier_id: str, component_id: str, session: SessionDep) -> Response:
+async def upload(
+    request: Request,
+    dossier_id: str,
+    component_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    engine: EngineDep,
+    catalog: CatalogDep,
+) -> Response:
     # The files are checked and converted before any database work, so the (SQLite) write lock is not
     # held during a slow image conversion, and off the event loop.
     if not isinstance(request.session.get(COOKIE_KEY), str):
         raise SignInRequired()
-    settings = request.app.state.settings
     form = await request.form()
     uploads: list[service.Upload] = []
     for value in form.getlist("files"):
@@ -356,7 +294,7 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
             )
     refused: DomainError | None = None
     files: list[service.PreparedFile] = []
-    signatures: list[dict[str, Any]] | None = None
+    summaries: list[dict[str, Any]] | None = None
     try:
         files = await run_in_threadpool(
             service.prepare_files,
@@ -364,35 +302,44 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
             max_file_bytes=settings.max_file_bytes,
             max_image_decoded_bytes=settings.max_image_decoded_bytes,
         )
-        if await _needs_signature(request, dossier_id, component_id):
-            signatures = await run_in_threadpool(_check_signatures, request, files)
+        if await signatures.needs_signature(engine, catalog, dossier_id, component_id):
+
+            def accept() -> list[dict[str, Any]]:
+                trust = trust_setup(request.app)  # may read files and sign development CRLs: on this thread
+                return signatures.accept_signatures(
+                    files, trust=trust, settings=settings, translate=translator(request)
+                )
+
+            summaries = await run_in_threadpool(accept)
     except DomainError as exc:
         refused = exc
 
     def store() -> Response:
         account = required_account(optional_account_sync(request))
-        dossier, proc, defn = _load(session, dossier_id, account)
+        dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
         error = refused
         if error is None:
             try:
                 service.add_files(
                     session=session,
-                    storage=request.app.state.storage,
+                    storage=storage,
                     settings=settings,
                     dossier=dossier,
                     procedure=proc,
                     component_id=component_id,
                     files=files,
-                    signatures=signatures,
+                    signatures=summaries,
                 )
             except DomainError as exc:
                 error = exc
         if error is not None:
             if proc.component(component_id) is None:
                 raise NotFound(N_("This dossier has no such component."))
-            return _render_files(request, session, dossier, proc, defn, error=error, error_component=component_id)
+            return _render_files(
+                request, session, settings, dossier, proc, defn, error=error, error_component=component_id
+            )
         if request.headers.get("HX-Request") == "true":
-            return _render_files(request, session, dossier, proc, defn)
+            return _render_files(request, session, settings, dossier, proc, defn)
         return _redirect(f"/dossiers/{dossier.id}/files#c-{component_id}")
 
     return await run_in_threadpool(store)
@@ -400,24 +347,27 @@ async def upload(request: Request, dossier_id: str, component_id: str, session: 
 
 @router.post("/dossiers/{dossier_id}/files/{file_id}/delete", name="delete_file")
 def delete_file(
-    request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount
+    request: Request,
+    dossier_id: str,
+    file_id: str,
+    session: SessionDep,
+    account: CurrentAccount,
+    settings: SettingsDep,
 ) -> Response:
-    dossier, proc, defn = _load(session, dossier_id, account)
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     service.remove_file(session=session, dossier=dossier, file_id=file_id)
     if request.headers.get("HX-Request") == "true":
-        return _render_files(request, session, dossier, proc, defn)
+        return _render_files(request, session, settings, dossier, proc, defn)
     return _redirect(f"/dossiers/{dossier.id}/files")
 
 
 @router.get("/dossiers/{dossier_id}/files/{file_id}", name="download_file")
 def download_file(
-    request: Request, dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount
+    dossier_id: str, file_id: str, session: SessionDep, account: CurrentAccount, storage: StorageDep
 ) -> Response:
     dossier = service.own_dossier(session, dossier_id, account)
-    row = next((f for f in service.dossier_files(session, dossier) if f.id == file_id), None)
-    if row is None:
-        raise NotFound(N_("There is no such file in this dossier."))
-    data = request.app.state.storage.get(row.storage_key)
+    row = queries.dossier_file(session, dossier, file_id)
+    data = storage.get(row.storage_key)
     return Response(
         data,
         media_type="application/pdf",
@@ -426,16 +376,19 @@ def download_file(
 
 
 @router.get("/dossiers/{dossier_id}/review", name="dossier_review")
-def review(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
-    dossier, proc, defn = _load(session, dossier_id, account)
+def review(
+    request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, settings: SettingsDep
+) -> Response:
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
         return _redirect(f"/dossiers/{dossier.id}")
-    return _render_review(request, session, dossier, proc, defn)
+    return _render_review(request, session, settings, dossier, proc, defn)
 
 
 def _render_review(
     request: Request,
-    session: SessionDep,
+    session: Session,
+    settings: Settings,
     dossier: Dossier,
     proc: Procedure,
     defn: FormDefinition,
@@ -443,7 +396,6 @@ def _render_review(
     status_code: int = 200,
     error: DomainError | None = None,
 ) -> Response:
-    ready = service.readiness(session, dossier, proc, defn)
     return render(
         request,
         "dossiers/review.html",
@@ -452,9 +404,7 @@ def _render_review(
             "proc": proc,
             "defn": defn,
             "values": dossier.data,
-            "ready": ready,
-            "fee": billing.bill_for(proc, dossier, request.app.state.settings),
-            "files": service.dossier_files(session, dossier),
+            **queries.review_page(session, dossier, proc, defn, settings=settings),
             "error": error,
             "wards_for": wards,
             "format_address": format_address,
@@ -472,76 +422,65 @@ def submit(
     session: SessionDep,
     account: CurrentAccount,
     viewer: CurrentViewer,
+    settings: SettingsDep,
+    worker: WorkerDep,
     delivery_method: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    dossier = service.own_dossier(session, dossier_id, account, lock=True)
-    proc = session.get(Procedure, dossier.procedure_code)
-    assert proc is not None
-    defn = service.get_definition(session, dossier.form_id, dossier.form_version)
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account, lock=True)
     if dossier.status == DossierStatus.DRAFT and delivery_method:
         try:
-            service.set_delivery(session=session, dossier=dossier, procedure=proc, method=delivery_method)
+            service.set_delivery(
+                session=session, dossier=dossier, procedure=proc, method=delivery_method, settings=settings
+            )
         except DomainError as exc:
-            return _render_review(request, session, dossier, proc, defn, status_code=exc.status_code, error=exc)
+            return _render_review(
+                request, session, settings, dossier, proc, defn, status_code=exc.status_code, error=exc
+            )
     if dossier.status == DossierStatus.DRAFT:
         try:
             require_level(viewer, proc.required_assurance, next_url=f"/dossiers/{dossier.id}/review")
         except StepUpRequired as exc:
             return step_up_response(request, exc)  # returned: the delivery choice above is kept
-        ready = service.readiness(session, dossier, proc, defn)
+        ready = service.readiness(session, dossier, proc, defn, settings=settings)
         if ready.ok and ready.payment_due:
             # The fee comes first: a succeeded payment submits the dossier.
             return _redirect(f"/dossiers/{dossier.id}/payment")
     try:
-        service.submit(session=session, dossier=dossier, procedure=proc, defn=defn, by=account)
+        service.submit(session=session, dossier=dossier, procedure=proc, defn=defn, by=account, settings=settings)
     except DomainError as exc:
         if dossier.status != DossierStatus.DRAFT:
             raise
-        return _render_review(request, session, dossier, proc, defn, status_code=exc.status_code, error=exc)
+        return _render_review(request, session, settings, dossier, proc, defn, status_code=exc.status_code, error=exc)
     response = _redirect(f"/dossiers/{dossier.id}?submitted=1")
-    worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         response.background = BackgroundTask(worker.wake)  # runs after the commit
     return response
 
 
 @router.get("/dossiers/{dossier_id}", name="dossier")
-def dossier_page(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
-    dossier = service.own_dossier(session, dossier_id, account)
-    proc = session.get(Procedure, dossier.procedure_code)
-    agency = session.get(Agency, dossier.agency_code)
-    events = session.exec(
-        select(DossierEvent)
-        .where(DossierEvent.dossier_id == dossier.id)
-        .order_by(col(DossierEvent.at), col(DossierEvent.id))
-    ).all()
-    defn = service.get_definition(session, dossier.form_id, dossier.form_version)
+def dossier_page(
+    request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, settings: SettingsDep
+) -> Response:
     return render(
         request,
         "dossiers/detail.html",
         {
-            "dossier": dossier,
-            "proc": proc,
-            "agency": agency,
-            "events": events,
-            "defn": defn,
-            "values": dossier.data,
+            **queries.dossier_page(session, dossier_id, account, settings=settings),
             "format_address": format_address,
-            "files": service.dossier_files(session, dossier),
             "just_submitted": request.query_params.get("submitted") == "1",
-            "business": session.get(Business, dossier.business_id) if dossier.business_id else None,
-            "fee": payment_summary(session, dossier, request.app.state.settings),
             "just_withdrawn": request.query_params.get("withdrawn") == "1",
         },
     )
 
 
 @router.get("/dossiers/{dossier_id}/receipt.pdf", name="dossier_receipt")
-def receipt(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+def receipt(
+    dossier_id: str, session: SessionDep, account: CurrentAccount, storage: StorageDep, settings: SettingsDep
+) -> Response:
     dossier = service.own_dossier(session, dossier_id, account)
     if not dossier.code:
         raise NotFound(N_("The receipt exists once the dossier is submitted."))
-    pdf = current_receipt(session, dossier, storage=request.app.state.storage, settings=request.app.state.settings)
+    pdf = current_receipt(session, dossier, storage=storage, settings=settings)
     return Response(
         pdf,
         media_type="application/pdf",

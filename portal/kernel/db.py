@@ -12,6 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from portal.kernel.deps import app_engine, app_settings
 from portal.kernel.settings import Settings
 
 # Sessions outside a request (worker, jobs, CLI) are `portal.kernel.uow.unit_of_work`, which owns `writer`.
@@ -73,9 +74,10 @@ def _finish(session: Session, ok: bool) -> None:
 
 
 def _open(request: Request, *, write: bool) -> Session:
-    engine: Engine = request.app.state.engine
+    engine = app_engine(request.app)
     session = Session(writer(engine) if write else engine, expire_on_commit=False)
-    session.info["settings"] = request.app.state.settings  # for domain code reached through events
+    # Only for subscribers of in-transaction events, which get a session and no request (see settings_of).
+    session.info["settings"] = app_settings(request.app)
     return session
 
 
@@ -108,7 +110,11 @@ get_write_session = _session_dependency(always_write=True)
 
 
 def settings_of(session: Session) -> Settings:
-    """The settings of the app (or worker) that opened this session."""
+    """The settings of the app (or worker) that opened this session.
+
+    For event subscribers only, which are handed a session and nothing else; handlers take `SettingsDep`
+    and services take `settings=` from their caller.
+    """
     settings = session.info.get("settings")
     if isinstance(settings, Settings):
         return settings

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments import render_block
 
 from portal.kernel.clock import local
+from portal.kernel.deps import app_settings
 from portal.kernel.i18n import Translator, pick_locale
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,7 +116,7 @@ def render(
         "locale": t.locale,
         "csrf_token": LazyCsrf(request),
         "account": getattr(request.state, "account", None),
-        "settings": request.app.state.settings,
+        "settings": app_settings(request.app),
         "path": request.url.path,
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     }

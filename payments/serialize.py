@@ -1,0 +1,71 @@
+"""A payment as others see it: the one shape of a payment and its refunds outside the payments package.
+
+The partner API answers with these models (so `/api/openapi.json` documents them), and pages and file
+names use `receipt_label` for the e-receipt's symbol and number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from payments.models import Payment, Refund
+
+
+class RefundInfo(BaseModel):
+    id: str
+    amount: int = Field(description="Đồng.")
+    reason: str = Field(description="rejected, withdrawn, duplicate or agency")
+    status: str = Field(description="pending, succeeded or failed")
+    created_at: datetime
+    settled_at: datetime | None
+
+
+class PaymentInfo(BaseModel):
+    """One payment of a dossier (one attempt through one gateway)."""
+
+    reference: str = Field(description="The portal's reference, as sent to the gateway.")
+    gateway: str
+    amount: int = Field(description="Đồng.")
+    currency: str
+    status: str = Field(description="pending, succeeded, failed or cancelled")
+    gateway_ref: str | None = Field(description="The gateway's or bank's transaction number.")
+    created_at: datetime
+    settled_at: datetime | None
+    refunded_amount: int
+    receipt: str | None = Field(description="The e-receipt's symbol and number (ký hiệu/số).")
+    refunds: list[RefundInfo]
+
+
+def receipt_label(payment: Payment) -> str | None:
+    """The e-receipt's symbol and number ("ký hiệu/số"), once it has been issued."""
+    return f"{payment.receipt_symbol}/{payment.receipt_number}" if payment.receipt_number else None
+
+
+def e_receipt_filename(payment: Payment) -> str:
+    """The name the e-receipt PDF is downloaded as."""
+    return f"bien-lai-{payment.receipt_number or payment.reference}.pdf"
+
+
+def payment_info(payment: Payment, refunds: Sequence[Refund]) -> PaymentInfo:
+    """A payment with its refunds (those given: any others are left out)."""
+    return PaymentInfo(
+        reference=payment.reference,
+        gateway=payment.gateway,
+        amount=payment.amount,
+        currency=payment.currency,
+        status=payment.status,
+        gateway_ref=payment.gateway_ref,
+        created_at=payment.created_at,
+        settled_at=payment.settled_at,
+        refunded_amount=payment.refunded_amount,
+        receipt=receipt_label(payment),
+        refunds=[RefundInfo.model_validate(r, from_attributes=True) for r in refunds if r.payment_id == payment.id],
+    )
+
+
+def payments_info(payments: Sequence[Payment], refunds: Sequence[Refund]) -> list[PaymentInfo]:
+    """Each payment with its own refunds."""
+    return [payment_info(p, refunds) for p in payments]
