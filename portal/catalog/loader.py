@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 from sqlmodel import Session, select
 
-from forms.definition import FormDefinition, FormDefinitionError, load_all_definitions
+from forms.definition import FormDefinition, FormDefinitionError, LocalText, load_all_definitions
 from forms.models import FormVersion
-from portal.catalog.models import Agency, Procedure
+from portal.catalog.models import Agency, Component, Procedure
 from portal.kernel.text import fold
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -29,6 +30,8 @@ REDUCTION_PROOF_NAME = {
     "vi": "Giấy tờ chứng minh thuộc đối tượng được miễn, giảm phí, lệ phí",
     "en": "Proof of eligibility for the fee exemption or reduction",
 }
+# What a component of a data file may say; reduction_proof is the loader's own.
+COMPONENT_KEYS = frozenset(Component.model_fields) - {"reduction_proof"}
 
 
 class CatalogError(Exception):
@@ -90,18 +93,36 @@ def _check_procedure(
             raise CatalogError(f"{source}: reduction {category} needs a whole percent from 1 to 100")
     seen: set[str] = {REDUCTION_PROOF}
     for comp in doc["components"]:
-        cid = _need(comp, "id", source)
-        if cid in seen:
-            raise CatalogError(f"{source}: duplicate component id {cid!r}")
-        seen.add(cid)
-        _text(comp, "name", source)
-        if not set(comp.get("accepts") or []) <= FILE_TYPES or not comp.get("accepts"):
-            raise CatalogError(f"{source}: component {cid} accepts must be a subset of {sorted(FILE_TYPES)}")
-        if comp.get("application") and "pdf" not in comp["accepts"]:
-            raise CatalogError(f"{source}: component {cid} is the application form, so it must accept pdf")
+        _component(comp, source, seen)
     form = doc["form"]
     if (form.get("id"), form.get("version")) not in forms:
         raise CatalogError(f"{source}: form {form} has no definition in forms/definitions")
+
+
+def _component(comp: Any, source: Path, seen: set[str]) -> Component:
+    """One component of a data file, checked: known keys only, a unique id, both names, accepted types."""
+    if not isinstance(comp, dict):
+        raise CatalogError(f"{source}: each component is a mapping, not {comp!r}")
+    cid = _need(comp, "id", source)
+    if cid in seen:
+        raise CatalogError(f"{source}: duplicate component id {cid!r}")
+    seen.add(cid)
+    unknown = sorted(set(comp) - COMPONENT_KEYS)
+    if unknown:
+        raise CatalogError(
+            f"{source}: component {cid} has unknown key(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(COMPONENT_KEYS))}"
+        )
+    _text(comp, "name", source)
+    if not set(comp.get("accepts") or []) <= FILE_TYPES or not comp.get("accepts"):
+        raise CatalogError(f"{source}: component {cid} accepts must be a subset of {sorted(FILE_TYPES)}")
+    if comp.get("application") and "pdf" not in comp["accepts"]:
+        raise CatalogError(f"{source}: component {cid} is the application form, so it must accept pdf")
+    try:
+        return Component.model_validate(comp)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise CatalogError(f"{source}: component {cid}: {problems}") from exc
 
 
 def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path = FORMS_DIR) -> LoadReport:
@@ -166,32 +187,19 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         proc.min_assurance = doc.get("min_assurance")
         proc.description_vi, proc.description_en, proc.result_vi, proc.result_en = desc_vi, desc_en, res_vi, res_en
         proc.fees = list(doc.get("fees") or [])
-        proc.components = [
-            {
-                "id": c["id"],
-                "name": c["name"],
-                "mandatory": bool(c.get("mandatory", True)),
-                "accepts": list(c["accepts"]),
-                "multiple": bool(c.get("multiple", False)),
-                "signature_required": bool(c.get("signature_required", False)),
-                # The application form itself: the portal can generate it from the answers for signing.
-                "application": bool(c.get("application", False)),
-            }
-            for c in doc["components"]
-        ]
+        components = [Component.model_validate(c) for c in doc["components"]]
         if doc.get("reductions"):
-            proc.components.append(
-                {
-                    "id": REDUCTION_PROOF,
-                    "name": REDUCTION_PROOF_NAME,
-                    "mandatory": False,
-                    "accepts": ["pdf", "jpeg", "png"],
-                    "multiple": True,
-                    "signature_required": False,
-                    "application": False,
-                    "reduction_proof": True,
-                }
+            components.append(
+                Component(
+                    id=REDUCTION_PROOF,
+                    name=LocalText(**REDUCTION_PROOF_NAME),
+                    mandatory=False,
+                    accepts=("pdf", "jpeg", "png"),
+                    multiple=True,
+                    reduction_proof=True,
+                )
             )
+        proc.components = [c.model_dump(mode="json") for c in components]
         proc.payment_timing = doc.get("payment", "before")
         proc.refundable = bool(doc.get("refundable", False))
         proc.reductions = [

@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from functools import lru_cache
+from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
+
+from forms.definition import LocalText
+
+
+class Component(BaseModel):
+    """One document (thành phần hồ sơ) a procedure asks for, as in its data file; read-only."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: LocalText
+    accepts: tuple[Literal["pdf", "jpeg", "png"], ...]
+    mandatory: bool = True
+    multiple: bool = False
+    signature_required: bool = False
+    # The application form itself: the portal can generate it from the answers for signing online.
+    application: bool = False
+    # The proof of a declared fee reduction, added by the loader: needed only while a reduction is declared.
+    reduction_proof: bool = False
+
+
+@lru_cache(maxsize=512)
+def _parse_components(canonical: str) -> tuple[Component, ...]:
+    return tuple(Component.model_validate(c) for c in json.loads(canonical))
+
+
+def parse_components(raw: list[dict[str, Any]] | None) -> tuple[Component, ...]:
+    """The components stored in a procedure's JSON column, parsed once per distinct content."""
+    return _parse_components(json.dumps(raw or [], sort_keys=True, ensure_ascii=False))
 
 
 class Agency(SQLModel, table=True):
@@ -55,8 +87,14 @@ class Procedure(SQLModel, table=True):
     def fee_total(self) -> int:
         return sum(int(f["amount"]) for f in self.fees)
 
-    def component(self, component_id: str) -> dict[str, Any] | None:
-        return next((c for c in self.components if c["id"] == component_id), None)
+    @property
+    def component_list(self) -> tuple[Component, ...]:
+        """The components, typed (the JSON column ``components`` holds them as the loader wrote them)."""
+        return parse_components(self.components)
+
+    def component(self, component_id: str) -> Component | None:
+        return next((c for c in self.component_list if c.id == component_id), None)
+
 
     def reduction(self, category: str | None) -> dict[str, Any] | None:
         return next((r for r in self.reductions if r["category"] == category), None) if category else None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col
 
 from payments.models import Payment
-from portal.catalog.models import Procedure
+from portal.catalog.models import Procedure, parse_components
 from portal.dossiers.models import Dossier, DossierFile, DossierStatus
 from portal.kernel.documents import IssuedDocument, register_document_lookup
 
@@ -81,9 +80,6 @@ def dossier_files(session: Session, sha256: str, limit: int) -> Iterator[IssuedD
         .limit(limit)
     ).all()
     for code, created_at, component_id, name_vi, name_en, components in rows:
-        component: dict[str, Any] | None = next(
-            (c for c in components or [] if c.get("id") == component_id), None
-        )
-        name = component.get("name") if component else None
-        part = name if isinstance(name, dict) else ({"vi": name, "en": name} if name else None)
+        component = next((c for c in parse_components(components) if c.id == component_id), None)
+        part = component.name.model_dump() if component else None
         yield IssuedDocument(str(code), "dossier_file", created_at, _names(name_vi, name_en), part)

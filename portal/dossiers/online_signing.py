@@ -4,13 +4,12 @@ becomes the dossier's application component."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import FastAPI
 from sqlmodel import Session
 
 from auth.models import Account
-from portal.catalog.models import Agency, Procedure
+from portal.catalog.models import Agency, Component, Procedure
 from portal.dossiers import service
 from portal.dossiers.models import Dossier, DossierFile, DossierStatus
 from portal.kernel.clock import utcnow
@@ -26,13 +25,13 @@ from signing.sign import sign_application
 
 def signable(
     session: Session, dossier_id: str, component_id: str, account: Account
-) -> tuple[Dossier, Procedure, dict[str, Any]]:
+) -> tuple[Dossier, Procedure, Component]:
     """The draft dossier, its procedure and the component that may be signed online (404/409 otherwise)."""
     dossier = service.own_dossier(session, dossier_id, account)
     proc = session.get(Procedure, dossier.procedure_code)
     assert proc is not None
     component = proc.component(component_id)
-    if component is None or not component.get("application"):
+    if component is None or not component.application:
         raise NotFound(N_("This document cannot be signed online."))
     if dossier.status != DossierStatus.DRAFT:
         raise Conflict(N_("This dossier has been submitted; its documents can no longer change."))

@@ -26,7 +26,7 @@ from forms.uploads import (
 from forms.validation import StepResult, validate_data, validate_step
 from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
-from portal.catalog.models import Procedure
+from portal.catalog.models import Component, Procedure
 from portal.dossiers import billing
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence, DossierStatus
 from portal.dossiers.outbox import DossierSubmitted
@@ -214,17 +214,17 @@ def add_files(
         raise Invalid(N_("Choose a file to upload."))
     existing = list(dossier_files(session, dossier))
     same = [f for f in existing if f.component_id == component_id]
-    if not component["multiple"] and len(files) > 1:
+    if not component.multiple and len(files) > 1:
         raise Invalid(N_("Only one file is accepted for this component."))
-    if component["multiple"] and len(same) + len(files) > 20:
+    if component.multiple and len(same) + len(files) > 20:
         raise Invalid(N_("At most {n} files can be attached to one component."), {"n": 20})
-    replaced = same if not component["multiple"] else []
+    replaced = same if not component.multiple else []
     total = sum(f.size for f in existing if f not in replaced)
     for file in files:
-        if TYPE_NAMES.get(file.ready.original_media_type) not in component["accepts"]:
+        if TYPE_NAMES.get(file.ready.original_media_type) not in component.accepts:
             raise DomainError(
                 N_("This component accepts only {types} files."),
-                {"types": ", ".join(t.upper() for t in component["accepts"]), "file": file.upload.filename},
+                {"types": ", ".join(t.upper() for t in component.accepts), "file": file.upload.filename},
                 status_code=415,
             )
         try:
@@ -233,7 +233,7 @@ def add_files(
             raise DomainError(exc.msgid, {**exc.params, "file": file.upload.filename}, status_code=413) from exc
         total += file.ready.size
     stored: list[DossierFile] = []
-    if component.get("signature_required") and (signatures is None or len(signatures) != len(files)):
+    if component.signature_required and (signatures is None or len(signatures) != len(files)):
         raise Invalid(N_("This document must carry a digital signature."))
     for index, (upload, ready) in enumerate((f.upload, f.ready) for f in files):
         key = storage.put(ready.pdf, prefix=f"dossiers/{dossier.id}", suffix=".pdf")
@@ -280,7 +280,7 @@ class Readiness:
     """What still stops a submission."""
 
     form_errors: dict[str, Msg]
-    missing_components: list[dict[str, Any]]
+    missing_components: list[Component]
     delivery_missing: bool
     payment_due: int = 0  # đồng to pay before submitting (procedures that take the fee first)
 
@@ -304,10 +304,10 @@ def readiness(
     declared_reduction = procedure.reduction(dossier.fee_reduction) is not None
     missing = [
         c
-        for c in procedure.components
-        if (c["mandatory"] and c["id"] not in have)
-        or (c.get("signature_required") and c["id"] in unsigned)
-        or (c.get("reduction_proof") and declared_reduction and c["id"] not in have)
+        for c in procedure.component_list
+        if (c.mandatory and c.id not in have)
+        or (c.signature_required and c.id in unsigned)
+        or (c.reduction_proof and declared_reduction and c.id not in have)
     ]
     return Readiness(
         form_errors=validate_data(defn, dossier.data),

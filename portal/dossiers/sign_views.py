@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from auth.deps import CurrentAccount
 from auth.models import Account
-from portal.catalog.models import Procedure
+from portal.catalog.models import Component, Procedure
 from portal.dossiers import online_signing
 from portal.dossiers.models import Dossier
 from portal.kernel.db import SessionDep
@@ -30,7 +30,7 @@ def _page(
     settings: Settings,
     dossier: Dossier,
     proc: Procedure,
-    component: dict[str, Any],
+    component: Component,
     cred: SigningCredential | None,
     account: Account,
     *,

@@ -23,7 +23,7 @@ async def needs_signature(engine: Engine, catalog: CatalogCache, dossier_id: str
     code = await run_in_threadpool(procedure_code_of, engine, dossier_id)
     proc = (await catalog.current()).find(code) if code else None
     component = proc.component(component_id) if proc else None
-    return bool(component and component.get("signature_required"))
+    return bool(component and component.signature_required)
 
 
 def accept_signatures(

@@ -39,12 +39,10 @@ def receipt_data(session: Session, dossier: Dossier, settings: Settings) -> Rece
     data = dossier.data
     files = dossier_files(session, dossier)
     components = []
-    for comp in proc.components:
-        mine = [f for f in files if f.component_id == comp["id"]]
+    for comp in proc.component_list:
+        mine = [f for f in files if f.component_id == comp.id]
         if mine:
-            components.append(
-                ReceiptComponent(name=comp["name"]["vi"], files=len(mine), pages=sum(f.pages for f in mine))
-            )
+            components.append(ReceiptComponent(name=comp.name.vi, files=len(mine), pages=sum(f.pages for f in mine)))
     address = None
     for value in data.values():
         if isinstance(value, dict) and {"province", "ward"} <= value.keys():

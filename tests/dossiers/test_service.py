@@ -161,7 +161,7 @@ def test_readiness_lists_what_stops_a_submission(session: Session, settings: Set
     ready = service.readiness(session, dossier, procedure, defn, settings=settings)
 
     assert ready.form_errors and "full_name" in ready.form_errors
-    assert [c["id"] for c in ready.missing_components] == ["to_khai"]
+    assert [c.id for c in ready.missing_components] == ["to_khai"]
     assert ready.delivery_missing and not ready.ok and not ready.ok_to_submit
     assert ready.payment_due == 0  # this procedure's fee is paid after submission
 
@@ -194,14 +194,14 @@ def test_readiness_counts_an_unsigned_file_as_missing_where_a_signature_is_requi
     session: Session, settings: Settings
 ) -> None:
     procedure = procedure_of(session, "1.014199")  # Giấy phép lao động: the request must be signed
-    signed = next(c["id"] for c in procedure.components if c.get("signature_required"))
+    signed = next(c.id for c in procedure.component_list if c.signature_required)
     dossier = factories.dossier(session, procedure_code=procedure.code)
     file = factories.dossier_file(session, dossier, component_id=signed)
     defn = definition_of(session, dossier)
 
     def missing() -> list[str]:
         return [
-            c["id"] for c in service.readiness(session, dossier, procedure, defn, settings=settings).missing_components
+            c.id for c in service.readiness(session, dossier, procedure, defn, settings=settings).missing_components
         ]
 
     assert signed in missing()
