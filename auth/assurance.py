@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from auth.deps import Viewer
 from auth.oidc import app_sso
 from portal.kernel.errors import DomainError
+from portal.kernel.hooks import Provided
 from portal.kernel.i18n import N_
+
+
+def _no_level_known(session: Session, path: str) -> int:
+    return 1
+
+
+# The assurance level that the page at `path` needs (a procedure's page, say), provided by the catalogue:
+# a sign-in started from there asks the provider for that level at once, instead of a step-up later.
+level_needed_at: Provided[[Session, str], int] = Provided("level_needed_at", _no_level_known)
 
 
 class StepUpRequired(DomainError):

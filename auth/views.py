@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from auth.assurance import level_needed_at
 from auth.deps import OptionalAccount
 from auth.oidc import OptionalSSODep
 from auth.service import SignInFailed, authenticate, check_signup, create_account, normalise_login
@@ -58,15 +59,20 @@ def signin_page(
     account: OptionalAccount,
     settings: SettingsDep,
     sso: OptionalSSODep,
+    session: SessionDep,
     next: str | None = None,
     level: int = 0,
 ) -> Response:
     if account and not level:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "auth/signin.html", _signin_context(settings, sso, safe_next(next), step_up=level))
+    target = safe_next(next)
+    sso_level = max(level, level_needed_at(session, target))  # the SSO is asked for it from the start
+    return render(
+        request, "auth/signin.html", _signin_context(settings, sso, target, step_up=level, sso_level=sso_level)
+    )
 
 
-@router.post("/signin", dependencies=[LocalAccounts])
+@router.post("/signin", name="signin_submit", dependencies=[LocalAccounts])
 def signin(
     request: Request,
     session: SessionDep,
@@ -104,7 +110,7 @@ def signup_page(request: Request, next: str | None = None) -> Response:
     return render(request, "auth/signup.html", {"next": safe_next(next), "form": {}, "errors": {}})
 
 
-@router.post("/signup", dependencies=[LocalAccounts])
+@router.post("/signup", name="signup_submit", dependencies=[LocalAccounts])
 def signup(
     request: Request,
     session: SessionDep,

@@ -7,7 +7,6 @@ the payments package never reads the order itself. Money is whole đồng.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
@@ -15,6 +14,8 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from portal.kernel.clock import utcnow
+from portal.kernel.i18n import N_
+from portal.kernel.labels import LabelledEnum
 from portal.kernel.types import UTCDateTime
 
 
@@ -22,20 +23,20 @@ def new_id() -> str:
     return uuid4().hex
 
 
-class PaymentStatus(StrEnum):
-    PENDING = "pending"  # sent to the gateway, no final answer yet
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
+class PaymentStatus(LabelledEnum):
+    PENDING = "pending", N_("Waiting for the bank")  # sent to the gateway, no final answer yet
+    SUCCEEDED = "succeeded", N_("Paid")
+    FAILED = "failed", N_("Not completed")
+    CANCELLED = "cancelled", N_("Cancelled")
 
 
 FINAL_STATUSES = frozenset({PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED})
 
 
-class RefundStatus(StrEnum):
-    PENDING = "pending"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
+class RefundStatus(LabelledEnum):
+    PENDING = "pending", N_("Refund in progress")
+    SUCCEEDED = "succeeded", N_("Refunded")
+    FAILED = "failed", N_("Refund failed: the agency will contact you")
 
 
 class Payment(SQLModel, table=True):

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
+from auth.deps import OptionalAccount
 from payments import service
 from payments.deps import GatewaysDep
 from payments.gateways.base import (
@@ -157,7 +158,8 @@ def _sandbox(gateways: Mapping[str, PaymentGateway]) -> SandboxGateway:
 
 
 @router.get("/sandbox-bank/pay", name="sandbox_bank", include_in_schema=False)
-def sandbox_bank_page(request: Request, gateways: GatewaysDep, order: str = "") -> Response:
+def sandbox_bank_page(request: Request, gateways: GatewaysDep, account: OptionalAccount, order: str = "") -> Response:
+    """The bank's page, under the portal's header: signed in as the citizen who is paying."""
     bank = _sandbox(gateways)
     try:
         details = bank.read_token(order[:4000])
@@ -173,10 +175,11 @@ def sandbox_bank_page(request: Request, gateways: GatewaysDep, order: str = "") 
     )
 
 
-@router.post("/sandbox-bank/pay", include_in_schema=False)
+@router.post("/sandbox-bank/pay", name="sandbox_bank_choose", include_in_schema=False)
 def sandbox_bank_choose(
     request: Request,
     gateways: GatewaysDep,
+    account: OptionalAccount,
     order: Annotated[str, Form(max_length=4000)] = "",
     choice: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:

@@ -60,3 +60,16 @@ def provisioning_uri(secret: str, *, account_name: str, issuer: str) -> str:
     label = quote(f"{issuer}:{account_name}")
     query = urlencode({"secret": secret, "issuer": issuer, "digits": DIGITS, "period": STEP_SECONDS})
     return f"otpauth://totp/{label}?{query}"
+
+
+def development_code(secret: str, *, last_step: int | None, now: float | None = None) -> str:
+    """A code that will be accepted now, for the development notice of the signing page.
+
+    Only for the embedded development signer (the caller checks): a tester has no authenticator app
+    enrolled with a throw-away key. When this step's code was already used, the next step's (accepted
+    within the drift) is given, so two signatures within 30 seconds both work.
+    """
+    step = current_step(now)
+    if last_step is not None and step <= last_step:
+        step = last_step + 1
+    return code_at(secret, step)

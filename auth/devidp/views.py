@@ -106,7 +106,7 @@ def _sign_in_page(
     )
 
 
-@router.get("/authorize")
+@router.get("/authorize", name="devidp_authorize_page")
 async def authorize_page(request: Request, provider: ProviderDep) -> Response:
     oauth_request = await read_oauth_request(request)
     try:
@@ -119,7 +119,7 @@ async def authorize_page(request: Request, provider: ProviderDep) -> Response:
     return _sign_in_page(request, provider, request_id=request_id, selected_citizen=None, selected_acr=selected_acr)
 
 
-@router.post("/authorize")
+@router.post("/authorize", name="devidp_authorize")
 async def authorize(request: Request, provider: ProviderDep) -> Response:
     form = await request.form()  # already read (and its CSRF token checked) by the app-wide dependency
 

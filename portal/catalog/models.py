@@ -11,6 +11,23 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from forms.definition import LocalText
+from portal.kernel.i18n import N_
+from portal.kernel.labels import LabelledEnum
+
+
+class ServiceLevel(LabelledEnum):
+    """How much of a procedure is done online (`Procedure.level`)."""
+
+    FULL = "full", N_("Full online service")
+    PARTIAL = "partial", N_("Partial online service")
+
+
+class DeliveryMethod(LabelledEnum):
+    """How the applicant receives the result (`Procedure.delivery`, `Dossier.delivery_method`)."""
+
+    ONLINE = "online", N_("Online, in my account")
+    CENTRE = "centre", N_("At the public administration service centre")
+    POST = "post", N_("By post")
 
 
 class Component(BaseModel):
@@ -94,7 +111,6 @@ class Procedure(SQLModel, table=True):
 
     def component(self, component_id: str) -> Component | None:
         return next((c for c in self.component_list if c.id == component_id), None)
-
 
     def reduction(self, category: str | None) -> dict[str, Any] | None:
         return next((r for r in self.reductions if r["category"] == category), None) if category else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 from uuid import uuid4
 
@@ -11,6 +10,8 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from portal.kernel.clock import utcnow
+from portal.kernel.i18n import N_
+from portal.kernel.labels import LabelledEnum
 from portal.kernel.types import UTCDateTime
 
 
@@ -18,16 +19,37 @@ def new_id() -> str:
     return uuid4().hex
 
 
-class DossierStatus(StrEnum):
-    DRAFT = "draft"
-    SUBMITTED = "submitted"
-    RECEIVED = "received"
-    IN_PROCESS = "in_process"
-    SUPPLEMENT_REQUESTED = "supplement_requested"
-    RESULT_READY = "result_ready"
-    COMPLETED = "completed"
-    REJECTED = "rejected"
-    WITHDRAWN = "withdrawn"
+class DossierStatus(LabelledEnum):
+    DRAFT = "draft", N_("Draft")
+    SUBMITTED = "submitted", N_("Submitted")
+    RECEIVED = "received", N_("Received")
+    IN_PROCESS = "in_process", N_("Being processed")
+    SUPPLEMENT_REQUESTED = "supplement_requested", N_("Supplement requested")
+    RESULT_READY = "result_ready", N_("Result ready")
+    COMPLETED = "completed", N_("Completed")
+    REJECTED = "rejected", N_("Rejected")
+    WITHDRAWN = "withdrawn", N_("Withdrawn")
+
+
+class DossierEventKind(LabelledEnum):
+    """What a timeline entry records (`DossierEvent.kind` stores the value)."""
+
+    CREATED = "created", N_("Dossier started")
+    SUBMITTED = "submitted", N_("Dossier submitted")
+    RECEIPT_ISSUED = "receipt_issued", N_("Receipt issued")
+    APPLICATION_SIGNED = "application_signed", N_("Application signed digitally")
+    SIGNATURE_REFUSED = "signature_refused", N_("Signing attempt refused")
+    PAYMENT_SUCCEEDED = "payment_succeeded", N_("Fee paid")
+    PAYMENT_FAILED = "payment_failed", N_("Payment not completed")
+    PAYMENT_CANCELLED = "payment_cancelled", N_("Payment cancelled")
+    PAYMENT_DUPLICATE = "payment_duplicate", N_("Fee paid twice: the second payment is being refunded")
+    PAYMENT_REFUNDED = "payment_refunded", N_("Fee refunded")
+    PAYMENT_REFUND_FAILED = (
+        "payment_refund_failed",
+        N_("Refund refused by the payment service: the agency will contact you"),
+    )
+    WITHDRAWN = "withdrawn", N_("Dossier withdrawn")
+    REJECTED = "rejected", N_("Dossier rejected")
 
 
 class Dossier(SQLModel, table=True):
@@ -84,7 +106,7 @@ class DossierEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dossier_id: str = Field(foreign_key="dossier.id", index=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    kind: str = Field(max_length=40)
+    kind: str = Field(max_length=40)  # a DossierEventKind
     actor: str = Field(default="", max_length=80)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 

@@ -22,7 +22,7 @@ from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import subscribe
 from portal.kernel.i18n import N_
-from portal.kernel.money import format_vnd
+from portal.kernel.money import group_thousands
 from portal.notifications.service import notify
 
 log = logging.getLogger("portal.dossiers")
@@ -48,7 +48,7 @@ def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
         gateway=payment.gateway,
         reference=payment.reference,
     )
-    amount = format_vnd(payment.amount).removesuffix(" đồng")
+    amount = group_thousands(payment.amount)
     notify(
         session,
         account_id=payment.account_id,
@@ -125,7 +125,7 @@ def on_refunded(session: Session, event: PaymentRefunded) -> None:
     if dossier is None:
         return
     dossiers.add_event(session, dossier, "payment_refunded", actor="system", amount=refund.amount, reason=refund.reason)
-    amount = format_vnd(refund.amount).removesuffix(" đồng")
+    amount = group_thousands(refund.amount)
     notify(
         session,
         account_id=payment.account_id,

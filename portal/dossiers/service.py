@@ -127,6 +127,10 @@ def create_draft(*, session: Session, procedure: Procedure, by: Account, busines
     return dossier
 
 
+# The form field whose answer is the dossier's delivery method, when a form asks it itself.
+DELIVERY_FIELD = "delivery_method"
+
+
 def _require_draft(dossier: Dossier) -> None:
     if dossier.status != DossierStatus.DRAFT:
         raise Conflict(N_("This dossier has already been submitted and can no longer be changed."))
@@ -144,6 +148,13 @@ def save_step(
     data = dict(dossier.data)
     data.update(result.values)
     dossier.data = data
+    # A form that asks how the result is delivered (a field `delivery_method`) answers the review page's
+    # question too, so that page shows the right bill and does not ask again.
+    answered = result.values.get(DELIVERY_FIELD)
+    if isinstance(answered, str) and answered:
+        procedure = session.get(Procedure, dossier.procedure_code)
+        if procedure is not None and answered in procedure.delivery:
+            dossier.delivery_method = answered
     dossier.last_step = step_id
     dossier.answers_checked = False
     dossier.updated_at = utcnow()

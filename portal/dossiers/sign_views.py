@@ -50,12 +50,18 @@ def _page(
             "uri": uri,
             "svg": svg.getvalue().decode(),
         }
+    # The embedded development signer only (never in production): show a code that works, as the other
+    # development pages do, so a tester needs no authenticator app.
+    dev_code = None
+    if cred is not None and settings.environment != "production" and settings.signing_key_store == "pkcs12":
+        dev_code = otp.development_code(remote.totp_secret(cred, settings), last_step=cred.last_totp_step)
     context = {
         "dossier": dossier,
         "proc": proc,
         "component": component,
         "cred": cred,
         "enrol": enrol,
+        "dev_code": dev_code,
         "error": error,
         "available": remote.available(settings),
     }

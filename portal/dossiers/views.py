@@ -145,7 +145,7 @@ def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccou
     return _redirect(f"/dossiers/{dossier.id}/steps/{step}")
 
 
-@router.post("/dossiers/{dossier_id}/steps/{step_id}")
+@router.post("/dossiers/{dossier_id}/steps/{step_id}", name="save_step")
 def step_submit(
     request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount, form: PostedForm
 ) -> Response:

@@ -74,4 +74,6 @@ class Translator:
         return format_decimal(value, locale="vi_VN" if self.locale == "vi" else "en_US")
 
     def money(self, amount: int) -> str:
-        return f"{self.number(amount)} đ" if self.locale == "vi" else f"{self.number(amount)} VND"
+        """An amount with its unit, joined by a no-break space so a line never breaks between them."""
+        unit = "đ" if self.locale == "vi" else "VND"
+        return f"{self.number(amount)}\u00a0{unit}"

@@ -16,6 +16,7 @@ from jinja2_fragments import render_block
 from portal.kernel.clock import local
 from portal.kernel.deps import app_settings
 from portal.kernel.i18n import Translator, pick_locale
+from portal.kernel.labels import label_msgid
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_DIR = ROOT / "templates"
@@ -45,6 +46,7 @@ def build_environment() -> Environment:
     env.filters["isolocaldt"] = _iso_local
     env.filters["localdate"] = lambda d: d.strftime("%d/%m/%Y") if isinstance(d, date | datetime) else ""
     env.filters["urlq"] = lambda s: quote(str(s), safe="")
+    env.globals["label"] = label_msgid
     return env
 
 
@@ -121,6 +123,8 @@ def render(
         "full_path": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     }
     ctx["msg"] = lambda m: format_msg(t, m)
+    # Links are paths (no scheme or host), as they were when written by hand.
+    ctx["url_for"] = lambda name, /, **params: str(request.app.url_path_for(name, **params))
     ctx.update(context or {})
     if block and is_htmx(request):
         html = render_block(ENV, template, block, **ctx)

@@ -55,5 +55,5 @@ def test_translator_formats_and_falls_back() -> None:
     assert Translator("xx").locale == "vi"
     assert vi.text({"vi": "Hộ tịch", "en": "Civil status"}) == "Hộ tịch"
     assert en.text({"vi": "Hộ tịch", "en": "Civil status"}) == "Civil status"
-    assert vi.money(200000) == "200.000 đ"
-    assert en.money(200000) == "200,000 VND"
+    assert vi.money(200000) == "200.000\u00a0đ"
+    assert en.money(200000) == "200,000\u00a0VND"

@@ -278,7 +278,7 @@ def at_once(*calls: Callable[[], httpx.Response]) -> list[httpx.Response]:
 def test_after_procedure_paid_through_the_sandbox(citizen: TestClient, app: FastAPI) -> None:
     english(citizen)
     dossier_id = submitted_marital(citizen)
-    assert "15,000 VND still to pay" in citizen.get(f"/dossiers/{dossier_id}").text
+    assert "15,000\u00a0VND still to pay" in citizen.get(f"/dossiers/{dossier_id}").text
     reference = pay(citizen, app, dossier_id)  # plan "never": the signed return settles it
     paid = assert_paid_once(app, dossier_id, reference)
     assert paid.amount == 15_000 and paid.gateway == "sandbox" and paid.gateway_ref
@@ -305,7 +305,7 @@ def test_before_procedure_is_submitted_by_its_payment(citizen: TestClient, app: 
     assert r.status_code == 303 and r.headers["location"] == f"/dossiers/{dossier_id}/payment", r.text[:2000]
     assert dossier(app, dossier_id).status == "draft" and not timeline(app, dossier_id, "submitted")
     page = citizen.get(r.headers["location"])
-    assert "Pay 200,000 VND" in page.text and "submitted automatically" in page.text
+    assert "Pay 200,000\u00a0VND" in page.text and "submitted automatically" in page.text
     reference = pay(citizen, app, dossier_id, plan=plan)
     after = dossier(app, dossier_id)
     assert after.status == "submitted" and after.code and after.code.startswith("CAT-")
@@ -373,7 +373,7 @@ def test_declined_and_cancelled_payments_keep_the_draft_and_a_retry_succeeds(cit
     for choice, status in (("decline", "failed"), ("cancel", "cancelled")):
         reference, back = settle_at_bank(citizen, app, dossier_id, choice)
         page = come_back(citizen, back, dossier_id)
-        assert "The payment was not completed" in page.text and "Pay 200,000 VND" in page.text
+        assert "The payment was not completed" in page.text and "Pay 200,000\u00a0VND" in page.text
         assert payment(app, reference).status == status
         kept = dossier(app, dossier_id)
         assert kept.status == "draft" and kept.code is None and kept.data == answers
@@ -557,7 +557,7 @@ def test_withdrawn_paid_dossier_is_refunded(citizen: TestClient, app: FastAPI) -
     txn = sandbox(app).ledger_entry(reference)
     assert txn is not None and txn.refunded == 15_000
     page = citizen.get(f"/dossiers/{dossier_id}/payment")
-    assert "15,000 VND refunded" in page.text
+    assert "15,000\u00a0VND refunded" in page.text
     drain_all(app)  # a message handled twice gives back nothing more
     assert payment(app, reference).refunded_amount == 15_000 and len(refunds(app, paid.id)) == 1
 
@@ -753,7 +753,7 @@ def test_half_fee_reduction_needs_its_proof_then_pays_half(citizen: TestClient, 
     r = post_form(citizen, f"{payment_page}/reduction", payment_page, category=HALF)
     assert r.status_code == 303 and dossier(app, dossier_id).fee_reduction == HALF
     page = citizen.get(payment_page)
-    assert '<td class="num" id="fee-total">100,000 VND</td>' in page.text
+    assert '<td class="num" id="fee-total">100,000\u00a0VND</td>' in page.text
     assert "The proof document is still missing" in page.text
     review = citizen.get(f"/dossiers/{dossier_id}/review")
     assert missing_proof in review.text
@@ -780,7 +780,7 @@ def test_full_exemption_submits_without_paying(citizen: TestClient, app: FastAPI
     payment_page = f"/dossiers/{dossier_id}/payment"
     assert post_form(citizen, f"{payment_page}/reduction", payment_page, category=EXEMPT).status_code == 303
     page = citizen.get(payment_page)
-    assert 'id="fee-total">0 VND' in page.text and "There is nothing to pay" in page.text
+    assert 'id="fee-total">0\u00a0VND' in page.text and "There is nothing to pay" in page.text
     assert "Pay " not in page.text.split('id="fee-total"')[1]
     proof = upload(citizen, dossier_id, REDUCTION_PROOF, "ho-ngheo.jpg", jpeg_bytes(), "image/jpeg")
     assert proof.status_code == 303
