@@ -111,9 +111,14 @@ def _fits_width(page: Page, name: str) -> None:
     assert widths[0] <= widths[1], f"{name} ({page.url}) is {widths[0]} px wide in a {widths[1]} px viewport"
 
 
+def _spaced(text: str) -> str:
+    return r"\s+".join(re.escape(word) for word in text.split(" "))
+
+
 def _ui(vi: str, en: str, *, whole: bool = True) -> re.Pattern[str]:
     """A UI text in Vietnamese or, while its translation is pending, as its English msgid."""
-    either = f"(?:{re.escape(vi)}|{re.escape(en)})"
+    # A space in the text matches any space: amounts keep a no-break space before their unit.
+    either = f"(?:{_spaced(vi)}|{_spaced(en)})"
     return re.compile(rf"^\s*{either}\s*$" if whole else either)
 
 
