@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -27,7 +27,7 @@ from portal.kernel.db import WriteSessionDep
 from portal.kernel.deps import LimiterDep, SettingsDep
 from portal.kernel.ratelimit import RateLimited, check
 from portal.kernel.settings import Settings
-from portal.kernel.web import render, translator
+from portal.kernel.web import redirect, render, translator
 
 router = APIRouter(prefix="/auth/oidc")
 
@@ -102,7 +102,7 @@ async def callback(
         )
         return render(request, "auth/oidc_error.html", {"error": exc}, status_code=exc.status_code)
     target = await run_in_threadpool(_finish, request, session, settings, signed_in, current)
-    return RedirectResponse(safe_next(target), status_code=303)
+    return redirect(safe_next(target))
 
 
 @router.get("/logout", name="oidc_logout")
@@ -110,4 +110,4 @@ async def logout(request: Request, client: OptionalSSODep, settings: SettingsDep
     """After signing out here, end the session at the provider too (RP-initiated logout)."""
     hint = request.session.pop("oidc_logout_hint", None)
     target = await logout_url(client, settings, hint) if isinstance(hint, str) else None
-    return RedirectResponse(target or "/", status_code=303)
+    return redirect(target or "/")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from auth.assurance import level_needed_at
 from auth.deps import OptionalAccount
@@ -19,7 +19,7 @@ from portal.kernel.errors import DomainError, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.ratelimit import RateLimited, check
 from portal.kernel.settings import Settings
-from portal.kernel.web import render
+from portal.kernel.web import redirect, render
 
 router = APIRouter()
 
@@ -64,7 +64,7 @@ def signin_page(
     level: int = 0,
 ) -> Response:
     if account and not level:
-        return RedirectResponse(safe_next(next), status_code=303)
+        return redirect(safe_next(next))
     target = safe_next(next)
     sso_level = max(level, level_needed_at(session, target))  # the SSO is asked for it from the start
     return render(
@@ -102,7 +102,7 @@ def signin(
         return response
     start_session(request, session, account, method="password", level=settings.local_account_level)
     record(session, "signin.password", request=request, account_id=account.id, login=email or phone)
-    return RedirectResponse(safe_next(next), status_code=303)
+    return redirect(safe_next(next))
 
 
 @router.get("/signup", name="signup", dependencies=[LocalAccounts])
@@ -133,7 +133,7 @@ def signup(
         else:
             start_session(request, session, account, method="password", level=settings.local_account_level)
             record(session, "signup", request=request, account_id=account.id)
-            return RedirectResponse(safe_next(next), status_code=303)
+            return redirect(safe_next(next))
     return render(
         request, "auth/signup.html", {"next": safe_next(next), "form": form, "errors": errors}, status_code=422
     )
@@ -149,4 +149,4 @@ def signout(request: Request, session: SessionDep) -> Response:
             # The provider's session ends too (RP-initiated logout): /auth/oidc/logout sends the browser there.
             request.session["oidc_logout_hint"] = row.id_token
             target = "/auth/oidc/logout"
-    return RedirectResponse(target, status_code=303)
+    return redirect(target)

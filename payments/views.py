@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -32,7 +32,7 @@ from payments.models import PaymentStatus
 from portal.kernel.db import WriteSessionDep
 from portal.kernel.errors import Invalid, NotFound
 from portal.kernel.i18n import N_
-from portal.kernel.web import render
+from portal.kernel.web import redirect, render
 
 log = logging.getLogger("portal.payments")
 router = APIRouter()
@@ -96,7 +96,7 @@ async def payment_return(
             except GatewayError as exc:
                 log.info("query after return of %s failed: %s", payment.reference, exc)
         info = service.describe_order(session, payment)
-        return RedirectResponse(f"{info.page}?payment={payment.reference}", status_code=303)
+        return redirect(f"{info.page}?payment={payment.reference}")
 
     return await run_in_threadpool(settle)
 
@@ -211,4 +211,4 @@ def sandbox_bank_choose(
             bank.send_notification(txn)
 
         background = BackgroundTask(later)
-    return RedirectResponse(bank.return_url(txn), status_code=303, background=background)
+    return redirect(bank.return_url(txn), background=background)

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from anyio import to_thread
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -41,7 +41,7 @@ from portal.kernel.outbox import InProcessWorker, WorkerContext
 from portal.kernel.ratelimit import RateLimited, make_limiter
 from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
-from portal.kernel.web import STATIC_DIR, is_htmx, render
+from portal.kernel.web import STATIC_DIR, is_htmx, redirect, render
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from portal.notifications import views as notifications_views
 from signing import pki_views, verify_views
@@ -125,7 +125,7 @@ def install_error_handlers(app: FastAPI) -> None:
         target = "/signin?next=" + quote(here, safe="")
         if is_htmx(request):
             return Response(status_code=204, headers={"HX-Redirect": target})
-        return RedirectResponse(target, status_code=303)
+        return redirect(target)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from auth.deps import OptionalAccount
@@ -19,7 +19,7 @@ from portal.kernel.deps import LimiterDep
 from portal.kernel.i18n import LOCALES, N_
 from portal.kernel.migrations import head_revision
 from portal.kernel.ratelimit import check
-from portal.kernel.web import LANG_COOKIE, render
+from portal.kernel.web import LANG_COOKIE, redirect, render
 
 router = APIRouter()
 CODE_RE = re.compile(r"^[A-Z]{2,10}-\d{6}-\d{4,6}$")
@@ -62,7 +62,7 @@ def lookup(
 def set_language(locale: str, next: str = "/") -> Response:
     """The visible language switch: a plain link, works without JavaScript."""
     target = next if next.startswith("/") and not next.startswith("//") else "/"
-    response = RedirectResponse(target, status_code=303)
+    response = redirect(target)
     if locale in LOCALES:
         response.set_cookie(LANG_COOKIE, locale, max_age=365 * 24 * 3600, samesite="lax", httponly=True)
     return response

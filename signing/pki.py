@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from pyhanko_certvalidator import ValidationContext
 
+from portal.kernel.deps import app_settings
+
 if sys.platform != "win32":
     import fcntl
 
@@ -663,7 +665,7 @@ def get_pki(app: Any) -> DevPKI:
         with _app_lock:
             pki = getattr(app.state, "dev_pki", None)
             if pki is None:
-                settings = app.state.settings
+                settings = app_settings(app)
                 pki = DevPKI.load_or_create(settings.storage_dir / "pki", base_url=settings.base_url)
                 app.state.dev_pki = pki
     return pki

@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from auth.models import Account
 from portal.kernel.clock import as_utc, utcnow
+from portal.kernel.deps import app_limiter, app_settings
 from portal.kernel.errors import DomainError
 from portal.kernel.i18n import N_
 from portal.kernel.ratelimit import check
@@ -85,7 +86,7 @@ def pkcs12_plugin(app: FastAPI) -> Pkcs12Plugin:
     """The PKCS#12 signer of this app, created once: it keeps loaded keys, so each signature does not reparse one."""
     plugin: Pkcs12Plugin | None = getattr(app.state, "pkcs12_signer", None)
     if plugin is None:
-        settings: Settings = app.state.settings
+        settings: Settings = app_settings(app)
         folder = people_folder(settings)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         plugin = Pkcs12Plugin(Pkcs12Options(folder=folder, passphrases=_passphrase_for(settings)))
@@ -97,7 +98,7 @@ def pkcs11_chain_file(app: FastAPI) -> Path:
     """The PEM of the people CA and the root, embedded in token signatures (rewritten only if it changed)."""
     from signing.pki import get_pki
 
-    settings: Settings = app.state.settings
+    settings: Settings = app_settings(app)
     pki = get_pki(app)
     pem = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in (pki.ca("people").cert, pki.root))
     path = Path(settings.storage_dir) / "signing" / "pkcs11-chain.pem"
@@ -116,7 +117,7 @@ def pkcs11_plugin(app: FastAPI) -> Pkcs11Plugin:
         with _plugin_lock:
             plugin = getattr(app.state, "pkcs11_signer", None)
             if plugin is None:
-                settings: Settings = app.state.settings
+                settings: Settings = app_settings(app)
                 plugin = Pkcs11Plugin(
                     Pkcs11Options.model_validate(
                         {
@@ -141,7 +142,7 @@ def _open_token_for_writing(app: FastAPI) -> pkcs11.Session:
     The login belongs to the process, not the session: the signer's own session is closed first (it logs in
     again when it next signs); if another thread logged in meanwhile, this session shares that login.
     """
-    settings: Settings = app.state.settings
+    settings: Settings = app_settings(app)
     plugin: Pkcs11Plugin | None = getattr(app.state, "pkcs11_signer", None)
     if plugin is not None:
         plugin.close()
@@ -243,7 +244,7 @@ def _p12_credential(app: FastAPI, account: Account) -> tuple[str, x509.Certifica
     """A new key and certificate in storage_dir/signing/people/<account id>.p12; returns (key_ref, certificate)."""
     from signing.pki import get_pki
 
-    settings: Settings = app.state.settings
+    settings: Settings = app_settings(app)
     assert account.cccd
     issued = get_pki(app).issue_person(full_name=account.full_name, cccd=account.cccd)
     key_ref = f"{account.id}.p12"
@@ -262,7 +263,7 @@ def ensure_credential(session: Session, *, account: Account, app: FastAPI) -> Si
 
     The key is made where PORTAL_SIGNING_KEY_STORE says (a PKCS#12 file, or inside a PKCS#11 token); a credential
     keeps the store it was made in until it is renewed."""
-    settings: Settings = app.state.settings
+    settings: Settings = app_settings(app)
     if not available(settings):
         raise SigningUnavailable(N_("Online signing is not available on this portal. Upload a signed PDF instead."))
     cred = session.get(SigningCredential, account.id)
@@ -323,7 +324,7 @@ class CodeCheck:
 
 def confirm_code(session: Session, cred: SigningCredential, code: str, *, app: FastAPI) -> CodeCheck:
     """Check a one-time code; wrong codes are counted (and saved by the caller's commit), then a wait."""
-    settings: Settings = app.state.settings
+    settings: Settings = app_settings(app)
     now = utcnow()
     if cred.locked_until and as_utc(cred.locked_until) > now:
         minutes = int((as_utc(cred.locked_until) - now).total_seconds() // 60) + 1
@@ -333,7 +334,7 @@ def confirm_code(session: Session, cred: SigningCredential, code: str, *, app: F
                 N_("Too many wrong codes. Try again in {minutes} minutes."), {"minutes": minutes}, status_code=429
             ),
         )
-    check(app.state.limiter, "otp:account", cred.account_id)
+    check(app_limiter(app), "otp:account", cred.account_id)
     step = otp.check(totp_secret(cred, settings), code, last_step=cred.last_totp_step)
     if step is None:
         cred.failed_codes += 1
@@ -383,7 +384,7 @@ def timestamper(app: FastAPI) -> Any:
     TSA in-process."""
     stamper = getattr(app.state, "dev_timestamper", None)
     if stamper is None:
-        settings: Settings = app.state.settings
+        settings: Settings = app_settings(app)
         if settings.signing_tsa_url:
             from pyhanko.sign.timestamps import HTTPTimeStamper
 

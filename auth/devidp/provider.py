@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import RSAKey
 
 from auth.oauth_server import AuthorizationServer
+from portal.kernel.deps import app_settings
 from portal.kernel.settings import Settings
 
 CLIENT_ID = "portal-dev"
@@ -598,6 +599,6 @@ def get_provider(app: Any) -> DevIdentityProvider:
         with _BUILD_LOCK:
             provider = getattr(app.state, "dev_idp", None)
             if provider is None:
-                provider = DevIdentityProvider(app.state.settings)
+                provider = DevIdentityProvider(app_settings(app))
                 app.state.dev_idp = provider
     return provider

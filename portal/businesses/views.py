@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from auth.deps import CurrentAccount, CurrentViewer
@@ -17,13 +17,10 @@ from portal.kernel.db import SessionDep
 from portal.kernel.deps import LimiterDep
 from portal.kernel.errors import Conflict, DomainError, SignInRequired
 from portal.kernel.ratelimit import check
-from portal.kernel.web import is_htmx, render
+from portal.kernel.web import is_htmx, redirect, render
 
 router = APIRouter()
 
-
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
 
 
 @router.get("/businesses", name="my_businesses")
@@ -63,7 +60,7 @@ def register(
             row = current_session_row(request, session)
             if row is not None:
                 service.set_acting_as(session, row=row, business_id=business.id, request=request)
-            return _redirect(f"/businesses/{business.id}")
+            return redirect(f"/businesses/{business.id}")
     return render(request, "businesses/new.html", {"form": form, "errors": errors}, status_code=status_code)
 
 
@@ -109,7 +106,7 @@ def add_representative(
         service.add_representative(session, business=business, by=account, login=login, request=request)
     except DomainError as exc:
         return _detail(request, session, business, account.id, form={"login": login}, error=exc)
-    return _redirect(f"/businesses/{business.id}?added=1")
+    return redirect(f"/businesses/{business.id}?added=1")
 
 
 @router.post("/businesses/{business_id}/representatives/{account_id}/remove", name="remove_representative")
@@ -119,11 +116,11 @@ def remove_representative(
     business = service.business_for(session, business_id, account.id)
     service.remove_representative(session, business=business, by=account, account_id=account_id, request=request)
     if account_id != account.id:
-        return _redirect(f"/businesses/{business.id}")
+        return redirect(f"/businesses/{business.id}")
     row = current_session_row(request, session)
     if row is not None and row.acting_as == business.id:
         service.set_acting_as(session, row=row, business_id=None, request=request)
-    return _redirect("/businesses")
+    return redirect("/businesses")
 
 
 @router.post("/acting-as", name="acting_as")
@@ -143,4 +140,4 @@ def acting_as(
     if is_htmx(request):
         # The whole page depends on whom one acts for: reload it rather than swap a part.
         return Response(status_code=204, headers={"HX-Redirect": target})
-    return _redirect(target)
+    return redirect(target)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from auth.assurance import StepUpRequired, require_level, step_up_response
@@ -24,7 +24,7 @@ from portal.kernel.deps import SettingsDep, StorageDep
 from portal.kernel.errors import DomainError, Invalid
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
-from portal.kernel.web import render, translator
+from portal.kernel.web import redirect, render, translator
 
 router = APIRouter()
 
@@ -106,7 +106,7 @@ def start_payment(
         except StepUpRequired as exc:
             return step_up_response(request, exc)
         if not service.readiness(session, dossier, proc, defn, settings=settings).ok:
-            return RedirectResponse(f"/dossiers/{dossier.id}/review", status_code=303)
+            return redirect(f"/dossiers/{dossier.id}/review")
     bill = billing.bill_for(proc, dossier, settings)
     try:
         started = payments.start_payment(
@@ -154,7 +154,7 @@ def start_payment(
         response.headers["Retry-After"] = "30"
         return response
     assert started.payment.redirect_url
-    return RedirectResponse(started.payment.redirect_url, status_code=303)
+    return redirect(started.payment.redirect_url)
 
 
 @router.post("/dossiers/{dossier_id}/payment/reduction", name="declare_reduction")
@@ -178,7 +178,7 @@ def declare_reduction(
         return _render(
             request, session, dossier, settings=settings, gateways=gateways, error=exc, status_code=exc.status_code
         )
-    return RedirectResponse(f"/dossiers/{dossier.id}/payment", status_code=303)
+    return redirect(f"/dossiers/{dossier.id}/payment")
 
 
 @router.get("/dossiers/{dossier_id}/payments/{payment_id}/receipt.pdf", name="payment_receipt")
@@ -208,4 +208,4 @@ def e_receipt(
 def withdraw(dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
     dossier = service.own_dossier(session, dossier_id, account, lock=True)
     service.withdraw(session=session, dossier=dossier, by=account)
-    return RedirectResponse(f"/dossiers/{dossier.id}?withdrawn=1", status_code=303)
+    return redirect(f"/dossiers/{dossier.id}?withdrawn=1")

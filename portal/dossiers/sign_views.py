@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from auth.deps import CurrentAccount
 from auth.models import Account
@@ -18,7 +18,7 @@ from portal.dossiers.models import Dossier
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
 from portal.kernel.settings import Settings
-from portal.kernel.web import render
+from portal.kernel.web import redirect, render
 from signing import otp, remote
 from signing.models import SigningCredential
 
@@ -136,4 +136,4 @@ def sign(
             error=outcome.refused,
             status_code=outcome.refused.status_code,
         )
-    return RedirectResponse(f"/dossiers/{dossier.id}/files#c-{component_id}", status_code=303)
+    return redirect(f"/dossiers/{dossier.id}/files#c-{component_id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +26,7 @@ from portal.kernel.deps import EngineDep, SettingsDep, StorageDep, WorkerDep
 from portal.kernel.errors import DomainError, NotFound, SignInRequired
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
-from portal.kernel.web import format_msg, render, translator
+from portal.kernel.web import format_msg, redirect, render, translator
 from signing.verify_service import trust_setup
 
 router = APIRouter()
@@ -50,9 +50,6 @@ def raw_form(form: FormData) -> dict[str, list[str]]:
     return out
 
 
-def _redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
 
 @router.post("/procedures/{code}/start", name="start_dossier")
 def start(code: str, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer) -> Response:
@@ -60,7 +57,7 @@ def start(code: str, session: SessionDep, account: CurrentAccount, viewer: Curre
     require_level(viewer, proc.required_assurance, next_url=f"/procedures/{code}")
     dossier = service.create_draft(session=session, procedure=proc, by=account, business_id=viewer.acting_business_id)
     defn = service.get_definition(session, dossier.form_id, dossier.form_version)
-    return _redirect(f"/dossiers/{dossier.id}/steps/{defn.step_ids[0]}")
+    return redirect(f"/dossiers/{dossier.id}/steps/{defn.step_ids[0]}")
 
 
 @router.get("/dossiers", name="my_dossiers")
@@ -127,7 +124,7 @@ def step_page(
 ) -> Response:
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
-        return _redirect(f"/dossiers/{dossier.id}")
+        return redirect(f"/dossiers/{dossier.id}")
     if step_id not in defn.step_ids:
         raise NotFound(N_("This step does not exist."))
     return render(
@@ -140,9 +137,9 @@ def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccou
     """Resume a draft where it was left (or show a submitted dossier)."""
     dossier, _proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
-        return _redirect(f"/dossiers/{dossier.id}")
+        return redirect(f"/dossiers/{dossier.id}")
     step = dossier.last_step if dossier.last_step in defn.step_ids else defn.step_ids[0]
-    return _redirect(f"/dossiers/{dossier.id}/steps/{step}")
+    return redirect(f"/dossiers/{dossier.id}/steps/{step}")
 
 
 @router.post("/dossiers/{dossier_id}/steps/{step_id}", name="save_step")
@@ -164,12 +161,12 @@ def step_submit(
     result = service.save_step(session=session, dossier=dossier, defn=defn, step_id=step_id, raw=raw)
     if action == "next" and not result.errors:
         nxt = defn.next_step(step_id)
-        return _redirect(f"/dossiers/{dossier.id}/steps/{nxt}" if nxt else f"/dossiers/{dossier.id}/files")
+        return redirect(f"/dossiers/{dossier.id}/steps/{nxt}" if nxt else f"/dossiers/{dossier.id}/files")
     if action == "back":
         prev = defn.prev_step(step_id)
-        return _redirect(f"/dossiers/{dossier.id}/steps/{prev}" if prev else f"/procedures/{proc.code}")
+        return redirect(f"/dossiers/{dossier.id}/steps/{prev}" if prev else f"/procedures/{proc.code}")
     if action == "save" and not result.errors:
-        return _redirect(f"/dossiers?saved={dossier.id}")
+        return redirect(f"/dossiers?saved={dossier.id}")
     errors = result.errors if action in ("next", "save") else {}
     return render(
         request,
@@ -239,7 +236,7 @@ def files_page(
 ) -> Response:
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
-        return _redirect(f"/dossiers/{dossier.id}")
+        return redirect(f"/dossiers/{dossier.id}")
     return _render_files(request, session, settings, dossier, proc, defn)
 
 
@@ -340,7 +337,7 @@ async def upload(
             )
         if request.headers.get("HX-Request") == "true":
             return _render_files(request, session, settings, dossier, proc, defn)
-        return _redirect(f"/dossiers/{dossier.id}/files#c-{component_id}")
+        return redirect(f"/dossiers/{dossier.id}/files#c-{component_id}")
 
     return await run_in_threadpool(store)
 
@@ -358,7 +355,7 @@ def delete_file(
     service.remove_file(session=session, dossier=dossier, file_id=file_id)
     if request.headers.get("HX-Request") == "true":
         return _render_files(request, session, settings, dossier, proc, defn)
-    return _redirect(f"/dossiers/{dossier.id}/files")
+    return redirect(f"/dossiers/{dossier.id}/files")
 
 
 @router.get("/dossiers/{dossier_id}/files/{file_id}", name="download_file")
@@ -381,7 +378,7 @@ def review(
 ) -> Response:
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     if dossier.status != DossierStatus.DRAFT:
-        return _redirect(f"/dossiers/{dossier.id}")
+        return redirect(f"/dossiers/{dossier.id}")
     return _render_review(request, session, settings, dossier, proc, defn)
 
 
@@ -444,14 +441,14 @@ def submit(
         ready = service.readiness(session, dossier, proc, defn, settings=settings)
         if ready.ok and ready.payment_due:
             # The fee comes first: a succeeded payment submits the dossier.
-            return _redirect(f"/dossiers/{dossier.id}/payment")
+            return redirect(f"/dossiers/{dossier.id}/payment")
     try:
         service.submit(session=session, dossier=dossier, procedure=proc, defn=defn, by=account, settings=settings)
     except DomainError as exc:
         if dossier.status != DossierStatus.DRAFT:
             raise
         return _render_review(request, session, settings, dossier, proc, defn, status_code=exc.status_code, error=exc)
-    response = _redirect(f"/dossiers/{dossier.id}?submitted=1")
+    response = redirect(f"/dossiers/{dossier.id}?submitted=1")
     if worker is not None:
         response.background = BackgroundTask(worker.wake)  # runs after the commit
     return response

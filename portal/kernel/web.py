@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jinja2_fragments import render_block
+from starlette.background import BackgroundTask
 
 from portal.kernel.clock import local
 from portal.kernel.deps import app_settings
@@ -98,7 +99,13 @@ def format_msg(t: Translator, m: Any) -> str:
 
 
 def is_htmx(request: Request) -> bool:
+    """Whether htmx sent the request (it then takes a fragment; a plain browser gets the whole page)."""
     return request.headers.get("HX-Request") == "true"
+
+
+def redirect(url: str, *, background: BackgroundTask | None = None) -> RedirectResponse:
+    """POST, then redirect, then GET: a 303 See Other to `url` (htmx follows it and swaps the page it gets)."""
+    return RedirectResponse(url, status_code=303, background=background)
 
 
 def render(

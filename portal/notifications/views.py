@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 from sqlmodel import Session
 
 from auth.deps import CurrentAccount, unread_count_of
 from portal.kernel.db import SessionDep
-from portal.kernel.web import ENV, is_htmx, render
+from portal.kernel.web import ENV, is_htmx, redirect, render
 from portal.notifications import service
 
 router = APIRouter()
@@ -52,4 +52,4 @@ def notification_read(request: Request, notification_id: str, session: SessionDe
     service.mark_read(session, notification_id=notification_id, account_id=account.id)
     if is_htmx(request):
         return _page(request, session, account.id, oob=True)
-    return RedirectResponse("/notifications", status_code=303)
+    return redirect("/notifications")
