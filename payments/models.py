@@ -72,6 +72,11 @@ class Payment(SQLModel, table=True):
     receipt_key: str | None = Field(default=None, max_length=200)
     receipt_sha256: str | None = Field(default=None, max_length=64, index=True)
 
+    @property
+    def receipt_label(self) -> str | None:
+        """The e-receipt's symbol and number ("ký hiệu/số"), once it has been issued."""
+        return f"{self.receipt_symbol}/{self.receipt_number}" if self.receipt_number else None
+
 
 class PaymentEvent(SQLModel, table=True):
     """Something that happened to a payment: started, a callback, a query, a refusal, a refund."""

@@ -1,7 +1,7 @@
 """A payment as others see it: the one shape of a payment and its refunds outside the payments package.
 
 The partner API answers with these models (so `/api/openapi.json` documents them), and pages and file
-names use `receipt_label` for the e-receipt's symbol and number.
+names use `Payment.receipt_label` for the e-receipt's symbol and number.
 """
 
 from __future__ import annotations
@@ -39,11 +39,6 @@ class PaymentInfo(BaseModel):
     refunds: list[RefundInfo]
 
 
-def receipt_label(payment: Payment) -> str | None:
-    """The e-receipt's symbol and number ("ký hiệu/số"), once it has been issued."""
-    return f"{payment.receipt_symbol}/{payment.receipt_number}" if payment.receipt_number else None
-
-
 def e_receipt_filename(payment: Payment) -> str:
     """The name the e-receipt PDF is downloaded as."""
     return f"bien-lai-{payment.receipt_number or payment.reference}.pdf"
@@ -61,7 +56,7 @@ def payment_info(payment: Payment, refunds: Sequence[Refund]) -> PaymentInfo:
         created_at=payment.created_at,
         settled_at=payment.settled_at,
         refunded_amount=payment.refunded_amount,
-        receipt=receipt_label(payment),
+        receipt=payment.receipt_label,
         refunds=[RefundInfo.model_validate(r, from_attributes=True) for r in refunds if r.payment_id == payment.id],
     )
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from alembic.runtime.migration import MigrationContext
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
 
 from auth.deps import OptionalAccount
 from portal.catalog.queries import popular_procedures
@@ -17,7 +15,7 @@ from portal.kernel.audit import client_ip
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import LimiterDep
 from portal.kernel.i18n import LOCALES, N_
-from portal.kernel.migrations import head_revision
+from portal.kernel.migrations import database_readiness
 from portal.kernel.ratelimit import check
 from portal.kernel.web import LANG_COOKIE, redirect, render
 
@@ -77,12 +75,5 @@ def healthz() -> Response:
 @router.get("/readyz", name="readyz")
 def readyz(session: SessionDep) -> Response:
     """The database answers and its schema is at the latest migration."""
-    try:
-        session.exec(text("SELECT 1"))  # type: ignore[call-overload]
-        current = MigrationContext.configure(session.connection()).get_current_revision()
-    except Exception as exc:  # any database failure means not ready
-        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
-    head = head_revision()
-    if current != head:
-        return JSONResponse({"status": "migrations pending", "current": current, "head": head}, status_code=503)
-    return JSONResponse({"status": "ready", "revision": current})
+    ready, report = database_readiness(session)
+    return JSONResponse(report, status_code=200 if ready else 503)
