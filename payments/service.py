@@ -50,6 +50,7 @@ from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import publish
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
+from portal.kernel.plugins import Resettable
 
 log = logging.getLogger("portal.payments")
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -73,15 +74,47 @@ class OrderInfo:
 
 
 OrderDescriber = Callable[[Session, str], OrderInfo]
-_order_kinds: dict[str, OrderDescriber] = {}
+
+
+class OrderKinds(Resettable[dict[str, OrderDescriber]]):
+    """What payments can be for, by the `order_kind` stored on each payment, with who describes such orders."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, OrderDescriber] = {}
+
+    def register(self, kind: str, describe: OrderDescriber) -> None:
+        existing = self._kinds.get(kind)
+        if existing is not None and existing is not describe:
+            raise ValueError(f"two describers for the order kind {kind!r}")
+        self._kinds[kind] = describe
+
+    def describe(self, session: Session, payment: Payment) -> OrderInfo:
+        try:
+            describe = self._kinds[payment.order_kind]
+        except KeyError:
+            raise LookupError(f"no order kind {payment.order_kind!r} is registered") from None
+        return describe(session, payment.order_id)
+
+    def snapshot(self) -> dict[str, OrderDescriber]:
+        return dict(self._kinds)
+
+    def restore(self, state: dict[str, OrderDescriber]) -> None:
+        self._kinds = dict(state)
+
+    def reset(self) -> None:
+        self._kinds = {}
+
+
+# The application's order kinds: the dossier workflow registers "dossier" (portal/dossiers/billing.py).
+order_kinds = OrderKinds()
 
 
 def register_order_kind(kind: str, describe: OrderDescriber) -> None:
-    _order_kinds[kind] = describe
+    order_kinds.register(kind, describe)
 
 
 def describe_order(session: Session, payment: Payment) -> OrderInfo:
-    return _order_kinds[payment.order_kind](session, payment.order_id)
+    return order_kinds.describe(session, payment)
 
 
 # -- queries

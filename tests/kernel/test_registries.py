@@ -321,3 +321,44 @@ def test_application_registries_are_isolated_per_kind() -> None:
         assert events.bus.subscribers(PaymentSucceeded) == []
     assert notifiers.ids() == known and represented_by.is_provided
     assert events.bus.subscribers(PaymentSucceeded)  # the dossier workflow's subscribers are back
+
+
+# --------------------------------------------------------------------------- order kinds of payments
+
+
+def test_order_kinds_register_refuse_a_second_describer_and_restore() -> None:
+    from payments.models import Payment
+    from payments.service import OrderInfo, OrderKinds, order_kinds
+
+    info = OrderInfo(
+        code="X-1",
+        title="Thủ tục",
+        payer_name="An",
+        payer_id_number=None,
+        payer_address=None,
+        page="/x",
+        collector_name="UBND",
+        collector_address="",
+    )
+
+    def describe(session: Any, order_id: str) -> OrderInfo:
+        return info
+
+    kinds = OrderKinds()
+    kinds.register("parcel", describe)
+    kinds.register("parcel", describe)  # the same describer again changes nothing
+    with pytest.raises(ValueError, match="parcel"):
+        kinds.register("parcel", lambda session, order_id: info)
+    payment = Payment.model_construct(order_kind="parcel", order_id="o1")
+    assert kinds.describe(None, payment) is info  # type: ignore[arg-type]
+    with pytest.raises(LookupError, match="unknown"):
+        kinds.describe(None, Payment.model_construct(order_kind="unknown", order_id="o1"))  # type: ignore[arg-type]
+    kinds.reset()
+    with pytest.raises(LookupError):
+        kinds.describe(None, payment)  # type: ignore[arg-type]
+
+    before = order_kinds.snapshot()
+    assert "dossier" in before  # the dossier workflow registered itself
+    with order_kinds.isolated(empty=True):
+        assert order_kinds.snapshot() == {}
+    assert order_kinds.snapshot() == before
