@@ -54,9 +54,9 @@ def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
         account_id=payment.account_id,
         kind="payment.succeeded",
         dedupe_key=f"payment.succeeded:{payment.id}",
-        subject=N_("Payment of {amount} VND received"),
+        subject=N_("Payment of {amount}\u00a0VND received"),
         body=N_(
-            "The portal received your payment of {amount} VND (reference {reference}). "
+            "The portal received your payment of {amount}\u00a0VND (reference {reference}). "
             "The e-receipt is on the dossier's page."
         ),
         params={"amount": amount, "reference": payment.reference},
@@ -131,8 +131,8 @@ def on_refunded(session: Session, event: PaymentRefunded) -> None:
         account_id=payment.account_id,
         kind="payment.refunded",
         dedupe_key=f"payment.refunded:{refund.id}",
-        subject=N_("{amount} VND refunded"),
-        body=N_("{amount} VND of payment {reference} was refunded through the payment gateway."),
+        subject=N_("{amount}\u00a0VND refunded"),
+        body=N_("{amount}\u00a0VND of payment {reference} was refunded through the payment gateway."),
         params={"amount": amount, "reference": payment.reference},
         link=f"/dossiers/{dossier.id}",
     )

@@ -32,13 +32,13 @@ pytestmark = pytest.mark.db
 
 # Notifications carry message ids of the catalogue and their parameters; SUBJECT and BODY are what the
 # citizen reads in each language.
-SUBJECT_ID = "Payment of {amount} VND received"
-BODY_ID = "{amount} VND of payment {reference} was refunded through the payment gateway."
+SUBJECT_ID = "Payment of {amount}\u00a0VND received"
+BODY_ID = "{amount}\u00a0VND of payment {reference} was refunded through the payment gateway."
 PARAMS = {"amount": "200.000", "reference": "STP-261122-0001"}
-SUBJECT = {"vi": "Đã thanh toán 200.000 đồng", "en": "Payment of 200.000 VND received"}
+SUBJECT = {"vi": "Đã thanh toán 200.000\u00a0đồng", "en": "Payment of 200.000\u00a0VND received"}
 BODY = {
-    "vi": "Khoản phí 200.000 đồng của giao dịch STP-261122-0001 đã được hoàn trả qua cổng thanh toán.",
-    "en": "200.000 VND of payment STP-261122-0001 was refunded through the payment gateway.",
+    "vi": "Khoản phí 200.000\u00a0đồng của giao dịch STP-261122-0001 đã được hoàn trả qua cổng thanh toán.",
+    "en": "200.000\u00a0VND of payment STP-261122-0001 was refunded through the payment gateway.",
 }
 
 
@@ -349,7 +349,7 @@ def test_page_lists_only_the_citizens_own_notifications(app, client: TestClient)
             account_id=account_of(engine, other_login),
             kind="payment.refunded",
             dedupe_key=theirs_key,
-            subject="{amount} VND refunded",
+            subject="{amount}\u00a0VND refunded",
             body=BODY_ID,
             params={"amount": "999.000", "reference": "KHAC-0001"},
             link="/dossiers/cua-nguoi-khac",
@@ -360,7 +360,7 @@ def test_page_lists_only_the_citizens_own_notifications(app, client: TestClient)
     assert page.status_code == 200
     assert "<h1>Thông báo</h1>" in page.text
     assert SUBJECT["vi"] in page.text and BODY["vi"] in page.text and 'href="/dossiers/cua-toi"' in page.text
-    assert "Đã hoàn trả 999.000 đồng" not in page.text and "cua-nguoi-khac" not in page.text
+    assert "Đã hoàn trả 999.000\u00a0đồng" not in page.text and "cua-nguoi-khac" not in page.text
     assert "Chưa đọc" in page.text and f'action="/notifications/{mine}/read"' in page.text
     assert 'href="/notifications" aria-current="page"' in page.text and "(1 chưa đọc)" in page.text
 
