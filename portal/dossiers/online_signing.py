@@ -3,8 +3,10 @@ becomes the dossier's application component."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
+import segno
 from fastapi import FastAPI
 from sqlmodel import Session
 
@@ -17,7 +19,7 @@ from portal.kernel.errors import Conflict, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
-from signing import remote
+from signing import otp, remote
 from signing.application_pdf import SIGNATURE_BOX, application_data, render_application_pdf, signature_page_index
 from signing.models import SigningCredential
 from signing.sign import sign_application
@@ -36,6 +38,41 @@ def signable(
     if dossier.status != DossierStatus.DRAFT:
         raise Conflict(N_("This dossier has been submitted; its documents can no longer change."))
     return dossier, proc, component
+
+
+def credential_of(session: Session, account: Account) -> SigningCredential | None:
+    """The account's online-signing credential, if it has set one up."""
+    return session.get(SigningCredential, account.id)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """What the citizen needs to add the portal to an authenticator app: the key, its otpauth URI, its QR code."""
+
+    secret: str  # in groups of four, as typed by hand
+    uri: str
+    svg: str
+
+
+def enrolment(cred: SigningCredential | None, account: Account, settings: Settings) -> Enrolment | None:
+    """The enrolment to show while the credential's one-time codes are not confirmed yet (None after)."""
+    if cred is None or cred.totp_confirmed_at is not None:
+        return None
+    secret = remote.totp_secret(cred, settings)
+    uri = otp.provisioning_uri(
+        secret, account_name=account.email or account.phone or account.full_name, issuer=settings.portal_name
+    )
+    svg = io.BytesIO()
+    segno.make(uri, error="m").save(svg, kind="svg", scale=4, xmldecl=False, svgns=True, title="QR")
+    return Enrolment(" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), uri, svg.getvalue().decode())
+
+
+def development_code(cred: SigningCredential | None, settings: Settings) -> str | None:
+    """A code that works now, shown with the embedded development signer only (never in production), as the
+    other development pages do, so that a tester needs no authenticator app."""
+    if cred is None or settings.environment == "production" or settings.signing_key_store != "pkcs12":
+        return None
+    return otp.development_code(remote.totp_secret(cred, settings), last_step=cred.last_totp_step)
 
 
 def application_pdf(

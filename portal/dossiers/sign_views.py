@@ -3,10 +3,8 @@ with a one-time code, and the signed PDF becomes the dossier's application compo
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any
 
-import segno
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
@@ -19,7 +17,7 @@ from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
 from portal.kernel.settings import Settings
 from portal.kernel.web import redirect, render
-from signing import otp, remote
+from signing import remote
 from signing.models import SigningCredential
 
 router = APIRouter()
@@ -37,31 +35,13 @@ def _page(
     error: Any = None,
     status_code: int = 200,
 ) -> Response:
-    enrol: dict[str, str] | None = None
-    if cred is not None and cred.totp_confirmed_at is None:
-        secret = remote.totp_secret(cred, settings)
-        uri = otp.provisioning_uri(
-            secret, account_name=account.email or account.phone or account.full_name, issuer=settings.portal_name
-        )
-        svg = io.BytesIO()
-        segno.make(uri, error="m").save(svg, kind="svg", scale=4, xmldecl=False, svgns=True, title="QR")
-        enrol = {
-            "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
-            "uri": uri,
-            "svg": svg.getvalue().decode(),
-        }
-    # The embedded development signer only (never in production): show a code that works, as the other
-    # development pages do, so a tester needs no authenticator app.
-    dev_code = None
-    if cred is not None and settings.environment != "production" and settings.signing_key_store == "pkcs12":
-        dev_code = otp.development_code(remote.totp_secret(cred, settings), last_step=cred.last_totp_step)
     context = {
         "dossier": dossier,
         "proc": proc,
         "component": component,
         "cred": cred,
-        "enrol": enrol,
-        "dev_code": dev_code,
+        "enrol": online_signing.enrolment(cred, account, settings),
+        "dev_code": online_signing.development_code(cred, settings),
         "error": error,
         "available": remote.available(settings),
     }
@@ -78,7 +58,7 @@ def sign_page(
     settings: SettingsDep,
 ) -> Response:
     dossier, proc, component = online_signing.signable(session, dossier_id, component_id, account)
-    return _page(request, settings, dossier, proc, component, session.get(SigningCredential, account.id), account)
+    return _page(request, settings, dossier, proc, component, online_signing.credential_of(session, account), account)
 
 
 @router.get("/dossiers/{dossier_id}/sign/{component_id}/preview.pdf", name="application_preview")
@@ -108,7 +88,7 @@ def sign(
     code: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     dossier, proc, component = online_signing.signable(session, dossier_id, component_id, account)
-    existing = session.get(SigningCredential, account.id) if action != "setup" else None
+    existing = online_signing.credential_of(session, account) if action != "setup" else None
     if existing is None:
         created = remote.ensure_credential(session, account=account, app=request.app)
         return _page(request, settings, dossier, proc, component, created, account)
