@@ -63,8 +63,12 @@ def declare_reduction(
         raise Conflict(N_("This dossier has already been submitted and can no longer be changed."))
     if category and procedure.reduction(category) is None:
         raise Invalid(N_("Choose one of the categories listed."))
-    dossier.fee_reduction = category or None
-    check_bill_change(session, procedure, dossier, settings)
+    previous, dossier.fee_reduction = dossier.fee_reduction, category or None
+    try:
+        check_bill_change(session, procedure, dossier, settings)
+    except Conflict:
+        dossier.fee_reduction = previous  # the refusing request still commits: nothing of the change may stick
+        raise
     dossier.answers_checked = False
     session.add(dossier)
     session.flush()

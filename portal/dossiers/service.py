@@ -333,8 +333,12 @@ def set_delivery(*, session: Session, dossier: Dossier, procedure: Procedure, me
     _require_draft(dossier)
     if method not in procedure.delivery:
         raise Invalid(N_("Choose how you want to receive the result."))
-    dossier.delivery_method = method
-    billing.check_bill_change(session, procedure, dossier, settings)
+    previous, dossier.delivery_method = dossier.delivery_method, method
+    try:
+        billing.check_bill_change(session, procedure, dossier, settings)
+    except Conflict:
+        dossier.delivery_method = previous  # the refusing request still commits: nothing of the change may stick
+        raise
     session.add(dossier)
     session.flush()
 

@@ -232,9 +232,28 @@ def test_set_delivery_refuses_a_change_of_a_bill_already_paid(session: Session, 
 
     with pytest.raises(Conflict):  # by post, the bill would add the postal fee
         service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="post", settings=settings)
+    # Refused means unchanged: the request that was refused still commits (its error page), so nothing may stick.
+    assert dossier.delivery_method == "online"
     # At the centre, the bill stays what was paid.
     service.set_delivery(session=session, dossier=dossier, procedure=procedure, method="centre", settings=settings)
     assert dossier.delivery_method == "centre"
+
+
+def test_a_reduction_that_would_change_a_paid_bill_is_refused_and_not_kept(
+    session: Session, settings: Settings
+) -> None:
+    from portal.dossiers import billing
+
+    procedure = procedure_of(session, JUDICIAL)
+    category = procedure.reductions[0]["category"]
+    dossier = factories.dossier(session, procedure_code=JUDICIAL, delivery_method="online")
+    factories.payment(session, dossier=dossier, amount=billing.bill_for(procedure, dossier, settings).total)
+
+    with pytest.raises(Conflict):
+        billing.declare_reduction(
+            session=session, procedure=procedure, dossier=dossier, settings=settings, category=category
+        )
+    assert dossier.fee_reduction is None
 
 
 def test_set_delivery_refuses_a_submitted_dossier(session: Session, settings: Settings) -> None:
