@@ -11,6 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
+from auth.assurance import require_level
+from auth.deps import Viewer
 from auth.models import Account
 from forms.address import parse_address
 from forms.definition import FieldType, FormDefinition
@@ -398,6 +400,35 @@ def submit(
     session.flush()
     enqueue(session, DossierSubmitted(dossier_id=dossier.id))
     return dossier
+
+
+def submit_reviewed(
+    *,
+    session: Session,
+    dossier: Dossier,
+    procedure: Procedure,
+    defn: FormDefinition,
+    by: Account,
+    viewer: Viewer,
+    settings: Settings,
+    delivery_method: str = "",
+) -> bool:
+    """The review page's "submit": keep the delivery chosen there, check the sign-in level, then submit once.
+
+    False when the fee must be paid first (its payment then submits the dossier). A sign-in below the
+    procedure's level raises `StepUpRequired` after the delivery choice was recorded, so it is kept.
+    """
+    if dossier.status == DossierStatus.DRAFT:
+        if delivery_method:
+            set_delivery(
+                session=session, dossier=dossier, procedure=procedure, method=delivery_method, settings=settings
+            )
+        require_level(viewer, procedure.required_assurance, next_url=f"/dossiers/{dossier.id}/review")
+        ready = readiness(session, dossier, procedure, defn, settings=settings)
+        if ready.ok and ready.payment_due:
+            return False
+    submit(session=session, dossier=dossier, procedure=procedure, defn=defn, by=by, settings=settings)
+    return True
 
 
 def count_by_status(session: Session, account: Account, *, business_id: str | None = None) -> dict[str, int]:

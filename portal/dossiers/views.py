@@ -424,30 +424,25 @@ def submit(
     delivery_method: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account, lock=True)
-    if dossier.status == DossierStatus.DRAFT and delivery_method:
-        try:
-            service.set_delivery(
-                session=session, dossier=dossier, procedure=proc, method=delivery_method, settings=settings
-            )
-        except DomainError as exc:
-            return _render_review(
-                request, session, settings, dossier, proc, defn, status_code=exc.status_code, error=exc
-            )
-    if dossier.status == DossierStatus.DRAFT:
-        try:
-            require_level(viewer, proc.required_assurance, next_url=f"/dossiers/{dossier.id}/review")
-        except StepUpRequired as exc:
-            return step_up_response(request, exc)  # returned: the delivery choice above is kept
-        ready = service.readiness(session, dossier, proc, defn, settings=settings)
-        if ready.ok and ready.payment_due:
-            # The fee comes first: a succeeded payment submits the dossier.
-            return redirect(f"/dossiers/{dossier.id}/payment")
     try:
-        service.submit(session=session, dossier=dossier, procedure=proc, defn=defn, by=account, settings=settings)
+        submitted = service.submit_reviewed(
+            session=session,
+            dossier=dossier,
+            procedure=proc,
+            defn=defn,
+            by=account,
+            viewer=viewer,
+            settings=settings,
+            delivery_method=delivery_method,
+        )
+    except StepUpRequired as exc:
+        return step_up_response(request, exc)  # returned, not raised: the delivery choice is kept
     except DomainError as exc:
         if dossier.status != DossierStatus.DRAFT:
             raise
         return _render_review(request, session, settings, dossier, proc, defn, status_code=exc.status_code, error=exc)
+    if not submitted:
+        return redirect(f"/dossiers/{dossier.id}/payment")  # the fee comes first: its payment submits the dossier
     response = redirect(f"/dossiers/{dossier.id}?submitted=1")
     if worker is not None:
         response.background = BackgroundTask(worker.wake)  # runs after the commit

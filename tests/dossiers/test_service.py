@@ -7,6 +7,8 @@ import re
 import pytest
 from sqlmodel import Session, col, select
 
+from auth.assurance import StepUpRequired
+from auth.deps import Viewer
 from auth.models import Account
 from forms.definition import FormDefinition
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
@@ -265,6 +267,42 @@ def test_set_delivery_refuses_a_submitted_dossier(session: Session, settings: Se
 
 
 # -- submit
+
+
+def viewer_of(account: Account, level: int) -> Viewer:
+    return Viewer(id=account.id, full_name=account.full_name, level=level, method="test", session_id="s")
+
+
+def test_submit_reviewed_keeps_the_delivery_then_asks_for_a_higher_sign_in(
+    session: Session, settings: Settings
+) -> None:
+    dossier, applicant = complete_draft(session)
+    procedure = procedure_of(session, MARITAL)
+    assert procedure.required_assurance == 2 and dossier.delivery_method != "centre"
+
+    with pytest.raises(StepUpRequired):
+        service.submit_reviewed(
+            session=session,
+            dossier=dossier,
+            procedure=procedure,
+            defn=definition_of(session, dossier),
+            by=applicant,
+            viewer=viewer_of(applicant, 1),
+            settings=settings,
+            delivery_method="centre",
+        )
+    assert (dossier.status, dossier.delivery_method) == (DossierStatus.DRAFT, "centre")
+
+    submitted = service.submit_reviewed(
+        session=session,
+        dossier=dossier,
+        procedure=procedure,
+        defn=definition_of(session, dossier),
+        by=applicant,
+        viewer=viewer_of(applicant, 2),
+        settings=settings,
+    )
+    assert submitted and dossier.status == DossierStatus.SUBMITTED and dossier.code
 
 
 def test_submit_gives_a_code_a_due_date_and_queues_the_follow_up(session: Session, settings: Settings) -> None:
