@@ -9,7 +9,7 @@ from sqlmodel import Session, col
 
 from payments.models import Payment
 from portal.catalog.models import Procedure, parse_components
-from portal.dossiers.models import Dossier, DossierFile, DossierStatus
+from portal.dossiers.models import Dossier, DossierFile, submitted_only
 from portal.kernel.documents import IssuedDocument, register_document_lookup
 
 
@@ -31,8 +31,7 @@ def receipts(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocume
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .where(
             col(Dossier.receipt_sha256) == sha256,
-            col(Dossier.code).is_not(None),
-            col(Dossier.status) != DossierStatus.DRAFT,
+            *submitted_only(),
         )
         .limit(limit)
     ).all()
@@ -74,8 +73,7 @@ def dossier_files(session: Session, sha256: str, limit: int) -> Iterator[IssuedD
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .where(
             col(DossierFile.sha256) == sha256,
-            col(Dossier.code).is_not(None),
-            col(Dossier.status) != DossierStatus.DRAFT,
+            *submitted_only(),
         )
         .limit(limit)
     ).all()

@@ -6,8 +6,8 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column
-from sqlmodel import Field, SQLModel
+from sqlalchemy import JSON, Column, ColumnElement
+from sqlmodel import Field, SQLModel, col
 
 from portal.kernel.clock import utcnow
 from portal.kernel.i18n import N_
@@ -117,3 +117,9 @@ class DossierSequence(SQLModel, table=True):
     agency_code: str = Field(primary_key=True, max_length=10)
     day: str = Field(primary_key=True, max_length=6)
     last: int = 0
+
+
+def submitted_only() -> tuple[ColumnElement[bool], ...]:
+    """Conditions for dossiers that have left the applicant's hands (a code, not a draft): the only ones that
+    anyone but the applicant (the public lookup, /verify, partner systems) may learn of."""
+    return (col(Dossier.status) != DossierStatus.DRAFT, col(Dossier.code).is_not(None))

@@ -25,7 +25,7 @@ from payments.queries import refunds_of
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import billing, service
-from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierStatus
+from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierStatus, submitted_only
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
@@ -218,7 +218,7 @@ def public_status(session: Session, code: str) -> PublicStatus | None:
         )
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .join(Agency, col(Agency.code) == col(Dossier.agency_code))
-        .where(col(Dossier.code) == code, col(Dossier.status) != DossierStatus.DRAFT)
+        .where(col(Dossier.code) == code, *submitted_only())
     ).first()
     if row is None:
         return None
@@ -234,10 +234,6 @@ def public_status(session: Session, code: str) -> PublicStatus | None:
 
 
 # -- what partner machines read (agency back-offices, postal operators)
-
-
-def _submitted() -> list[ColumnElement[bool]]:
-    return [col(Dossier.status) != DossierStatus.DRAFT, col(Dossier.code).is_not(None)]
 
 
 def _since(since: datetime | None) -> list[ColumnElement[bool]]:
@@ -268,7 +264,7 @@ def agency_dossiers(
     page_size: int,
 ) -> Paged[tuple[Dossier, str]]:
     """An agency's submitted dossiers with the applicant's name, newest first."""
-    conditions = [col(Dossier.agency_code) == agency_code, *_submitted(), *_since(since)]
+    conditions = [col(Dossier.agency_code) == agency_code, *submitted_only(), *_since(since)]
     if status is not None:
         conditions.append(col(Dossier.status) == status)
     rows = session.exec(
@@ -285,7 +281,7 @@ def agency_dossiers(
 def agency_dossier(session: Session, code: str, agency_code: str | None, *, lock: bool = False) -> Dossier:
     """A submitted dossier of the agency by code; any other code (another agency's too) is a 404."""
     stmt = select(Dossier).where(
-        col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, col(Dossier.code).is_not(None)
+        col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *submitted_only()
     )
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -302,7 +298,7 @@ def agency_dossier_detail(
     row = session.exec(
         select(Dossier, Account.full_name)
         .join(Account, col(Account.id) == col(Dossier.applicant_id))
-        .where(col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *_submitted())
+        .where(col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *submitted_only())
     ).first()
     if row is None:
         raise NotFound(N_("There is no dossier with this code."))
@@ -314,7 +310,7 @@ def postal_orders(
     session: Session, *, since: datetime | None, page: int, page_size: int
 ) -> Paged[tuple[Dossier, str, str]]:
     """Submitted dossiers delivered by post, with the recipient's and the agency's names, newest first."""
-    conditions = [col(Dossier.delivery_method) == "post", *_submitted(), *_since(since)]
+    conditions = [col(Dossier.delivery_method) == "post", *submitted_only(), *_since(since)]
     rows = session.exec(
         select(Dossier, Account.full_name, Agency.name_vi)
         .join(Account, col(Account.id) == col(Dossier.applicant_id))
