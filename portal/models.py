@@ -6,10 +6,23 @@ from forms.models import FormVersion
 from payments.models import Payment, PaymentEvent, ReceiptSequence, Refund
 from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence
+from portal.dossiers.models import (
+    Dossier,
+    DossierApology,
+    DossierChangeCounter,
+    DossierEvent,
+    DossierFile,
+    DossierPause,
+    DossierRating,
+    DossierResult,
+    DossierSequence,
+    SupplementRequest,
+)
 from portal.kernel.audit import AuditEvent
+from portal.kernel.idempotency import IdempotencyRecord
 from portal.kernel.outbox import OutboxMessage
 from portal.notifications.models import Notification
+from portal.webhooks.models import WebhookAttempt, WebhookEndpoint
 from signing.models import SigningCredential
 
 __all__ = [
@@ -19,11 +32,17 @@ __all__ = [
     "AuditEvent",
     "Business",
     "Dossier",
+    "DossierApology",
+    "DossierChangeCounter",
     "DossierEvent",
     "DossierFile",
+    "DossierPause",
+    "DossierRating",
+    "DossierResult",
     "DossierSequence",
     "ExternalIdentity",
     "FormVersion",
+    "IdempotencyRecord",
     "Notification",
     "OutboxMessage",
     "Payment",
@@ -33,5 +52,8 @@ __all__ = [
     "Refund",
     "Representative",
     "SigningCredential",
+    "SupplementRequest",
     "UserSession",
+    "WebhookAttempt",
+    "WebhookEndpoint",
 ]

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, ColumnElement
+from sqlalchemy import JSON, Column, ColumnElement, Text
 from sqlmodel import Field, SQLModel, col
 
 from portal.kernel.clock import utcnow
@@ -50,6 +50,32 @@ class DossierEventKind(LabelledEnum):
     )
     WITHDRAWN = "withdrawn", N_("Dossier withdrawn")
     REJECTED = "rejected", N_("Dossier rejected")
+    REGISTERED_AT_COUNTER = "registered_at_counter", N_("Dossier registered at the counter")
+    RECEIVED = "received", N_("Dossier received by the agency")
+    PROCESSING_STARTED = "processing_started", N_("Processing started")
+    SUB_STATUS = "sub_status", N_("Processing step")
+    SUPPLEMENT_REQUESTED = "supplement_requested", N_("Additional documents requested")
+    SUPPLEMENT_ANSWERED = "supplement_answered", N_("Additional documents sent")
+    RESULT_ISSUED = "result_issued", N_("Result issued")
+    APOLOGY = "apology", N_("Apology for the delay and new appointment date")
+    OVERDUE = "overdue", N_("Appointment date passed")
+    COMPLETED = "completed", N_("Result handed over")
+    RATED = "rated", N_("Service rated")
+
+
+class Channel(LabelledEnum):
+    """How the dossier reached the agency."""
+
+    ONLINE = "online", N_("Online")
+    COUNTER = "counter", N_("At the counter")
+
+
+class Timeliness(LabelledEnum):
+    """How a completed dossier stands against its official appointment date (docs/DEADLINES.md)."""
+
+    EARLY = "early", N_("Early")
+    ON_TIME = "on_time", N_("On time")
+    LATE = "late", N_("Late")
 
 
 class Dossier(SQLModel, table=True):
@@ -78,6 +104,28 @@ class Dossier(SQLModel, table=True):
     due_date: date | None = None
     receipt_key: str | None = Field(default=None, max_length=200)
     receipt_sha256: str | None = Field(default=None, max_length=64, index=True)
+    # Online, or handed in on paper at the centre's counter (then the officer who registered it).
+    channel: str = Field(default=Channel.ONLINE, max_length=10)
+    intake_officer: str | None = Field(default=None, max_length=120)
+    # The back-office's reception: when, by whom; the official appointment date counted from it, which only
+    # supplement pauses move (lateness is measured against it). `due_date` is the date promised to the
+    # applicant: the official one, or the new date of the latest apology.
+    received_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    received_by: str | None = Field(default=None, max_length=120)
+    official_due_date: date | None = None
+    # A step of the agency's own workflow inside the main status, shown under it (code and both texts).
+    sub_status: str | None = Field(default=None, max_length=60)
+    sub_status_vi: str | None = Field(default=None, max_length=200)
+    sub_status_en: str | None = Field(default=None, max_length=200)
+    result_ready_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # How the result was handed over: online, centre (at the counter) or post.
+    handover: str | None = Field(default=None, max_length=10)
+    timeliness: str | None = Field(default=None, max_length=10)  # a Timeliness, set at completion
+    # When the periodic job found the dossier past its official date (once; the agency and applicant are told).
+    overdue_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The change feed of partner APIs: the value of the dossier change counter at its latest change.
+    change_seq: int = Field(default=0, index=True)
 
 
 class DossierFile(SQLModel, table=True):
@@ -109,6 +157,77 @@ class DossierEvent(SQLModel, table=True):
     kind: str = Field(max_length=40)  # a DossierEventKind
     actor: str = Field(default="", max_length=80)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DossierChangeCounter(SQLModel, table=True):
+    """One row: the last change number given to a dossier (see `lifecycle.touch`). Incrementing it locks the
+    row until commit, so change numbers become visible in their order and a poller's cursor misses none."""
+
+    id: int = Field(default=1, primary_key=True)
+    last: int = 0
+
+
+class SupplementRequest(SQLModel, table=True):
+    """The agency asks for more: the items (a component or a form answer, and why) and a message."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    dossier_id: str = Field(foreign_key="dossier.id", index=True)
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    requested_by: str = Field(max_length=120)
+    message: str = Field(sa_type=Text)
+    # [{"kind": "component" | "field", "target": id or field name, "reason": text}]
+    items: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_by: str | None = Field(default=None, max_length=120)
+
+
+class DossierPause(SQLModel, table=True):
+    """A stop of the deadline clock while a supplement is awaited (ended_at: when it was answered)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: str = Field(foreign_key="dossier.id", index=True)
+    supplement_id: str = Field(foreign_key="supplementrequest.id", index=True, max_length=32)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DossierResult(SQLModel, table=True):
+    """A result document issued by the agency: its signed PDF as uploaded, and the portal's sealed copy."""
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    dossier_id: str = Field(foreign_key="dossier.id", index=True)
+    filename: str = Field(max_length=255)
+    storage_key: str = Field(max_length=200)
+    sha256: str = Field(max_length=64, index=True)
+    size: int
+    pages: int
+    sealed_key: str = Field(max_length=200)
+    sealed_sha256: str = Field(max_length=64, index=True)
+    signature_report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    uploaded_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DossierApology(SQLModel, table=True):
+    """The agency's apology letter for a late dossier (Decree 61/2018), with the new date it promises."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dossier_id: str = Field(foreign_key="dossier.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    by: str = Field(max_length=120)
+    reason: str = Field(sa_type=Text)
+    previous_date: date | None = None
+    new_date: date
+
+
+class DossierRating(SQLModel, table=True):
+    """The applicant's rating of the service, once per completed dossier (criterion → 1..5)."""
+
+    dossier_id: str = Field(foreign_key="dossier.id", primary_key=True, max_length=32)
+    account_id: str = Field(foreign_key="account.id", index=True)
+    scores: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    comment: str | None = Field(default=None, sa_type=Text)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class DossierSequence(SQLModel, table=True):

@@ -1,0 +1,1 @@
+"""Signed pushes to partner systems (Standard Webhooks): endpoints, secrets, delivery, the event registry."""
