@@ -91,6 +91,15 @@ class Settings(BaseSettings):
     payment_expiry_minutes: int = Field(default=15, ge=1, le=24 * 60)
     payment_reconcile_after_minutes: int = Field(default=20, ge=1)
     payment_reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    # Outbox retries (docs/WEBHOOKS.md): a failed message waits a random time of at most
+    # min(max, base × 2^attempts) seconds ("full jitter"), and is dead after this many attempts.
+    outbox_max_attempts: int = Field(default=15, ge=1, le=100)
+    outbox_retry_base_seconds: float = Field(default=2.0, gt=0)
+    outbox_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    # Pushes to back-offices (docs/WEBHOOKS.md): {"UBXA": {"url": "https://…", "secrets": ["whsec_…"]}} by
+    # agency code (an endpoint set with `portal webhooks set` wins), and the time one delivery may take.
+    webhook_endpoints: dict[str, dict[str, Any]] = {}
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
