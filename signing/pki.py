@@ -1,4 +1,4 @@
-"""The development PKI: a root CA, issuing CAs, citizen, seal and TSA certificates, and their CRLs.
+"""The development PKI: a root CA, issuing CAs, citizen, seal, TSA and agency certificates, and their CRLs.
 
 Created in a folder at first start and reused after. Development and tests only: keys are kept unencrypted
 (files 0600 in a 0700 folder). In production the province's CA issues certificates and runs revocation
@@ -48,6 +48,7 @@ K = TypeVar("K", bound=PrivateKey | None, covariant=True)
 OID_MS_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")
 OID_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 CCCD_RE = re.compile(r"\d{12}")
+AGENCY_CODE_RE = re.compile(r"[A-Z]{2,6}")
 
 ROOT_DAYS = 3650
 SERVICE_CERT_DAYS = 730
@@ -174,7 +175,8 @@ class Issued(Generic[K]):
 class DevPKI:
     """A root CA with two issuing CAs ("people" for citizens, "services" for the seal and the TSA), in a folder.
 
-    Files: <name>.crt.pem / <name>.key.pem for root, people, services, seal and tsa; issued/<serial hex>.pem
+    Files: <name>.crt.pem / <name>.key.pem for root, people, services, seal, tsa and agency-<code> (an agency's
+    result-signing certificate); issued/<serial hex>.pem
     for every certificate issued (to find its issuer on revocation); revoked.json. Thread-safe, and safe for
     several worker processes sharing the folder (an flock serialises creation and revocation).
     """
@@ -188,6 +190,7 @@ class DevPKI:
         self._depth = 0
         self._cas: dict[CAName, Issued[PrivateKey]] = {}
         self._services: dict[ServiceCert, Issued[PrivateKey]] = {}
+        self._agencies: dict[str, Issued[PrivateKey]] = {}
         self._revoked_cache: tuple[tuple[int, int], dict[str, dict[str, dict[str, str]]]] | None = None
 
     @classmethod
@@ -292,6 +295,42 @@ class DevPKI:
         """The timestamp authority's certificate (EKU timeStamping, critical), reissued like the seal."""
         return self._service_cert("tsa")
 
+    def issue_agency(self, name: str, agency_code: str) -> Issued[PrivateKey]:
+        """An agency's organisation certificate for signing the results it issues, under "Dev CA dịch vụ".
+
+        Kept in the folder as agency-<code>.crt.pem / .key.pem and reused, reissued like the seal (near expiry,
+        revoked, renamed, or issued for another base URL). What a back-office's own CA gives it in production;
+        here for the back-office simulator and tests.
+        """
+        display = unicodedata.normalize("NFC", " ".join(name.split()))
+        if not display:
+            raise ValueError("name is empty")
+        if not AGENCY_CODE_RE.fullmatch(agency_code):
+            raise ValueError("agency_code must be 2 to 6 uppercase letters, e.g. UBXA")
+        subject = self._agency_subject(display, agency_code)
+        with self._lock:
+            current = self._agencies.get(agency_code)
+            if current is not None and self._agency_still_good(current, subject):
+                return current
+        file_name = f"agency-{agency_code.lower()}"
+        with self._locked():
+            current = self._load(file_name, (self._cas["services"].cert, self.root))
+            if current is None or not self._agency_still_good(current, subject):
+                start = _now() - CLOCK_SKEW
+                extensions: list[tuple[x509.ExtensionType, bool]] = [
+                    (_key_usage(digital_signature=True, content_commitment=True), True),
+                    (
+                        x509.ExtendedKeyUsage(
+                            [ExtendedKeyUsageOID.EMAIL_PROTECTION, OID_MS_DOCUMENT_SIGNING, OID_DOCUMENT_SIGNING]
+                        ),
+                        False,
+                    ),
+                ]
+                current = self._issue("services", subject, start, start + timedelta(days=SERVICE_CERT_DAYS), extensions)
+                self._save(file_name, current)
+            self._agencies[agency_code] = current
+            return current
+
     def revoke(self, serial: int, *, reason: str = "key_compromise", when: datetime | None = None) -> None:
         """Put a certificate on its issuer's CRL (persisted; revoking twice keeps the first entry)."""
         flag = _reason_flag(reason)
@@ -307,6 +346,7 @@ class DevPKI:
             stat = path.stat()
             self._revoked_cache = ((stat.st_mtime_ns, stat.st_size), revoked)
             self._services = {k: v for k, v in self._services.items() if v.serial != serial}
+            self._agencies = {k: v for k, v in self._agencies.items() if v.serial != serial}
 
     def is_revoked(self, serial: int) -> bool:
         return any(str(serial) in entries for entries in self._revocations().values())
@@ -527,6 +567,25 @@ class DevPKI:
                 self._save(kind, current)
             self._services[kind] = current
             return current
+
+    def _agency_subject(self, name: str, agency_code: str) -> x509.Name:
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, name[:64]),
+                x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, agency_code),
+                x509.NameAttribute(NameOID.COMMON_NAME, name[:64]),
+            ]
+        )
+
+    def _agency_still_good(self, issued: Issued[PrivateKey], subject: x509.Name) -> bool:
+        return (
+            issued.cert.not_valid_after_utc - RENEW_BEFORE > _now()
+            and issued.cert.subject == subject
+            and _crl_urls(issued.cert) == [self.crl_url("services")]
+            and _issued_by(issued.cert, self._cas["services"].cert)
+            and not self.is_revoked(issued.serial)
+        )
 
     def _service_subject(self, kind: ServiceCert) -> x509.Name:
         return self._name(self.org if kind == "seal" else "Dev TSA (dấu thời gian)")
