@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import JSON, Column, or_
+from sqlalchemy import JSON, Column
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from portal.kernel.audit import record
 from portal.kernel.clock import utcnow
 from portal.kernel.plugins import Resettable
 from portal.kernel.settings import Settings
@@ -23,7 +25,12 @@ from portal.kernel.types import UTCDateTime
 from portal.kernel.uow import unit_of_work
 
 log = logging.getLogger("portal.worker")
-MAX_ATTEMPTS = 8
+# The default of PORTAL_OUTBOX_MAX_ATTEMPTS: a message is dead after this many failed attempts.
+MAX_ATTEMPTS: int = Settings.model_fields["outbox_max_attempts"].default
+# A failed message is never retried sooner than this (full jitter may draw a delay close to zero).
+MIN_RETRY_SECONDS = 1.0
+# Where `drain` keeps the id of the message being handled, for handlers that log it (`current_message_id`).
+CURRENT_MESSAGE = "outbox_message_id"
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -38,6 +45,23 @@ class OutboxMessage(SQLModel, table=True):
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     dead: bool = False
     last_error: str | None = None
+
+
+class HandlerFailed(Exception):
+    """Raised by a handler whose try failed in an expected way (a receiver answered 500).
+
+    The handler's savepoint is rolled back as for any error, then the rows in `keep` (built, not added, by
+    the handler: the record of the try) are added to the worker's transaction, so they survive the failure.
+    The message's `last_error` is the exception's text, without a traceback.
+    """
+
+    def __init__(self, message: str, *, keep: Sequence[SQLModel] = ()) -> None:
+        super().__init__(message)
+        self.keep = tuple(keep)
+
+
+class OutboxError(ValueError):
+    """An operator's request the outbox refuses (replaying a pending message, an unknown id)."""
 
 
 @dataclass(frozen=True)
@@ -182,12 +206,15 @@ def enqueue(session: Session, payload: OutboxPayload) -> OutboxMessage:
 
 
 def _claim(session: Session, limit: int) -> list[OutboxMessage]:
+    """The next due messages, locked until the transaction ends. On PostgreSQL `FOR UPDATE SKIP LOCKED`: a
+    message being handled by one worker is invisible to the others until that worker commits (processed, or
+    failed and postponed) or dies (its transaction rolls back and the message is due again, unchanged)."""
     now = utcnow()
     stmt = (
         select(OutboxMessage)
         .where(col(OutboxMessage.processed_at).is_(None))
         .where(OutboxMessage.dead == False)
-        .where(or_(col(OutboxMessage.available_at) <= now))
+        .where(col(OutboxMessage.available_at) <= now)
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     )
@@ -196,8 +223,41 @@ def _claim(session: Session, limit: int) -> list[OutboxMessage]:
     return list(session.exec(stmt))
 
 
+def retry_delay(attempts: int, settings: Settings, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after the `attempts`-th failure: exponential back-off with full jitter, a random time
+    between 0 and min(max, base × 2^(attempts-1)) (so that receivers recovering from an outage are not hit by
+    every worker at once), never less than MIN_RETRY_SECONDS."""
+    ceiling = min(settings.outbox_retry_max_seconds, settings.outbox_retry_base_seconds * 2.0 ** max(attempts - 1, 0))
+    return max(min(MIN_RETRY_SECONDS, ceiling), rng() * ceiling)
+
+
+def current_message_id(session: Session) -> int | None:
+    """The id of the outbox message whose handler is running in this session (None outside a handler)."""
+    value = session.info.get(CURRENT_MESSAGE)
+    return value if isinstance(value, int) else None
+
+
+def _failed(msg: OutboxMessage, exc: Exception, settings: Settings) -> None:
+    msg.attempts += 1
+    if isinstance(exc, HandlerFailed):
+        msg.last_error = str(exc)[-2000:]
+    else:
+        msg.last_error = traceback.format_exc(limit=5)[-2000:]
+    msg.dead = msg.attempts >= settings.outbox_max_attempts
+    msg.available_at = utcnow() + timedelta(seconds=retry_delay(msg.attempts, settings))
+    state = "dead" if msg.dead else f"retry at {msg.available_at:%H:%M:%S}"
+    if isinstance(exc, HandlerFailed):
+        log.warning("outbox message %s (%s) failed, attempt %s, %s: %s", msg.id, msg.topic, msg.attempts, state, exc)
+    else:
+        log.exception("outbox message %s (%s) failed, attempt %s, %s", msg.id, msg.topic, msg.attempts, state)
+
+
 def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50, handlers: OutboxRegistry | None = None) -> int:
-    """Process due messages one transaction each; returns how many were handled."""
+    """Process due messages one transaction each; returns how many were handled.
+
+    The message stays locked while its handler runs (the handler's work, and the message's new state, commit
+    together). A failure postpones it (`retry_delay`) and after PORTAL_OUTBOX_MAX_ATTEMPTS marks it dead.
+    """
     handlers = handlers or registry
     done = 0
     for _ in range(limit):
@@ -206,19 +266,57 @@ def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50, handlers: Outb
             if not claimed:
                 return done
             msg = claimed[0]
+            session.info[CURRENT_MESSAGE] = msg.id
             try:
                 with session.begin_nested():
                     handlers.dispatch(session, msg.topic, msg.payload, ctx)
                 msg.processed_at = utcnow()
-            except Exception:  # a failing handler must not stop the worker
-                msg.attempts += 1
-                msg.last_error = traceback.format_exc(limit=5)[-2000:]
-                msg.dead = msg.attempts >= MAX_ATTEMPTS
-                msg.available_at = utcnow() + timedelta(seconds=min(2**msg.attempts, 600))
-                log.exception("outbox message %s (%s) failed", msg.id, msg.topic)
+            except Exception as exc:  # a failing handler must not stop the worker
+                for row in exc.keep if isinstance(exc, HandlerFailed) else ():
+                    session.add(row)
+                _failed(msg, exc, ctx.settings)
+            finally:
+                session.info.pop(CURRENT_MESSAGE, None)
             session.add(msg)
         done += 1
     return done
+
+
+def message_state(msg: OutboxMessage) -> str:
+    """ "processed", "dead" or "pending" (waiting for its first try or a retry)."""
+    if msg.processed_at is not None:
+        return "processed"
+    return "dead" if msg.dead else "pending"
+
+
+def list_messages(
+    session: Session, *, dead: bool = False, topic: str | None = None, limit: int = 100
+) -> list[OutboxMessage]:
+    """The latest messages first (only the dead ones with `dead`), optionally of one topic."""
+    stmt = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
+    if dead:
+        stmt = stmt.where(OutboxMessage.dead == True)
+    if topic:
+        stmt = stmt.where(OutboxMessage.topic == topic)
+    return list(session.exec(stmt))
+
+
+def replay(session: Session, message_id: int, *, by: str) -> OutboxMessage:
+    """Make a dead or processed message pending again, with its attempts reset (the operator's replay,
+    recorded in the audit trail). A pending message is refused: it will be retried anyway."""
+    msg = session.get(OutboxMessage, message_id, with_for_update=session.get_bind().dialect.name == "postgresql")
+    if msg is None:
+        raise OutboxError(f"no outbox message {message_id}")
+    before = message_state(msg)
+    if before == "pending":
+        raise OutboxError(
+            f"outbox message {message_id} is pending: the worker tries it at {msg.available_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+    msg.dead, msg.processed_at, msg.attempts, msg.available_at = False, None, 0, utcnow()
+    session.add(msg)
+    record(session, "outbox.replay", message_id=message_id, topic=msg.topic, was=before, by=by)
+    session.flush()
+    return msg
 
 
 class InProcessWorker:
@@ -258,6 +356,10 @@ def run_forever(engine: Engine, ctx: WorkerContext, poll_seconds: float) -> None
     stop = threading.Event()
     schedule = _Schedule()
     while not stop.is_set():
-        schedule.run_due(engine, ctx)
-        if drain(engine, ctx) == 0:
+        try:
+            schedule.run_due(engine, ctx)
+            if drain(engine, ctx) == 0:
+                stop.wait(poll_seconds)
+        except Exception:  # the database may be briefly unavailable; retry after a pause
+            log.exception("outbox drain failed")
             stop.wait(poll_seconds)
