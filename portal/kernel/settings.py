@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     payment_expiry_minutes: int = Field(default=15, ge=1, le=24 * 60)
     payment_reconcile_after_minutes: int = Field(default=20, ge=1)
     payment_reconcile_interval_seconds: float = Field(default=300.0, gt=0)
+    # Working-day calendar (docs/DEADLINES.md): files of announced days off and working weekends, read in
+    # order over the shipped portal/kernel/data/vn_calendar.yaml.
+    calendar_files: list[Path] = []
     # Outbox retries (docs/WEBHOOKS.md): a failed message waits a random time of at most
     # min(max, base × 2^attempts) seconds ("full jitter"), and is dead after this many attempts.
     outbox_max_attempts: int = Field(default=15, ge=1, le=100)
@@ -117,6 +120,14 @@ class Settings(BaseSettings):
         parse_rules(self.rate_limits)
         if self.max_dossier_bytes < self.max_file_bytes:
             raise ValueError("PORTAL_MAX_DOSSIER_BYTES must be at least PORTAL_MAX_FILE_BYTES")
+        # The calendar is process-wide like the time zone, and every process (web, worker, command) builds its
+        # settings once at start: installing the files here makes a bad file stop the start with its reason.
+        from portal.kernel.calendar import CalendarFileError, configure
+
+        try:
+            configure(self.calendar_files)
+        except CalendarFileError as exc:
+            raise ValueError(f"PORTAL_CALENDAR_FILES: {exc}") from None
         return self
 
     @property

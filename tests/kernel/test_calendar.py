@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from portal.kernel import calendar
 from portal.kernel.calendar import (
     TZ,
     add_working_days,
@@ -16,6 +20,7 @@ from portal.kernel.calendar import (
     to_local,
     working_days_between,
 )
+from portal.kernel.settings import Settings
 
 
 def utc(iso: str) -> datetime:
@@ -146,3 +151,158 @@ def test_naive_datetimes_are_refused() -> None:
         to_local(datetime(2027, 4, 29, 18, 0))
     with pytest.raises(ValueError):
         appointment_date(datetime(2027, 4, 29, 18, 0), 1)
+
+
+# --- Announced days: the holidays package plus portal/kernel/data/vn_calendar.yaml and operator files ---
+
+
+@pytest.fixture
+def shipped_calendar() -> Iterator[None]:
+    """Only the shipped calendar, before and after the test (operator files must not leak)."""
+    calendar.configure(())
+    try:
+        yield
+    finally:
+        calendar.configure(())
+
+
+def test_tet_2025_nine_days(shipped_calendar: None) -> None:
+    # Announcement 6150/TB-BLĐTBXH (2024): Sat 25/01 .. Sun 02/02/2025 off, back on Mon 03/02.
+    for day in range(25, 32):
+        assert not is_working_day(date(2025, 1, day)), day
+    assert not is_working_day(date(2025, 2, 1))
+    assert not is_working_day(date(2025, 2, 2))
+    assert is_working_day(date(2025, 1, 24))
+    assert is_working_day(date(2025, 2, 3))
+    # Received Fri 24/01/2025: day 1 is Mon 03/02.
+    assert appointment_date(utc("2025-01-24T03:00:00"), 1) == date(2025, 2, 3)
+
+
+def test_tet_2026_fourteenth_to_twenty_second(shipped_calendar: None) -> None:
+    # Sat 14/02 .. Sun 22/02/2026 (27 tháng Chạp .. mùng 6): nine days, back on Mon 23/02.
+    for day in range(14, 23):
+        assert not is_working_day(date(2026, 2, day)), day
+    assert is_working_day(date(2026, 2, 13))
+    assert is_working_day(date(2026, 2, 23))
+    assert working_days_between(date(2026, 2, 13), date(2026, 2, 23)) == 1
+
+
+def test_bridge_days(shipped_calendar: None) -> None:
+    # From the shipped file (the holidays package lacks it): Fri 02/01/2026 off, Sat 10/01/2026 worked.
+    assert not is_working_day(date(2026, 1, 2))
+    assert holiday_name(date(2026, 1, 2)) == "Nghỉ Tết Dương lịch (hoán đổi với thứ Bảy 10/01/2026)"
+    assert calendar.announcements().days_off[date(2026, 1, 2)].source.startswith("Công văn 12729/VPCP-KGVX")
+    # Received Wed 31/12/2025: 01/01 holiday, 02/01 bridge, 03-04/01 weekend → day 1 is Mon 05/01.
+    assert appointment_date(utc("2025-12-31T03:00:00"), 1) == date(2026, 1, 5)
+    # From the holidays package: Fri 02/05/2025 off (for Sat 26/04), Mon 31/08/2026 off (for Sat 22/08).
+    assert not is_working_day(date(2025, 5, 2))
+    assert is_working_day(date(2025, 4, 26))
+    assert not is_working_day(date(2026, 8, 31))
+
+
+def test_compensatory_working_saturday(shipped_calendar: None) -> None:
+    saturday = date(2026, 1, 10)
+    assert saturday.weekday() == 5
+    assert is_working_day(saturday)
+    assert not is_working_day(date(2026, 1, 17))  # an ordinary Saturday
+    assert add_working_days(date(2026, 1, 9), 1) == saturday
+    assert working_days_between(date(2026, 1, 9), date(2026, 1, 12)) == 2  # Sat 10 and Mon 12
+
+
+def test_shipped_file_only_adds_what_holidays_lacks(shipped_calendar: None) -> None:
+    import holidays
+
+    announced = calendar.announcements()
+    for day in announced.days_off:
+        assert day not in holidays.country_holidays("VN", years=day.year), day
+    for day in announced.working_weekends:
+        vn = holidays.country_holidays("VN", years=day.year)
+        assert day not in vn.weekend_workdays, day
+    for day in (*announced.days_off.values(), *announced.working_weekends.values()):
+        assert day.name and day.source
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_operator_file_adds_days(tmp_path: Path, shipped_calendar: None) -> None:
+    assert is_working_day(date(2027, 3, 8))
+    assert not is_working_day(date(2027, 3, 13))
+    extra = write(
+        tmp_path,
+        "province.yaml",
+        """
+2027:
+  days_off:
+    - {date: 2027-03-08, name: "Nghỉ bù (thử)", source: "Quyết định 1/QĐ-UBND (test)"}
+  working_weekends:
+    - {date: 2027-03-13, name: "Làm bù", source: "Quyết định 1/QĐ-UBND (test)"}
+""",
+    )
+    Settings(calendar_files=[extra])
+    assert not is_working_day(date(2027, 3, 8))
+    assert holiday_name(date(2027, 3, 8)) == "Nghỉ bù (thử)"
+    assert is_working_day(date(2027, 3, 13))
+    # Received Fri 05/03/2027: Mon 08 off → day 1 is Tue 09/03; Fri 12/03 + 1 is Sat 13/03.
+    assert appointment_date(utc("2027-03-05T03:00:00"), 1) == date(2027, 3, 9)
+    assert add_working_days(date(2027, 3, 12), 1) == date(2027, 3, 13)
+    # The shipped days stay, and a later file's word on a date wins over the shipped file.
+    assert not is_working_day(date(2026, 1, 2))
+    override = write(
+        tmp_path,
+        "override.yaml",
+        "2026:\n  working_weekends: []\n  days_off: []\n2027:\n  days_off: []\n",
+    )
+    Settings(calendar_files=[extra, override])
+    assert not is_working_day(date(2027, 3, 8))  # an empty list removes nothing
+    Settings()
+    assert is_working_day(date(2027, 3, 8))  # back to the shipped calendar
+
+
+def test_reload_reads_the_files_again(tmp_path: Path, shipped_calendar: None) -> None:
+    extra = write(tmp_path, "extra.yaml", "2027: {}\n")
+    calendar.configure([extra])
+    assert is_working_day(date(2027, 6, 1))
+    extra.write_text('2027:\n  days_off: [{date: 2027-06-01, name: "X", source: "Y"}]\n', encoding="utf-8")
+    assert is_working_day(date(2027, 6, 1))  # cached per year: files are not watched
+    calendar.reload()
+    assert not is_working_day(date(2027, 6, 1))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2027: [unclosed\n", "not valid YAML"),
+        ("- 2027-03-08\n", "expected <year>"),
+        ("2027:\n  days_of: []\n", "days_of"),
+        ('2027:\n  days_off: [{date: 2027-03-08, name: "X"}]\n', "source"),
+        ('2027:\n  days_off: [{date: 2027-02-30, name: "X", source: "Y"}]\n', "date"),
+        ('2027:\n  days_off: [{date: 2026-03-09, name: "X", source: "Y"}]\n', "not in 2027"),
+        ('2027:\n  days_off: [{date: 2027-03-13, name: "X", source: "Y"}]\n', "Saturday or Sunday"),
+        ('2027:\n  working_weekends: [{date: 2027-03-08, name: "X", source: "Y"}]\n', "only a Saturday"),
+        (
+            '2027:\n  days_off: [{date: 2027-03-08, name: "X", source: "Y"}]\n'
+            '  working_weekends: [{date: 2027-03-08, name: "X", source: "Y"}]\n',
+            "listed twice",
+        ),
+    ],
+)
+def test_bad_operator_file_stops_the_start(tmp_path: Path, shipped_calendar: None, text: str, reason: str) -> None:
+    bad = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(ValidationError) as caught:
+        Settings(calendar_files=[bad])
+    message = str(caught.value)
+    assert "PORTAL_CALENDAR_FILES" in message
+    assert str(bad) in message
+    assert reason in message
+    # The calendar in use is unchanged.
+    assert not is_working_day(date(2026, 1, 2))
+    assert is_working_day(date(2027, 3, 8))
+
+
+def test_missing_operator_file(tmp_path: Path, shipped_calendar: None) -> None:
+    with pytest.raises(calendar.CalendarFileError, match="cannot be read"):
+        calendar.configure([tmp_path / "missing.yaml"])
