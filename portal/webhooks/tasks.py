@@ -1,0 +1,101 @@
+"""The delivery of `webhook.deliver` messages: one signed POST per try, each try recorded (WebhookAttempt).
+
+A 2xx answer is a delivery. Anything else (another status, a redirect, which is never followed, a timeout,
+a refused connection) raises HandlerFailed, so the outbox retries the message later with the same
+`webhook-id`, and finally dead-letters it. The message stays locked while the POST runs, so two workers
+never send it at the same time; a worker that dies mid-delivery leaves it due again (at-least-once delivery:
+receivers dedupe by `webhook-id`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+from sqlmodel import Session
+
+from portal.kernel.clock import utcnow
+from portal.kernel.outbox import HandlerFailed, WorkerContext, current_message_id, handler
+from portal.webhooks.endpoints import Endpoint, resolve
+from portal.webhooks.models import WebhookAttempt
+from portal.webhooks.outbox import DeliverWebhook
+from portal.webhooks.signing import signature_header
+
+log = logging.getLogger("portal.webhooks")
+USER_AGENT = "portal-webhooks/1"
+KEPT_BODY_CHARS = 500
+
+
+def envelope(payload: DeliverWebhook) -> bytes:
+    """The request body: {"type", "timestamp" (RFC 3339, UTC), "data"} as compact UTF-8 JSON."""
+    document = {
+        "type": payload.type,
+        "timestamp": payload.timestamp.isoformat().replace("+00:00", "Z"),
+        "data": payload.data,
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    response: str
+
+    @property
+    def delivered(self) -> bool:
+        return self.error is None
+
+
+def send(endpoint: Endpoint, event_id: str, body: bytes, *, timeout: float) -> Outcome:
+    """POST one signed body; never raises for what the receiver or the network does."""
+    timestamp = int(utcnow().timestamp())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(endpoint.secrets, event_id, timestamp, body),
+    }
+    started = time.monotonic()
+    status, error, text = None, None, ""
+    try:
+        response = httpx.post(endpoint.url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
+        status, text = response.status_code, response.text[:KEPT_BODY_CHARS]
+        if response.is_redirect:
+            error = f"HTTP {status}: redirect to {response.headers.get('location', '?')} not followed"
+        elif not response.is_success:
+            error = f"HTTP {status}"
+    except httpx.TimeoutException:
+        error = f"no answer within {timeout:g} s"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    return Outcome(status, error, int((time.monotonic() - started) * 1000), text)
+
+
+@handler(DeliverWebhook)
+def deliver(session: Session, payload: DeliverWebhook, ctx: WorkerContext) -> None:
+    """Deliver one push to its agency's endpoint (skipped, and logged, when the agency has none)."""
+    endpoint = resolve(session, ctx.settings, payload.agency_code)
+    if endpoint is None:
+        log.info("push %s %s skipped: no webhook endpoint for %s", payload.event_id, payload.type, payload.agency_code)
+        return
+    outcome = send(endpoint, payload.event_id, envelope(payload), timeout=ctx.settings.webhook_timeout_seconds)
+    attempt = WebhookAttempt(
+        message_id=current_message_id(session) or 0,
+        event_id=payload.event_id,
+        agency_code=payload.agency_code,
+        url=endpoint.url,
+        status_code=outcome.status_code,
+        error=outcome.error,
+        duration_ms=outcome.duration_ms,
+        details={"type": payload.type, "response": outcome.response, "signatures": len(endpoint.secrets)},
+    )
+    if not outcome.delivered:
+        raise HandlerFailed(f"{payload.type} to {endpoint.url}: {outcome.error}", keep=[attempt])
+    session.add(attempt)
+    log.info("push %s %s delivered to %s (%s)", payload.event_id, payload.type, endpoint.url, outcome.status_code)
