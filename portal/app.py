@@ -44,6 +44,7 @@ from portal.kernel.storage import LocalStorage
 from portal.kernel.web import STATIC_DIR, is_htmx, redirect, render
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from portal.notifications import views as notifications_views
+from portal.webhooks.openapi import document_webhooks
 from signing import pki_views, verify_views
 
 log = logging.getLogger("portal")
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from auth import devidp
 
         app.include_router(devidp.router)
+    document_webhooks(app)  # OpenAPI `webhooks`: every event type pushed to back-offices and its payload
     app.state.sso = make_client(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
