@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_image_decoded_bytes: int = Field(default=128 * 1024 * 1024, gt=0)
     worker_in_process: bool = True
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    # Development only (ignored elsewhere): the back-office simulator (portal/simulator) plays every agency
+    # from inside the server, so that `make run` shows a dossier's whole life with no external system.
+    simulator: bool = True
     page_size: int = Field(default=10, gt=0, le=100)
     page_cache_seconds: float = Field(default=10.0, ge=0)
     catalog_refresh_seconds: float = Field(default=30.0, ge=0)

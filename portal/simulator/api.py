@@ -1,0 +1,130 @@
+"""The partner API as a back-office sees it: a client-credentials token and `/api/v1/backoffice/…` over httpx."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+PREFIX = "/api/v1/backoffice"
+TOKEN_MARGIN_SECONDS = 30  # ask for a new token this long before the current one expires
+
+
+class ApiError(Exception):
+    """The portal refused a request: the status and the problem details it answered with."""
+
+    def __init__(self, method: str, path: str, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        detail = problem.get("detail") or problem.get("title") or problem.get("error") or ""
+        super().__init__(f"{method} {path}: {status} {detail}".rstrip())
+
+
+class Moved(ApiError):
+    """409: the dossier is not in a state that allows this (someone else moved it, or it already happened)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class BackOfficeApi:
+    """One agency's client of the portal. `http` is any httpx.Client (a TestClient in tests) whose base URL is
+    the portal's; tokens are fetched when needed and again when refused or about to expire."""
+
+    def __init__(self, http: httpx.Client, credentials: Credentials) -> None:
+        self.http = http
+        self.credentials = credentials
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    # -- token ------------------------------------------------------------------------------------------
+
+    def token(self, *, renew: bool = False) -> str:
+        if renew or self._token is None or time.monotonic() > self._expires_at - TOKEN_MARGIN_SECONDS:
+            r = self.http.post(
+                "/oauth/token",
+                data={"grant_type": "client_credentials", "scope": "backoffice"},
+                auth=(self.credentials.client_id, self.credentials.client_secret),
+            )
+            if r.status_code != 200:
+                raise ApiError("POST", "/oauth/token", r.status_code, _problem(r))
+            body = r.json()
+            self._token = str(body["access_token"])
+            self._expires_at = time.monotonic() + float(body.get("expires_in", 600))
+        return self._token
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        for attempt in (1, 2):
+            headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.token(renew=attempt == 2)}"}
+            r = self.http.request(method, path, headers=headers, **kwargs)
+            kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+            if r.status_code != 401:
+                break
+        if r.status_code == 409:
+            raise Moved(method, path, r.status_code, _problem(r))
+        if r.status_code >= 400:
+            raise ApiError(method, path, r.status_code, _problem(r))
+        return r
+
+    # -- reading ----------------------------------------------------------------------------------------
+
+    def changes(self, cursor: str | None, *, limit: int = 100) -> ChangePage:
+        """One page of the change feed after `cursor` (from the beginning without one)."""
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        body = self._request("GET", f"{PREFIX}/changes", params=params).json()
+        return ChangePage(items=list(body.get("items", [])), next_cursor=body.get("next_cursor"))
+
+    def dossier(self, code: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"{PREFIX}/dossiers/{code}").json())
+
+    # -- transitions ------------------------------------------------------------------------------------
+
+    def _post(self, code: str, action: str, **kwargs: Any) -> dict[str, Any]:
+        # One key per intended transition: a retry after a lost answer is recognised, not done twice.
+        headers = {"Idempotency-Key": uuid.uuid4().hex}
+        r = self._request("POST", f"{PREFIX}/dossiers/{code}/{action}", headers=headers, **kwargs)
+        return dict(r.json()) if r.content and r.headers.get("content-type", "").endswith("json") else {}
+
+    def receive(self, code: str, *, officer: str) -> dict[str, Any]:
+        return self._post(code, "receive", json={"officer": officer})
+
+    def start_processing(self, code: str) -> dict[str, Any]:
+        return self._post(code, "start-processing", json={})
+
+    def set_sub_status(self, code: str, *, sub_code: str, text_vi: str, text_en: str) -> dict[str, Any]:
+        return self._post(code, "sub-status", json={"code": sub_code, "text_vi": text_vi, "text_en": text_en})
+
+    def request_supplement(self, code: str, *, items: list[dict[str, str]], message: str) -> dict[str, Any]:
+        return self._post(code, "request-supplement", json={"items": items, "message": message})
+
+    def upload_result(self, code: str, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+        parts = [("files", (name, data, "application/pdf")) for name, data in files]
+        return self._post(code, "result", files=parts)
+
+    def apologise(self, code: str, *, reason: str, new_date: str) -> dict[str, Any]:
+        return self._post(code, "apologise", json={"reason": reason, "new_date": new_date})
+
+    def complete(self, code: str, *, handover: str) -> dict[str, Any]:
+        return self._post(code, "complete", json={"handover": handover})
+
+
+def _problem(r: httpx.Response) -> dict[str, Any]:
+    try:
+        body = r.json()
+    except ValueError:
+        return {"detail": r.text[:200]}
+    return body if isinstance(body, dict) else {"detail": str(body)[:200]}

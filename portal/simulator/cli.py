@@ -1,0 +1,95 @@
+"""`portal backoffice simulate`: play an agency's back-office against a running portal (development)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import httpx
+
+from portal.kernel.settings import get_settings
+from portal.simulator.agent import AgencySimulator, Policy, Supplement, run_forever
+from portal.simulator.api import Credentials
+from portal.simulator.credentials import NotInDevelopment
+from portal.simulator.setup import build_simulators, simulator_for
+
+
+@click.group()
+def backoffice() -> None:
+    """The agency side of the partner API, for development and demos."""
+
+
+@backoffice.command("simulate")
+@click.option("--base-url", default=None, help="The portal's address (default: PORTAL_BASE_URL).")
+@click.option(
+    "--agency", "agencies", multiple=True, help="Agency code to play, e.g. UBXA (repeatable; default: every agency)."
+)
+@click.option("--client-id", envvar="PORTAL_SIMULATOR_CLIENT_ID", default=None, help="An existing back-office client.")
+@click.option("--client-secret", envvar="PORTAL_SIMULATOR_CLIENT_SECRET", default=None)
+@click.option("--once", is_flag=True, help="One pass over the change feed, then exit.")
+@click.option("--supplement", is_flag=True, help="Ask for a supplement on each dossier before deciding.")
+@click.option(
+    "--supplement-target", default=None, help="What to ask for: component:<id> or field:<name> (default: picked)."
+)
+@click.option("--late", is_flag=True, help="Hold dossiers until they are overdue, apologise with a new date, finish.")
+@click.option("--pace", default=0.0, show_default=True, type=float, help="Seconds between two steps on a dossier.")
+@click.option("--poll", default=2.0, show_default=True, type=float, help="Seconds between two passes.")
+def simulate(
+    base_url: str | None,
+    agencies: tuple[str, ...],
+    client_id: str | None,
+    client_secret: str | None,
+    once: bool,
+    supplement: bool,
+    supplement_target: str | None,
+    late: bool,
+    pace: float,
+    poll: float,
+) -> None:
+    """Receive, process, optionally ask for a supplement, issue a signed result and complete each dossier.
+
+    Without --client-id, a development client is created for each agency (and kept under the storage
+    folder); outside production only.
+    """
+    from portal.kernel.db import make_engine
+
+    settings = get_settings()
+    if base_url:
+        settings = settings.model_copy(update={"base_url": base_url})
+    if supplement_target and not supplement_target.startswith(("component:", "field:")):
+        raise click.BadParameter("write component:<id> or field:<name>", param_hint="--supplement-target")
+    policy = Policy(
+        supplement=Supplement.ALWAYS if supplement else Supplement.NEVER,
+        supplement_target=supplement_target,
+        late=late,
+        pace_seconds=pace,
+    )
+    engine = make_engine(settings)
+    with httpx.Client(base_url=settings.base_url.rstrip("/"), timeout=60) as http:
+        simulators: list[AgencySimulator]
+        if client_id:
+            if len(agencies) != 1 or not client_secret:
+                raise click.UsageError("--client-id needs --client-secret and exactly one --agency")
+            credentials = Credentials(client_id, client_secret)
+            simulators = [simulator_for(http, settings, agencies[0], credentials, policy=policy)]
+        else:
+            try:
+                simulators = build_simulators(http, settings, engine, policy=policy, agencies=agencies)
+            except NotInDevelopment as exc:
+                click.echo(f"refused: {exc}; give --client-id and --client-secret", err=True)
+                sys.exit(2)
+        if not once:
+            click.echo(f"simulating {', '.join(s.agency_code for s in simulators)} at {settings.base_url}", err=True)
+            run_forever(simulators, poll_seconds=poll)
+            return
+        failed = False
+        for simulator in simulators:
+            report = simulator.run_once()
+            for code, step in report.done:
+                click.echo(f"{simulator.agency_code} {code} {step}")
+            for error in report.errors:
+                click.echo(f"{simulator.agency_code} error: {error}", err=True)
+            failed = failed or bool(report.errors)
+    engine.dispose()
+    if failed:
+        sys.exit(1)

@@ -1,0 +1,76 @@
+"""Development API clients for the simulated agencies: created once, their secrets kept beside the
+development PKI (storage_dir/simulator/clients.json, 0600), and created again when refused."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from auth.client_service import create_client, revoke
+from portal.kernel.errors import DomainError
+from portal.kernel.settings import Settings
+from portal.kernel.uow import unit_of_work
+from portal.simulator.api import Credentials
+
+CLIENT_NAME = "Phần mềm một cửa mô phỏng (phát triển)"
+_lock = threading.Lock()
+
+
+class NotInDevelopment(RuntimeError):
+    """Development clients are only made outside production."""
+
+
+def _store(settings: Settings) -> Path:
+    return Path(settings.storage_dir) / "simulator" / "clients.json"
+
+
+def _read(path: Path) -> dict[str, dict[str, str]]:
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, data: dict[str, dict[str, str]]) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def agency_codes(engine: Engine) -> list[str]:
+    """Every agency of the catalogue. Read from its table directly: the catalogue is a sibling domain this
+    package does not import, and a development simulator may know the schema."""
+    with engine.connect() as conn:
+        return [str(code) for (code,) in conn.execute(text("SELECT code FROM agency ORDER BY code"))]
+
+
+def dev_client(settings: Settings, engine: Engine, agency_code: str, *, renew: bool = False) -> Credentials:
+    """The development client of this agency: the stored one, or a new one (`renew`: the stored one was refused;
+    it is revoked and replaced)."""
+    if settings.environment == "production":
+        raise NotInDevelopment("the back-office simulator creates API clients only outside production")
+    path = _store(settings)
+    with _lock:
+        stored = _read(path)
+        current = stored.get(agency_code)
+        if current and not renew:
+            return Credentials(current["client_id"], current["client_secret"])
+        with unit_of_work(engine, write=True, settings=settings) as session:
+            if current:
+                with contextlib.suppress(DomainError):  # gone with a reset database: nothing to revoke
+                    revoke(session, current["client_id"])
+            row, secret = create_client(session, name=CLIENT_NAME, scope="backoffice", agency_code=agency_code)
+            client_id = row.id
+        stored[agency_code] = {"client_id": client_id, "client_secret": secret}
+        _write(path, stored)
+        return Credentials(client_id, secret)

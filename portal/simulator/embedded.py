@@ -1,0 +1,79 @@
+"""The simulator inside the development server (PORTAL_SIMULATOR, on by default in development): a daemon
+thread that waits for the server to answer, then plays every agency of the catalogue through the HTTP API.
+
+Its pace is a demo's: one step per dossier every few seconds, and a supplement asked for every other
+dossier, so that the citizen sees each status of the life on their dossier page.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from portal.kernel.settings import Settings
+from portal.simulator.agent import AgencySimulator, Policy, Supplement, run_forever
+from portal.simulator.setup import build_simulators
+
+log = logging.getLogger(__name__)
+
+DEMO_POLICY = Policy(supplement=Supplement.ALTERNATE, pace_seconds=8.0)
+POLL_SECONDS = 3.0
+READY_TIMEOUT_SECONDS = 120.0
+
+
+class EmbeddedSimulator:
+    """The thread and its stop switch."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="backoffice-simulator", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=10)
+
+    def _run(self) -> None:
+        base_url = self.settings.base_url.rstrip("/")
+        with httpx.Client(base_url=base_url, timeout=30) as http:
+            if not self._wait_until_ready(http):
+                log.warning("simulator: %s/readyz did not answer 200: the simulator does not start", base_url)
+                return
+            simulators: list[AgencySimulator] = []
+            while not simulators and not self.stop_event.is_set():
+                try:
+                    simulators = build_simulators(http, self.settings, self.engine, policy=DEMO_POLICY)
+                except (httpx.TransportError, OSError) as exc:
+                    log.warning("simulator: cannot start yet (%s)", exc)
+                    self.stop_event.wait(POLL_SECONDS)
+            if simulators:
+                log.info("simulator: playing %s at %s", ", ".join(s.agency_code for s in simulators), base_url)
+                run_forever(simulators, poll_seconds=POLL_SECONDS, stop=self.stop_event)
+
+    def _wait_until_ready(self, http: httpx.Client) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            try:
+                if http.get("/readyz").status_code == 200:
+                    return True
+            except httpx.TransportError:
+                pass
+            self.stop_event.wait(0.5)
+        return False
+
+
+def start_embedded(settings: Settings, engine: Engine) -> EmbeddedSimulator | None:
+    """Start the simulator thread when PORTAL_SIMULATOR is on in development; None otherwise."""
+    if settings.environment != "development" or not getattr(settings, "simulator", False):
+        return None
+    simulator = EmbeddedSimulator(settings, engine)
+    simulator.start()
+    return simulator

@@ -1,0 +1,64 @@
+"""Building the simulated agencies: credentials (given, or development clients) and one simulator each."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from portal.kernel.settings import Settings
+from portal.simulator.agent import AgencySimulator, Policy
+from portal.simulator.api import ApiError, BackOfficeApi, Credentials
+from portal.simulator.credentials import agency_codes, dev_client
+
+
+def pki_folder(settings: Settings) -> Path:
+    """Where the portal keeps its development PKI (signing.pki.get_pki): its root is what /verify trusts."""
+    return Path(settings.storage_dir) / "pki"
+
+
+def simulator_for(
+    http: httpx.Client,
+    settings: Settings,
+    agency_code: str,
+    credentials: Credentials,
+    *,
+    policy: Policy,
+) -> AgencySimulator:
+    return AgencySimulator(
+        BackOfficeApi(http, credentials),
+        agency_code=agency_code,
+        pki_folder=pki_folder(settings),
+        base_url=settings.base_url,
+        policy=policy,
+    )
+
+
+def build_simulators(
+    http: httpx.Client,
+    settings: Settings,
+    engine: Engine,
+    *,
+    policy: Policy,
+    agencies: Sequence[str] = (),
+) -> list[AgencySimulator]:
+    """One simulator per agency (every agency of the catalogue when none is named), each with its development
+    client; a stored client that the portal refuses (a reset database) is replaced."""
+    simulators = []
+    for code in agencies or agency_codes(engine):
+        api = BackOfficeApi(http, dev_client(settings, engine, code))
+        try:
+            api.token()
+        except ApiError as exc:
+            if exc.status not in (400, 401):
+                raise
+            api = BackOfficeApi(http, dev_client(settings, engine, code, renew=True))
+            api.token()
+        simulators.append(
+            AgencySimulator(
+                api, agency_code=code, pki_folder=pki_folder(settings), base_url=settings.base_url, policy=policy
+            )
+        )
+    return simulators
