@@ -6,7 +6,6 @@ a 404. The daily report is what the agency's accountant reconciles against the b
 
 from __future__ import annotations
 
-from datetime import date
 from enum import Enum
 from typing import Annotated
 
@@ -15,12 +14,13 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from auth.bearer import PartnerAPIRoute
 from payments import report
 from payments import service as payments
 from payments.queries import refunds_of
 from payments.serialize import PaymentInfo, payments_info
-from portal.api.v1 import AUTH_RESPONSES, BackOffice
+from portal.api.deps import BackOffice, IdempotencyDep, PartnerRoute
+from portal.api.problems import CHANGE, COMMON, DOSSIER
+from portal.api.strict import PartnerStatus, StrictDate
 from portal.dossiers import queries
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
@@ -28,14 +28,14 @@ from portal.kernel.db import SessionDep
 from portal.kernel.errors import Conflict
 from portal.kernel.i18n import N_
 
-router = APIRouter(prefix="/api/v1", route_class=PartnerAPIRoute, responses=AUTH_RESPONSES)
+router = APIRouter(prefix="/api/v1", route_class=PartnerRoute, responses=COMMON)
 TAGS: list[str | Enum] = ["partner: back-office"]
 ENDED = (DossierStatus.REJECTED, DossierStatus.WITHDRAWN)
 
 
 class DossierPayments(BaseModel):
     code: str
-    status: DossierStatus
+    status: PartnerStatus
     payments: list[PaymentInfo]
 
 
@@ -44,7 +44,7 @@ class Rejection(BaseModel):
 
 
 class ReportRowOut(BaseModel):
-    day: date
+    day: StrictDate
     agency_code: str
     gateway: str
     payments: int
@@ -58,35 +58,39 @@ def _payments_out(session: Session, dossier: Dossier) -> DossierPayments:
     items = payments.payments_of(session, dossier.id)
     return DossierPayments(
         code=dossier.code or "",
-        status=DossierStatus(dossier.status),
+        status=PartnerStatus(dossier.status),
         payments=payments_info(items, refunds_of(session, items)),
     )
 
 
-@router.get("/backoffice/dossiers/{code}/payments", tags=TAGS, response_model=DossierPayments)
+@router.get("/backoffice/dossiers/{code}/payments", tags=TAGS, response_model=DossierPayments, responses=DOSSIER)
 def dossier_payments(partner: BackOffice, session: SessionDep, code: str) -> DossierPayments:
     """The payments and refunds of one dossier of the client's agency."""
     return _payments_out(session, queries.agency_dossier(session, code, partner.agency_code))
 
 
-@router.post("/backoffice/dossiers/{code}/reject", tags=TAGS, response_model=DossierPayments)
+@router.post("/backoffice/dossiers/{code}/reject", tags=TAGS, response_model=DossierPayments, responses=CHANGE)
 def reject_dossier(
-    partner: BackOffice, session: SessionDep, code: str, rejection: Annotated[Rejection, Body()]
+    partner: BackOffice,
+    session: SessionDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    rejection: Annotated[Rejection, Body()],
 ) -> DossierPayments:
     """Reject a dossier with a reason; a refundable fee is given back through its gateway (idempotent)."""
     dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     dossiers.reject(session=session, dossier=dossier, reason=rejection.reason, by=f"api:{partner.client_id}")
-    return _payments_out(session, dossier)
+    return idempotency.answer(_payments_out(session, dossier))
 
 
-@router.post("/backoffice/dossiers/{code}/refund", tags=TAGS, response_model=DossierPayments)
-def refund_dossier(partner: BackOffice, session: SessionDep, code: str) -> DossierPayments:
+@router.post("/backoffice/dossiers/{code}/refund", tags=TAGS, response_model=DossierPayments, responses=CHANGE)
+def refund_dossier(partner: BackOffice, session: SessionDep, idempotency: IdempotencyDep, code: str) -> DossierPayments:
     """Give back everything still kept of a rejected or withdrawn dossier's fee (409 when nothing was paid)."""
     dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     if dossier.status not in ENDED:
         raise Conflict(N_("Only the fee of a rejected or withdrawn dossier can be refunded."))
     payments.refund_order(session=session, order_id=dossier.id, reason="agency")
-    return _payments_out(session, dossier)
+    return idempotency.answer(_payments_out(session, dossier))
 
 
 @router.get(
@@ -98,7 +102,7 @@ def refund_dossier(partner: BackOffice, session: SessionDep, code: str) -> Dossi
 def payment_report(
     partner: BackOffice,
     session: SessionDep,
-    day: Annotated[date, Query(description="The local (Asia/Ho_Chi_Minh) day, YYYY-MM-DD.")],
+    day: Annotated[StrictDate, Query(description="The local (Asia/Ho_Chi_Minh) day, YYYY-MM-DD.")],
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Response | list[ReportRowOut]:
     """The agency's payments and refunds of one day, per gateway (JSON, or CSV with `format=csv`)."""

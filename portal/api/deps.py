@@ -1,0 +1,68 @@
+"""What every `/api/v1` route shares: the partner dependencies, the route class and the idempotency check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+
+from auth.bearer import Partner, PartnerAPIRoute, require_partner
+from portal.api import idempotency
+from portal.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency, Replayed
+from portal.kernel.db import SessionDep
+
+BackOffice = Annotated[Partner, Depends(require_partner("backoffice"))]
+PostalOperator = Annotated[Partner, Depends(require_partner("postal"))]
+
+
+class PartnerRoute(PartnerAPIRoute):
+    """A partner route (problem details for every refusal) that also sends kept answers of repeated POSTs."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def replaying_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Replayed as exc:
+                record = exc.record
+                return JSONResponse(
+                    idempotency.replay_body(record),
+                    status_code=record.status_code,
+                    media_type=record.content_type,
+                    headers={REPLAYED_HEADER: "true", "Cache-Control": "no-store"},
+                )
+
+        return replaying_handler
+
+
+def backoffice_idempotency(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    request_hash: Annotated[str, Depends(idempotency.fingerprint)],
+    key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            pattern=KEY_PATTERN,
+            description="Optional. A unique key per intended action (a UUID): a retry with the same key and "
+            "the same request gets the first answer again (header `Idempotent-Replayed: true`); the same key "
+            "with another request is 422.",
+        ),
+    ] = None,
+) -> Idempotency:
+    """The idempotency of a back-office POST (scoped to the client)."""
+    return idempotency.begin(
+        session,
+        principal=partner.client_id,
+        key=key,
+        request_hash=request_hash,
+        method=request.method,
+        path=request.url.path,
+    )
+
+
+IdempotencyDep = Annotated[Idempotency, Depends(backoffice_idempotency)]

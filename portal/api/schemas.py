@@ -1,0 +1,182 @@
+"""The JSON shapes of the back-office API (`/api/v1/backoffice`): what `/api/openapi.json` documents."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from payments.serialize import PaymentInfo
+from portal.api.strict import PartnerStatus
+
+
+class DossierSummary(BaseModel):
+    """A submitted dossier as an agency's back-office lists it."""
+
+    id: str
+    code: str
+    procedure_code: str
+    agency_code: str
+    status: PartnerStatus
+    submitted_at: datetime | None
+    due_date: date | None = Field(description="The appointment date (ngày hẹn trả kết quả) promised to the applicant.")
+    delivery_method: str | None = Field(description="online, centre or post")
+    applicant_name: str
+    business_id: str | None = Field(description="Set when the dossier was filed for a business.")
+
+
+class ChangedDossier(DossierSummary):
+    """A dossier in the change feed: its summary and the number of its latest change."""
+
+    change_seq: int = Field(description="The feed's number of the dossier's latest change (increasing).")
+    sub_status: str | None = Field(description="The agency's own step inside the status, if any.")
+    national_status: str = Field(description="The national reporting code of the status (docs/BACKOFFICE.md).")
+
+
+class ChangePage(BaseModel):
+    """One page of the change feed. Keep `next_cursor` and send it back as `cursor` on the next call."""
+
+    items: list[ChangedDossier]
+    next_cursor: str = Field(description="Opaque: where the next call starts. Always present, even for no items.")
+
+
+class NationalStatusOut(BaseModel):
+    code: str = Field(description="The national portal's status code (TrangThaiHoSo).")
+    name_vi: str
+    name_en: str
+
+
+class SubStatus(BaseModel):
+    """A step of the agency's own workflow inside the main status (set by `POST …/sub-status`)."""
+
+    code: str
+    text_vi: str | None
+    text_en: str | None
+
+
+class SignatureInfo(BaseModel):
+    """How a file came to be signed and its validation report as the citizen saw it."""
+
+    kind: str = Field(description="portal (signed here with a one-time code) or uploaded (signed elsewhere)")
+    report: dict[str, Any] | None
+
+
+class DossierFileInfo(BaseModel):
+    id: str
+    component: str
+    filename: str
+    sha256: str
+    size: int
+    pages: int
+    media_type: str
+    download_url: str
+    signature: SignatureInfo | None = Field(description="Null when the file is not signed.")
+
+
+class ComponentInfo(BaseModel):
+    """One component (thành phần hồ sơ) of the procedure and the files the applicant gave for it."""
+
+    id: str
+    name_vi: str
+    name_en: str
+    mandatory: bool
+    signature_required: bool
+    files: list[DossierFileInfo]
+
+
+class ReceiptInfo(BaseModel):
+    download_url: str
+    sha256: str | None = Field(description="Of the stored receipt; null while the worker has not stored it yet.")
+
+
+class FeeInfo(BaseModel):
+    total: int = Field(description="Đồng, the dossier's bill.")
+    left: int = Field(description="Đồng still to pay (0 when paid, exempt or free).")
+    payments: list[PaymentInfo]
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str = Field(description="The event kind (submitted, received, supplement_requested, …).")
+    label: str = Field(description="The kind in English words.")
+    actor: str
+    details: dict[str, Any]
+
+
+class SupplementItemOut(BaseModel):
+    kind: str = Field(description="component or field")
+    target: str = Field(description="The component id or the form field name.")
+    reason: str
+
+
+class SupplementOut(BaseModel):
+    id: str
+    requested_at: datetime
+    requested_by: str
+    message: str
+    items: list[SupplementItemOut]
+    answered_at: datetime | None
+    answered_by: str | None
+
+
+class ResultOut(BaseModel):
+    """A result document: the agency's signed PDF and the portal's sealed copy (what `/verify` recognises)."""
+
+    id: str
+    filename: str
+    sha256: str
+    size: int
+    pages: int
+    sealed_sha256: str
+    signature_report: dict[str, Any]
+    uploaded_by: str
+    created_at: datetime
+    download_url: str = Field(description="The portal's sealed copy; add `?copy=original` for the file as uploaded.")
+
+
+class ApologyOut(BaseModel):
+    at: datetime
+    by: str
+    reason: str
+    previous_date: date | None
+    new_date: date
+
+
+class RatingOut(BaseModel):
+    scores: dict[str, int] = Field(description="Criterion → 1..5.")
+    comment: str | None
+    at: datetime
+
+
+class DossierDetail(DossierSummary):
+    """One dossier whole: answers, components and files, fee, timeline, supplements, results, apologies, rating."""
+
+    form_id: str
+    form_version: int
+    answers: dict[str, Any]
+    files: list[DossierFileInfo] = Field(description="Every file, in upload order (also under `components`).")
+    components: list[ComponentInfo]
+    receipt: ReceiptInfo
+    channel: str = Field(description="online, or counter (handed in on paper at the centre)")
+    intake_officer: str | None
+    received_at: datetime | None
+    received_by: str | None
+    official_due_date: date | None = Field(
+        description="The appointment date counted at reception, moved only by supplement pauses: lateness is "
+        "measured against it."
+    )
+    sub_status: SubStatus | None
+    national_status: NationalStatusOut
+    result_ready_at: datetime | None
+    completed_at: datetime | None
+    handover: str | None = Field(description="online, centre or post, once completed.")
+    timeliness: str | None = Field(description="early, on_time or late, once completed.")
+    overdue_at: datetime | None
+    change_seq: int
+    fee: FeeInfo
+    timeline: list[TimelineEntry]
+    supplements: list[SupplementOut]
+    results: list[ResultOut]
+    apologies: list[ApologyOut]
+    rating: RatingOut | None
