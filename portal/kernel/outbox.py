@@ -205,7 +205,7 @@ def enqueue(session: Session, payload: OutboxPayload) -> OutboxMessage:
     return msg
 
 
-def _claim(session: Session, limit: int) -> list[OutboxMessage]:
+def _claim(session: Session, limit: int, topics: Sequence[str] | None = None) -> list[OutboxMessage]:
     """The next due messages, locked until the transaction ends. On PostgreSQL `FOR UPDATE SKIP LOCKED`: a
     message being handled by one worker is invisible to the others until that worker commits (processed, or
     failed and postponed) or dies (its transaction rolls back and the message is due again, unchanged)."""
@@ -218,6 +218,8 @@ def _claim(session: Session, limit: int) -> list[OutboxMessage]:
         .order_by(col(OutboxMessage.id))
         .limit(limit)
     )
+    if topics is not None:
+        stmt = stmt.where(col(OutboxMessage.topic).in_(topics))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     return list(session.exec(stmt))
@@ -252,8 +254,16 @@ def _failed(msg: OutboxMessage, exc: Exception, settings: Settings) -> None:
         log.exception("outbox message %s (%s) failed, attempt %s, %s", msg.id, msg.topic, msg.attempts, state)
 
 
-def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50, handlers: OutboxRegistry | None = None) -> int:
-    """Process due messages one transaction each; returns how many were handled.
+def drain(
+    engine: Engine,
+    ctx: WorkerContext,
+    *,
+    limit: int = 50,
+    handlers: OutboxRegistry | None = None,
+    topics: Sequence[str] | None = None,
+) -> int:
+    """Process due messages (only those of `topics` if given) one transaction each; returns how many were
+    handled.
 
     The message stays locked while its handler runs (the handler's work, and the message's new state, commit
     together). A failure postpones it (`retry_delay`) and after PORTAL_OUTBOX_MAX_ATTEMPTS marks it dead.
@@ -262,7 +272,7 @@ def drain(engine: Engine, ctx: WorkerContext, *, limit: int = 50, handlers: Outb
     done = 0
     for _ in range(limit):
         with unit_of_work(engine, write=True, settings=ctx.settings) as session:
-            claimed = _claim(session, 1)
+            claimed = _claim(session, 1, topics)
             if not claimed:
                 return done
             msg = claimed[0]
