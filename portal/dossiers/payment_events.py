@@ -18,6 +18,7 @@ from payments.models import Payment
 from portal.catalog.models import Procedure
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
+from portal.dossiers.pushes import push
 from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import subscribe
@@ -67,6 +68,15 @@ def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
     elif dossier.status in (DossierStatus.WITHDRAWN, DossierStatus.REJECTED):
         # Paid after the dossier ended (a payment page left open): given back whatever the procedure says.
         payments.request_refund(session=session, payment=payment, amount=payment.amount, reason=str(dossier.status))
+    if dossier.status != DossierStatus.DRAFT:  # a draft is the applicant's own: its back-office hears of it later
+        push(
+            session,
+            dossier,
+            "dossier.paid",
+            amount=payment.amount,
+            payment_reference=payment.reference,
+            gateway=payment.gateway,
+        )
 
 
 def _submit_paid_draft(session: Session, dossier: Dossier) -> None:
@@ -125,6 +135,8 @@ def on_refunded(session: Session, event: PaymentRefunded) -> None:
     if dossier is None:
         return
     dossiers.add_event(session, dossier, "payment_refunded", actor="system", amount=refund.amount, reason=refund.reason)
+    if dossier.status != DossierStatus.DRAFT:
+        push(session, dossier, "dossier.refunded", amount=refund.amount, reason=refund.reason)
     amount = group_thousands(refund.amount)
     notify(
         session,

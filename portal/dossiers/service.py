@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, func, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from auth.assurance import require_level
@@ -25,13 +26,22 @@ from forms.uploads import (
     combine_size_ok,
     prepare_upload,
 )
-from forms.validation import StepResult, validate_data, validate_step
+from forms.validation import StepResult, validate_data, validate_step, values_to_raw
 from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
 from portal.catalog.models import Component, Procedure
 from portal.dossiers import billing
-from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierSequence, DossierStatus
+from portal.dossiers.models import (
+    Dossier,
+    DossierChangeCounter,
+    DossierEvent,
+    DossierFile,
+    DossierSequence,
+    DossierStatus,
+    SupplementRequest,
+)
 from portal.dossiers.outbox import DossierSubmitted
+from portal.dossiers.pushes import push
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
@@ -39,6 +49,7 @@ from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
+from portal.notifications.service import notify
 
 TYPE_NAMES = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}
 
@@ -81,10 +92,39 @@ def own_dossier(session: Session, dossier_id: str, account: Account, *, lock: bo
     return dossier
 
 
+def touch(session: Session, dossier: Dossier) -> None:
+    """Give the dossier the next number of the change feed (`Dossier.change_seq`).
+
+    The dossier's row is locked first, then the counter's (always in this order, so two transactions never
+    wait on each other); the counter's row stays locked until commit, so numbers become visible in the order
+    they were given and a poller reading "changed after N" misses none.
+    """
+    session.flush()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(col(Dossier.id)).where(col(Dossier.id) == dossier.id).with_for_update())
+    table = DossierChangeCounter.__table__  # type: ignore[attr-defined]
+    ins = (pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert)(table)
+    stmt = (
+        ins.values(id=1, last=1)
+        .on_conflict_do_update(index_elements=["id"], set_={"last": table.c.last + 1})
+        .returning(table.c.last)
+    )
+    seq = int(session.execute(stmt).scalar_one())
+    session.execute(
+        update(Dossier)
+        .where(col(Dossier.id) == dossier.id)
+        .values(change_seq=seq)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(dossier, "change_seq", seq)
+
+
 def add_event(session: Session, dossier: Dossier, kind: str, *, actor: str = "", **details: Any) -> DossierEvent:
-    """Append an entry to the dossier's timeline."""
+    """Append an entry to the dossier's timeline; a dossier others may see (not a draft) moves in the feed."""
     event = DossierEvent(dossier_id=dossier.id, kind=kind, actor=actor, details=details)
     session.add(event)
+    if dossier.status != DossierStatus.DRAFT:
+        touch(session, dossier)
     return event
 
 
@@ -138,22 +178,79 @@ def _require_draft(dossier: Dossier) -> None:
         raise Conflict(N_("This dossier has already been submitted and can no longer be changed."))
 
 
+def open_supplement(session: Session, dossier: Dossier) -> SupplementRequest | None:
+    """The agency's supplement request that the applicant has not answered yet, if any."""
+    return session.exec(
+        select(SupplementRequest)
+        .where(SupplementRequest.dossier_id == dossier.id, col(SupplementRequest.answered_at).is_(None))
+        .order_by(col(SupplementRequest.requested_at).desc())
+    ).first()
+
+
+def supplement_targets(session: Session, dossier: Dossier) -> tuple[set[str], set[str]]:
+    """What the applicant may change now: (form fields, components) named by the open supplement request.
+
+    Both empty unless the dossier awaits a supplement (a draft is edited whole, see `_editable`).
+    """
+    if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED:
+        return set(), set()
+    request = open_supplement(session, dossier)
+    items = request.items if request is not None else []
+    fields = {str(i.get("target")) for i in items if i.get("kind") == "field"}
+    components = {str(i.get("target")) for i in items if i.get("kind") == "component"}
+    return fields, components
+
+
+def _editable(session: Session, dossier: Dossier) -> tuple[set[str], set[str]] | None:
+    """None for a draft (everything may change); the supplement's targets while one is awaited; else Conflict."""
+    if dossier.status == DossierStatus.DRAFT:
+        return None
+    if dossier.status == DossierStatus.SUPPLEMENT_REQUESTED:
+        return supplement_targets(session, dossier)
+    raise Conflict(N_("This dossier has already been submitted and can no longer be changed."))
+
+
+def _require_target(component_id: str, targets: tuple[set[str], set[str]]) -> None:
+    if component_id not in targets[1]:
+        raise Conflict(
+            N_("The agency did not ask for this document: only the documents named in its request can be changed.")
+        )
+
+
+def _supplement_raw(
+    defn: FormDefinition, step_id: str, raw: Mapping[str, list[str]], data: Mapping[str, Any], fields: set[str]
+) -> dict[str, list[str]]:
+    """The step's inputs with every field the supplement does not name put back to its stored value."""
+    step = defn.step(step_id)
+    kept = [f for f in step.fields if f.name not in fields]
+    out = {k: v for k, v in raw.items() if k.split(".", 1)[0] in fields}
+    out.update(values_to_raw(kept, data))
+    return out
+
+
 def save_step(
     *, session: Session, dossier: Dossier, defn: FormDefinition, step_id: str, raw: Mapping[str, list[str]]
 ) -> StepResult:
-    """Validate one step and save what was typed, errors included, so nothing is lost."""
-    _require_draft(dossier)
+    """Validate one step and save what was typed, errors included, so nothing is lost.
+
+    While a supplement is awaited only the fields it names change; the others keep their stored values
+    whatever was posted (they are read-only).
+    """
+    targets = _editable(session, dossier)
     if step_id not in defn.step_ids:
         raise NotFound(N_("This step does not exist."))
+    if targets is not None:
+        raw = _supplement_raw(defn, step_id, raw, dossier.data, targets[0])
     context = {k: v for k, v in dossier.data.items()}
     result = validate_step(defn, step_id, raw, context=context)
     data = dict(dossier.data)
-    data.update(result.values)
+    data.update(result.values if targets is None else {k: v for k, v in result.values.items() if k in targets[0]})
     dossier.data = data
     # A form that asks how the result is delivered (a field `delivery_method`) answers the review page's
-    # question too, so that page shows the right bill and does not ask again.
+    # question too, so that page shows the right bill and does not ask again (a draft's only: the bill may
+    # have been paid once it was submitted).
     answered = result.values.get(DELIVERY_FIELD)
-    if isinstance(answered, str) and answered:
+    if targets is None and isinstance(answered, str) and answered:
         procedure = session.get(Procedure, dossier.procedure_code)
         if procedure is not None and answered in procedure.delivery:
             dossier.delivery_method = answered
@@ -214,15 +311,20 @@ def add_files(
     component_id: str,
     files: Sequence[PreparedFile],
     signatures: Sequence[dict[str, Any]] | None = None,
+    require_signature: bool = True,
 ) -> list[DossierFile]:
     """Store checked files for one component; a refusal stores none of them.
 
     `signatures`: for a component that must be signed, the validation summary of each file (same order).
+    `require_signature`: False for paper documents digitised at the counter (signed by hand, seen by the
+    officer). While a supplement is awaited, only the components it names accept files.
     """
-    _require_draft(dossier)
+    targets = _editable(session, dossier)
     component = procedure.component(component_id)
     if component is None:
         raise NotFound(N_("This dossier has no such component."))
+    if targets is not None:
+        _require_target(component_id, targets)
     if not files:
         raise Invalid(N_("Choose a file to upload."))
     existing = list(dossier_files(session, dossier))
@@ -246,7 +348,7 @@ def add_files(
             raise DomainError(exc.msgid, {**exc.params, "file": file.upload.filename}, status_code=413) from exc
         total += file.ready.size
     stored: list[DossierFile] = []
-    if component.signature_required and (signatures is None or len(signatures) != len(files)):
+    if require_signature and component.signature_required and (signatures is None or len(signatures) != len(files)):
         raise Invalid(N_("This document must carry a digital signature."))
     for index, (upload, ready) in enumerate((f.upload, f.ready) for f in files):
         key = storage.put(ready.pdf, prefix=f"dossiers/{dossier.id}", suffix=".pdf")
@@ -277,11 +379,14 @@ def add_files(
 
 
 def remove_file(*, session: Session, dossier: Dossier, file_id: str) -> None:
-    """Take a file off a draft (the stored bytes are swept later)."""
-    _require_draft(dossier)
+    """Take a file off a draft, or off a component a supplement request names (the stored bytes are swept
+    later)."""
+    targets = _editable(session, dossier)
     row = session.get(DossierFile, file_id)
     if row is None or row.dossier_id != dossier.id:
         raise NotFound(N_("There is no such file in this dossier."))
+    if targets is not None:
+        _require_target(row.component_id, targets)
     session.delete(row)
     dossier.updated_at = utcnow()
     session.add(dossier)
@@ -399,6 +504,7 @@ def submit(
     add_event(session, dossier, "submitted", actor=by.full_name, code=dossier.code, due=dossier.due_date.isoformat())
     session.flush()
     enqueue(session, DossierSubmitted(dossier_id=dossier.id))
+    push(session, dossier, "dossier.submitted", channel=dossier.channel, submitted_at=dossier.submitted_at)
     return dossier
 
 
@@ -449,17 +555,29 @@ def acting_identity(account_id: str, business_id: str | None) -> ColumnElement[b
     return and_(col(Dossier.business_id).is_(None), col(Dossier.applicant_id) == account_id)
 
 
-def _move(session: Session, dossier: Dossier, *, to: DossierStatus, allowed: Sequence[str], refused: str) -> bool:
+def move_status(
+    session: Session,
+    dossier: Dossier,
+    *,
+    to: DossierStatus,
+    allowed: Sequence[str],
+    refused: str,
+    params: Mapping[str, Any] | None = None,
+    **values: Any,
+) -> bool:
     """Move the dossier to `to` from one of `allowed` states, once: True if this call moved it.
 
-    Already there: False (a retry changes nothing). Anywhere else: Conflict with the `refused` message.
+    One conditional UPDATE, so of two concurrent calls only one moves it. The agency's sub-status is cleared
+    (it belongs to the main status), and `values` are written with the status. Already there: False (a retry
+    changes nothing). Anywhere else: Conflict with the `refused` message (its `params`, plus `status`: where
+    the dossier is).
     """
     if dossier.status == to:
         return False
     won = session.execute(
         update(Dossier)
         .where(col(Dossier.id) == dossier.id, col(Dossier.status).in_(allowed))
-        .values(status=to, updated_at=utcnow())
+        .values(status=to, updated_at=utcnow(), sub_status=None, sub_status_vi=None, sub_status_en=None, **values)
         .execution_options(synchronize_session=False)
     )
     session.refresh(dossier)
@@ -467,15 +585,16 @@ def _move(session: Session, dossier: Dossier, *, to: DossierStatus, allowed: Seq
         return True
     if dossier.status == to:
         return False
-    raise Conflict(refused)
+    raise Conflict(refused, {**(params or {}), "status": str(dossier.status)})
 
 
 def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:
     """The applicant takes back a submitted dossier before the agency has received it (idempotent)."""
     refused = N_("Only a submitted dossier that the agency has not received yet can be withdrawn.")
-    if _move(session, dossier, to=DossierStatus.WITHDRAWN, allowed=[DossierStatus.SUBMITTED], refused=refused):
+    if move_status(session, dossier, to=DossierStatus.WITHDRAWN, allowed=[DossierStatus.SUBMITTED], refused=refused):
         add_event(session, dossier, "withdrawn", actor=by.full_name)
         billing.refund_on_exit(session, dossier, reason="withdrawn")
+        push(session, dossier, "dossier.withdrawn")
         session.flush()
     return dossier
 
@@ -489,10 +608,22 @@ OPEN_STATES = (
 
 
 def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossier:
-    """The agency refuses a dossier with a reason (idempotent); a refundable fee is given back."""
-    refused = N_("This dossier can no longer be rejected.")
-    if _move(session, dossier, to=DossierStatus.REJECTED, allowed=OPEN_STATES, refused=refused):
+    """The agency refuses a dossier with a reason (idempotent); a refundable fee is given back, the back-office
+    is pushed and the applicant told."""
+    refused = N_("This dossier can no longer be rejected: it is {status}.")
+    if move_status(session, dossier, to=DossierStatus.REJECTED, allowed=OPEN_STATES, refused=refused):
         add_event(session, dossier, "rejected", actor=by, reason=reason)
         billing.refund_on_exit(session, dossier, reason="rejected")
+        push(session, dossier, "dossier.rejected", reason=reason)
+        notify(
+            session,
+            account_id=dossier.applicant_id,
+            kind="dossier.rejected",
+            dedupe_key=f"dossier.rejected:{dossier.id}",
+            subject=N_("Dossier {code} was rejected"),
+            body=N_("The agency rejected your dossier {code}. Reason: {reason}"),
+            params={"code": dossier.code or "", "reason": reason},
+            link=f"/dossiers/{dossier.id}",
+        )
         session.flush()
     return dossier

@@ -10,6 +10,7 @@ from auth.models import Account
 from forms.address import format_address
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
+from portal.dossiers import deadline  # noqa: F401  (registers the periodic job "dossiers.overdue")
 from portal.dossiers.models import Dossier
 from portal.dossiers.outbox import DossierSubmitted
 from portal.dossiers.receipt import ReceiptComponent, ReceiptData, render_receipt_pdf

@@ -1,0 +1,181 @@
+"""What the agency's back-office is pushed when a dossier changes: one payload model per event type.
+
+Every push carries the dossier's state after the change (`DossierPush`) and what the event adds. `push`
+writes it to the outbox in the caller's transaction (`portal.webhooks.publish`), so the back-office hears of
+a change exactly when it is committed; the types and their models are declared to the webhooks registry,
+which documents them in the OpenAPI document's `webhooks` section.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
+
+from portal.dossiers.models import Dossier
+from portal.kernel.clock import utcnow
+from portal.webhooks import publish
+from portal.webhooks.events import register_event
+
+
+class DossierPush(BaseModel):
+    """The dossier as it is after the event (every pushed event carries these fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="The dossier's code (mã hồ sơ).")
+    agency_code: str
+    procedure_code: str
+    status: str = Field(description="The main status after the event (draft is never pushed).")
+    sub_status: str | None = Field(default=None, description="The agency's own step code, if one is set.")
+    due_date: date | None = Field(default=None, description="The date promised to the applicant (local date).")
+    official_due_date: date | None = Field(
+        default=None, description="The official appointment date, against which lateness is measured."
+    )
+    change_seq: int = Field(description="The dossier's position in the change feed after this event.")
+    occurred_at: datetime
+
+
+class SubmittedPush(DossierPush):
+    channel: str
+    submitted_at: datetime | None = None
+
+
+class RegisteredPush(DossierPush):
+    channel: str
+    intake_officer: str
+    submitted_at: datetime | None = None
+
+
+class WithdrawnPush(DossierPush):
+    pass
+
+
+class PaidPush(DossierPush):
+    amount: int = Field(description="Đồng.")
+    payment_reference: str
+    gateway: str
+
+
+class RefundedPush(DossierPush):
+    amount: int = Field(description="Đồng.")
+    reason: str | None = None
+
+
+class SupplementAnsweredPush(DossierPush):
+    supplement_id: str
+    paused_working_days: int = Field(description="Working days the deadline clock was stopped.")
+
+
+class ReceivedPush(DossierPush):
+    received_by: str
+    received_at: datetime
+
+
+class ProcessingStartedPush(DossierPush):
+    pass
+
+
+class SubStatusChangedPush(DossierPush):
+    sub_status_vi: str
+    sub_status_en: str
+
+
+class SupplementItemPush(BaseModel):
+    kind: Literal["component", "field"]
+    target: str
+    reason: str
+
+
+class SupplementRequestedPush(DossierPush):
+    supplement_id: str
+    items: list[SupplementItemPush]
+    message: str
+
+
+class RejectedPush(DossierPush):
+    reason: str
+
+
+class ResultRef(BaseModel):
+    id: str
+    filename: str
+    sha256: str = Field(description="SHA-256 of the signed PDF as the agency uploaded it.")
+
+
+class ResultIssuedPush(DossierPush):
+    results: list[ResultRef]
+
+
+class ApologisedPush(DossierPush):
+    reason: str
+    previous_date: date | None
+    new_date: date
+
+
+class OverduePush(DossierPush):
+    pass
+
+
+class CompletedPush(DossierPush):
+    handover: Literal["online", "centre", "post"]
+    timeliness: Literal["early", "on_time", "late"]
+
+
+class RatedPush(DossierPush):
+    scores: dict[str, int]
+    comment: str | None = None
+
+
+EVENT_TYPES: dict[str, tuple[type[DossierPush], str]] = {
+    "dossier.submitted": (SubmittedPush, "The applicant submitted a dossier online."),
+    "dossier.registered": (RegisteredPush, "A paper dossier was registered at the counter (received at once)."),
+    "dossier.withdrawn": (WithdrawnPush, "The applicant withdrew a dossier before it was received."),
+    "dossier.paid": (PaidPush, "The applicant paid the dossier's fee."),
+    "dossier.refunded": (RefundedPush, "A payment of the dossier was refunded."),
+    "dossier.supplement_answered": (
+        SupplementAnsweredPush,
+        "The applicant sent what a supplement request asked for; the deadline clock runs again.",
+    ),
+    "dossier.received": (ReceivedPush, "The agency received the dossier; the official appointment date is set."),
+    "dossier.processing_started": (ProcessingStartedPush, "The agency started processing the dossier."),
+    "dossier.sub_status_changed": (SubStatusChangedPush, "The agency set a step of its own workflow."),
+    "dossier.supplement_requested": (
+        SupplementRequestedPush,
+        "The agency asked for more documents or answers; the deadline clock stops.",
+    ),
+    "dossier.rejected": (RejectedPush, "The agency rejected the dossier."),
+    "dossier.result_issued": (ResultIssuedPush, "The agency issued the signed result documents."),
+    "dossier.apologised": (ApologisedPush, "The agency apologised for a late dossier and promised a new date."),
+    "dossier.overdue": (OverduePush, "The dossier passed its official appointment date without a result."),
+    "dossier.completed": (CompletedPush, "The result was handed over; the dossier is judged early, on time or late."),
+    "dossier.rated": (RatedPush, "The applicant rated the service."),
+}
+
+for _type, (_model, _description) in EVENT_TYPES.items():
+    register_event(_type, _model, _description)
+
+
+def payload(dossier: Dossier, type: str, **extra: Any) -> DossierPush:
+    """The validated payload of event `type` for the dossier as it is now (KeyError for an unknown type)."""
+    model, _ = EVENT_TYPES[type]
+    return model(
+        code=dossier.code or "",
+        agency_code=dossier.agency_code,
+        procedure_code=dossier.procedure_code,
+        status=str(dossier.status),
+        sub_status=dossier.sub_status,
+        due_date=dossier.due_date,
+        official_due_date=dossier.official_due_date,
+        change_seq=dossier.change_seq,
+        occurred_at=utcnow(),
+        **extra,
+    )
+
+
+def push(session: Session, dossier: Dossier, type: str, **extra: Any) -> str:
+    """Queue the push of event `type` to the dossier's agency in the caller's transaction; the event id."""
+    data = payload(dossier, type, **extra).model_dump(mode="json")
+    return publish(session, agency_code=dossier.agency_code, type=type, data=data)
