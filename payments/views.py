@@ -56,9 +56,13 @@ async def inbound(request: Request) -> InboundRequest:
 
 @router.get("/payments/return/{gateway_id}", name="payment_return", include_in_schema=False)
 async def payment_return(
-    request: Request, gateway_id: str, session: WriteSessionDep, gateways: GatewaysDep
+    request: Request, gateway_id: str, session: WriteSessionDep, gateways: GatewaysDep, account: OptionalAccount
 ) -> Response:
-    """The payer's browser back from the gateway: apply its signed result, then show the order."""
+    """The payer's browser back from the gateway: apply its signed result, then show the order.
+
+    ``account`` is only read for the page header: the payer is signed in, and a refused or unanswered result
+    is shown under the header they came from, not a signed-out one.
+    """
     gateway = gateway_of(gateways, gateway_id)
     message = await inbound(request)
 
