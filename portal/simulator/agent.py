@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -158,17 +158,23 @@ class AgencySimulator:
         api: BackOfficeApi,
         *,
         agency_code: str,
+        agency_name: str,
         pki_folder: Path,
         base_url: str,
         policy: Policy | None = None,
+        procedures: Mapping[str, tuple[str, str]] | None = None,
         today: Callable[[], date] | None = None,
+        only: Callable[[str], bool] | None = None,
     ) -> None:
         self.api = api
         self.agency_code = agency_code
+        self.agency_name = agency_name
         self.pki_folder = pki_folder
         self.base_url = base_url
         self.policy = policy or Policy()
+        self.procedures = dict(procedures or {})  # code -> (name, name of its result)
         self.today = today or (lambda: local_date(utcnow()))
+        self.only = only  # which dossier codes to play (tests and demos sharing an agency); all without it
         self.cursor: str | None = None
         # Dossiers this simulator is moving along: code -> monotonic time of its next step. A dossier that
         # waits for someone else (the citizen, the overdue job) is dropped: the change feed brings it back.
@@ -181,7 +187,7 @@ class AgencySimulator:
             page = self.api.changes(self.cursor)
             for item in page.items:
                 code = item.get("code")
-                if isinstance(code, str) and code and code not in codes:
+                if isinstance(code, str) and code and code not in codes and (self.only is None or self.only(code)):
                     codes.append(code)
             if page.next_cursor:
                 self.cursor = page.next_cursor
@@ -249,18 +255,19 @@ class AgencySimulator:
             raise ValueError(action.kind)
 
     def signed_result(self, code: str, dossier: dict[str, Any]) -> bytes:
-        agency_name = str(dossier.get("agency_name") or f"Cơ quan {self.agency_code}")
-        procedure = dossier.get("procedure_name") or dossier.get("procedure_code") or ""
+        procedure_code = str(dossier.get("procedure_code") or "")
+        procedure, result_name = self.procedures.get(procedure_code, (procedure_code, ""))
         facts = ResultFacts(
             code=code,
             agency_code=self.agency_code,
-            agency_name=agency_name,
-            procedure=str(procedure),
+            agency_name=self.agency_name,
+            procedure=procedure,
+            result_name=result_name,
             applicant_name=str(dossier.get("applicant_name") or ""),
             officer=self.policy.officer,
         )
         signer = agency_signer(
-            self.pki_folder, base_url=self.base_url, agency_code=self.agency_code, agency_name=agency_name
+            self.pki_folder, base_url=self.base_url, agency_code=self.agency_code, agency_name=self.agency_name
         )
         return signer.sign(render_result_pdf(facts)).pdf
 

@@ -10,7 +10,7 @@ import httpx
 from portal.kernel.settings import get_settings
 from portal.simulator.agent import AgencySimulator, Policy, Supplement, run_forever
 from portal.simulator.api import Credentials
-from portal.simulator.credentials import NotInDevelopment
+from portal.simulator.credentials import NotInDevelopment, agency_names, procedure_names
 from portal.simulator.setup import build_simulators, simulator_for
 
 
@@ -71,7 +71,18 @@ def simulate(
             if len(agencies) != 1 or not client_secret:
                 raise click.UsageError("--client-id needs --client-secret and exactly one --agency")
             credentials = Credentials(client_id, client_secret)
-            simulators = [simulator_for(http, settings, agencies[0], credentials, policy=policy)]
+            name = agency_names(engine).get(agencies[0])
+            simulators = [
+                simulator_for(
+                    http,
+                    settings,
+                    agencies[0],
+                    credentials,
+                    policy=policy,
+                    agency_name=name,
+                    procedures=procedure_names(engine),
+                )
+            ]
         else:
             try:
                 simulators = build_simulators(http, settings, engine, policy=policy, agencies=agencies)

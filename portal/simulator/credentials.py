@@ -47,11 +47,20 @@ def _write(path: Path, data: dict[str, dict[str, str]]) -> None:
     os.replace(tmp, path)
 
 
-def agency_codes(engine: Engine) -> list[str]:
-    """Every agency of the catalogue. Read from its table directly: the catalogue is a sibling domain this
-    package does not import, and a development simulator may know the schema."""
+def agency_names(engine: Engine) -> dict[str, str]:
+    """Every agency of the catalogue, code → Vietnamese name. Read from its table directly: the catalogue is a
+    sibling domain this package does not import, and a development simulator may know the schema."""
     with engine.connect() as conn:
-        return [str(code) for (code,) in conn.execute(text("SELECT code FROM agency ORDER BY code"))]
+        rows = conn.execute(text("SELECT code, name_vi FROM agency ORDER BY code"))
+        return {str(code): str(name) for code, name in rows}
+
+
+def procedure_names(engine: Engine) -> dict[str, tuple[str, str]]:
+    """Every procedure of the catalogue, code → (Vietnamese name, Vietnamese name of its result), for the
+    result documents (read like agency_names)."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT code, name_vi, result_vi FROM procedure"))
+        return {str(code): (str(name), str(result or "")) for code, name, result in rows}
 
 
 def dev_client(settings: Settings, engine: Engine, agency_code: str, *, renew: bool = False) -> Credentials:

@@ -35,6 +35,7 @@ class ResultFacts:
     agency_code: str
     agency_name: str
     procedure: str
+    result_name: str  # what the procedure issues ("Giấy xác nhận tình trạng hôn nhân"); "" when unknown
     applicant_name: str
     officer: str
 
@@ -56,7 +57,8 @@ def render_result_pdf(facts: ResultFacts, *, issued_at: datetime | None = None) 
     pdf.cell(0, 6, f"Ninh Bình, ngày {local:%d} tháng {local:%m} năm {local:%Y}", align="R")
     pdf.ln(12)
     pdf.set_font(FONT, "B", 14)
-    pdf.multi_cell(0, 7, "KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    title = drawable_text(facts.result_name).upper() or "KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀNH CHÍNH"
+    pdf.multi_cell(0, 7, title, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(FONT, "", 12)
     pdf.multi_cell(0, 6, drawable_text(facts.procedure), align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(6)

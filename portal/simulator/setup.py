@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from portal.kernel.settings import Settings
 from portal.simulator.agent import AgencySimulator, Policy
 from portal.simulator.api import ApiError, BackOfficeApi, Credentials
-from portal.simulator.credentials import agency_codes, dev_client
+from portal.simulator.credentials import agency_names, dev_client, procedure_names
 
 
 def pki_folder(settings: Settings) -> Path:
@@ -26,13 +26,17 @@ def simulator_for(
     credentials: Credentials,
     *,
     policy: Policy,
+    agency_name: str | None = None,
+    procedures: Mapping[str, tuple[str, str]] | None = None,
 ) -> AgencySimulator:
     return AgencySimulator(
         BackOfficeApi(http, credentials),
         agency_code=agency_code,
+        agency_name=agency_name or f"Cơ quan {agency_code}",
         pki_folder=pki_folder(settings),
         base_url=settings.base_url,
         policy=policy,
+        procedures=procedures or {},
     )
 
 
@@ -46,19 +50,20 @@ def build_simulators(
 ) -> list[AgencySimulator]:
     """One simulator per agency (every agency of the catalogue when none is named), each with its development
     client; a stored client that the portal refuses (a reset database) is replaced."""
+    names = agency_names(engine)
+    procedures = procedure_names(engine)
     simulators = []
-    for code in agencies or agency_codes(engine):
-        api = BackOfficeApi(http, dev_client(settings, engine, code))
+    for code in agencies or list(names):
+        credentials = dev_client(settings, engine, code)
         try:
-            api.token()
+            BackOfficeApi(http, credentials).token()
         except ApiError as exc:
             if exc.status not in (400, 401):
                 raise
-            api = BackOfficeApi(http, dev_client(settings, engine, code, renew=True))
-            api.token()
+            credentials = dev_client(settings, engine, code, renew=True)
         simulators.append(
-            AgencySimulator(
-                api, agency_code=code, pki_folder=pki_folder(settings), base_url=settings.base_url, policy=policy
+            simulator_for(
+                http, settings, code, credentials, policy=policy, agency_name=names.get(code), procedures=procedures
             )
         )
     return simulators
