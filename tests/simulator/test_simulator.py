@@ -234,7 +234,7 @@ def test_whole_life_with_a_supplement(app, settings) -> None:
     pki = get_pki(app)
     report = verify_pdf(sealed.content, trust_roots=[pki.root], crls=pki.crls_der())
     assert report.ok, report.problems
-    assert [sig.signer_name for sig in report.signatures][0] == simulator.agency_name
+    assert report.signatures[0].signer_name == simulator.agency_name
     assert len(report.signatures) == 2  # the agency's, then the portal's seal
     assert simulator.run_once().done == []  # completed: nothing more, ever
     assert not simulator.following
