@@ -18,7 +18,7 @@ from forms.address import format_address, provinces, wards
 from forms.definition import FormDefinition
 from portal.catalog.deps import CatalogDep
 from portal.catalog.models import Procedure
-from portal.dossiers import queries, service, signatures
+from portal.dossiers import lifecycle, lifecycle_views, queries, service, signatures
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.dossiers.tasks import current_receipt
 from portal.kernel.db import SessionDep
@@ -30,6 +30,10 @@ from portal.kernel.web import format_msg, redirect, render, translator
 from signing.verify_service import trust_setup
 
 router = APIRouter()
+
+# The citizen edits the form and the documents of a draft, and, while the agency awaits a supplement, the
+# items it asked for.
+EDITABLE = (DossierStatus.DRAFT, DossierStatus.SUPPLEMENT_REQUESTED)
 
 
 async def posted_form(request: Request) -> FormData:
@@ -48,7 +52,6 @@ def raw_form(form: FormData) -> dict[str, list[str]]:
             continue
         out.setdefault(key, []).append(value)
     return out
-
 
 
 @router.post("/procedures/{code}/start", name="start_dossier")
@@ -101,10 +104,32 @@ def _error_items(request: Request, defn: FormDefinition, errors: dict[str, Any])
     return items
 
 
-def _step_context(dossier: Dossier, proc: Procedure, defn: FormDefinition, step_id: str) -> dict[str, Any]:
+def _asked(session: Session, dossier: Dossier) -> tuple[set[str], set[str]] | None:
+    """The fields and components the citizen may change while a supplement is awaited; None for a draft."""
+    if dossier.status == DossierStatus.SUPPLEMENT_REQUESTED:
+        return lifecycle.supplement_targets(session, dossier)
+    return None
+
+
+def _reasons(session: Session, dossier: Dossier, kind: str) -> dict[str, str]:
+    """Why the agency asked for each field or component (`kind`) of the open supplement request."""
+    supplement = lifecycle.open_supplement(session, dossier)
+    items = supplement.items if supplement is not None else []
+    return {str(i.get("target")): str(i.get("reason") or "") for i in items if i.get("kind") == kind}
+
+
+def _step_context(
+    session: Session, dossier: Dossier, proc: Procedure, defn: FormDefinition, step_id: str
+) -> dict[str, Any]:
     step = defn.step(step_id)
     index = defn.step_ids.index(step_id)
+    asked = _asked(session, dossier)
     return {
+        # While a supplement is awaited only the asked fields are inputs; the others are shown as text.
+        "supplement_mode": asked is not None,
+        "asked_fields": asked[0] if asked is not None else set(),
+        "asked_reasons": _reasons(session, dossier, "field") if asked is not None else {},
+        "format_address": format_address,
         "dossier": dossier,
         "proc": proc,
         "defn": defn,
@@ -123,12 +148,14 @@ def step_page(
     request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount
 ) -> Response:
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
-    if dossier.status != DossierStatus.DRAFT:
+    if dossier.status not in EDITABLE:
         return redirect(f"/dossiers/{dossier.id}")
     if step_id not in defn.step_ids:
         raise NotFound(N_("This step does not exist."))
     return render(
-        request, "dossiers/step.html", {**_step_context(dossier, proc, defn, step_id), "errors": {}, "error_items": []}
+        request,
+        "dossiers/step.html",
+        {**_step_context(session, dossier, proc, defn, step_id), "errors": {}, "error_items": []},
     )
 
 
@@ -136,6 +163,8 @@ def step_page(
 def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
     """Resume a draft where it was left (or show a submitted dossier)."""
     dossier, _proc, defn = queries.dossier_with_form(session, dossier_id, account)
+    if dossier.status == DossierStatus.SUPPLEMENT_REQUESTED:
+        return redirect(f"/dossiers/{dossier.id}/supplement")
     if dossier.status != DossierStatus.DRAFT:
         return redirect(f"/dossiers/{dossier.id}")
     step = dossier.last_step if dossier.last_step in defn.step_ids else defn.step_ids[0]
@@ -149,6 +178,10 @@ def step_submit(
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     action = str(form.get("_action") or "next")
     raw = raw_form(form)
+    asked = _asked(session, dossier)
+    if asked is not None:
+        # Answering a supplement: only the asked fields are taken (the service checks it again).
+        raw = {k: v for k, v in raw.items() if k.split(".", 1)[0] in asked[0]}
     if action.startswith("add:") or action.startswith("remove:"):
         parts = action.split(":")
         group = parts[1]
@@ -159,6 +192,8 @@ def step_submit(
         elif len(parts) == 3 and parts[2].isdigit():
             raw = _drop_row(raw, group, int(parts[2]), count)
     result = service.save_step(session=session, dossier=dossier, defn=defn, step_id=step_id, raw=raw)
+    if asked is not None and (action == "back" or (action in ("next", "save") and not result.errors)):
+        return redirect(f"/dossiers/{dossier.id}/supplement")
     if action == "next" and not result.errors:
         nxt = defn.next_step(step_id)
         return redirect(f"/dossiers/{dossier.id}/steps/{nxt}" if nxt else f"/dossiers/{dossier.id}/files")
@@ -172,7 +207,7 @@ def step_submit(
         request,
         "dossiers/step.html",
         {
-            **_step_context(dossier, proc, defn, step_id),
+            **_step_context(session, dossier, proc, defn, step_id),
             "errors": errors,
             "error_items": _error_items(request, defn, dict(errors)),
         },
@@ -235,7 +270,7 @@ def files_page(
     request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, settings: SettingsDep
 ) -> Response:
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
-    if dossier.status != DossierStatus.DRAFT:
+    if dossier.status not in EDITABLE:
         return redirect(f"/dossiers/{dossier.id}")
     return _render_files(request, session, settings, dossier, proc, defn)
 
@@ -251,10 +286,15 @@ def _render_files(
     error: DomainError | None = None,
     error_component: str | None = None,
 ) -> Response:
+    asked = _asked(session, dossier)
     return render(
         request,
         "dossiers/files.html",
         {
+            # While a supplement is awaited only the asked components can be changed.
+            "supplement_mode": asked is not None,
+            "asked_components": asked[1] if asked is not None else set(),
+            "asked_reasons": _reasons(session, dossier, "component") if asked is not None else {},
             "dossier": dossier,
             "proc": proc,
             "defn": defn,
@@ -453,16 +493,8 @@ def submit(
 def dossier_page(
     request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, settings: SettingsDep
 ) -> Response:
-    return render(
-        request,
-        "dossiers/detail.html",
-        {
-            **queries.dossier_page(session, dossier_id, account, settings=settings),
-            "format_address": format_address,
-            "just_submitted": request.query_params.get("submitted") == "1",
-            "just_withdrawn": request.query_params.get("withdrawn") == "1",
-        },
-    )
+    """The dossier: status and the agency's step, timeline, supplement request, results, apology, rating."""
+    return lifecycle_views.dossier_response(request, session, dossier_id, account, settings)
 
 
 @router.get("/dossiers/{dossier_id}/receipt.pdf", name="dossier_receipt")
@@ -481,3 +513,7 @@ def receipt(
             "Cache-Control": "private, no-store",
         },
     )
+
+
+# The pages of the dossier's life after submission (supplement answer, results, rating): served with these.
+router.include_router(lifecycle_views.router)

@@ -1,0 +1,449 @@
+"""Citizen pages of a dossier's life after submission: what the agency did (reception, sub-status, supplement
+request, rejection, results, apology), answering a supplement request, downloading results, rating the service.
+
+The dossier page itself is `views.dossier_page`; it renders with `dossier_response` below. This router is
+included in `views.router`, so the application needs no wiring of its own for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from sqlmodel import Session, col, select
+from starlette.background import BackgroundTask
+from starlette.datastructures import FormData
+
+from auth.deps import CurrentAccount
+from auth.models import Account
+from forms.address import format_address
+from forms.definition import Field, FormDefinition
+from portal.catalog.models import Agency, Procedure
+from portal.dossiers import lifecycle, queries, service
+from portal.dossiers.models import (
+    Dossier,
+    DossierApology,
+    DossierEvent,
+    DossierEventKind,
+    DossierRating,
+    DossierResult,
+    DossierStatus,
+    SupplementRequest,
+)
+from portal.kernel.db import SessionDep
+from portal.kernel.deps import SettingsDep, StorageDep, WorkerDep
+from portal.kernel.errors import Conflict, DomainError, NotFound
+from portal.kernel.i18n import N_
+from portal.kernel.settings import Settings
+from portal.kernel.web import redirect, render, translator
+
+router = APIRouter()
+
+SCORES = (1, 2, 3, 4, 5)
+# What each score means, read out with the number (a radio group of bare digits says little).
+SCORE_LABELS = {
+    1: N_("Very dissatisfied"),
+    2: N_("Dissatisfied"),
+    3: N_("Neither satisfied nor dissatisfied"),
+    4: N_("Satisfied"),
+    5: N_("Very satisfied"),
+}
+MAX_COMMENT = 2000
+HANDOVER_LABELS = {
+    "online": N_("downloaded online"),
+    "centre": N_("at the centre's counter"),
+    "post": N_("by post"),
+}
+
+# Actors that are machines (a back-office client, a job), never shown to the citizen as a person.
+MACHINE_ACTORS = ("api:", "system", "job:", "worker")
+
+# Timeline entries written by the agency's side: they name the officer, or else the agency.
+AGENCY_KINDS = frozenset(
+    {
+        DossierEventKind.REGISTERED_AT_COUNTER,
+        DossierEventKind.RECEIVED,
+        DossierEventKind.PROCESSING_STARTED,
+        DossierEventKind.SUB_STATUS,
+        DossierEventKind.SUPPLEMENT_REQUESTED,
+        DossierEventKind.REJECTED,
+        DossierEventKind.RESULT_ISSUED,
+        DossierEventKind.APOLOGY,
+        DossierEventKind.COMPLETED,
+    }
+)
+
+
+async def posted_form(request: Request) -> FormData:
+    """The parsed form body, read on the event loop so the (sync) view can run on a worker thread."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
+# -- what the pages show ------------------------------------------------------------------------------------
+
+
+def _as_date(value: object) -> date | None:
+    """A date from an ISO text (event details are JSON), or None."""
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One timeline event as the citizen reads it."""
+
+    event: DossierEvent
+    agency_side: bool
+    officer: str | None  # the officer's name when the event names one (else the page shows the agency)
+    due: date | None  # the appointment date promised from this step on, when the step set or moved it
+    text: dict[str, str] | None  # a sub-status's own words, {vi, en}
+    reason: str | None
+
+
+def timeline_entries(events: Iterable[DossierEvent]) -> list[TimelineEntry]:
+    """The events with what each one says: who acted, the appointment date as it changes, the agency's text."""
+    entries = []
+    for event in events:
+        d = event.details or {}
+        text = None
+        if event.kind == DossierEventKind.SUB_STATUS and (d.get("text_vi") or d.get("text_en")):
+            text = {"vi": str(d.get("text_vi") or d.get("text_en")), "en": str(d.get("text_en") or d.get("text_vi"))}
+        officer = d.get("officer") or d.get("received_by") or d.get("intake_officer")
+        if not officer and event.kind in AGENCY_KINDS and event.actor and not event.actor.startswith(MACHINE_ACTORS):
+            officer = event.actor  # the transition was made by a named officer
+        entries.append(
+            TimelineEntry(
+                event=event,
+                agency_side=event.kind in AGENCY_KINDS,
+                officer=str(officer) if officer else None,
+                due=_as_date(d.get("due") or d.get("due_date") or d.get("new_date")),
+                text=text,
+                reason=str(d["reason"]) if d.get("reason") else None,
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class AskedItem:
+    """One item of a supplement request: which answer or document, and why."""
+
+    kind: str  # "component" | "field"
+    target: str
+    name: Any  # {vi, en} (a form label or a component's name), or the target itself when unknown
+    reason: str
+    step_id: str | None = None  # a field's step
+    field: Field | None = None  # a field's definition (to show its current answer)
+
+
+@dataclass(frozen=True)
+class SupplementView:
+    request: SupplementRequest
+    items: list[AskedItem]
+
+    @property
+    def fields(self) -> list[AskedItem]:
+        return [i for i in self.items if i.kind == "field"]
+
+    @property
+    def components(self) -> list[AskedItem]:
+        return [i for i in self.items if i.kind == "component"]
+
+
+def asked_items(request: SupplementRequest, proc: Procedure, defn: FormDefinition) -> list[AskedItem]:
+    """The request's items, named as the citizen knows them (the form's labels, the components' names)."""
+    items = []
+    for raw in request.items or []:
+        kind, target, reason = str(raw.get("kind")), str(raw.get("target")), str(raw.get("reason") or "")
+        if kind == "component":
+            component = proc.component(target)
+            items.append(AskedItem(kind, target, component.name if component else target, reason))
+            continue
+        try:
+            found, step_id = defn.find_field(target), defn.step_of(target).id
+        except KeyError:
+            items.append(AskedItem(kind, target, target, reason))
+            continue
+        items.append(AskedItem(kind, target, found.label, reason, step_id, found))
+    return items
+
+
+@dataclass(frozen=True)
+class SignatureLine:
+    """One signature of a result document, as its report says."""
+
+    signer: str | None
+    issuer: str | None
+    signed_at: datetime | None
+    ok: bool
+    timestamp: bool = False
+
+
+@dataclass(frozen=True)
+class ResultView:
+    row: DossierResult
+    signatures: list[SignatureLine]
+
+    @property
+    def ok(self) -> bool:
+        verdict = self.row.signature_report.get("ok") if self.row.signature_report else None
+        if isinstance(verdict, bool):
+            return verdict
+        return bool(self.signatures) and all(s.ok for s in self.signatures)
+
+
+def signature_lines(report: Mapping[str, Any] | None) -> list[SignatureLine]:
+    """The signatures of a stored report (a list under "signatures", or the report itself for one)."""
+    if not report:
+        return []
+    raw = report.get("signatures")
+    entries = [r for r in raw if isinstance(r, Mapping)] if isinstance(raw, list) else [report]
+    lines = []
+    for r in entries:
+        verdict = r.get("ok", r.get("valid"))
+        lines.append(
+            SignatureLine(
+                signer=r.get("signer") or r.get("signer_name"),
+                issuer=r.get("issuer") or r.get("issuer_name"),
+                signed_at=_as_datetime(r.get("signed_at") or r.get("timestamp_time") or r.get("signing_time")),
+                ok=bool(verdict if verdict is not None else report.get("ok")),
+                timestamp=bool(r.get("timestamp") or r.get("has_timestamp")),
+            )
+        )
+    return lines
+
+
+def _rows(session: Session, model: Any, dossier: Dossier, order: Any) -> list[Any]:
+    return list(session.exec(select(model).where(model.dossier_id == dossier.id).order_by(order)))
+
+
+def criteria() -> list[tuple[str, str]]:
+    """The rating criteria as (value, label msgid), in their order."""
+    return [(str(c.value), c.label) for c in lifecycle.RATING_CRITERIA]
+
+
+def life_context(session: Session, dossier: Dossier, proc: Procedure, defn: FormDefinition) -> dict[str, Any]:
+    """What the dossier page shows of the dossier's life after submission."""
+    events = queries.timeline(session, dossier)
+    supplement = lifecycle.open_supplement(session, dossier)
+    rejected = [e for e in events if e.kind == DossierEventKind.REJECTED]
+    apologies: list[DossierApology] = _rows(session, DossierApology, dossier, col(DossierApology.at))
+    results: list[DossierResult] = _rows(session, DossierResult, dossier, col(DossierResult.created_at))
+    sub_status = None
+    if dossier.sub_status_vi or dossier.sub_status_en:
+        sub_status = {
+            "vi": dossier.sub_status_vi or dossier.sub_status_en or "",
+            "en": dossier.sub_status_en or dossier.sub_status_vi or "",
+        }
+    return {
+        "timeline": timeline_entries(events),
+        "sub_status": sub_status,
+        "supplement": SupplementView(supplement, asked_items(supplement, proc, defn)) if supplement else None,
+        "rejection_reason": (rejected[-1].details or {}).get("reason") if rejected else None,
+        "apologies": apologies,
+        "apology": apologies[-1] if apologies else None,
+        "results": [ResultView(r, signature_lines(r.signature_report)) for r in results],
+        "rating": session.get(DossierRating, dossier.id),
+        "criteria": criteria(),
+        "scores": SCORES,
+        "score_labels": SCORE_LABELS,
+        "max_comment": MAX_COMMENT,
+        "handover_labels": HANDOVER_LABELS,
+    }
+
+
+def dossier_response(
+    request: Request,
+    session: Session,
+    dossier_id: str,
+    account: Account,
+    settings: Settings,
+    *,
+    status_code: int = 200,
+    rating_errors: Mapping[str, Any] | None = None,
+    rating_error: DomainError | None = None,
+    typed: Mapping[str, str] | None = None,
+) -> Response:
+    """The dossier page; with the rating form's errors and what was typed when a rating was refused."""
+    page = queries.dossier_page(session, dossier_id, account, settings=settings)
+    flags = {
+        "submitted": "just_submitted",
+        "withdrawn": "just_withdrawn",
+        "resubmitted": "just_resubmitted",
+        "rated": "just_rated",
+    }
+    t = translator(request)
+    errors = dict(rating_errors or {})
+    error_items = [(f"rating-{c}", t(label), t(errors[c])) for c, label in criteria() if c in errors]
+    if "comment" in errors:
+        error_items.append(("rating-comment-wrap", t(N_("Comment")), t(errors["comment"], n=MAX_COMMENT)))
+    if rating_error is not None:
+        error_items.append(("rating-form", "", t(rating_error.msgid, rating_error.params)))
+    return render(
+        request,
+        "dossiers/detail.html",
+        {
+            **page,
+            **life_context(session, page["dossier"], page["proc"], page["defn"]),
+            **{name: request.query_params.get(flag) == "1" for flag, name in flags.items()},
+            "format_address": format_address,
+            "rating_errors": errors,
+            "rating_error_items": error_items,
+            "typed": dict(typed or {}),
+        },
+        status_code=status_code,
+    )
+
+
+# -- answering a supplement request --------------------------------------------------------------------------
+
+
+def _supplement_page(
+    request: Request,
+    session: Session,
+    dossier: Dossier,
+    proc: Procedure,
+    defn: FormDefinition,
+    *,
+    error: DomainError | None = None,
+) -> Response:
+    supplement = lifecycle.open_supplement(session, dossier)
+    if supplement is None:
+        return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)))
+    files = service.dossier_files(session, dossier)
+    return render(
+        request,
+        "dossiers/supplement.html",
+        {
+            "dossier": dossier,
+            "proc": proc,
+            "defn": defn,
+            "values": dossier.data,
+            "supplement": SupplementView(supplement, asked_items(supplement, proc, defn)),
+            "agency": session.get(Agency, dossier.agency_code),
+            "files": files,
+            "format_address": format_address,
+            "error": error,
+        },
+        status_code=error.status_code if error else 200,
+    )
+
+
+@router.get("/dossiers/{dossier_id}/supplement", name="dossier_supplement")
+def supplement_page(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
+    """What the agency asked for, each item with a link to change it, and the button that sends the answer."""
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
+    if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED:
+        return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)))
+    return _supplement_page(request, session, dossier, proc, defn)
+
+
+@router.post("/dossiers/{dossier_id}/supplement", name="answer_supplement")
+def answer_supplement(
+    request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, worker: WorkerDep
+) -> Response:
+    """Send the changed answers and documents back to the agency (the deadline clock starts again)."""
+    dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account, lock=True)
+    done = str(request.app.url_path_for("dossier", dossier_id=dossier.id)) + "?resubmitted=1"
+    try:
+        lifecycle.answer_supplement(session=session, dossier=dossier, by=account)
+    except DomainError as exc:
+        if isinstance(exc, Conflict) and lifecycle.open_supplement(session, dossier) is None:
+            # Sent already (a second click, another tab): nothing is left to answer.
+            return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)))
+        if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED:
+            raise
+        return _supplement_page(request, session, dossier, proc, defn, error=exc)
+    return redirect(done, background=BackgroundTask(worker.wake) if worker is not None else None)
+
+
+# -- results ----------------------------------------------------------------------------------------------------
+
+
+@router.get("/dossiers/{dossier_id}/results/{result_id}", name="dossier_result")
+def download_result(
+    dossier_id: str, result_id: str, session: SessionDep, account: CurrentAccount, storage: StorageDep
+) -> Response:
+    """The portal's sealed copy of a result document (its own applicant's or business's only)."""
+    dossier = service.own_dossier(session, dossier_id, account)
+    row = session.get(DossierResult, result_id[:32])
+    if row is None or row.dossier_id != dossier.id:
+        raise NotFound(N_("There is no such result document in this dossier."))
+    data = storage.get(row.sealed_key)
+    name = f"ket-qua-{dossier.code or dossier.id}-{row.id[:8]}.pdf"
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
+    )
+
+
+# -- rating ---------------------------------------------------------------------------------------------------
+
+
+def parse_rating(form: FormData) -> tuple[dict[str, int], str | None, dict[str, str], dict[str, str]]:
+    """(scores, comment, errors by criterion or "comment", what was typed) from the rating form."""
+    scores: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    typed: dict[str, str] = {}
+    for criterion, _label in criteria():
+        value = str(form.get(f"score-{criterion}") or "").strip()[:10]
+        typed[criterion] = value
+        if not value:
+            errors[criterion] = N_("Choose a score from 1 to 5.")
+        elif not value.isdigit() or int(value) not in SCORES:
+            errors[criterion] = N_("A score is a whole number from 1 to 5.")
+        else:
+            scores[criterion] = int(value)
+    comment = str(form.get("comment") or "").strip()
+    typed["comment"] = comment[: MAX_COMMENT + 100]
+    if len(comment) > MAX_COMMENT:
+        errors["comment"] = N_("The comment is too long (at most {n} characters).")
+    return scores, comment or None, errors, typed
+
+
+@router.post("/dossiers/{dossier_id}/rating", name="rate_dossier")
+def rate(
+    request: Request,
+    dossier_id: str,
+    session: SessionDep,
+    account: CurrentAccount,
+    settings: SettingsDep,
+    worker: WorkerDep,
+    form: PostedForm,
+) -> Response:
+    """Rate the service once the dossier is completed; a refusal shows the form again with what was typed."""
+    dossier = service.own_dossier(session, dossier_id, account, lock=True)
+    scores, comment, errors, typed = parse_rating(form)
+    if errors:
+        return dossier_response(
+            request, session, dossier.id, account, settings, status_code=422, rating_errors=errors, typed=typed
+        )
+    try:
+        lifecycle.rate(session=session, dossier=dossier, account=account, scores=scores, comment=comment)
+    except DomainError as exc:
+        return dossier_response(
+            request, session, dossier.id, account, settings, status_code=exc.status_code, rating_error=exc, typed=typed
+        )
+    url = str(request.app.url_path_for("dossier", dossier_id=dossier.id)) + "?rated=1#rating"
+    return redirect(url, background=BackgroundTask(worker.wake) if worker is not None else None)
