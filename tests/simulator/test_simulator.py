@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -210,7 +211,7 @@ def test_whole_life_with_a_supplement(app, settings) -> None:
 
     # The citizen uploads what was asked and sends the dossier back.
     with Session(writer(app.state.engine), expire_on_commit=False) as s:
-        row = s.get(Dossier, dossier_id)
+        row = s.get_one(Dossier, dossier_id)
         factories.dossier_file(s, row, component_id="giay_to_ly_hon", created_at=utcnow() + timedelta(seconds=1))
         lifecycle.answer_supplement(session=s, dossier=row, by=factories.account(s, full_name="Nguyễn Thị Hường"))
         s.commit()
@@ -251,7 +252,7 @@ def test_late_dossier_is_apologised_for_then_finished(app, settings) -> None:
 
     # Time passes: the official date is behind us and the overdue job marks the dossier.
     with Session(writer(app.state.engine), expire_on_commit=False) as s:
-        row = s.get(Dossier, dossier_id)
+        row = s.get_one(Dossier, dossier_id)
         row.official_due_date = row.due_date = date.today() - timedelta(days=3)
         s.add(row)
         s.commit()
@@ -280,14 +281,14 @@ def test_a_dossier_moved_by_someone_else_is_looked_at_again(app, settings) -> No
     real_dossier = simulator.api.dossier
     reads = []
 
-    def dossier_then_rejected(c: str) -> dict[str, object]:
+    def dossier_then_rejected(c: str) -> dict[str, Any]:
         detail = real_dossier(c)
         reads.append(detail["status"])
         if len(reads) == 2:  # after the reception: reject it before the simulator starts processing
             other._post(c, "reject", json={"reason": "Hồ sơ không thuộc thẩm quyền giải quyết."})
         return detail
 
-    simulator.api.dossier = dossier_then_rejected  # type: ignore[method-assign]
+    simulator.api.dossier = dossier_then_rejected  # type: ignore[method-assign,assignment]
     report = simulator.run_once()
     assert [step for c, step in report.done] == ["receive"], report
     assert reads == ["submitted", "received", "rejected"]
