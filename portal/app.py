@@ -44,6 +44,7 @@ from portal.kernel.storage import LocalStorage
 from portal.kernel.web import STATIC_DIR, is_htmx, redirect, render
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from portal.notifications import views as notifications_views
+from portal.simulator.embedded import start_embedded
 from portal.webhooks.openapi import document_webhooks
 from signing import pki_views, verify_views
 
@@ -168,6 +169,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             worker.start()
         app.state.worker = worker
+        # Development only (PORTAL_SIMULATOR): a back-office simulator plays every agency through the API.
+        simulator = start_embedded(settings, engine)
         if settings.gc_freeze:
             # Everything loaded at start (modules, catalogue, translations, form definitions) lives as long as
             # the process. Moving it out of the collector's reach turns the ~100 ms full collections that
@@ -177,6 +180,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if simulator:
+                simulator.stop()
             if worker:
                 worker.stop()
             engine.dispose()

@@ -15,6 +15,8 @@ from sqlmodel import Session
 from auth.clients import SCOPES
 from portal.kernel.errors import DomainError
 from portal.kernel.settings import get_settings
+from portal.simulator.cli import backoffice
+from portal.webhooks.cli import outbox, webhooks
 
 
 @click.group()
@@ -22,6 +24,7 @@ def main() -> None:
     """Dịch vụ công — citizen e-service portal."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime").setLevel(logging.WARNING)
+    import portal.wiring  # noqa: F401  (what the domains provide: the agency check of back-office clients, handlers)
 
 
 @main.command()
@@ -263,6 +266,10 @@ def payments_report(day_text: str, agency: str | None) -> None:
     with unit_of_work(make_engine(get_settings())) as session:
         click.echo(report_csv(daily_report(session, day, agency_code=agency)), nl=False)
 
+
+main.add_command(outbox)
+main.add_command(webhooks)
+main.add_command(backoffice)
 
 if __name__ == "__main__":
     main()

@@ -19,11 +19,17 @@ import portal.catalog.service
 # Registers the dossier as an order kind of payments.
 import portal.dossiers.billing
 
+# The overdue job (periodic).
+import portal.dossiers.deadline
+
 # Lookups of issued documents for /verify.
 import portal.dossiers.issued
 
 # Subscribers of the payment events.
 import portal.dossiers.payment_events
+
+# The event types pushed to back-offices (their payload models, for the OpenAPI `webhooks` section).
+import portal.dossiers.pushes
 
 # Outbox handlers.
 import portal.dossiers.tasks
@@ -31,5 +37,6 @@ import portal.notifications.tasks
 
 # Provides to auth the unread count shown in the page header.
 import portal.notifications.views
+import portal.webhooks.tasks
 
 __all__ = ["payments", "portal"]
