@@ -16,21 +16,34 @@ from datetime import datetime
 import segno
 from fpdf import FontFace
 from fpdf.enums import XPos, YPos
+from sqlmodel import Session
 
+from payments import queries, service
 from payments.amounts import amount_in_words_vi
 from payments.fees import FeeBreakdown
+from payments.models import Payment, PaymentStatus, RefundStatus
 from portal.kernel.calendar import to_local
+from portal.kernel.clock import as_utc
 from portal.kernel.money import format_vnd
 from portal.kernel.pdfdoc import FONT, Margins, PortalPDF, clean_text, place_name
+from portal.kernel.settings import Settings
+from signing.seal import seal_or_pass
 
 __all__ = [
+    "REFUND_NOTICE_TITLE",
     "SEAL_BOX",
     "TEMPLATE_CODE",
     "TITLE",
     "EReceiptData",
     "EReceiptLine",
+    "RefundNoticeData",
+    "RefundNoticeLine",
     "receipt_lines",
+    "refund_notice_data",
+    "refund_notice_pdf",
     "render_e_receipt_pdf",
+    "render_refund_notice_pdf",
+    "seal_issued",
 ]
 
 TITLE = "BIÊN LAI THU PHÍ, LỆ PHÍ"
@@ -53,7 +66,7 @@ SEAL_BOX: tuple[float, float, float, float] = (301.0, 85.0, 521.0, 155.0)
 """Kept free for the visible seal on the last page: (x1, y1, x2, y2) in points from the bottom-left.
 
 220 × 70 pt under "NGƯỜI THU TIỀN" in the right-hand column, as signing.application_pdf.SIGNATURE_BOX;
-nothing is drawn in it. Pass it with page=-1 to signing.sign.seal_document for a visible seal.
+nothing is drawn in it: seal_issued puts the portal's visible seal there.
 """
 
 # The closing block sits at a fixed place on the last page, derived from SEAL_BOX so the two cannot drift apart.
@@ -256,10 +269,10 @@ def _qr_png(url: str) -> io.BytesIO:
     return out
 
 
-def _closing(pdf: PortalPDF, data: EReceiptData) -> None:
+def _closing(pdf: PortalPDF, data: EReceiptData | RefundNoticeData) -> None:
     """At their fixed place on the last page: the lookup QR code (left); place and date, "NGƯỜI THU TIỀN" and
     the empty seal area (right)."""
-    local = to_local(data.issued_at)
+    local = to_local(data.issued_at if isinstance(data, EReceiptData) else data.notice_at)
     place = place_name(data.province_name) or "......"
     date_line = f"{place}, ngày {local:%d} tháng {local:%m} năm {local:%Y}"
     pdf.set_font(FONT, "I", _TEXT_SIZE)
@@ -295,3 +308,195 @@ def render_e_receipt_pdf(data: EReceiptData) -> bytes:
     _payment(pdf, data)
     _closing(pdf, data)
     return bytes(pdf.output())
+
+
+def seal_issued(pdf: bytes, settings: Settings) -> bytes:
+    """An e-receipt or refund notice with the portal's visible seal in SEAL_BOX on its last page."""
+    return seal_or_pass(pdf, settings, box=SEAL_BOX, page=-1)
+
+
+# -- Refunds after the receipt was issued --------------------------------------------------------------------
+#
+# An issued e-receipt is never changed: its number was booked, its seal covers its bytes and /verify knows it by
+# its SHA-256. Money given back later is stated in a separate sealed notice that names the receipt (its
+# template code, symbol and number), lists each refund with its date and amount, and the amount kept; the
+# citizen downloads it beside the receipt and the accountant files it with the refund.
+
+REFUND_NOTICE_TITLE = "THÔNG BÁO HOÀN TRẢ PHÍ, LỆ PHÍ"
+_REFUND_REASONS = {
+    "rejected": "Hồ sơ bị từ chối",
+    "withdrawn": "Người nộp rút hồ sơ",
+    "duplicate": "Thanh toán trùng",
+    "agency": "Cơ quan thu hoàn trả",
+}
+_REFUND_NOTE = (
+    "Biên lai điện tử nêu trên giữ nguyên nội dung đã lập. Thông báo này ghi nhận các khoản phí, lệ phí đã "
+    "hoàn trả cho người nộp sau khi lập biên lai."
+)
+
+
+@dataclass(frozen=True)
+class RefundNoticeLine:
+    """One refund paid back: when, why, how much, and the gateway's transaction number."""
+
+    refunded_at: datetime  # aware
+    reason: str  # Vietnamese
+    amount: int
+    gateway_ref: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundNoticeData:
+    """What the refund notice of one e-receipt prints; the notice is dated by its latest refund."""
+
+    receipt_number: str
+    receipt_symbol: str
+    receipt_issued_at: datetime
+    receipt_total: int
+    collector_name: str
+    collector_address: str
+    province_name: str
+    payer_name: str
+    payer_id_number: str | None
+    dossier_code: str | None
+    procedure_name: str
+    refunds: tuple[RefundNoticeLine, ...]
+    lookup_url: str | None
+    template_code: str = TEMPLATE_CODE
+
+    def __post_init__(self) -> None:
+        to_local(self.receipt_issued_at)
+        if not self.refunds:
+            raise ValueError("a refund notice lists at least one refund")
+        for line in self.refunds:
+            to_local(line.refunded_at)
+            if isinstance(line.amount, bool) or not isinstance(line.amount, int) or line.amount <= 0:
+                raise ValueError(f"a refund is a positive whole number of đồng, not {line.amount!r}")
+        if self.refunded > self.receipt_total:
+            raise ValueError(f"{self.refunded} refunded is more than the receipt's {self.receipt_total}")
+
+    @property
+    def refunded(self) -> int:
+        return sum(line.amount for line in self.refunds)
+
+    @property
+    def notice_at(self) -> datetime:
+        return max(line.refunded_at for line in self.refunds)
+
+
+def render_refund_notice_pdf(data: RefundNoticeData) -> bytes:
+    """The refund notice of an e-receipt as an A4 PDF, SEAL_BOX on the last page left empty for the seal."""
+    symbol, number = clean_text(data.receipt_symbol), clean_text(data.receipt_number)
+    pdf = PortalPDF(
+        title=f"Thông báo hoàn trả phí, lệ phí - Biên lai ký hiệu {symbol} - Số {number}",
+        author=clean_text(data.collector_name),
+        subject=clean_text(data.procedure_name),
+        created_at=data.notice_at,
+        footer_text=f"Thông báo hoàn trả · Biên lai ký hiệu: {symbol} · Số: {number}",
+        margins=_MARGINS,
+    )
+    _, _, bottom = pdf.national_heading(
+        province_name=data.province_name, organisation=data.collector_name, left_width=80.0, size=10.5
+    )
+    pdf.set_xy(pdf.l_margin, bottom + 6)
+    pdf.set_font(FONT, "B", 15)
+    pdf.cell(0, 8, REFUND_NOTICE_TITLE, align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "I", 10)
+    pdf.cell(0, 5.5, "(Kèm theo biên lai điện tử đã lập)", align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(3)
+    issued = to_local(data.receipt_issued_at)
+    _fields(
+        pdf,
+        _present(
+            [
+                ("Đơn vị thu phí, lệ phí:", data.collector_name),
+                ("Địa chỉ:", data.collector_address),
+                ("Họ tên người nộp:", data.payer_name),
+                ("Số CCCD/Mã số thuế:", data.payer_id_number),
+                ("Mã hồ sơ:", data.dossier_code),
+                ("Thủ tục hành chính:", data.procedure_name),
+                (
+                    "Biên lai điện tử:",
+                    f"Mẫu số {clean_text(data.template_code)}, ký hiệu {symbol}, số {number}, "
+                    f"lập lúc {issued:%H:%M} ngày {issued:%d/%m/%Y}",
+                ),
+                ("Số tiền đã thu theo biên lai:", format_vnd(data.receipt_total)),
+            ]
+        ),
+    )
+    pdf.set_font(FONT, "", 10.5)
+    widths = (12.0, 40.0, pdf.epw - 12.0 - 40.0 - 42.0, 42.0)
+    bold = FontFace(emphasis="BOLD")
+    with pdf.table(col_widths=widths, line_height=5.5, padding=1.5, text_align="LEFT", headings_style=bold) as table:
+        heading = table.row()
+        for text in ("STT", "Ngày hoàn trả", "Lý do", "Số tiền hoàn trả"):
+            heading.cell(text, align="C")
+        for index, line in enumerate(data.refunds, start=1):
+            at = to_local(line.refunded_at)
+            reason = clean_text(line.reason)
+            if line.gateway_ref:
+                reason = f"{reason} (mã giao dịch {clean_text(line.gateway_ref)})"
+            row = table.row()
+            row.cell(str(index), align="C")
+            row.cell(f"{at:%d/%m/%Y %H:%M}", align="C")
+            row.cell(reason)
+            row.cell(format_vnd(line.amount), align="R")
+        total = table.row(style=bold)
+        total.cell("Tổng số tiền đã hoàn trả", colspan=3, align="R")
+        total.cell(format_vnd(data.refunded), align="R")
+    pdf.ln(2)
+    kept = data.receipt_total - data.refunded
+    _fields(
+        pdf,
+        [
+            ("Số tiền đã hoàn trả bằng chữ:", amount_in_words_vi(data.refunded)),
+            ("Số tiền đơn vị thu còn giữ lại:", f"{format_vnd(kept)} ({amount_in_words_vi(kept)})"),
+        ],
+    )
+    pdf.set_font(FONT, "I", 10)
+    pdf.multi_cell(0, 5.5, _REFUND_NOTE, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _closing(pdf, data)
+    return bytes(pdf.output())
+
+
+def refund_notice_data(session: Session, payment: Payment, settings: Settings) -> RefundNoticeData | None:
+    """The refund notice of a payment's e-receipt: its refunds paid back so far (None while there is none)."""
+    if payment.status != PaymentStatus.SUCCEEDED or not payment.receipt_number or payment.settled_at is None:
+        return None
+    done = sorted(
+        (as_utc(r.settled_at), r.id, r)
+        for r in queries.refunds_of(session, [payment])
+        if r.status == RefundStatus.SUCCEEDED and r.settled_at is not None and r.amount > 0
+    )
+    if not done:
+        return None
+    info = service.describe_order(session, payment)
+    return RefundNoticeData(
+        receipt_number=payment.receipt_number,
+        receipt_symbol=payment.receipt_symbol or "",
+        receipt_issued_at=as_utc(payment.settled_at),
+        receipt_total=payment.amount,
+        collector_name=info.collector_name,
+        collector_address=info.collector_address,
+        province_name=settings.province_name,
+        payer_name=info.payer_name,
+        payer_id_number=info.payer_id_number,
+        dossier_code=info.code,
+        procedure_name=info.title,
+        refunds=tuple(
+            RefundNoticeLine(
+                refunded_at=settled_at,
+                reason=_REFUND_REASONS.get(refund.reason, refund.reason),
+                amount=refund.amount,
+                gateway_ref=refund.gateway_ref,
+            )
+            for settled_at, _, refund in done
+        ),
+        lookup_url=f"{settings.base_url.rstrip('/')}/lookup?code={info.code}" if info.code else None,
+    )
+
+
+def refund_notice_pdf(session: Session, payment: Payment, settings: Settings) -> bytes | None:
+    """The sealed refund notice of a payment's e-receipt, made now; None while nothing was paid back."""
+    data = refund_notice_data(session, payment, settings)
+    return None if data is None else seal_issued(render_refund_notice_pdf(data), settings)

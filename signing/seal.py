@@ -17,7 +17,7 @@ from pyhanko_certvalidator import ValidationContext
 
 from portal.kernel.settings import Settings
 from signing.pki import DevPKI
-from signing.sign import SealError, SignResult, seal_document
+from signing.sign import Box, SealError, SignResult, seal_document
 from signing.signers import InMemoryKeySigner
 from signing.tsa import DevTimeStamper
 
@@ -34,10 +34,16 @@ class Sealer:
     timestamper: TimeStamper
     validation_context: Callable[[], ValidationContext | None]
 
-    def seal(self, pdf: bytes) -> SignResult:
+    def seal(self, pdf: bytes, *, box: Box | None = None, page: int = -1) -> SignResult:
+        """Seal ``pdf``: invisible, or visible in ``box`` (PDF points, x1 y1 x2 y2) on ``page`` (-1: the last)."""
         # A validation context collects revocation data as it goes: a fresh one for each seal.
         return seal_document(
-            pdf, signer=self.signer, timestamper=self.timestamper, validation_context=self.validation_context()
+            pdf,
+            signer=self.signer,
+            timestamper=self.timestamper,
+            validation_context=self.validation_context(),
+            box=box,
+            page=page,
         )
 
 
@@ -91,10 +97,14 @@ def get_sealer(settings: Settings) -> Sealer | None:
     return sealer
 
 
-def seal_or_pass(pdf: bytes, settings: Settings) -> bytes:
-    """The sealed document, or the document as it is where no seal is configured."""
+def seal_or_pass(pdf: bytes, settings: Settings, *, box: Box | None = None, page: int = -1) -> bytes:
+    """The sealed document, or the document as it is where no seal is configured.
+
+    With a ``box`` the seal is visible there on ``page`` (the stamp says who sealed and when, in Vietnamese);
+    the document must leave that area empty.
+    """
     sealer = get_sealer(settings)
     if sealer is None:
         log.warning("no seal configured: issuing an unsealed document")
         return pdf
-    return sealer.seal(pdf).pdf
+    return sealer.seal(pdf, box=box, page=page).pdf
