@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from portal.api import backoffice
+from portal.api import backoffice, transitions
 from portal.api.deps import BackOffice, PartnerRoute, PostalOperator
 from portal.api.problems import COMMON
 from portal.api.schemas import DossierSummary
@@ -34,7 +34,8 @@ MAX_PAGE_SIZE = 100
 AUTH_RESPONSES = COMMON
 
 router = APIRouter(prefix="/api/v1", route_class=PartnerRoute, responses=COMMON)
-router.include_router(backoffice.router, prefix="")
+router.include_router(backoffice.router)
+router.include_router(transitions.router)
 
 __all__ = ["AUTH_RESPONSES", "BackOffice", "DossierSummary", "PostalOperator", "router"]
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
+from typing import Any
 
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 from sqlalchemy import text
 from sqlmodel import Session
 
 from portal.dossiers.models import Dossier, DossierEvent
 from portal.kernel.clock import utcnow
+from portal.kernel.db import writer
+from signing.pki import Issued
+from tests import factories
 
 
 def bump(session: Session, dossier_id: str, *, kind: str = "sub_status", at: datetime | None = None) -> int:
@@ -25,3 +34,24 @@ def bump(session: Session, dossier_id: str, *, kind: str = "sub_status", at: dat
     session.add(DossierEvent(dossier_id=dossier_id, kind=kind, actor="test", at=at or utcnow()))
     session.flush()
     return seq
+
+
+def committed_dossier(app, **over: Any) -> Dossier:
+    """A submitted marital-status dossier of UBXA on its real form (tests.factories), committed."""
+    with Session(writer(app.state.engine), expire_on_commit=False) as s:
+        row = factories.dossier(s, submitted=True, files=("to_khai",), **over)
+        s.commit()
+        return row
+
+
+def signed_by(issued: Issued, pdf: bytes) -> bytes:
+    """A PAdES signature over `pdf` by `issued` (its chain embedded), as an agency's software makes one."""
+    signer = signers.SimpleSigner(
+        signing_cert=issued.asn1_cert(),
+        signing_key=issued.asn1_key(),
+        cert_registry=SimpleCertificateStore.from_certs(issued.asn1_chain()),
+    )
+    meta = signers.PdfSignatureMetadata(
+        field_name="ChuKyCoQuan", md_algorithm="sha256", subfilter=SigSeedSubFilter.PADES
+    )
+    return bytes(signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer=signer).getvalue())

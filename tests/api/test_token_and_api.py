@@ -390,7 +390,7 @@ def test_postal_token_on_a_backoffice_route_is_403(client: TestClient, app) -> N
 
 
 def test_backoffice_sees_only_its_agency(client: TestClient, app) -> None:
-    start = utcnow() - timedelta(seconds=1)
+    start = utcnow()  # dossiers of earlier tests (made a moment ago) are not in the list
     mine = make_dossier(app, files=2)
     older = make_dossier(app, status=DossierStatus.RECEIVED)
     theirs = make_dossier(app, procedure=STC_PROC, agency="STC")
@@ -454,7 +454,7 @@ def test_bad_query_parameters_are_422_problems(client: TestClient, app, params: 
 
 
 def test_postal_orders(client: TestClient, app) -> None:
-    start = utcnow() - timedelta(seconds=1)
+    start = utcnow()  # dossiers of earlier tests (made a moment ago) are not in the list
     by_post = make_dossier(app, delivery="post", applicant="Lê Thị Cúc")
     other_agency = make_dossier(app, procedure=STC_PROC, agency="STC", delivery="post")
     make_dossier(app, delivery="centre")

@@ -1,0 +1,239 @@
+"""`POST /api/v1/backoffice/dossiers/{code}/…`: the back-office drives a dossier's life.
+
+Each route locks the dossier (`queries.agency_dossier(..., lock=True)`), calls one function of
+`portal.dossiers.lifecycle` (which checks the state: 409 with the reason when it does not allow the step)
+and answers the dossier whole, as `GET /dossiers/{code}` does. Every POST honours `Idempotency-Key`
+(`portal.api.idempotency`). The actor recorded is `api:<client id>`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import Enum, StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Body, File, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from auth.bearer import Partner
+from portal.api.backoffice import dossier_detail
+from portal.api.deps import BackOffice, IdempotencyDep, PartnerRoute
+from portal.api.problems import CHANGE, COMMON, problems
+from portal.api.schemas import DossierDetail
+from portal.api.strict import StrictDate
+from portal.dossiers import lifecycle, queries
+from portal.kernel.db import SessionDep
+from portal.kernel.deps import SettingsDep, StorageDep
+from portal.kernel.errors import Invalid
+from portal.kernel.i18n import N_
+from signing.verify_service import trust_setup
+
+# Included by `portal.api.v1.router` (prefix /api/v1).
+router = APIRouter(prefix="/backoffice/dossiers", route_class=PartnerRoute, responses=COMMON)
+TAGS: list[str | Enum] = ["partner: back-office"]
+MAX_RESULT_FILES = 10
+
+
+def _by(partner: Partner) -> str:
+    return f"api:{partner.client_id}"
+
+
+class Reception(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    officer: str = Field(
+        min_length=1, max_length=120, description="The receiving officer's name (shown to the applicant)."
+    )
+
+
+class NoBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubStatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(min_length=1, max_length=60, description="The agency's own step code, e.g. cho-phe-duyet.")
+    text_vi: str = Field(min_length=1, max_length=200, description="Shown to the applicant in Vietnamese.")
+    text_en: str = Field(min_length=1, max_length=200, description="Shown to the applicant in English.")
+
+
+class SupplementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[lifecycle.SupplementItem] = Field(
+        max_length=50,
+        description="What is asked: kind `component` (target: a component id of the procedure) or `field` "
+        "(target: a field name of the form), each with a reason. At least one.",
+    )
+    message: str = Field(min_length=1, max_length=4000, description="The message to the applicant.")
+
+
+class ApologyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000, description="Why the dossier is late (shown to the applicant).")
+    new_date: StrictDate = Field(description="The new appointment date, YYYY-MM-DD, after today (local).")
+
+
+class Handover(StrEnum):
+    ONLINE = "online"
+    CENTRE = "centre"
+    POST = "post"
+
+
+class CompletionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    handover: Handover = Field(description="How the result was handed over: online, centre (counter) or post.")
+
+
+def _answer(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    agency: str | None,
+) -> DossierDetail:
+    session.flush()
+    return idempotency.answer(dossier_detail(request, session, settings, code, agency))
+
+
+@router.post("/{code}/receive", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
+def receive(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    body: Annotated[Reception, Body()],
+) -> DossierDetail:
+    """submitted → received: the official appointment date is counted from now in working days."""
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
+    lifecycle.receive(session=session, dossier=dossier, officer=body.officer, by=_by(partner))
+    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+
+
+@router.post("/{code}/start-processing", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
+def start_processing(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    body: Annotated[NoBody | None, Body()] = None,
+) -> DossierDetail:
+    """received → in_process. The body is empty (`{}` or none)."""
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
+    lifecycle.start_processing(session=session, dossier=dossier, by=_by(partner))
+    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+
+
+@router.post("/{code}/sub-status", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
+def sub_status(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    body: Annotated[SubStatusIn, Body()],
+) -> DossierDetail:
+    """A step of the agency's own workflow inside the main status (until the next main status change)."""
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
+    lifecycle.set_sub_status(
+        session=session, dossier=dossier, code=body.code, text_vi=body.text_vi, text_en=body.text_en, by=_by(partner)
+    )
+    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+
+
+@router.post("/{code}/request-supplement", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
+def request_supplement(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    body: Annotated[SupplementIn, Body()],
+) -> DossierDetail:
+    """received | in_process → supplement_requested: the deadline clock stops until the applicant answers."""
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
+    lifecycle.request_supplement(
+        session=session, dossier=dossier, items=body.items, message=body.message, by=_by(partner)
+    )
+    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+
+
+@router.post("/{code}/result", tags=TAGS, response_model=DossierDetail, responses={**CHANGE, **problems(400)})
+def issue_result(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    files: Annotated[
+        list[UploadFile],
+        File(description="One or more result PDFs, each signed by the agency (every signature valid and trusted)."),
+    ],
+) -> DossierDetail:
+    """received | in_process → result_ready with the agency's signed result PDFs.
+
+    Each file is validated with the portal's signing package: unsigned, untrusted, revoked, modified after
+    signing or not a PDF is 422 with the reason. The portal keeps the original and a sealed copy (which
+    `/verify` recognises and the applicant downloads).
+    """
+    if not files:
+        raise Invalid(N_("Upload at least one signed result document."))
+    if len(files) > MAX_RESULT_FILES:
+        raise Invalid(N_("Upload at most {n} result documents at once."), {"n": MAX_RESULT_FILES})
+    payload = [(f.filename or "ket-qua.pdf", f.file.read()) for f in files]
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
+    lifecycle.issue_result(
+        session=session,
+        storage=storage,
+        settings=settings,
+        dossier=dossier,
+        files=payload,
+        by=_by(partner),
+        trust=trust_setup(request.app),
+    )
+    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+
+
+@router.post("/{code}/apologise", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
+def apologise(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    body: Annotated[ApologyIn, Body()],
+) -> DossierDetail:
+    """The apology letter (thư xin lỗi) for a dossier past its due date, with the new date promised."""
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
+    new_date: date = body.new_date
+    lifecycle.apologise(session=session, dossier=dossier, reason=body.reason, new_date=new_date, by=_by(partner))
+    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+
+
+@router.post("/{code}/complete", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
+def complete(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    body: Annotated[CompletionIn, Body()],
+) -> DossierDetail:
+    """result_ready → completed once the result was handed over (online, at the counter or by post)."""
+    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
+    lifecycle.complete(session=session, dossier=dossier, handover=body.handover.value, by=_by(partner))
+    return _answer(request, session, settings, idempotency, code, partner.agency_code)
