@@ -24,6 +24,7 @@ def main() -> None:
     """Dịch vụ công — citizen e-service portal."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the simulator's and the webhooks' every request
     import portal.wiring  # noqa: F401  (what the domains provide: the agency check of back-office clients, handlers)
 
 
