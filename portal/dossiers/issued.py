@@ -1,15 +1,16 @@
-"""What the dossier workflow issued, found by fingerprint for `/verify`: receipts, submitted files, e-receipts."""
+"""What the dossier workflow issued, found by fingerprint for `/verify`: receipts, submitted files, e-receipts,
+the agencies' results."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col
+from sqlmodel import Session, col, or_
 
 from payments.models import Payment
 from portal.catalog.models import Procedure, parse_components
-from portal.dossiers.models import Dossier, DossierFile, submitted_only
+from portal.dossiers.models import Dossier, DossierFile, DossierResult, submitted_only
 from portal.kernel.documents import IssuedDocument, register_document_lookup
 
 
@@ -81,3 +82,32 @@ def dossier_files(session: Session, sha256: str, limit: int) -> Iterator[IssuedD
         component = next((c for c in parse_components(components) if c.id == component_id), None)
         part = component.name.model_dump() if component else None
         yield IssuedDocument(str(code), "dossier_file", created_at, _names(name_vi, name_en), part)
+
+
+@register_document_lookup
+def results(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocument]:
+    """The agencies' result documents: the signed PDF as uploaded, or the portal's sealed copy of it (the
+    stored copy with that fingerprint is the one whose signatures the page shows)."""
+    rows = session.execute(
+        sa_select(
+            col(Dossier.code),
+            col(DossierResult.created_at),
+            col(DossierResult.filename),
+            col(DossierResult.sha256),
+            col(DossierResult.storage_key),
+            col(DossierResult.sealed_key),
+            col(Procedure.name_vi),
+            col(Procedure.name_en),
+        )
+        .join(Dossier, col(Dossier.id) == col(DossierResult.dossier_id))
+        .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
+        .where(
+            or_(col(DossierResult.sha256) == sha256, col(DossierResult.sealed_sha256) == sha256),
+            *submitted_only(),
+        )
+        .limit(limit)
+    ).all()
+    for code, created_at, filename, original, key, sealed_key, name_vi, name_en in rows:
+        stored = key if original == sha256 else sealed_key
+        part = {"vi": filename, "en": filename}
+        yield IssuedDocument(str(code), "result", created_at, _names(name_vi, name_en), part, storage_key=stored)
