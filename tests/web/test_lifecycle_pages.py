@@ -235,7 +235,8 @@ def test_only_the_asked_answer_can_be_changed(person: tuple[TestClient, Account]
         full_name="Kẻ Giả Mạo",
         _action="next",
     )
-    assert good.status_code == 303 and good.headers["location"] == f"/dossiers/{dossier.id}/supplement"
+    assert good.status_code == 303, re.findall(r"error-summary.*?</ul>", good.text, re.S)
+    assert good.headers["location"] == f"/dossiers/{dossier.id}/supplement"
     row = fresh(db, dossier)
     assert row.data["phone"] == "0987654321"
     assert row.data["full_name"] == "Nguyễn Thị Hường"
