@@ -198,6 +198,23 @@ def test_supplement_request_lists_its_items_and_links_to_the_answer(
     assert cont.headers["location"] == f"/dossiers/{dossier.id}/supplement"
 
 
+def test_my_dossiers_lead_to_the_request_and_show_the_agency_step(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    client, account = person
+    waiting = received(db, submitted(db, account))
+    asked(db, waiting)
+    stepping = received(db, submitted(db, account))
+    lifecycle.set_sub_status(
+        session=db, dossier=stepping, code="approval", text_vi="Chờ phê duyệt", text_en="Awaiting approval", by=BY
+    )
+    db.commit()
+    listing = client.get("/dossiers").text
+    assert f'href="/dossiers/{waiting.id}/supplement"' in listing
+    assert f'href="/dossiers/{stepping.id}/supplement"' not in listing
+    assert '<span class="sub-status">Chờ phê duyệt</span>' in listing
+
+
 def test_only_the_asked_answer_can_be_changed(person: tuple[TestClient, Account], db: Session) -> None:
     client, account = person
     dossier = received(db, submitted(db, account))
