@@ -31,6 +31,8 @@ CHROMIUM = "/usr/bin/chromium"
 PORTAL_CLI = Path(sys.executable).with_name("portal")
 READY_TIMEOUT = 60.0
 BLOCKING_IMPACTS = ("serious", "critical")
+# The environment the journeys' server runs with (PORTAL_* settings), for journeys that play its partners.
+SERVER_ENVIRONMENT: dict[str, str] = {}
 
 
 @pytest.hookimpl(trylast=True)
@@ -115,6 +117,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, portal_port: int, sso_p
             "PORTAL_PAYMENT_OPTIONS": json.dumps({"sandbox": {"notify": "twice"}}),
         }
     )
+    SERVER_ENVIRONMENT.update({k: v for k, v in env.items() if k.startswith("PORTAL_")})
     out_log, err_log = base / "server.out", base / "server.err"
     for command in (["migrate"], ["catalog", "load"]):
         done = subprocess.run(
@@ -146,6 +149,16 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, portal_port: int, sso_p
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server_settings(server_url: str) -> Any:
+    """The journeys' server's settings (its database, storage and address), for a journey acting as a partner."""
+    from portal.kernel.settings import Settings
+
+    names = ("database_url", "storage_dir", "base_url", "environment", "secret_key")
+    values: dict[str, Any] = {name: SERVER_ENVIRONMENT["PORTAL_" + name.upper()] for name in names}
+    return Settings(**values, _env_file=None)  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------------------- pytest-playwright
