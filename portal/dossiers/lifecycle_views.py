@@ -59,6 +59,9 @@ HANDOVER_LABELS = {
     "post": N_("by post"),
 }
 
+# Entries whose reason is the agency's own words to the citizen (other reasons are internal codes).
+REASONED_KINDS = frozenset({DossierEventKind.REJECTED, DossierEventKind.APOLOGY})
+
 # Actors that are machines (a back-office client, a job), never shown to the citizen as a person.
 MACHINE_ACTORS = ("api:", "system", "job:", "worker")
 
@@ -138,7 +141,7 @@ def timeline_entries(events: Iterable[DossierEvent]) -> list[TimelineEntry]:
                 officer=str(officer) if officer else None,
                 due=_as_date(d.get("due") or d.get("due_date") or d.get("new_date")),
                 text=text,
-                reason=str(d["reason"]) if d.get("reason") else None,
+                reason=str(d["reason"]) if d.get("reason") and event.kind in REASONED_KINDS else None,
             )
         )
     return entries

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from auth.models import Account
-from portal.dossiers import lifecycle, service
+from portal.dossiers import lifecycle, lifecycle_views, service
 from portal.dossiers.models import Dossier, DossierEvent, DossierRating, DossierStatus
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import local, utcnow
@@ -130,6 +130,26 @@ def test_timeline_shows_each_step_with_its_time_officer_and_appointment_date(
     page = client.get(f"/dossiers/{dossier.id}")
     assert '<span class="sub-status" id="sub-status">Awaiting approval</span>' in page.text
     assert "Chờ phê duyệt</span>" not in page.text.split('class="timeline"', 1)[0]
+
+
+def test_timeline_entries_say_only_what_the_citizen_should_read() -> None:
+    def event(kind: str, actor: str, **details: Any) -> DossierEvent:
+        return DossierEvent(dossier_id="x", kind=kind, actor=actor, details=details)
+
+    refused, rejected, completed_, answered, overdue = lifecycle_views.timeline_entries(
+        [
+            event("signature_refused", "a1b2", reason="one-time code"),  # an internal code, not words for people
+            event("rejected", "api:client-1", reason="Thiếu giấy tờ."),
+            event("completed", "Lê Thị Hoa", handover="online"),
+            event("supplement_answered", "Nguyễn Thị Hường", due="2026-12-21"),
+            event("overdue", "system", due="2026-12-10"),
+        ]
+    )
+    assert refused.reason is None and not refused.agency_side
+    assert rejected.reason == "Thiếu giấy tờ." and rejected.agency_side and rejected.officer is None
+    assert completed_.officer == "Lê Thị Hoa"
+    assert not answered.agency_side and answered.due is not None and answered.due.isoformat() == "2026-12-21"
+    assert overdue.officer is None and overdue.due is not None
 
 
 def test_the_sub_status_goes_with_a_change_of_main_status(person: tuple[TestClient, Account], db: Session) -> None:
