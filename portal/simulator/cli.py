@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -53,6 +54,7 @@ def simulate(
     """
     from portal.kernel.db import make_engine
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per step is enough, not one per request
     settings = get_settings()
     if base_url:
         settings = settings.model_copy(update={"base_url": base_url})
