@@ -287,13 +287,15 @@ def request_supplement(
     refused = N_(
         "A supplement can be requested only from a received dossier or one being processed: this one is {status}."
     )
-    move_status(
+    if not move_status(
         session,
         dossier,
         to=DossierStatus.SUPPLEMENT_REQUESTED,
         allowed=[DossierStatus.RECEIVED, DossierStatus.IN_PROCESS],
         refused=refused,
-    )
+    ):
+        # A concurrent call asked first: the same request is its answer, another one waits for the applicant.
+        return request_supplement(session=session, dossier=dossier, items=items, message=message, by=by)
     now = utcnow()
     request = SupplementRequest(
         dossier_id=dossier.id, requested_at=now, requested_by=by[:120], message=message, items=checked
@@ -487,14 +489,25 @@ def issue_result(
         checked.append((name, data, report))
     refused = N_("A result can be issued only for a received dossier or one being processed: this one is {status}.")
     now = utcnow()
-    move_status(
+    if not move_status(
         session,
         dossier,
         to=DossierStatus.RESULT_READY,
         allowed=[DossierStatus.RECEIVED, DossierStatus.IN_PROCESS],
         refused=refused,
         result_ready_at=now,
-    )
+    ):
+        # A concurrent call issued first: the same files are its answer, other ones are refused.
+        return issue_result(
+            session=session,
+            storage=storage,
+            settings=settings,
+            dossier=dossier,
+            files=files,
+            by=by,
+            trust=trust,
+            translate=translate,
+        )
     results = []
     for name, data, report in checked:
         sealed = seal_or_pass(data, settings)

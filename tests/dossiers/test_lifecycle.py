@@ -4,10 +4,13 @@ transaction rolled back at the end of the test."""
 from __future__ import annotations
 
 import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from auth.models import Account
@@ -32,6 +35,7 @@ from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import publish
 from portal.kernel.settings import Settings
 from portal.kernel.storage import LocalStorage
+from portal.kernel.uow import unit_of_work
 from signing.pki import DevPKI, Issued
 from signing.verify_service import TrustSetup
 from tests import factories
@@ -737,3 +741,34 @@ def test_pushes_carry_the_change_number_of_their_change(session: Session) -> Non
     lifecycle.start_processing(session=session, dossier=dossier, by=BACKOFFICE)
     seqs = [data["change_seq"] for _, data in lf.pushes(session, dossier)]
     assert seqs == sorted(seqs) and seqs[0] < seqs[1] == dossier.change_seq
+
+
+# -- concurrent calls (committed for real, on the test database's engine)
+
+
+def test_parallel_calls_make_one_transition_and_distinct_change_numbers(engine: Engine, settings: Settings) -> None:
+    with unit_of_work(engine, write=True, settings=settings) as s:
+        ids = [lf.received(s).id for _ in range(3)]
+        s.exec(select(Dossier).where(col(Dossier.id).in_(ids))).all()
+    barrier = threading.Barrier(6)
+
+    def ask(index: int) -> str:
+        barrier.wait()
+        with unit_of_work(engine, write=True, settings=settings) as s:
+            dossier = s.get(Dossier, ids[index % 3])
+            assert dossier is not None
+            return request(s, dossier, ASK_PHONE).id
+
+    with ThreadPoolExecutor(6) as pool:
+        asked = list(pool.map(ask, range(6)))
+
+    with unit_of_work(engine) as s:
+        for index, dossier_id in enumerate(ids):
+            dossier = s.get(Dossier, dossier_id)
+            assert dossier is not None and dossier.status == DossierStatus.SUPPLEMENT_REQUESTED
+            [one] = s.exec(select(SupplementRequest).where(SupplementRequest.dossier_id == dossier_id)).all()
+            assert asked[index] == asked[index + 3] == one.id  # both callers got the one request
+            assert lf.kinds(s, dossier) == ["supplement_requested"]
+            assert lf.push_types(s, dossier) == ["dossier.supplement_requested"]
+        seqs = s.exec(select(Dossier.change_seq).where(col(Dossier.id).in_(ids))).all()
+        assert len(set(seqs)) == 3 and max(seqs) <= lf.counter(s)
