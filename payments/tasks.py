@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from payments import service
-from payments.ereceipt import EReceiptData, EReceiptLine, render_e_receipt_pdf
+from payments.ereceipt import EReceiptData, EReceiptLine, render_e_receipt_pdf, seal_issued
 from payments.gateways.base import GatewayError, PaymentGateway
 from payments.models import Payment, PaymentStatus, Refund
 from payments.outbox import ExecuteRefund, IssueEReceipt
@@ -21,7 +21,6 @@ from portal.kernel.outbox import WorkerContext, handler, periodic
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
 from portal.kernel.uow import unit_of_work
-from signing.seal import seal_or_pass
 
 log = logging.getLogger("portal.payments")
 
@@ -60,7 +59,7 @@ def ensure_e_receipt(session: Session, payment: Payment, *, storage: Storage, se
     """The payment's sealed e-receipt, built and stored the first time."""
     if payment.receipt_key and storage.exists(payment.receipt_key):
         return storage.get(payment.receipt_key)
-    pdf = seal_or_pass(render_e_receipt_pdf(e_receipt_data(session, payment, settings)), settings)
+    pdf = seal_issued(render_e_receipt_pdf(e_receipt_data(session, payment, settings)), settings)
     payment.receipt_key = storage.put(pdf, prefix=f"payments/{payment.id}", suffix="-bien-lai.pdf")
     payment.receipt_sha256 = hashlib.sha256(pdf).hexdigest()
     session.add(payment)
@@ -72,7 +71,7 @@ def current_e_receipt(session: Session, payment: Payment, *, storage: Storage, s
     """The stored e-receipt, or the same document made now while the worker has not stored it yet."""
     if payment.receipt_key and storage.exists(payment.receipt_key):
         return storage.get(payment.receipt_key)
-    return seal_or_pass(render_e_receipt_pdf(e_receipt_data(session, payment, settings)), settings)
+    return seal_issued(render_e_receipt_pdf(e_receipt_data(session, payment, settings)), settings)
 
 
 @handler(IssueEReceipt)

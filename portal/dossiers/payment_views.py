@@ -13,6 +13,7 @@ from auth.assurance import StepUpRequired, require_level, step_up_response
 from auth.deps import CurrentAccount, CurrentViewer
 from payments import service as payments
 from payments.deps import GatewaysDep
+from payments.ereceipt import refund_notice_pdf
 from payments.gateways.base import PaymentGateway
 from payments.serialize import e_receipt_filename
 from payments.tasks import current_e_receipt
@@ -21,7 +22,7 @@ from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.audit import client_ip
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
-from portal.kernel.errors import DomainError, Invalid
+from portal.kernel.errors import DomainError, Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 from portal.kernel.web import redirect, render, translator
@@ -201,6 +202,28 @@ def e_receipt(
             "Content-Disposition": f'attachment; filename="{e_receipt_filename(payment)}"',
             "Cache-Control": "private, no-store",
         },
+    )
+
+
+@router.get("/dossiers/{dossier_id}/payments/{payment_id}/refunds.pdf", name="payment_refund_notice")
+def refund_notice(
+    dossier_id: str,
+    payment_id: str,
+    session: SessionDep,
+    account: CurrentAccount,
+    settings: SettingsDep,
+) -> Response:
+    """The sealed notice of what was refunded on an e-receipt after it was issued (the receipt itself never changes)."""
+    dossier = service.own_dossier(session, dossier_id, account)
+    payment = queries.succeeded_payment(session, dossier, payment_id)
+    pdf = refund_notice_pdf(session, payment, settings)
+    if pdf is None:
+        raise NotFound(N_("Nothing has been refunded on this payment."))
+    name = e_receipt_filename(payment).removesuffix(".pdf") + "-hoan-tra.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
     )
 
 
