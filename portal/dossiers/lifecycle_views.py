@@ -361,6 +361,16 @@ def supplement_page(request: Request, dossier_id: str, session: SessionDep, acco
     return _supplement_page(request, session, dossier, proc, defn)
 
 
+def _answered_before(session: Session, dossier: Dossier) -> bool:
+    """Whether the dossier has no open supplement request but an answered one."""
+    if lifecycle.open_supplement(session, dossier) is not None:
+        return False
+    answered = select(SupplementRequest.id).where(
+        SupplementRequest.dossier_id == dossier.id, col(SupplementRequest.answered_at).is_not(None)
+    )
+    return session.exec(answered).first() is not None
+
+
 @router.post("/dossiers/{dossier_id}/supplement", name="answer_supplement")
 def answer_supplement(
     request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, worker: WorkerDep
@@ -371,7 +381,7 @@ def answer_supplement(
     try:
         lifecycle.answer_supplement(session=session, dossier=dossier, by=account)
     except DomainError as exc:
-        if isinstance(exc, Conflict) and lifecycle.open_supplement(session, dossier) is None:
+        if isinstance(exc, Conflict) and _answered_before(session, dossier):
             # Sent already (a second click, another tab): nothing is left to answer.
             return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)))
         if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED:

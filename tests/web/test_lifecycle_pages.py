@@ -323,6 +323,15 @@ def test_only_the_asked_document_can_be_changed_then_the_answer_is_sent(
     assert len(answered) == 1
 
 
+def test_there_is_nothing_to_answer_without_a_request(person: tuple[TestClient, Account], db: Session) -> None:
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    assert client.get(f"/dossiers/{dossier.id}/supplement").status_code == 303
+    r = post(client, f"/dossiers/{dossier.id}/supplement", f"/dossiers/{dossier.id}")
+    assert r.status_code == 409
+    assert fresh(db, dossier).status == DossierStatus.RECEIVED
+
+
 # -- results ----------------------------------------------------------------------------------------------------
 
 
