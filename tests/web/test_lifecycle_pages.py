@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from auth.models import Account
-from portal.dossiers import lifecycle, lifecycle_views, service
+from portal.dossiers import deadline, lifecycle, lifecycle_views, service
 from portal.dossiers.models import Dossier, DossierEvent, DossierRating, DossierStatus
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import local, utcnow
@@ -407,6 +407,10 @@ def test_a_late_dossier_shows_the_apology_and_the_new_date(person: tuple[TestCli
     row.official_due_date = row.due_date = official
     db.add(row)
     db.commit()
+    assert deadline.mark_overdue_one(db, row, now=utcnow())
+    db.commit()
+    late = client.get(f"/dossiers/{dossier.id}")
+    assert 'id="overdue"' in late.text and 'id="apology"' not in late.text
     new_date = today + timedelta(days=7)
     lifecycle.apologise(
         session=db, dossier=row, reason="Chờ ý kiến của cơ quan phối hợp.", new_date=new_date, by="Phạm Thị Lan"
@@ -420,6 +424,7 @@ def test_a_late_dossier_shows_the_apology_and_the_new_date(person: tuple[TestCli
     # The facts keep the official date as such and show the promise beside it.
     assert f'id="official-due">{day(official)}' in page.text
     assert f'id="due">{day(new_date)}' in page.text
+    assert 'id="overdue"' not in page.text
     item = page.text.split('class="event-apology"', 1)[1].split("</li>", 1)[0]
     assert day(new_date) in item and "Phạm Thị Lan" in item
 
