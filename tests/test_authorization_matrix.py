@@ -124,6 +124,15 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/dossiers/{dossier_id}/payments/{payment_id}/receipt.pdf"): R(
         "owner", "/dossiers/{submitted}/payments/{payment}/receipt.pdf"
     ),
+    # nothing refunded yet: the refund notice of the owner's payment does not exist (others: 404 as well)
+    ("GET", "/dossiers/{dossier_id}/payments/{payment_id}/refunds.pdf"): R(
+        "owner", "/dossiers/{submitted}/payments/{payment}/refunds.pdf", ok=(404,)
+    ),
+    # the dossier's life: no supplement asked, no result, not completed yet — the owner is told so
+    ("GET", "/dossiers/{dossier_id}/supplement"): R("owner", "/dossiers/{submitted}/supplement", ok=(303,)),
+    ("POST", "/dossiers/{dossier_id}/supplement"): R("owner", "/dossiers/{submitted}/supplement", ok=(409,)),
+    ("GET", "/dossiers/{dossier_id}/results/{result_id}"): R("owner", "/dossiers/{submitted}/results/none", ok=(404,)),
+    ("POST", "/dossiers/{dossier_id}/rating"): R("owner", "/dossiers/{submitted}/rating", ok=(409, 422)),
     # withdrawing a draft is refused (409) for its owner; nobody else learns it exists
     ("POST", "/dossiers/{dossier_id}/withdraw"): R("owner", D + "/withdraw", ok=(409,)),
     # what payment gateways call: public, believed only when their signature checks (these carry none)
@@ -160,6 +169,39 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/backoffice/payments/report"): R(
         "partner:backoffice", "/api/v1/backoffice/payments/report?day=2026-12-01"
     ),
+    ("GET", "/api/v1/backoffice/changes"): R("partner:backoffice", "/api/v1/backoffice/changes"),
+    ("GET", "/api/v1/backoffice/dossiers/{code}/files/{file_id}"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/files/{file}", ok=(404,)
+    ),
+    ("GET", "/api/v1/backoffice/dossiers/{code}/receipt.pdf"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/receipt.pdf"
+    ),
+    ("GET", "/api/v1/backoffice/dossiers/{code}/results/{result_id}"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/results/none", ok=(404,)
+    ),
+    # the transitions take JSON (or multipart): the matrix's form-encoded call is refused as invalid
+    ("POST", "/api/v1/backoffice/dossiers/{code}/receive"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/receive", ok=(422,)
+    ),
+    ("POST", "/api/v1/backoffice/dossiers/{code}/start-processing"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/start-processing", ok=(409, 422)
+    ),
+    ("POST", "/api/v1/backoffice/dossiers/{code}/sub-status"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/sub-status", ok=(422,)
+    ),
+    ("POST", "/api/v1/backoffice/dossiers/{code}/request-supplement"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/request-supplement", ok=(422,)
+    ),
+    ("POST", "/api/v1/backoffice/dossiers/{code}/result"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/result", ok=(422,)
+    ),
+    ("POST", "/api/v1/backoffice/dossiers/{code}/apologise"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/apologise", ok=(422,)
+    ),
+    ("POST", "/api/v1/backoffice/dossiers/{code}/complete"): R(
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/complete", ok=(422,)
+    ),
+    ("POST", "/api/v1/backoffice/intake"): R("partner:backoffice", "/api/v1/backoffice/intake", ok=(422,)),
 }
 
 
