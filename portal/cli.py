@@ -36,6 +36,16 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the portal over HTTP."""
     import uvicorn
 
+    from portal.kernel.migrations import DatabaseNotMigrated, prepare_database
+
+    # Checked once here, before any worker process starts: the embedded default is migrated by one process
+    # only, and a database behind the code stops the start with one line (each worker checks again).
+    try:
+        prepare_database(get_settings())
+    except DatabaseNotMigrated as exc:
+        click.echo(f"portal: {exc}", err=True)
+        sys.exit(1)
+
     uvicorn.run(
         "portal.asgi:app", host=host, port=port, workers=workers, proxy_headers=True, log_level="info", access_log=False
     )
