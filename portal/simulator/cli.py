@@ -25,6 +25,7 @@ def backoffice() -> None:
 @click.option(
     "--agency", "agencies", multiple=True, help="Agency code to play, e.g. UBXA (repeatable; default: every agency)."
 )
+@click.option("--dossier", "dossiers", multiple=True, help="Play only this dossier code (repeatable; default: all).")
 @click.option("--client-id", envvar="PORTAL_SIMULATOR_CLIENT_ID", default=None, help="An existing back-office client.")
 @click.option("--client-secret", envvar="PORTAL_SIMULATOR_CLIENT_SECRET", default=None)
 @click.option("--once", is_flag=True, help="One pass over the change feed, then exit.")
@@ -38,6 +39,7 @@ def backoffice() -> None:
 def simulate(
     base_url: str | None,
     agencies: tuple[str, ...],
+    dossiers: tuple[str, ...],
     client_id: str | None,
     client_secret: str | None,
     once: bool,
@@ -91,6 +93,10 @@ def simulate(
             except NotInDevelopment as exc:
                 click.echo(f"refused: {exc}; give --client-id and --client-secret", err=True)
                 sys.exit(2)
+        if dossiers:
+            wanted = set(dossiers)
+            for simulator in simulators:
+                simulator.only = wanted.__contains__
         if not once:
             click.echo(f"simulating {', '.join(s.agency_code for s in simulators)} at {settings.base_url}", err=True)
             run_forever(simulators, poll_seconds=poll)

@@ -4,11 +4,17 @@ against the app in-process through the real partner API (a TestClient is an http
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+from click.testing import CliRunner
 from cryptography import x509
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -26,6 +32,7 @@ from portal.simulator.agent import (
     supplement_items,
 )
 from portal.simulator.api import BackOfficeApi, Moved
+from portal.simulator.cli import backoffice
 from portal.simulator.credentials import dev_client
 from portal.simulator.result import ResultFacts, agency_signer, render_result_pdf
 from portal.simulator.setup import build_simulators
@@ -322,3 +329,50 @@ def test_no_development_clients_in_production(settings) -> None:
 
     with pytest.raises(NotInDevelopment):
         dev_client(settings.model_copy(update={"environment": "production"}), None, "UBXA")  # type: ignore[arg-type]
+
+
+# -- the command, against the app served over a socket ---------------------------------------------------
+
+
+@pytest.fixture()
+def served(app) -> Iterator[str]:
+    """The test app (its lifespan already run by the `app` fixture) served by uvicorn on a free port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+        listener.close()
+
+
+@pytest.mark.db
+def test_simulate_command_once(app, settings, served: str) -> None:
+    dossier_id, code = _new_dossier(app)
+    env = {
+        "PORTAL_ENVIRONMENT": "test",
+        "PORTAL_DATABASE_URL": settings.database_url,
+        "PORTAL_STORAGE_DIR": str(settings.storage_dir),
+        "PORTAL_SECRET_KEY": settings.secret_key,
+        "PORTAL_BASE_URL": settings.base_url,
+    }
+    args = ["simulate", "--once", "--agency", "UBXA", "--dossier", code, "--base-url", served]
+    result = CliRunner().invoke(backoffice, args, env=env, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    steps = ("receive", "start_processing", "sub_status", "result", "complete")
+    assert lines == [f"UBXA {code} {step}" for step in steps]
+    assert _reload(app, dossier_id).status == DossierStatus.COMPLETED
+
+    refused = CliRunner().invoke(backoffice, ["simulate", "--once", "--client-id", "x"], env=env)
+    assert refused.exit_code == 2 and "--client-id needs --client-secret and exactly one --agency" in refused.output
+    wrong = CliRunner().invoke(backoffice, [*args, "--supplement-target", "x"], env=env)
+    assert wrong.exit_code == 2 and "component:<id> or field:<name>" in wrong.output
