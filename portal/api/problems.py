@@ -64,6 +64,11 @@ def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
     return dict(walk(schema))
 
 
+def inlined_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema without `$defs`, for places that cannot point into components."""
+    return _inlined(model.model_json_schema())
+
+
 # Inline, titled ProblemDetails: FastAPI would also document a `model=` response as application/json,
 # which these answers never are.
 PROBLEM_SCHEMA = _inlined(ProblemDetails.model_json_schema())
