@@ -17,7 +17,7 @@ import httpx
 from authlib.integrations.starlette_client import OAuth, OAuthError, StarletteOAuth2App
 from fastapi import Depends, FastAPI
 from joserfc.errors import JoseError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.requests import HTTPConnection, Request
 
 from auth.models import Account, ExternalIdentity
@@ -223,6 +223,24 @@ def apply_claims(account: Account, claims: dict[str, Any], settings: Settings) -
         account.address = " ".join(formatted.split())[:300]
 
 
+def _registered_at_counter(session: Session, signed_in: SignedIn, settings: Settings) -> Account | None:
+    """The account made for this citizen at a counter (their verified CCCD, no password, no SSO link yet).
+
+    A dossier handed in on paper is filed under an account found or made by the CCCD on the identity card;
+    the first SSO sign-in with that CCCD (a claim the national provider verified) takes that account over, so
+    the citizen finds the dossier under "My dossiers". Accounts with a password are never taken over.
+    """
+    cccd = str(signed_in.claims.get(settings.oidc_cccd_claim) or "")
+    if not (cccd.isdigit() and len(cccd) == 12):
+        return None
+    linked = select(ExternalIdentity.account_id)
+    return session.exec(
+        select(Account)
+        .where(Account.cccd == cccd, col(Account.password_hash).is_(None), col(Account.id).not_in(linked))
+        .order_by(col(Account.created_at), col(Account.id))
+    ).first()
+
+
 def account_for(session: Session, signed_in: SignedIn, *, current: Account | None, settings: Settings) -> Account:
     """The account of this SSO identity: the linked one, else the signed-in one (linking), else a new one."""
     identity = session.exec(
@@ -236,6 +254,8 @@ def account_for(session: Session, signed_in: SignedIn, *, current: Account | Non
     if account is None:
         if current is not None:
             account = session.get(Account, current.id)
+        if account is None:
+            account = _registered_at_counter(session, signed_in, settings)
         if account is None:
             account = Account(full_name=str(signed_in.claims.get("name") or signed_in.subject)[:120])
             session.add(account)
