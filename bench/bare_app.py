@@ -15,8 +15,9 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 CLI_FILE = Path(__file__).resolve().parents[1] / "portal" / "cli.py"
 
@@ -35,6 +36,14 @@ app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 def bare() -> HTMLResponse:
     """A plain `def` route like the portal's pages, so it too goes through the thread pool."""
     return HTMLResponse(BODY)
+
+
+@app.post("/notify")
+async def bare_notify(request: Request) -> Response:
+    """The baseline of a gateway's notification: read the body, answer JSON from the thread pool, like the portal."""
+    body = await request.body()
+    reply = await run_in_threadpool(lambda: b'{"received": "accepted", "bytes": %d}' % len(body))
+    return Response(reply, media_type="application/json")
 
 
 def serve_settings() -> dict[str, Any]:
