@@ -34,6 +34,7 @@ from portal.dossiers.models import (
     DossierStatus,
     SupplementRequest,
 )
+from portal.kernel.clock import as_utc
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep, WorkerDep
 from portal.kernel.errors import Conflict, DomainError, NotFound
@@ -334,6 +335,15 @@ def _supplement_page(
     if supplement is None:
         return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)))
     files = service.dossier_files(session, dossier)
+    # Asked documents with no file uploaded since the request: the answer cannot be sent without them.
+    pending = {
+        str(i.get("target"))
+        for i in supplement.items
+        if i.get("kind") == "component"
+        and not any(
+            f.component_id == i.get("target") and as_utc(f.created_at) >= as_utc(supplement.requested_at) for f in files
+        )
+    }
     return render(
         request,
         "dossiers/supplement.html",
@@ -345,6 +355,7 @@ def _supplement_page(
             "supplement": SupplementView(supplement, asked_items(supplement, proc, defn)),
             "agency": session.get(Agency, dossier.agency_code),
             "files": files,
+            "pending": pending,
             "format_address": format_address,
             "error": error,
         },

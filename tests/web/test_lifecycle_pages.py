@@ -300,11 +300,17 @@ def test_only_the_asked_document_can_be_changed_then_the_answer_is_sent(
     # Sending before the asked document was replaced is refused, with the reason, on the same page.
     early = post(client, f"/dossiers/{dossier.id}/supplement", f"/dossiers/{dossier.id}/supplement")
     assert early.status_code == 422
-    assert 'class="error-summary"' in early.text and "giay_to_ly_hon" in early.text
+    assert 'class="error-summary"' in early.text
+    summary = early.text.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert 'href="#item-component-giay_to_ly_hon"' in summary  # the missing document, by name, linked
+    assert "Bản sao bản án" in summary
     assert fresh(db, dossier).status == DossierStatus.SUPPLEMENT_REQUESTED
 
     done = upload(client, dossier.id, "giay_to_ly_hon", "ban-an-ro.pdf", factories.pdf_bytes(), "application/pdf")
     assert done.status_code == 303, done.text
+    ready = client.get(f"/dossiers/{dossier.id}/supplement").text
+    item = ready.split('id="item-component-giay_to_ly_hon"', 1)[1].split("</li>", 1)[0]
+    assert 'class="tag tag-ok"' in item and "ban-an-ro.pdf" in item and 'class="field-error"' not in item
     sent = post(client, f"/dossiers/{dossier.id}/supplement", f"/dossiers/{dossier.id}/supplement")
     assert sent.status_code == 303 and sent.headers["location"] == f"/dossiers/{dossier.id}?resubmitted=1"
     row = fresh(db, dossier)
