@@ -88,7 +88,7 @@ def test_the_whole_life(client: TestClient, app, settings) -> None:
     }
 
     # Supplement: no items, an unknown component, then a real one.
-    ask = {"message": "Xin bổ sung tờ khai có chữ ký.", "items": []}
+    ask: dict[str, Any] = {"message": "Xin bổ sung tờ khai có chữ ký.", "items": []}
     _problem(_post(client, h, dossier, "request-supplement", ask), 422)
     ask["items"] = [{"kind": "component", "target": "khong-co", "reason": "?"}]
     assert "khong-co" in _problem(_post(client, h, dossier, "request-supplement", ask), 422)["detail"]
