@@ -22,6 +22,7 @@ from auth.deps import CurrentAccount
 from auth.models import Account
 from forms.address import format_address
 from forms.definition import Field, FormDefinition
+from forms.validation import validate_data
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import lifecycle, queries, service
 from portal.dossiers.models import (
@@ -344,6 +345,9 @@ def _supplement_page(
             f.component_id == i.get("target") and as_utc(f.created_at) >= as_utc(supplement.requested_at) for f in files
         )
     }
+    # Asked answers saved with an error (a step keeps what was typed): to correct before sending.
+    asked_fields = {str(i.get("target")) for i in supplement.items if i.get("kind") == "field"}
+    invalid = {path.split(".", 1)[0] for path in validate_data(defn, dossier.data)} & asked_fields
     return render(
         request,
         "dossiers/supplement.html",
@@ -356,6 +360,7 @@ def _supplement_page(
             "agency": session.get(Agency, dossier.agency_code),
             "files": files,
             "pending": pending,
+            "invalid": invalid,
             "format_address": format_address,
             "error": error,
         },

@@ -264,6 +264,10 @@ def test_only_the_asked_answer_can_be_changed(person: tuple[TestClient, Account]
         _action="next",
     )
     assert bad.status_code == 422 and 'href="#f-phone-wrap"' in bad.text
+    # What was typed is kept, so the request page says the answer must still be corrected.
+    refused = post(client, f"/dossiers/{dossier.id}/supplement", f"/dossiers/{dossier.id}/supplement")
+    assert refused.status_code == 422
+    assert 'href="#item-field-phone"' in refused.text.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
     good = post(
         client,
         f"/dossiers/{dossier.id}/steps/applicant",
