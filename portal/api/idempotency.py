@@ -13,7 +13,8 @@ content digests, never the boundary). Then:
   lock on the key, tried without waiting; on SQLite writers are serialised, so the second one waits and
   gets the replay). The primary key (client, key) is the last guard.
 
-Refusals (4xx) are not kept: they changed nothing, and the same key may be sent again.
+Refusals (4xx) are not kept: they changed nothing, and the same key may be sent again. A kept answer
+lasts `KEEP_HOURS`: after that its key is free again, and the periodic job `api.idempotency_purge` deletes it.
 """
 
 from __future__ import annotations
@@ -21,24 +22,31 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
-from sqlalchemy import text
+from sqlalchemy import delete, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.datastructures import UploadFile
 
+from portal.kernel.clock import as_utc, utcnow
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.i18n import N_
 from portal.kernel.idempotency import IdempotencyRecord
+from portal.kernel.outbox import WorkerContext, periodic
+from portal.kernel.uow import unit_of_work
 
 M = TypeVar("M", bound=BaseModel)
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # visible ASCII, as the IETF draft's examples (UUIDs, ULIDs)
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+KEEP_HOURS = 24
+PURGE_EVERY_SECONDS = 3600  # visible ASCII, as the IETF draft's examples (UUIDs, ULIDs)
 
 
 class Replayed(Exception):
@@ -129,6 +137,10 @@ def begin(
         if not locked.scalar():
             raise Conflict(N_("A request with this Idempotency-Key is being processed; retry it later."))
     record = session.get(IdempotencyRecord, (principal, key))
+    if record is not None and as_utc(record.created_at) < utcnow() - timedelta(hours=KEEP_HOURS):
+        session.delete(record)  # expired: the key is free again
+        session.flush()
+        record = None
     if record is None:
         return found
     if record.request_hash != request_hash:
@@ -139,3 +151,11 @@ def begin(
 def replay_body(record: IdempotencyRecord) -> Any:
     """The kept body, as it was sent the first time."""
     return record.body
+
+
+@periodic("api.idempotency_purge", lambda settings: PURGE_EVERY_SECONDS)
+def purge_expired(engine: Engine, ctx: WorkerContext) -> None:
+    """Delete the kept answers older than KEEP_HOURS (idempotent: every worker may run it)."""
+    with unit_of_work(engine, write=True, settings=ctx.settings) as session:
+        cutoff = utcnow() - timedelta(hours=KEEP_HOURS)
+        session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.created_at) < cutoff))

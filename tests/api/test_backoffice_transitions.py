@@ -11,12 +11,14 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from auth.models import Account
+from portal.api.idempotency import KEEP_HOURS, purge_expired
 from portal.dossiers import lifecycle
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import utcnow
 from portal.kernel.db import writer
 from portal.kernel.idempotency import IdempotencyRecord
+from portal.kernel.outbox import WorkerContext
 from signing.pki import get_pki
 from tests import factories
 from tests.api.helpers import committed_dossier, signed_by
@@ -240,3 +242,36 @@ def test_bad_idempotency_keys_are_422(client: TestClient, app, key: str) -> None
     dossier = committed_dossier(app)
     r = client.post(_url(dossier, "receive"), json={"officer": OFFICER}, headers={**h, "Idempotency-Key": key.encode()})
     _problem(r, 422)
+
+
+def test_a_kept_answer_expires(client: TestClient, app, settings) -> None:
+    h = _headers(client, app)
+    dossier = committed_dossier(app)
+    key = {"Idempotency-Key": f"old-key-{dossier.id}"}
+    assert _post(client, {**h, **key}, dossier, "receive", {"officer": OFFICER}).status_code == 200
+    with Session(writer(app.state.engine)) as s:
+        record = s.exec(select(IdempotencyRecord).where(IdempotencyRecord.key == key["Idempotency-Key"])).one()
+        record.created_at = utcnow() - timedelta(hours=KEEP_HOURS, minutes=1)
+        s.add(record)
+        s.commit()
+    # Expired: the key is free again (another body is not refused, it is a new request).
+    r = _post(client, {**h, **key}, dossier, "sub-status", {"code": "a", "text_vi": "b", "text_en": "c"})
+    assert r.status_code == 200 and "idempotent-replayed" not in r.headers, r.text
+    with Session(writer(app.state.engine)) as s:
+        record = s.exec(select(IdempotencyRecord).where(IdempotencyRecord.key == key["Idempotency-Key"])).one()
+        assert record.path.endswith("/sub-status")
+        record.created_at = utcnow() - timedelta(hours=KEEP_HOURS + 1)
+        s.add(record)
+        s.commit()
+    purge_expired(app.state.engine, WorkerContext(settings=settings, storage=app.state.storage, gateways={}))
+    with Session(app.state.engine) as s:
+        assert s.exec(select(IdempotencyRecord).where(IdempotencyRecord.key == key["Idempotency-Key"])).first() is None
+
+
+def test_start_processing_takes_no_body(client: TestClient, app) -> None:
+    h = _headers(client, app)
+    dossier = committed_dossier(app)
+    assert _post(client, h, dossier, "receive", {"officer": OFFICER}).status_code == 200
+    r = client.post(_url(dossier, "start-processing"), headers=h)
+    assert r.status_code == 200 and r.json()["status"] == "in_process", r.text
+    _problem(_post(client, h, dossier, "start-processing", {"unexpected": 1}), 422)
