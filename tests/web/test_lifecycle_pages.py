@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from auth.models import Account
 from portal.dossiers import deadline, lifecycle, lifecycle_views, service
-from portal.dossiers.models import Dossier, DossierEvent, DossierRating, DossierStatus
+from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierRating, DossierStatus
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import local, utcnow
 from signing.pki import get_pki
@@ -297,6 +297,19 @@ def test_only_the_asked_document_can_be_changed_then_the_answer_is_sent(
     assert f'action="/dossiers/{dossier.id}/files/giay_to_ly_hon"' in asked_section
     assert "Bản chụp bị mờ." in asked_section
     assert 'type="file"' not in other_section and "/delete" not in other_section
+    # HTMX gets the components block, still read-only for the other component.
+    asked_file = db.exec(
+        select(DossierFile).where(DossierFile.dossier_id == dossier.id, DossierFile.component_id == "giay_to_ly_hon")
+    ).one()
+    token = csrf(client, f"/dossiers/{dossier.id}/files")
+    fragment = client.post(
+        f"/dossiers/{dossier.id}/files/{asked_file.id}/delete",
+        data={"csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    assert fragment.status_code == 200 and "<html" not in fragment.text and 'id="components"' in fragment.text
+    other_part = fragment.text.split('id="c-to_khai"', 1)[1].split("</section>", 1)[0]
+    assert 'type="file"' not in other_part and "/delete" not in other_part
     # The other component cannot be changed, even by a hand-made request.
     refused = upload(client, dossier.id, "to_khai", "moi.pdf", factories.pdf_bytes(), "application/pdf")
     assert refused.status_code == 409
