@@ -218,8 +218,8 @@ def test_shipped_file_only_adds_what_holidays_lacks(shipped_calendar: None) -> N
     for day in announced.working_weekends:
         vn = holidays.country_holidays("VN", years=day.year)
         assert day not in vn.weekend_workdays, day
-    for day in (*announced.days_off.values(), *announced.working_weekends.values()):
-        assert day.name and day.source
+    for entry in (*announced.days_off.values(), *announced.working_weekends.values()):
+        assert entry.name and entry.source
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
