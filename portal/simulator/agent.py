@@ -286,4 +286,6 @@ def run_forever(
                 simulator.run_once()
             except (httpx.TransportError, ApiError) as exc:
                 log.warning("simulator %s: %s", simulator.agency_code, exc)
+            except Exception:  # a demo loop outlives one bad pass (a signing error, a bug): logged, tried again
+                log.exception("simulator %s: the pass failed", simulator.agency_code)
         stop.wait(poll_seconds)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
 from sqlalchemy.engine import Engine
 
 from portal.kernel.settings import Settings
 from portal.simulator.agent import AgencySimulator, Policy, Supplement, run_forever
+from portal.simulator.api import ApiError
 from portal.simulator.setup import build_simulators
 
 log = logging.getLogger(__name__)
@@ -28,9 +30,23 @@ READY_TIMEOUT_SECONDS = 120.0
 class EmbeddedSimulator:
     """The thread and its stop switch."""
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        *,
+        policy: Policy = DEMO_POLICY,
+        poll_seconds: float = POLL_SECONDS,
+        ready_timeout: float = READY_TIMEOUT_SECONDS,
+        only: Callable[[str], bool] | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
+        self.policy = policy
+        self.poll_seconds = poll_seconds
+        self.ready_timeout = ready_timeout
+        self.only = only
+        self.simulators: list[AgencySimulator] = []
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="backoffice-simulator", daemon=True)
 
@@ -50,16 +66,19 @@ class EmbeddedSimulator:
             simulators: list[AgencySimulator] = []
             while not simulators and not self.stop_event.is_set():
                 try:
-                    simulators = build_simulators(http, self.settings, self.engine, policy=DEMO_POLICY)
-                except (httpx.TransportError, OSError) as exc:
+                    simulators = build_simulators(http, self.settings, self.engine, policy=self.policy)
+                except (httpx.TransportError, ApiError, OSError) as exc:
                     log.warning("simulator: cannot start yet (%s)", exc)
-                    self.stop_event.wait(POLL_SECONDS)
+                    self.stop_event.wait(self.poll_seconds)
+            for simulator in simulators:
+                simulator.only = self.only
+            self.simulators = simulators
             if simulators:
                 log.info("simulator: playing %s at %s", ", ".join(s.agency_code for s in simulators), base_url)
-                run_forever(simulators, poll_seconds=POLL_SECONDS, stop=self.stop_event)
+                run_forever(simulators, poll_seconds=self.poll_seconds, stop=self.stop_event)
 
     def _wait_until_ready(self, http: httpx.Client) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        deadline = time.monotonic() + self.ready_timeout
         while not self.stop_event.is_set() and time.monotonic() < deadline:
             try:
                 if http.get("/readyz").status_code == 200:

@@ -34,6 +34,7 @@ from portal.simulator.agent import (
 from portal.simulator.api import BackOfficeApi, Moved
 from portal.simulator.cli import backoffice
 from portal.simulator.credentials import dev_client
+from portal.simulator.embedded import EmbeddedSimulator, start_embedded
 from portal.simulator.result import ResultFacts, agency_signer, render_result_pdf
 from portal.simulator.setup import build_simulators
 from signing.pki import DevPKI, get_pki
@@ -376,3 +377,41 @@ def test_simulate_command_once(app, settings, served: str) -> None:
     assert refused.exit_code == 2 and "--client-id needs --client-secret and exactly one --agency" in refused.output
     wrong = CliRunner().invoke(backoffice, [*args, "--supplement-target", "x"], env=env)
     assert wrong.exit_code == 2 and "component:<id> or field:<name>" in wrong.output
+
+
+def test_embedded_only_in_development(settings) -> None:
+    assert start_embedded(settings, None) is None  # type: ignore[arg-type]  # a test environment
+    development = settings.model_copy(update={"environment": "development", "simulator": False})
+    assert start_embedded(development, None) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.db
+def test_embedded_simulator_plays_the_served_portal(app, settings, served: str) -> None:
+    dossier_id, code = _new_dossier(app)
+    embedded = EmbeddedSimulator(
+        settings.model_copy(update={"base_url": served}),
+        app.state.engine,
+        policy=Policy(),
+        poll_seconds=0.2,
+        only=lambda c: c == code,
+    )
+    embedded.start()
+    try:
+        deadline = time.monotonic() + 60
+        while _reload(app, dossier_id).status != DossierStatus.COMPLETED and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        embedded.stop()
+    assert _reload(app, dossier_id).status == DossierStatus.COMPLETED
+    assert not embedded.thread.is_alive()
+    assert "UBXA" in [s.agency_code for s in embedded.simulators]  # every agency of the catalogue is played
+
+
+def test_embedded_simulator_gives_up_on_a_portal_that_never_answers(settings) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, not listening: refused
+        embedded = EmbeddedSimulator(settings.model_copy(update={"base_url": url}), None, ready_timeout=1)  # type: ignore[arg-type]
+        embedded.start()
+        embedded.thread.join(10)
+    assert not embedded.thread.is_alive() and embedded.simulators == []
