@@ -51,6 +51,17 @@ def envelope(payload: DeliverWebhook) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _start_of(response: httpx.Response) -> str:
+    """The first KEPT_BODY_CHARS of the answer, for the attempt's record; the rest is never read (a receiver
+    cannot make the worker hold a large body)."""
+    kept = b""
+    for chunk in response.iter_bytes():
+        kept += chunk
+        if len(kept) >= KEPT_BODY_CHARS:
+            break
+    return kept[:KEPT_BODY_CHARS].decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class Outcome:
     status_code: int | None
@@ -75,8 +86,12 @@ def send(endpoint: Endpoint, event_id: str, body: bytes, *, timeout: float) -> O
     started = time.monotonic()
     status, error, text = None, None, ""
     try:
-        response = _http().post(endpoint.url, content=body, headers=headers, timeout=timeout, follow_redirects=False)
-        status, text = response.status_code, response.text[:KEPT_BODY_CHARS]
+        request = _http().build_request("POST", endpoint.url, content=body, headers=headers, timeout=timeout)
+        response = _http().send(request, stream=True, follow_redirects=False)
+        try:
+            status, text = response.status_code, _start_of(response)
+        finally:
+            response.close()
         if response.is_redirect:
             error = f"HTTP {status}: redirect to {response.headers.get('location', '?')} not followed"
         elif not response.is_success:

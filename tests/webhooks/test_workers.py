@@ -30,15 +30,15 @@ pytestmark = [
     ),
 ]
 ROOT = Path(__file__).resolve().parents[2]
-# `portal worker` (the command object itself); importing the delivery handler is a no-op once portal.wiring does.
-# A worker started with a gate imports everything (seconds), then waits for the gate file before it runs: the
-# "restarted" worker of the SIGKILL test is ready when its predecessor dies.
-WORKER = """
+# `portal worker`, as an operator starts it. The "restarted" worker of the SIGKILL test imports everything
+# first (seconds), then waits for a gate file before it runs the same command: it is ready when its
+# predecessor dies.
+WORKER = ["-m", "portal.cli", "worker"]
+GATED_WORKER = """
 import os, time
-import portal.app, portal.webhooks.tasks
+import portal.app
 from portal.cli import main
-gate = os.environ.get("TEST_WORKER_GATE")
-while gate and not os.path.exists(gate):
+while not os.path.exists(os.environ["TEST_WORKER_GATE"]):
     time.sleep(0.02)
 main(["worker"])
 """
@@ -72,7 +72,8 @@ class Workers:
             "TEST_WORKER_GATE": str(gate or ""),
         }
         log = (self.tmp / f"{name}.log").open("wb")
-        proc = subprocess.Popen([sys.executable, "-c", WORKER], cwd=self.tmp, env=env, stdout=log, stderr=log)
+        args = ["-c", GATED_WORKER] if gate else WORKER
+        proc = subprocess.Popen([sys.executable, *args], cwd=self.tmp, env=env, stdout=log, stderr=log)
         self.procs.append(proc)
         return proc
 
