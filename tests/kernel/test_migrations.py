@@ -146,3 +146,28 @@ def test_portal_serve_migrates_the_embedded_default(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def test_unmigrated_postgresql_database_refuses_even_in_development() -> None:
+    """Only the embedded SQLite file is migrated by `portal serve`; a PostgreSQL database never is."""
+    url = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+    if not url.startswith("postgresql"):
+        pytest.skip("runs in the PostgreSQL pass (PORTAL_TEST_DATABASE_URL)")
+    from sqlalchemy.engine import make_url
+
+    name = f"portal_unmigrated_{os.getpid()}"
+    admin = create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        fresh = make_url(url).set(database=name).render_as_string(hide_password=False)
+        settings = Settings(database_url=fresh, environment="development")
+        assert not is_embedded_default(settings)
+        with pytest.raises(DatabaseNotMigrated, match="run `portal migrate`"):
+            prepare_database(settings)
+        assert current_revision(fresh) is None
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
