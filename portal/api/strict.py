@@ -20,23 +20,35 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
 
+# Dates outside these bounds mean nothing here, and a day's local bounds or the next day would overflow.
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(9998, 12, 31)
+
+
 def _strict_date(value: Any) -> Any:
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not _DATE.match(value):
+        parsed = value
+    elif not isinstance(value, str) or not _DATE.match(value):
         raise ValueError("a date must be written YYYY-MM-DD")
-    return date.fromisoformat(value)
+    else:
+        parsed = date.fromisoformat(value)
+    if not MIN_DATE <= parsed <= MAX_DATE:
+        raise ValueError(f"a date must be between {MIN_DATE} and {MAX_DATE}")
+    return parsed
 
 
 def _strict_instant(value: Any) -> Any:
-    if isinstance(value, datetime) and value.tzinfo is not None:
+    if isinstance(value, datetime) and value.tzinfo is not None and MIN_DATE <= value.date() <= MAX_DATE:
         return value
     if not isinstance(value, str) or not _INSTANT.match(value):
         raise ValueError("an instant must be RFC 3339 with a time zone, e.g. 2026-01-05T08:00:00+07:00 or …Z")
     fraction = re.search(r"\.(\d+)", value)
     if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds
         value = value.replace(fraction.group(0), "." + fraction.group(1)[:6], 1)
-    return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    if not MIN_DATE <= parsed.date() <= MAX_DATE:
+        raise ValueError(f"an instant must be between {MIN_DATE} and {MAX_DATE}")
+    return parsed
 
 
 StrictDate = Annotated[date, BeforeValidator(_strict_date)]

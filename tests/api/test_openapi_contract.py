@@ -79,6 +79,9 @@ def test_dates_statuses_and_the_national_table_in_the_schema(client: TestClient)
         ("/api/v1/backoffice/payments/report", {"day": "2026-1-5"}),
         ("/api/v1/backoffice/payments/report", {"day": "20260105"}),
         ("/api/v1/backoffice/payments/report", {"day": "2026-01-05T00:00:00Z"}),
+        ("/api/v1/backoffice/payments/report", {"day": "9999-12-31"}),  # the next day would overflow
+        ("/api/v1/backoffice/payments/report", {"day": "0001-01-01"}),
+        ("/api/v1/backoffice/dossiers", {"since": "9999-12-31T23:59:59Z"}),
         ("/api/v1/backoffice/dossiers", {"since": "0.5"}),
         ("/api/v1/backoffice/dossiers", {"since": "0"}),
         ("/api/v1/backoffice/dossiers", {"since": "2026-01-05"}),
