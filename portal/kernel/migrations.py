@@ -93,12 +93,24 @@ def prepare_database(settings: Settings) -> str:
             f"(its latest is {head}): run the portal version that migrated it, or restore the database"
         )
     if is_embedded_default(settings):
-        upgrade(settings.database_url)
-        return "migrated"
+        return _migrate_embedded(settings.database_url)
     raise DatabaseNotMigrated(
         f"the database is not migrated (at {current or 'no migration'}, the code needs {head}): "
         "run `portal migrate`, then start again"
     )
+
+
+def _migrate_embedded(database_url: str) -> str:
+    """Migrate the SQLite file once, even when several server processes start together (`--workers N`)."""
+    import fcntl
+
+    lock_path = Path(database_url.split("///", 1)[-1] + ".migrate-lock")
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if current_revision(database_url) == head_revision():
+            return "up to date"  # another process migrated it while this one waited
+        upgrade(database_url)
+        return "migrated"
 
 
 def _known_revisions() -> set[str]:

@@ -171,3 +171,16 @@ def test_unmigrated_postgresql_database_refuses_even_in_development() -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def test_processes_starting_together_migrate_the_embedded_default_once(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path, "development")
+    code = (
+        "from portal.kernel.migrations import prepare_database; from portal.kernel.settings import Settings; "
+        f"print(prepare_database(Settings(_env_file=None, database_url={settings.database_url!r})))"
+    )
+    starts = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    outcomes = sorted(p.communicate(timeout=120)[0].strip() for p in starts)
+    assert all(p.returncode == 0 for p in starts)
+    assert outcomes == ["migrated", "up to date", "up to date"]
+    assert current_revision(settings.database_url) == head_revision()
