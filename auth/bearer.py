@@ -51,8 +51,10 @@ REALM = "partner-api"
 # RFC 6750 §2.1 b64token
 BEARER_RE = re.compile(r"^Bearer +([A-Za-z0-9\-._~+/]+=*) *$", re.IGNORECASE)
 SCOPE_DESCRIPTIONS = {
-    "backoffice": "Back-office system of one agency: read that agency's submitted dossiers and their payments, "
-    "reject them, refund their fees, read the daily payment report.",
+    "backoffice": "Back-office system of one agency: follow that agency's dossiers (change feed, the dossier whole, "
+    "its files, receipt and results), drive their life (receive, process, request supplements, issue signed "
+    "results, apologise, complete, register counter intakes), reject them, refund their fees, read the daily "
+    "payment report.",
     "postal": "Postal operator: read the pickup and delivery orders of that operator.",
 }
 
