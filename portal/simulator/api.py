@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from httpx import Response
 
 PREFIX = "/api/v1/backoffice"
 TOKEN_MARGIN_SECONDS = 30  # ask for a new token this long before the current one expires
+POST_ATTEMPTS = 3  # a transition whose answer was lost (connection reset, timeout) is sent again, same key
 
 
 class ApiError(Exception):
@@ -65,11 +67,10 @@ class BackOfficeApi:
             self._expires_at = time.monotonic() + float(body.get("expires_in", 600))
         return self._token
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        for attempt in (1, 2):
-            headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.token(renew=attempt == 2)}"}
-            r = self.http.request(method, path, headers=headers, **kwargs)
-            kwargs["headers"] = {k: v for k, v in headers.items() if k != "Authorization"}
+    def _request(self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> Response:
+        for renew in (False, True):  # a token refused (expired early, a restarted portal): once more with a new one
+            auth = {"Authorization": f"Bearer {self.token(renew=renew)}"}
+            r = self.http.request(method, path, headers={**(headers or {}), **auth}, **kwargs)
             if r.status_code != 401:
                 break
         if r.status_code == 409:
@@ -94,9 +95,17 @@ class BackOfficeApi:
     # -- transitions ------------------------------------------------------------------------------------
 
     def _post(self, code: str, action: str, **kwargs: Any) -> dict[str, Any]:
-        # One key per intended transition: a retry after a lost answer is recognised, not done twice.
+        # One key per intended transition: when the answer is lost, the same request is sent again with the same
+        # key, and the portal answers what it answered the first time instead of doing it twice.
         headers = {"Idempotency-Key": uuid.uuid4().hex}
-        r = self._request("POST", f"{PREFIX}/dossiers/{code}/{action}", headers=headers, **kwargs)
+        for attempt in range(1, POST_ATTEMPTS + 1):
+            try:
+                r = self._request("POST", f"{PREFIX}/dossiers/{code}/{action}", headers=headers, **kwargs)
+                break
+            except httpx.TransportError:
+                if attempt == POST_ATTEMPTS:
+                    raise
+                time.sleep(0.5 * attempt)
         return dict(r.json()) if r.content and r.headers.get("content-type", "").endswith("json") else {}
 
     def receive(self, code: str, *, officer: str) -> dict[str, Any]:

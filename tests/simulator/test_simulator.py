@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
@@ -415,3 +416,31 @@ def test_embedded_simulator_gives_up_on_a_portal_that_never_answers(settings) ->
         embedded.start()
         embedded.thread.join(10)
     assert not embedded.thread.is_alive() and embedded.simulators == []
+
+
+@pytest.mark.db
+def test_a_transition_whose_answer_is_lost_is_sent_again_with_the_same_key(app, settings) -> None:
+    dossier_id, code = _new_dossier(app)
+    http = TestClient(app)
+    simulator = _simulator(app, settings, code, Policy(), http)
+    sent: list[tuple[str, str | None]] = []
+    real_request = http.request
+
+    def lossy(method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = real_request(method, url, **kwargs)
+        if method == "POST" and "/backoffice/" in str(url):
+            sent.append((str(url).rsplit("/", 1)[-1], kwargs["headers"].get("Idempotency-Key")))
+            if len(sent) == 1:  # the portal received the dossier, and the answer never came back
+                raise httpx.ReadError("connection reset")
+        return response
+
+    http.request = lossy  # type: ignore[method-assign]
+    report = simulator.run_once()
+    assert not report.errors, report.errors
+    assert [step for _, step in report.done] == ["receive", "start_processing", "sub_status", "result", "complete"]
+    (first, key1), (again, key2) = sent[:2]
+    assert first == again == "receive" and key1 == key2 and key1
+    assert len({key for _, key in sent}) == len(sent) - 1  # every other transition had a key of its own
+    timeline = simulator.api.dossier(code)["timeline"]
+    assert [e["kind"] for e in timeline].count("received") == 1  # received once, though asked twice
+    assert _reload(app, dossier_id).status == DossierStatus.COMPLETED
