@@ -229,7 +229,7 @@ def set_sub_status(*, session: Session, dossier: Dossier, code: str, text_vi: st
         dossier,
         "dossier.sub_status",
         f"{dossier.id}:{event.id}",
-        N_("Dossier {code}: {step}"),
+        N_("Dossier {code}: a new processing step"),
         N_("Your dossier {code} is at a new step of processing: {step}."),
         step=text_vi,
     )

@@ -772,3 +772,17 @@ def test_parallel_calls_make_one_transition_and_distinct_change_numbers(engine: 
             assert lf.push_types(s, dossier) == ["dossier.supplement_requested"]
         seqs = s.exec(select(Dossier.change_seq).where(col(Dossier.id).in_(ids))).all()
         assert len(set(seqs)) == 3 and max(seqs) <= lf.counter(s)
+
+
+def test_a_sub_status_of_the_longest_length_is_notified(session: Session) -> None:
+    dossier = lf.received(session)
+    long_vi, long_en = ("Chờ lãnh đạo phê duyệt " * 9)[:200], ("Awaiting the director's approval " * 7)[:200]
+    lifecycle.set_sub_status(
+        session=session, dossier=dossier, code="x" * 60, text_vi=long_vi, text_en=long_en, by=BACKOFFICE
+    )
+    [note] = lf.notifications(session, dossier)
+    assert note.params["step"] == long_vi.strip()
+    with pytest.raises(Invalid):
+        lifecycle.set_sub_status(
+            session=session, dossier=dossier, code="y", text_vi="x" * 201, text_en="x", by=BACKOFFICE
+        )
