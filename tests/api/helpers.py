@@ -10,30 +10,25 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 from pyhanko_certvalidator.registry import SimpleCertificateStore
-from sqlalchemy import text
 from sqlmodel import Session
 
-from portal.dossiers.models import Dossier, DossierEvent
-from portal.kernel.clock import utcnow
+from portal.dossiers.models import Dossier
+from portal.dossiers.service import add_event
 from portal.kernel.db import writer
 from signing.pki import Issued
 from tests import factories
 
 
 def bump(session: Session, dossier_id: str, *, kind: str = "sub_status", at: datetime | None = None) -> int:
-    """What `touch` does for one change (next number of the counter, held locked until commit) and an event."""
-    seq = int(
-        session.execute(
-            text("UPDATE dossierchangecounter SET last = last + 1 WHERE id = 1 RETURNING last")
-        ).scalar_one()
-    )
+    """One change of a dossier as the lifecycle makes it: a timeline event through `service.add_event`, which
+    gives the dossier the next number of the change feed (the counter row stays locked until commit)."""
     dossier = session.get(Dossier, dossier_id)
     assert dossier is not None
-    dossier.change_seq = seq
-    session.add(dossier)
-    session.add(DossierEvent(dossier_id=dossier_id, kind=kind, actor="test", at=at or utcnow()))
+    event = add_event(session, dossier, kind, actor="test")
+    if at is not None:
+        event.at = at
     session.flush()
-    return seq
+    return dossier.change_seq
 
 
 def committed_dossier(app, **over: Any) -> Dossier:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import timedelta
 
 import pytest
@@ -183,3 +184,33 @@ def test_rejected_dossier_national_status_depends_on_reception(client: TestClien
         s.commit()
     r = client.get(f"/api/v1/backoffice/dossiers/{late.code}", headers=headers)
     assert r.json()["national_status"]["code"] == "8"
+
+
+def test_concurrent_changes_become_visible_in_their_order(client: TestClient, app) -> None:
+    """On PostgreSQL a second change waits for the first one's commit (the counter row), so a poller reading
+    between them never moves its cursor past a change still in flight."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises all writers: nothing can interleave")
+    headers = _token(client, app)
+    _, cursor = _drain(client, headers, None, limit=100)
+    a, b = make_dossier(app), make_dossier(app)
+    second_done = threading.Event()
+
+    def second_change() -> None:
+        with Session(writer(app.state.engine)) as s:
+            bump(s, b.id)  # waits here until the first change commits
+            s.commit()
+        second_done.set()
+
+    with Session(writer(app.state.engine)) as first:
+        seq_a = bump(first, a.id)
+        worker = threading.Thread(target=second_change)
+        worker.start()
+        assert not second_done.wait(0.5)  # blocked behind the first change's counter lock
+        codes, during = _poll(client, headers, cursor)
+        assert codes == [] and decode_cursor(during) < seq_a
+        first.commit()
+    worker.join(10)
+    assert second_done.is_set()
+    seen, _ = _drain(client, headers, during)
+    assert seen == [a.code, b.code]
