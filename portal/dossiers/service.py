@@ -121,7 +121,7 @@ def touch(session: Session, dossier: Dossier) -> None:
 
 def add_event(session: Session, dossier: Dossier, kind: str, *, actor: str = "", **details: Any) -> DossierEvent:
     """Append an entry to the dossier's timeline; a dossier others may see (not a draft) moves in the feed."""
-    event = DossierEvent(dossier_id=dossier.id, kind=kind, actor=actor, details=details)
+    event = DossierEvent(dossier_id=dossier.id, kind=kind, actor=actor[:80], details=details)
     session.add(event)
     if dossier.status != DossierStatus.DRAFT:
         touch(session, dossier)

@@ -786,3 +786,11 @@ def test_a_sub_status_of_the_longest_length_is_notified(session: Session) -> Non
         lifecycle.set_sub_status(
             session=session, dossier=dossier, code="y", text_vi="x" * 201, text_en="x", by=BACKOFFICE
         )
+
+
+def test_a_long_actor_label_is_kept_short_on_the_timeline(session: Session) -> None:
+    dossier = factories.dossier(session, submitted=True)
+    by = "api:" + "c" * 120
+    lifecycle.receive(session=session, dossier=dossier, officer="Nguyễn Văn " + "A" * 100, by=by)
+    [event] = lf.events(session, dossier)
+    assert event.actor == by[:80]
