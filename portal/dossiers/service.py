@@ -610,6 +610,9 @@ OPEN_STATES = (
 def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossier:
     """The agency refuses a dossier with a reason (idempotent); a refundable fee is given back, the back-office
     is pushed and the applicant told."""
+    reason = reason.strip()
+    if not reason:
+        raise Invalid(N_("Give the reason for the rejection."))
     refused = N_("This dossier can no longer be rejected: it is {status}.")
     if move_status(session, dossier, to=DossierStatus.REJECTED, allowed=OPEN_STATES, refused=refused):
         add_event(session, dossier, "rejected", actor=by, reason=reason)

@@ -794,3 +794,10 @@ def test_a_long_actor_label_is_kept_short_on_the_timeline(session: Session) -> N
     lifecycle.receive(session=session, dossier=dossier, officer="Nguyễn Văn " + "A" * 100, by=by)
     [event] = lf.events(session, dossier)
     assert event.actor == by[:80]
+
+
+def test_reject_needs_a_reason(session: Session) -> None:
+    dossier = lf.received(session)
+    with pytest.raises(Invalid):
+        service.reject(session=session, dossier=dossier, reason="  ", by=BACKOFFICE)
+    assert dossier.status == DossierStatus.RECEIVED
