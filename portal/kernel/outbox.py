@@ -94,6 +94,29 @@ Every = Callable[[Settings], float]
 
 
 @dataclass(frozen=True)
+class Staged:
+    """A handler whose slow, external part (an HTTP call) must not hold the database.
+
+    `prepare(session, payload, ctx)` reads what the call needs (in a transaction); `perform(job, ctx)` makes
+    the call and returns its outcome, touching no database and raising nothing for what the remote side
+    does; `finish(session, payload, outcome, ctx)` records it (raise HandlerFailed to retry). On PostgreSQL
+    the three run in the message's transaction, the message locked throughout. On SQLite, whose one write
+    lock would stop every other writer during the call, the message is leased for `lease(settings)` seconds
+    (longer than the call can take) and the call runs between two short transactions; a worker that dies
+    during the call leaves the message to be tried again when the lease ends.
+    """
+
+    prepare: Callable[[Session, Any, WorkerContext], Any]
+    perform: Callable[[Any, WorkerContext], Any]
+    finish: Callable[[Session, Any, Any, WorkerContext], None]
+    lease: Callable[[Settings], float]
+
+    def __call__(self, session: Session, payload: Any, ctx: WorkerContext) -> None:
+        job = self.prepare(session, payload, ctx)
+        self.finish(session, payload, self.perform(job, ctx), ctx)
+
+
+@dataclass(frozen=True)
 class _Registered:
     payload_type: type[OutboxPayload]
     fn: Callable[[Session, Any, WorkerContext], None]
@@ -125,6 +148,21 @@ class OutboxRegistry(Resettable[_OutboxState]):
 
         return register
 
+    def staged(self, payload_type: type[OutboxPayload], stages: Staged) -> Staged:
+        """Register a handler in three stages (see `Staged`) for `payload_type`'s topic."""
+        existing = self._handlers.get(payload_type.topic)
+        if existing is not None and existing.fn is not stages:
+            raise ValueError(f"two handlers for {payload_type.topic}")
+        self._handlers[payload_type.topic] = _Registered(payload_type, stages)
+        return stages
+
+    def registered(self, topic: str) -> tuple[type[OutboxPayload], Callable[[Session, Any, WorkerContext], None]]:
+        """The payload model and the handler of `topic`; LookupError when it has none."""
+        found = self._handlers.get(topic)
+        if found is None:
+            raise LookupError(f"no handler for topic {topic}")
+        return found.payload_type, found.fn
+
     def periodic(self, name: str, every: Every) -> Callable[[Periodic], Periodic]:
         """Register a job the worker runs every `every(settings)` seconds (it must be idempotent: with several
         workers, several may run it)."""
@@ -147,10 +185,8 @@ class OutboxRegistry(Resettable[_OutboxState]):
     def dispatch(self, session: Session, topic: str, payload: Mapping[str, Any], ctx: WorkerContext) -> None:
         """Validate a stored payload into its topic's model and call the handler; LookupError for an unknown
         topic, pydantic's ValidationError for a payload the model refuses."""
-        registered = self._handlers.get(topic)
-        if registered is None:
-            raise LookupError(f"no handler for topic {topic}")
-        registered.fn(session, registered.payload_type.model_validate(dict(payload)), ctx)
+        payload_type, fn = self.registered(topic)
+        fn(session, payload_type.model_validate(dict(payload)), ctx)
 
     def snapshot(self) -> _OutboxState:
         return _OutboxState(dict(self._handlers), dict(self._periodic))
@@ -169,6 +205,11 @@ registry = OutboxRegistry()
 def handler(payload_type: type[T]) -> Callable[[Handler[T]], Handler[T]]:
     """Register, on the application's registry, the handler of `payload_type`'s topic."""
     return registry.handler(payload_type)
+
+
+def staged(payload_type: type[OutboxPayload], stages: Staged) -> Staged:
+    """Register, on the application's registry, a handler in three stages (see `Staged`)."""
+    return registry.staged(payload_type, stages)
 
 
 def periodic(name: str, every: Every) -> Callable[[Periodic], Periodic]:
@@ -266,30 +307,93 @@ def drain(
     handled.
 
     The message stays locked while its handler runs (the handler's work, and the message's new state, commit
-    together). A failure postpones it (`retry_delay`) and after PORTAL_OUTBOX_MAX_ATTEMPTS marks it dead.
+    together), except for a `Staged` handler on SQLite (leased instead, see `Staged`). A failure postpones it
+    (`retry_delay`) and after PORTAL_OUTBOX_MAX_ATTEMPTS marks it dead.
     """
     handlers = handlers or registry
     done = 0
     for _ in range(limit):
-        with unit_of_work(engine, write=True, settings=ctx.settings) as session:
-            claimed = _claim(session, 1, topics)
-            if not claimed:
-                return done
-            msg = claimed[0]
-            session.info[CURRENT_MESSAGE] = msg.id
-            try:
-                with session.begin_nested():
-                    handlers.dispatch(session, msg.topic, msg.payload, ctx)
-                msg.processed_at = utcnow()
-            except Exception as exc:  # a failing handler must not stop the worker
-                for row in exc.keep if isinstance(exc, HandlerFailed) else ():
-                    session.add(row)
-                _failed(msg, exc, ctx.settings)
-            finally:
-                session.info.pop(CURRENT_MESSAGE, None)
-            session.add(msg)
+        if not _handle_next(engine, ctx, handlers, topics):
+            return done
         done += 1
     return done
+
+
+@dataclass(frozen=True)
+class _Leased:
+    message_id: int
+    stages: Staged
+    payload: OutboxPayload
+    job: Any
+    until: datetime
+
+
+def _handle_next(engine: Engine, ctx: WorkerContext, handlers: OutboxRegistry, topics: Sequence[str] | None) -> bool:
+    leased: _Leased | None = None
+    with unit_of_work(engine, write=True, settings=ctx.settings) as session:
+        claimed = _claim(session, 1, topics)
+        if not claimed:
+            return False
+        msg = claimed[0]
+        session.info[CURRENT_MESSAGE] = msg.id
+        try:
+            with session.begin_nested():
+                payload_type, fn = handlers.registered(msg.topic)
+                payload = payload_type.model_validate(dict(msg.payload))
+                if isinstance(fn, Staged) and session.get_bind().dialect.name == "sqlite" and msg.id is not None:
+                    job = fn.prepare(session, payload, ctx)
+                    until = utcnow() + timedelta(seconds=fn.lease(ctx.settings))
+                    leased = _Leased(msg.id, fn, payload, job, until)
+                    msg.available_at = until
+                else:
+                    fn(session, payload, ctx)
+            if leased is None:
+                msg.processed_at = utcnow()
+        except Exception as exc:  # a failing handler must not stop the worker
+            leased = None
+            for row in exc.keep if isinstance(exc, HandlerFailed) else ():
+                session.add(row)
+            _failed(msg, exc, ctx.settings)
+        finally:
+            session.info.pop(CURRENT_MESSAGE, None)
+        session.add(msg)
+    if leased is not None:
+        _finish_leased(engine, ctx, leased)
+    return True
+
+
+def _finish_leased(engine: Engine, ctx: WorkerContext, leased: _Leased) -> None:
+    """The call of a staged handler, outside any transaction, then its record if the lease still holds."""
+    outcome: Any = None
+    error: Exception | None = None
+    try:
+        outcome = leased.stages.perform(leased.job, ctx)
+    except Exception as exc:  # perform should not raise; if it does, it is a failed try like any other
+        error = exc
+    with unit_of_work(engine, write=True, settings=ctx.settings) as session:
+        msg = session.get(OutboxMessage, leased.message_id)
+        if (
+            msg is None
+            or msg.processed_at is not None
+            or msg.dead
+            or abs((msg.available_at - leased.until).total_seconds()) > 0.001
+        ):
+            log.warning("outbox message %s: its lease ended during the call; left to the next try", leased.message_id)
+            return
+        session.info[CURRENT_MESSAGE] = msg.id
+        try:
+            if error is not None:
+                raise error
+            with session.begin_nested():
+                leased.stages.finish(session, leased.payload, outcome, ctx)
+            msg.processed_at = utcnow()
+        except Exception as exc:
+            for row in exc.keep if isinstance(exc, HandlerFailed) else ():
+                session.add(row)
+            _failed(msg, exc, ctx.settings)
+        finally:
+            session.info.pop(CURRENT_MESSAGE, None)
+        session.add(msg)
 
 
 def message_state(msg: OutboxMessage) -> str:

@@ -2,9 +2,10 @@
 
 A 2xx answer is a delivery. Anything else (another status, a redirect, which is never followed, a timeout,
 a refused connection) raises HandlerFailed, so the outbox retries the message later with the same
-`webhook-id`, and finally dead-letters it. The message stays locked while the POST runs, so two workers
-never send it at the same time; a worker that dies mid-delivery leaves it due again (at-least-once delivery:
-receivers dedupe by `webhook-id`).
+`webhook-id`, and finally dead-letters it. The handler is `Staged`: on PostgreSQL the message stays locked
+while the POST runs, so two workers never send it at the same time; on SQLite it is leased instead, so a
+slow receiver never holds the one write lock. A worker that dies mid-delivery leaves it due again
+(at-least-once delivery: receivers dedupe by `webhook-id`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import httpx
 from sqlmodel import Session
 
 from portal.kernel.clock import utcnow
-from portal.kernel.outbox import HandlerFailed, WorkerContext, current_message_id, handler
+from portal.kernel.outbox import HandlerFailed, Staged, WorkerContext, current_message_id, staged
 from portal.webhooks.endpoints import Endpoint, resolve
 from portal.webhooks.models import WebhookAttempt
 from portal.webhooks.outbox import DeliverWebhook
@@ -103,25 +104,68 @@ def send(endpoint: Endpoint, event_id: str, body: bytes, *, timeout: float) -> O
     return Outcome(status, error, int((time.monotonic() - started) * 1000), text)
 
 
-@handler(DeliverWebhook)
-def deliver(session: Session, payload: DeliverWebhook, ctx: WorkerContext) -> None:
-    """Deliver one push to its agency's endpoint (skipped, and logged, when the agency has none)."""
+@dataclass(frozen=True)
+class Job:
+    """One try, as prepared in the database: where, for which message, what."""
+
+    message_id: int
+    event_id: str
+    endpoint: Endpoint
+    body: bytes
+    timeout: float
+
+
+def prepare(session: Session, payload: DeliverWebhook, ctx: WorkerContext) -> Job | None:
+    """The agency's endpoint and the body, or None when the agency has none (the push is skipped, and logged)."""
     endpoint = resolve(session, ctx.settings, payload.agency_code)
     if endpoint is None:
         log.info("push %s %s skipped: no webhook endpoint for %s", payload.event_id, payload.type, payload.agency_code)
+        return None
+    return Job(
+        current_message_id(session) or 0,
+        payload.event_id,
+        endpoint,
+        envelope(payload),
+        ctx.settings.webhook_timeout_seconds,
+    )
+
+
+def perform(job: Job | None, ctx: WorkerContext) -> tuple[Job, Outcome] | None:
+    """The signed POST (no database is held meanwhile on SQLite)."""
+    if job is None:
+        return None
+    return job, send(job.endpoint, job.event_id, job.body, timeout=job.timeout)
+
+
+def finish(session: Session, payload: DeliverWebhook, done: tuple[Job, Outcome] | None, ctx: WorkerContext) -> None:
+    """Record the try; a failed one raises HandlerFailed (the outbox retries) and keeps its record."""
+    if done is None:
         return
-    outcome = send(endpoint, payload.event_id, envelope(payload), timeout=ctx.settings.webhook_timeout_seconds)
+    job, outcome = done
     attempt = WebhookAttempt(
-        message_id=current_message_id(session) or 0,
+        message_id=job.message_id,
         event_id=payload.event_id,
         agency_code=payload.agency_code,
-        url=endpoint.url,
+        url=job.endpoint.url,
         status_code=outcome.status_code,
         error=outcome.error,
         duration_ms=outcome.duration_ms,
-        details={"type": payload.type, "response": outcome.response, "signatures": len(endpoint.secrets)},
+        details={"type": payload.type, "response": outcome.response, "signatures": len(job.endpoint.secrets)},
     )
     if not outcome.delivered:
-        raise HandlerFailed(f"{payload.type} to {endpoint.url}: {outcome.error}", keep=[attempt])
+        raise HandlerFailed(f"{payload.type} to {job.endpoint.url}: {outcome.error}", keep=[attempt])
     session.add(attempt)
-    log.info("push %s %s delivered to %s (%s)", payload.event_id, payload.type, endpoint.url, outcome.status_code)
+    log.info("push %s %s delivered to %s (%s)", payload.event_id, payload.type, job.endpoint.url, outcome.status_code)
+
+
+# The longest a try can take is the timeout of each of its phases (connect, write, read, pool) and reading
+# the start of the answer: a lease of four timeouts and a minute cannot end while the try still runs.
+deliver = staged(
+    DeliverWebhook,
+    Staged(
+        prepare=prepare,
+        perform=perform,
+        finish=finish,
+        lease=lambda settings: 4 * settings.webhook_timeout_seconds + 60,
+    ),
+)

@@ -4,6 +4,8 @@ with the same webhook-id until delivered, timeouts, redirects, dead letters and 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -14,11 +16,20 @@ from sqlmodel import Session, col, select
 
 from portal.kernel.audit import AuditEvent
 from portal.kernel.db import writer
-from portal.kernel.outbox import OutboxError, list_messages, message_state, replay
+from portal.kernel.outbox import OutboxError, drain, list_messages, message_state, replay
 from portal.webhooks.endpoints import finish_rotation, rotate, set_endpoint
 from portal.webhooks.models import WebhookAttempt
 from portal.webhooks.signing import new_secret, sign, verify
-from tests.webhooks.conftest import agency, context, drain_all, endpoint_settings, publish_many
+from tests.webhooks.conftest import (
+    TOPIC,
+    agency,
+    context,
+    drain_all,
+    endpoint_settings,
+    messages,
+    publish_many,
+    time_travel,
+)
 from tests.webhooks.receiver import Receiver, serve
 
 pytestmark = pytest.mark.db
@@ -219,3 +230,66 @@ def test_database_endpoint_wins_over_settings_and_disabled_skips(app, settings, 
         drain_all(app.state.engine, ctx, publish_many(app.state.engine, code, 1))
     assert (len(from_settings.requests), len(from_db.requests)) == (1, 1)
     assert json.loads(from_db.requests[0].body)["type"] == "dossier.received"
+
+
+def test_a_slow_receiver_does_not_hold_the_database(app, settings, secret: str) -> None:
+    code = agency()
+    entered, release = threading.Event(), threading.Event()
+
+    def answer(n: int, r) -> tuple[int, dict[str, str], float]:
+        entered.set()
+        release.wait(5)
+        return 200, {}, 0.0
+
+    with serve(Receiver(answer=answer)) as receiver:
+        ctx = context(
+            settings, webhook_endpoints={code: endpoint_settings(receiver.url, secret)}, webhook_timeout_seconds=8
+        )
+        [event_id] = publish_many(app.state.engine, code, 1)
+        worker = threading.Thread(target=drain, args=(app.state.engine, ctx), kwargs={"topics": [TOPIC]})
+        worker.start()
+        try:
+            assert entered.wait(10)
+            started = time.monotonic()
+            publish_many(app.state.engine, agency(), 1)  # another writer, while the receiver holds the push
+            wrote_in = time.monotonic() - started
+        finally:
+            release.set()
+            worker.join(10)
+    assert wrote_in < 1.0
+    [row] = messages(app.state.engine, [event_id])
+    assert message_state(row) == "processed" and [a.status_code for a in attempts(app, [event_id])] == [200]
+
+
+@pytest.mark.skipif(
+    os.environ.get("PORTAL_TEST_DATABASE_URL", "").startswith("postgresql"),
+    reason="SQLite leases a message during the call; PostgreSQL keeps it locked",
+)
+def test_a_lease_that_ends_during_the_call_leaves_the_record_to_the_next_try(app, settings, secret: str) -> None:
+    code = agency()
+    entered, release = threading.Event(), threading.Event()
+
+    def answer(n: int, r) -> tuple[int, dict[str, str], float]:
+        if n == 0:
+            entered.set()
+            release.wait(5)
+        return 200, {}, 0.0
+
+    with serve(Receiver(answer=answer)) as receiver:
+        ctx = context(settings, webhook_endpoints={code: endpoint_settings(receiver.url, secret)})
+        [event_id] = publish_many(app.state.engine, code, 1)
+        slow = threading.Thread(target=drain, args=(app.state.engine, ctx), kwargs={"topics": [TOPIC]})
+        slow.start()
+        try:
+            assert entered.wait(10)
+            [row] = messages(app.state.engine, [event_id])
+            assert row.id is not None and row.available_at > row.created_at  # leased
+            time_travel(app.state.engine, [row.id])  # as if the lease had ended
+            drain(app.state.engine, ctx, topics=[TOPIC])  # another worker delivers it
+        finally:
+            release.set()
+            slow.join(10)
+    assert receiver.ids() == [event_id, event_id]
+    [row] = messages(app.state.engine, [event_id])
+    assert message_state(row) == "processed" and row.attempts == 0
+    assert len(attempts(app, [event_id])) == 1  # the late answer of the first try is not recorded over it
