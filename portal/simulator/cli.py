@@ -26,8 +26,18 @@ def backoffice() -> None:
     "--agency", "agencies", multiple=True, help="Agency code to play, e.g. UBXA (repeatable; default: every agency)."
 )
 @click.option("--dossier", "dossiers", multiple=True, help="Play only this dossier code (repeatable; default: all).")
-@click.option("--client-id", envvar="PORTAL_SIMULATOR_CLIENT_ID", default=None, help="An existing back-office client.")
-@click.option("--client-secret", envvar="PORTAL_SIMULATOR_CLIENT_SECRET", default=None)
+@click.option(
+    "--client-id",
+    envvar="PORTAL_SIMULATOR_CLIENT_ID",
+    default=None,
+    help="An existing back-office client (`portal client create`); also PORTAL_SIMULATOR_CLIENT_ID.",
+)
+@click.option(
+    "--client-secret",
+    envvar="PORTAL_SIMULATOR_CLIENT_SECRET",
+    default=None,
+    help="Its secret; also PORTAL_SIMULATOR_CLIENT_SECRET.",
+)
 @click.option("--once", is_flag=True, help="One pass over the change feed, then exit.")
 @click.option("--supplement", is_flag=True, help="Ask for a supplement on each dossier before deciding.")
 @click.option(
