@@ -585,7 +585,8 @@ def move_status(
         return True
     if dossier.status == to:
         return False
-    raise Conflict(refused, {**(params or {}), "status": str(dossier.status)})
+    # The enum member: pages show its label in their language, the partner API its code.
+    raise Conflict(refused, {**(params or {}), "status": DossierStatus(dossier.status)})
 
 
 def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:

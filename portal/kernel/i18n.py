@@ -13,6 +13,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
+from portal.kernel.labels import LabelledEnum
+
 LOCALES = ("vi", "en")
 DEFAULT_LOCALE = "vi"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
@@ -52,7 +54,11 @@ class Translator:
     def gettext(self, msgid: str, params: Mapping[str, Any] | None = None, /, **kw: Any) -> str:
         text = self._t.gettext(msgid)
         values = {**(params or {}), **kw}
-        return text.format(**values) if values else text
+        if not values:
+            return text
+        # A status (any labelled enum) given as a parameter reads as its label in this language.
+        shown = {k: self._t.gettext(v.label) if isinstance(v, LabelledEnum) else v for k, v in values.items()}
+        return text.format(**shown)
 
     __call__ = gettext
 

@@ -57,3 +57,15 @@ def test_translator_formats_and_falls_back() -> None:
     assert en.text({"vi": "Hộ tịch", "en": "Civil status"}) == "Civil status"
     assert vi.money(200000) == "200.000\u00a0đ"
     assert en.money(200000) == "200,000\u00a0VND"
+
+
+def test_a_labelled_enum_parameter_reads_as_its_label() -> None:
+    from portal.dossiers.models import DossierStatus
+    from portal.kernel.i18n import Translator
+
+    msgid = "Only a received dossier can start being processed: this one is {status}."
+    vi = Translator("vi")(msgid, {"status": DossierStatus.IN_PROCESS})
+    assert "in_process" not in vi and vi != msgid
+    assert Translator("vi")("Being processed") in vi
+    en = Translator("en")(msgid, {"status": DossierStatus.IN_PROCESS})
+    assert en.endswith("this one is Being processed.")
