@@ -21,6 +21,7 @@ import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import Request, Security
@@ -35,6 +36,7 @@ from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
 from auth.clients import SCOPES, ApiClient
@@ -46,6 +48,7 @@ from portal.kernel.settings import Settings
 from portal.kernel.uow import unit_of_work
 
 log = logging.getLogger(__name__)
+_STATUSES = {s.value for s in HTTPStatus}
 LEEWAY_SECONDS = 30
 REALM = "partner-api"
 # RFC 6750 §2.1 b64token
@@ -143,6 +146,9 @@ class PartnerAPIRoute(APIRoute):
                 return limited
             except DomainError as exc:
                 return problem_response(exc.status_code, exc.title, _format(exc.msgid, exc.params))
+            except StarletteHTTPException as exc:  # a body FastAPI cannot parse (not JSON, a broken multipart)
+                title = HTTPStatus(exc.status_code).phrase if exc.status_code in _STATUSES else "Request refused"
+                return problem_response(exc.status_code, title, str(exc.detail), headers=exc.headers)
             except RequestValidationError as exc:
                 errors = [
                     {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()

@@ -37,7 +37,7 @@ class ProblemDetails(BaseModel):
 
 
 _WHEN: dict[int, str] = {
-    400: "A malformed request (for example a multipart body that cannot be read)",
+    400: "A body that cannot be parsed (not JSON, or a broken multipart)",
     401: "No, an invalid, an expired or a revoked access token",
     403: "The token lacks the scope of this route",
     404: "No such dossier (or file) for this client: another agency's dossier is a 404 too",
@@ -89,6 +89,6 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # What every partner route can answer: a refused token, a missing scope, bad input, too many requests.
 COMMON = problems(401, 403, 422, 429)
-# A route about one dossier adds 404; one that changes it adds 409 (and 400 when it reads multipart).
+# A route about one dossier adds 404; one that changes it adds 409, and 400 for a body that cannot be parsed.
 DOSSIER = problems(404)
-CHANGE = problems(404, 409)
+CHANGE = problems(400, 404, 409)

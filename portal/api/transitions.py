@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from auth.bearer import Partner
 from portal.api.backoffice import dossier_detail
 from portal.api.deps import BackOffice, IdempotencyDep, PartnerRoute
-from portal.api.problems import CHANGE, COMMON, problems
+from portal.api.problems import CHANGE, COMMON
 from portal.api.schemas import DossierDetail
 from portal.api.strict import StrictDate
 from portal.dossiers import lifecycle, queries
@@ -168,7 +168,7 @@ def request_supplement(
     return _answer(request, session, settings, idempotency, code, partner.agency_code)
 
 
-@router.post("/{code}/result", tags=TAGS, response_model=DossierDetail, responses={**CHANGE, **problems(400)})
+@router.post("/{code}/result", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
 def issue_result(
     request: Request,
     partner: BackOffice,

@@ -148,3 +148,16 @@ def test_status_filter_offers_every_visible_status(client: TestClient, app) -> N
     received = make_dossier(app, status=DossierStatus.RECEIVED)
     r = client.get("/api/v1/backoffice/dossiers", params={"status": "received", "page_size": 100}, headers=h)
     assert r.status_code == 200 and received.code in [d["code"] for d in r.json()["items"]]
+
+
+def test_a_body_that_cannot_be_parsed_is_a_400_problem(client: TestClient, app) -> None:
+    client_id, secret = new_client(app)
+    dossier = committed_dossier(app)
+    r = client.post(
+        f"/api/v1/backoffice/dossiers/{dossier.code}/receive",
+        content=b"\xff\xfe{not json",
+        headers={**bearer(get_token(client, client_id, secret)), "Content-Type": "application/json"},
+    )
+    assert r.status_code in (400, 422), r.text
+    assert r.headers["content-type"].startswith(PROBLEM) and r.json()["status"] == r.status_code
+    assert r.json()["title"] in ("Bad Request", "Invalid request")

@@ -1,7 +1,7 @@
 """The OpenAPI document of /api/v1 against the running API (schemathesis): with real bearer tokens, no
 generated request gets a 5xx, and every answer matches the schema of its operation (status, media type, body).
 
-Each operation gets a few derandomised examples (about 20 s in all); half of the requests that name a
+Each operation gets a few derandomised valid and invalid examples (about 30 s in all); half of the requests that name a
 dossier name a real one of the client's agency, so that success answers are checked too, not only 404s.
 """
 
@@ -13,6 +13,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -24,7 +25,10 @@ from tests.api.helpers import committed_dossier
 from tests.api.test_token_and_api import bearer, get_token, new_client
 
 pytestmark = pytest.mark.db
-EXAMPLES = 15
+EXAMPLES = 10
+# Valid requests (answers as documented, success included), and invalid ones (each refused with a documented
+# problem, never a 5xx).
+MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 # No 5xx; the status, the media type and the body each as documented for the operation.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -44,9 +48,9 @@ def test_api_v1_conforms_to_its_schema(app) -> None:
     assert len(operations) >= 15, [op.label for op in operations]
     failures: list[str] = []
 
-    for operation in operations:
+    for operation, mode in itertools.product(operations, MODES):
 
-        @given(case=operation.as_strategy())
+        @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
             max_examples=EXAMPLES,
             derandomize=True,
@@ -64,7 +68,9 @@ def test_api_v1_conforms_to_its_schema(app) -> None:
 
         try:
             run()
+        except Unsatisfiable:
+            assert mode == schemathesis.GenerationMode.NEGATIVE  # only a string in the path: nothing invalid to send
         except Exception as exc:  # every operation is tried; the failures are reported together
-            failures.append(f"{operation.label}: {exc}")
+            failures.append(f"{operation.label} ({mode.value}): {exc}")
 
     assert not failures, "\n\n".join(failures)
