@@ -102,18 +102,33 @@ def register_at_counter(
         (component, upload.filename or "ho-so.pdf", upload.file.read())
         for component, upload in zip(given.files, uploads, strict=True)
     ]
-    registered = intake.register_at_counter(
-        session=session,
-        storage=storage,
-        settings=settings,
-        procedure=procedure,
-        applicant=given.applicant,
-        answers=given.answers,
-        files=documents,
-        officer=given.officer,
-        by=f"api:{partner.client_id}",
-        delivery_method=given.delivery_method,
-    )
+    try:
+        registered = intake.register_at_counter(
+            session=session,
+            storage=storage,
+            settings=settings,
+            procedure=procedure,
+            applicant=given.applicant,
+            answers=given.answers,
+            files=documents,
+            officer=given.officer,
+            by=f"api:{partner.client_id}",
+            delivery_method=given.delivery_method,
+        )
+    except Invalid as exc:
+        answers_errors = exc.params.get("errors")
+        if isinstance(answers_errors, dict) and answers_errors:  # the form's own checks: name each answer
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("body", "dossier", "answers", *str(path).split(".")),
+                        "msg": str(msg),
+                        "type": "value_error",
+                    }
+                    for path, msg in sorted(answers_errors.items())
+                ]
+            ) from None
+        raise
     session.flush()
     detail = dossier_detail(request, session, settings, registered.code or "", partner.agency_code)
     return idempotency.answer(detail, status_code=201)

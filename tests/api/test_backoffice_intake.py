@@ -109,3 +109,11 @@ def test_counter_intake_needs_a_json_dossier_part(client: TestClient, app) -> No
     assert r.status_code == 422 and r.json()["errors"][0]["loc"][:2] == ["body", "dossier"]
     r = client.post(URL, json=_dossier(), headers=h)
     assert r.status_code == 422
+
+
+def test_answers_in_error_are_named(client: TestClient, app) -> None:
+    answers = factories.marital_answers(birth_date="not a date")
+    r = _send(client, _headers(client, app), _dossier(answers=answers))
+    assert r.status_code == 422, r.text
+    locs = [e["loc"] for e in r.json()["errors"]]
+    assert ["body", "dossier", "answers", "birth_date"] in locs, locs
