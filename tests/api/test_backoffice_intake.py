@@ -117,3 +117,14 @@ def test_answers_in_error_are_named(client: TestClient, app) -> None:
     assert r.status_code == 422, r.text
     locs = [e["loc"] for e in r.json()["errors"]]
     assert ["body", "dossier", "answers", "birth_date"] in locs, locs
+
+
+def test_the_dossier_part_may_carry_its_json_media_type(client: TestClient, app) -> None:
+    """As `curl -F 'dossier={…};type=application/json'` sends it (docs/BACKOFFICE.md)."""
+    part = json.dumps(_dossier(), ensure_ascii=False)
+    r = client.post(
+        URL,
+        files=[("dossier", (None, part, "application/json")), ("files", ("scan.pdf", SCAN, "application/pdf"))],
+        headers=_headers(client, app),
+    )
+    assert r.status_code == 201, r.text
