@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import re
 from enum import Enum, StrEnum
 from typing import Annotated, Any
@@ -46,10 +47,12 @@ from portal.dossiers.partner_reads import DossierWhole
 from portal.dossiers.tasks import current_receipt
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
-from portal.kernel.errors import Invalid
+from portal.kernel.errors import Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.labels import label_msgid
+from portal.kernel.storage import Storage, StorageError
 
+log = logging.getLogger(__name__)
 # Included by `portal.api.v1.router` (prefix /api/v1).
 router = APIRouter(prefix="/backoffice", route_class=PartnerRoute, responses=COMMON)
 TAGS: list[str | Enum] = ["partner: back-office"]
@@ -287,6 +290,15 @@ PDF: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _stored(storage: Storage, key: str) -> bytes:
+    """The bytes of a stored file; a file lost from storage is logged and answered 404, not 500."""
+    try:
+        return storage.get(key)
+    except StorageError:
+        log.error("partner API: stored file %s is missing", key)
+        raise NotFound(N_("This file is not available; the portal's operators have been told.")) from None
+
+
 def _attachment(data: bytes, filename: str, media_type: str = "application/pdf") -> Response:
     ascii_name = re.sub(r"[^A-Za-z0-9._-]+", "_", filename) or "file.pdf"
     return Response(
@@ -309,7 +321,7 @@ def _attachment(data: bytes, filename: str, media_type: str = "application/pdf")
 def download_file(partner: BackOffice, session: SessionDep, storage: StorageDep, code: str, file_id: str) -> Response:
     """One file of a component as stored (a PDF; images are converted at upload)."""
     _, row = partner_reads.agency_file(session, code, partner.agency_code, file_id)
-    return _attachment(storage.get(row.storage_key), row.filename, row.media_type)
+    return _attachment(_stored(storage, row.storage_key), row.filename, row.media_type)
 
 
 @router.get(
@@ -354,4 +366,4 @@ def download_result(
     """One result document: the portal's sealed copy the applicant gets, or the agency's original."""
     _, row = partner_reads.agency_result(session, code, partner.agency_code, result_id)
     key = row.sealed_key if copy == ResultCopy.SEALED else row.storage_key
-    return _attachment(storage.get(key), row.filename)
+    return _attachment(_stored(storage, key), row.filename)

@@ -165,6 +165,10 @@ def test_dossier_whole_and_downloads(client: TestClient, app, settings) -> None:
     stc = _token(client, app, agency="STC")
     for url in (f"/api/v1/backoffice/dossiers/{dossier.code}", info["download_url"], body["receipt"]["download_url"]):
         assert client.get(url, headers=stc).status_code == 404
+    lost = make_dossier(app, files=1)  # a row whose bytes are not in storage
+    lost_body = client.get(f"/api/v1/backoffice/dossiers/{lost.code}", headers=headers).json()
+    r = client.get(lost_body["files"][0]["download_url"], headers=headers)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("application/problem+json")
     missing = f"/api/v1/backoffice/dossiers/{dossier.code}/files/nope"
     assert client.get(missing, headers=headers).status_code == 404
     assert client.get(f"/api/v1/backoffice/dossiers/{dossier.code}/results/nope", headers=headers).status_code == 404
