@@ -80,6 +80,7 @@ class Endpoint:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     marker: bytes = b""
+    connections: int | None = None  # this endpoint's own concurrency (default: --connections)
 
 
 @dataclass
@@ -216,12 +217,13 @@ def measure(wrk: str, prefix: list[str], server: Server, e: Endpoint, args: argp
     script = tmp / f"{re.sub(r'[^a-z0-9]+', '-', e.label.lower())}.lua"
     script.write_text(request_script(e))
     url = server.base + e.path
+    conns = e.connections or args.connections
     if args.warmup > 0:
         run_wrk(
             wrk,
             prefix,
             url,
-            connections=args.connections,
+            connections=conns,
             threads=args.threads,
             seconds=args.warmup,
             latency=False,
@@ -232,7 +234,7 @@ def measure(wrk: str, prefix: list[str], server: Server, e: Endpoint, args: argp
         wrk,
         prefix,
         url,
-        connections=args.connections,
+        connections=conns,
         threads=args.threads,
         seconds=args.duration,
         latency=True,
@@ -297,7 +299,8 @@ def report(results: list[Result], args: argparse.Namespace, pinning: str, comman
         f"the two bare POST runs ({bare['post']:,.0f} req/s: read the body, answer JSON from the thread pool).",
         "",
         f"- load: `wrk -t{args.threads} -c{args.connections} -d{args.duration:g}s --timeout 30s --latency`, method, "
-        f"headers and body from a Lua script that also counts the statuses; {args.warmup:g} s warm-up per endpoint",
+        f"headers and body from a Lua script that also counts the statuses; {args.warmup:g} s warm-up per endpoint; "
+        "a row that names its connections used that many instead",
         f"- CPU: {pinning}",
         f"- machine: {facts['cpu']}, {facts['cpus']}; kernel {facts['kernel']}; Python {facts['python']}; "
         f"{facts['stack']}; {facts['wrk']}",
@@ -406,6 +409,18 @@ def main(argv: list[str] | None = None) -> int:
                 marker=b"%PDF",
             ),
             Endpoint(
+                "backoffice payments (API), 10 connections",
+                "portal",
+                "GET",
+                f"/api/v1/backoffice/dossiers/{s.code}/payments",
+                200,
+                "get",
+                bearer,
+                marker=s.reference.encode(),
+                connections=10,
+            ),
+            # Last of the portal's rows: at this concurrency the API stalls on the database pool (docs/PERFORMANCE.md).
+            Endpoint(
                 "backoffice payments (API)",
                 "portal",
                 "GET",
@@ -424,7 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         for e in endpoints:
             if e.label == "notification (repeat)":  # signed now: the bank's timestamp must be fresh
                 body, headers = notification(env, s.reference)
-                e = Endpoint(e.label, e.server, e.method, e.path, e.status, e.kind, headers, body, e.marker)
+                e = Endpoint(
+                    e.label, e.server, e.method, e.path, e.status, e.kind, headers, body, e.marker, e.connections
+                )
             results.append(measure(wrk, load_prefix, app if e.server == "portal" else bare, e, args, tmp))
         given = argv if argv is not None else sys.argv[1:]
         command = " ".join([".venv/bin/python -m bench.http_payments", *given])
