@@ -10,6 +10,9 @@ from __future__ import annotations
 # Outbox handlers and the reconciliation job.
 import payments.tasks
 
+# The purge of expired Idempotency-Key answers (periodic).
+import portal.api.idempotency
+
 # Provides to auth the businesses an account represents.
 import portal.businesses.service
 
