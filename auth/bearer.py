@@ -17,6 +17,7 @@ validation errors as English problem details with `Cache-Control: no-store`.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping
@@ -41,6 +42,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
 from auth.clients import SCOPES, ApiClient
 from portal.kernel.audit import client_ip, record
+from portal.kernel.db import commits_in_its_thread
 from portal.kernel.deps import EngineDep, LimiterDep, SettingsDep
 from portal.kernel.errors import DomainError
 from portal.kernel.ratelimit import Limiter, RateLimited, check
@@ -130,7 +132,17 @@ def _format(msgid: str, params: Mapping[str, Any]) -> str:
 
 
 class PartnerAPIRoute(APIRoute):
-    """A route of a partner API: errors become English problem details (and never a page or a 500 for bad input)."""
+    """A route of a partner API: errors become English problem details (and never a page or a 500 for bad input).
+
+    A sync endpoint commits its session in its own thread before its answer is serialized
+    (`commits_in_its_thread`): JSON answers are validated on the endpoints' threads, and a request must
+    not hold a database connection while it waits for one.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = commits_in_its_thread(endpoint)
+        super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, Request
@@ -18,6 +19,9 @@ from portal.kernel.settings import Settings
 # Sessions outside a request (worker, jobs, CLI) are `portal.kernel.uow.unit_of_work`, which owns `writer`.
 from portal.kernel.uow import WRITE_OPTION
 from portal.kernel.uow import writer as writer
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -107,6 +111,28 @@ def _session_dependency(*, always_write: bool) -> Callable[[Request], AsyncItera
 get_session = _session_dependency(always_write=False)
 # The same for the few GET handlers that write (a sign-in callback): they take the write lock.
 get_write_session = _session_dependency(always_write=True)
+
+
+def commits_in_its_thread(endpoint: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a sync endpoint so that its request's session is committed (and closed) in the endpoint's own
+    thread, before FastAPI serializes the answer.
+
+    FastAPI validates a sync endpoint's `response_model` on a thread of the same pool as the endpoints, and
+    the session dependency ends only after that. Under load every thread could then be an endpoint waiting
+    for a database connection while the requests holding the connections wait for a thread to serialize
+    their answer: a deadlock until the pool's timeout. Ending the transaction before returning gives the
+    connection back first. A failing endpoint raises before this, and the dependency rolls back as before.
+    """
+
+    @functools.wraps(endpoint)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        result = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session):
+                _finish(value, True)
+        return result
+
+    return run
 
 
 def settings_of(session: Session) -> Settings:
