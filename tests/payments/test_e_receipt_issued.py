@@ -22,7 +22,8 @@ def test_e_receipt_is_sealed_stored_once_and_recognised(citizen: TestClient, app
     assert submit(citizen, dossier_id).status_code == 303
     reference = pay(citizen, app, dossier_id)
     ctx = WorkerContext(settings=app.state.settings, storage=app.state.storage, gateways=app.state.gateways)
-    drain(app.state.engine, ctx)
+    while drain(app.state.engine, ctx):  # everything due (other tests' messages come first, by id)
+        pass
     with Session(app.state.engine) as s:
         payment = s.exec(select(Payment).where(Payment.reference == reference)).one()
         assert payment.status == "succeeded" and payment.receipt_key and payment.receipt_sha256
