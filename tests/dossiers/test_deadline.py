@@ -158,6 +158,7 @@ def test_sweep_marks_running_dossiers_past_their_official_date_once(session: Ses
         assert dossier.overdue_at is not None
         assert lf.kinds(session, dossier) == ["overdue"]
         [(kind, data)] = lf.pushes(session, dossier)
+        assert dossier.official_due_date is not None
         assert (kind, data["official_due_date"]) == ("dossier.overdue", dossier.official_due_date.isoformat())
         assert lf.notification_kinds(session, dossier) == ["dossier.overdue"]
     for dossier in (today, waiting, with_result, ended):
