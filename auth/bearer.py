@@ -18,6 +18,7 @@ validation errors as English problem details with `Cache-Control: no-store`.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping
@@ -37,6 +38,7 @@ from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from auth.client_service import TOKEN_ALGORITHM, TOKEN_TYPE, access_token_key, token_audience, token_issuer
@@ -131,6 +133,64 @@ def _format(msgid: str, params: Mapping[str, Any]) -> str:
         return msgid
 
 
+NUL = "\x00"
+_NUL_MSG = "Text may not contain the NUL character (U+0000)."
+
+
+def _nul_in(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    """Where a NUL character is in a parsed JSON value (keys and strings, at any depth), or None."""
+    if isinstance(value, str):
+        return loc if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _nul_in(key, (*loc, key)) or _nul_in(item, (*loc, key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_in(item, (*loc, index))
+            if found is not None:
+                return found
+    return None
+
+
+def _json_nul(text: str | bytes, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route's own parsing refuses it, or takes it as text
+    return _nul_in(parsed, loc)
+
+
+async def nul_in_request(request: Request) -> tuple[str | int, ...] | None:
+    """Where the request carries a NUL character: the path, a query parameter, a JSON body (at any depth), a
+    form field (and the JSON it may hold) or an uploaded file's name. PostgreSQL cannot store NUL in text (nor
+    compare with it), so such input must be refused before it reaches a query; no text needs it."""
+    if NUL in request.scope.get("path", ""):
+        return ("path",)
+    for name, text in request.query_params.multi_items():
+        if NUL in name or NUL in text:
+            return ("query", name)
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        form = await request.form()  # cached on the request: the route reads the same one (a broken one: 400)
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                if NUL in (value.filename or ""):
+                    return ("body", name, "filename")
+            elif NUL in value:
+                return ("body", name)
+            else:
+                found = _json_nul(value, ("body", name))
+                if found is not None:
+                    return found
+        return None
+    body = await request.body()
+    if body and b"\x00" not in body and b"\\u0000" not in body.lower():
+        return None
+    return _json_nul(body, ("body",)) if body else None
+
+
 class PartnerAPIRoute(APIRoute):
     """A route of a partner API: errors become English problem details (and never a page or a 500 for bad input).
 
@@ -149,6 +209,10 @@ class PartnerAPIRoute(APIRoute):
 
         async def partner_handler(request: Request) -> Response:
             try:
+                nul_at = await nul_in_request(request)
+                if nul_at is not None:
+                    error = {"loc": list(nul_at), "msg": _NUL_MSG, "type": "nul_character"}
+                    return problem_response(422, "Invalid request", _NUL_MSG, errors=[error])
                 response = await handler(request)
             except PartnerAuthError as exc:
                 return exc.response()

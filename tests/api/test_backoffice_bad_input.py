@@ -1,0 +1,112 @@
+"""Bad input of a back-office integrator, found from the outside (issue 12, "Bad input"): each is a 4xx
+problem, never a 500, and nothing is stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from portal.dossiers.models import Dossier, DossierStatus
+from portal.kernel.db import writer
+from tests import factories
+from tests.api.helpers import committed_dossier
+from tests.api.test_token_and_api import bearer, get_token, new_client
+
+pytestmark = pytest.mark.db
+PROBLEM = "application/problem+json"
+
+
+def _headers(client: TestClient, app) -> dict[str, str]:
+    client_id, secret = new_client(app)
+    return bearer(get_token(client, client_id, secret))
+
+
+def _problem(r, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    return dict(r.json())
+
+
+def _status(app, dossier: Dossier) -> tuple[str, int]:
+    with Session(writer(app.state.engine)) as s:
+        row = s.get(Dossier, dossier.id)
+        assert row is not None
+        return str(row.status), row.change_seq
+
+
+@pytest.mark.parametrize(
+    ("step", "body"),
+    [
+        ("receive", {"officer": "Trần\u0000Văn"}),
+        ("sub-status", {"code": "x", "text_vi": "Chờ\u0000", "text_en": "Wait"}),
+        ("reject", {"reason": "Thiếu\u0000 giấy tờ"}),
+        ("receive", {"officer": "A", "\u0000": "x"}),
+    ],
+)
+def test_a_nul_character_in_a_json_body_is_422_not_stored(client: TestClient, app, step: str, body: Any) -> None:
+    """PostgreSQL cannot store (nor compare with) U+0000 in text: it was a 500 there, and stored on SQLite."""
+    headers = _headers(client, app)
+    dossier = committed_dossier(app)
+    before = _status(app, dossier)
+    r = client.post(f"/api/v1/backoffice/dossiers/{dossier.code}/{step}", json=body, headers=headers)
+    problem = _problem(r, 422)
+    assert problem["errors"][0]["type"] == "nul_character" and problem["errors"][0]["loc"][0] == "body"
+    assert _status(app, dossier) == before == (DossierStatus.SUBMITTED, before[1])
+
+
+def test_a_nul_character_in_the_path_or_query_is_422(client: TestClient, app) -> None:
+    headers = _headers(client, app)
+    for url in (
+        "/api/v1/backoffice/dossiers/UBXA%00",
+        "/api/v1/backoffice/dossiers/UBXA%00/receipt.pdf",
+        "/api/v1/backoffice/changes?cursor=c1.M%00A",
+        "/api/v1/backoffice/dossiers?status=%00",
+    ):
+        problem = _problem(client.get(url, headers=headers), 422)
+        assert problem["errors"][0]["type"] == "nul_character", url
+    r = client.post("/api/v1/backoffice/dossiers/UBXA%00/receive", json={"officer": "A"}, headers=headers)
+    _problem(r, 422)
+
+
+def test_a_nul_character_in_multipart_is_422(client: TestClient, app) -> None:
+    headers = _headers(client, app)
+    dossier = committed_dossier(app, status=DossierStatus.RECEIVED)
+    pdf = factories.pdf_bytes("Ket qua")
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="files"; filename="ket\x00qua.pdf"\r\n'
+        b"Content-Type: application/pdf\r\n\r\n" + pdf + b"\r\n--b--\r\n"
+    )
+    r = client.post(
+        f"/api/v1/backoffice/dossiers/{dossier.code}/result",
+        content=body,
+        headers={**headers, "Content-Type": "multipart/form-data; boundary=b"},
+    )
+    assert _problem(r, 422)["errors"][0]["loc"] == ["body", "files", "filename"]
+    intake = {
+        "procedure_code": factories.MARITAL,
+        "applicant": {"cccd": "001190012399", "full_name": "Lê Văn Tám"},
+        "answers": factories.marital_answers(purpose_other="Vay\u0000vốn"),
+        "officer": "Nguyễn Thị Một Cửa",
+        "files": ["to_khai"],
+    }
+    r = client.post(
+        "/api/v1/backoffice/intake",
+        data={"dossier": json.dumps(intake)},
+        files=[("files", ("scan.pdf", pdf, "application/pdf"))],
+        headers=headers,
+    )
+    assert _problem(r, 422)["errors"][0]["loc"] == ["body", "dossier", "answers", "purpose_other"]
+
+
+def test_an_escaped_backslash_is_not_a_nul(client: TestClient, app) -> None:
+    headers = _headers(client, app)
+    dossier = committed_dossier(app)
+    r = client.post(
+        f"/api/v1/backoffice/dossiers/{dossier.code}/receive", json={"officer": "A\\u0000 B"}, headers=headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["received_by"] == "A\\u0000 B"
