@@ -29,7 +29,7 @@ from portal.dossiers.models import (
     SupplementRequest,
     submitted_only,
 )
-from portal.kernel.errors import NotFound
+from portal.kernel.errors import Invalid, NotFound
 from portal.kernel.i18n import N_
 
 
@@ -56,8 +56,14 @@ def changes(
     locked until it commits: a number becomes visible only after every smaller one has. So reading the
     counter first and then the dossiers, every change up to that counter value is already visible, and the
     next read can start from it (when this page is not full) without skipping a change still in flight.
+
+    A point beyond the counter was never given out (every cursor is at most the counter it read, and the
+    counter only grows): it is refused, not answered with an empty page forever after, which would hide
+    every change up to it (a forged cursor, or one kept from before the database was restored).
     """
     horizon = last_change(session)  # read first: see the docstring
+    if after > horizon:
+        raise Invalid(N_("This cursor was not given out by this API; start again without one."))
     conditions = [col(Dossier.agency_code) == agency_code, *submitted_only(), col(Dossier.change_seq) > after]
     if changed_since is not None:
         since = changed_since if changed_since.tzinfo else changed_since.replace(tzinfo=UTC)

@@ -10,7 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from portal.api.backoffice import decode_cursor, encode_cursor
 from portal.dossiers.models import Dossier, DossierStatus
+from portal.dossiers.partner_reads import last_change
 from portal.kernel.db import writer
 from tests import factories
 from tests.api.helpers import committed_dossier
@@ -110,3 +112,20 @@ def test_an_escaped_backslash_is_not_a_nul(client: TestClient, app) -> None:
     )
     assert r.status_code == 200, r.text
     assert r.json()["received_by"] == "A\\u0000 B"
+
+
+def test_a_cursor_ahead_of_the_feed_is_refused(client: TestClient, app) -> None:
+    """A cursor past the feed's counter was never given out: answering it with empty pages (and itself as the
+    next cursor) would hide every change up to it from the poller, silently."""
+    headers = _headers(client, app)
+    r = client.get("/api/v1/backoffice/changes", params={"limit": 1}, headers=headers)
+    assert r.status_code == 200, r.text
+    current = decode_cursor(r.json()["next_cursor"])
+    with Session(writer(app.state.engine)) as s:
+        horizon = last_change(s)
+    assert current <= horizon
+    for ahead in (horizon + 1, 10**17):
+        r = client.get("/api/v1/backoffice/changes", params={"cursor": encode_cursor(ahead)}, headers=headers)
+        assert "cursor" in _problem(r, 422)["detail"]
+    r = client.get("/api/v1/backoffice/changes", params={"cursor": encode_cursor(horizon)}, headers=headers)
+    assert r.status_code == 200 and decode_cursor(r.json()["next_cursor"]) >= horizon
