@@ -15,7 +15,7 @@ from auth.assurance import StepUpRequired, require_level, step_up_response
 from auth.deps import CurrentAccount, CurrentViewer, optional_account_sync, required_account
 from auth.sessions import COOKIE_KEY
 from forms.address import format_address, provinces, wards
-from forms.definition import FormDefinition
+from forms.definition import FormDefinition, Step
 from portal.catalog.deps import CatalogDep
 from portal.catalog.models import Procedure
 from portal.dossiers import lifecycle, lifecycle_views, queries, service, signatures
@@ -118,6 +118,25 @@ def _reasons(session: Session, dossier: Dossier, kind: str) -> dict[str, str]:
     return {str(i.get("target")): str(i.get("reason") or "") for i in items if i.get("kind") == kind}
 
 
+def _fixed_conditions(step: Step, asked_fields: set[str], values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, value) of the answers that decide whether an asked field is shown (`show_if`) but cannot be
+    changed themselves: the page carries them, disabled, so that its script, which reads the form's inputs,
+    shows the asked field instead of hiding it."""
+    fixed: list[tuple[str, str]] = []
+    for field in step.fields:
+        condition = field.show_if
+        if field.name not in asked_fields or condition is None or condition.field in asked_fields:
+            continue
+        stored = values.get(condition.field)
+        for value in stored if isinstance(stored, list) else [stored]:
+            if value is None:
+                continue
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            if (condition.field, text) not in fixed:
+                fixed.append((condition.field, text))
+    return fixed
+
+
 def _step_context(
     session: Session, dossier: Dossier, proc: Procedure, defn: FormDefinition, step_id: str
 ) -> dict[str, Any]:
@@ -129,6 +148,7 @@ def _step_context(
         "supplement_mode": asked is not None,
         "asked_fields": asked[0] if asked is not None else set(),
         "asked_reasons": _reasons(session, dossier, "field") if asked is not None else {},
+        "fixed_conditions": _fixed_conditions(step, asked[0], dossier.data or {}) if asked is not None else [],
         "format_address": format_address,
         "dossier": dossier,
         "proc": proc,

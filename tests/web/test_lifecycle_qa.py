@@ -1,0 +1,69 @@
+"""What a citizen hit on the pages of a dossier's life (issue 12), found by walking them in a real browser with
+JavaScript on and off, in both languages: each test here failed before its fix.
+
+The agency's side is driven through `portal.dossiers.lifecycle` on the app's own database, the citizen's over
+HTTP, as in test_lifecycle_pages.py (whose helpers these tests use).
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from auth.models import Account
+from portal.dossiers import lifecycle
+from portal.dossiers.models import Dossier, DossierStatus
+from tests.conftest import signup
+from tests.web.test_lifecycle_pages import BY, fresh, post, received, submitted
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture()
+def person(client: TestClient, db: Session) -> tuple[TestClient, Account]:
+    """A signed-in citizen and their account."""
+    login = signup(client)
+    account = db.exec(select(Account).where(Account.email == login)).one()
+    db.rollback()  # end the read: on SQLite a stale snapshot cannot write after the app's commits
+    return client, account
+
+
+def _ask(db: Session, dossier: Dossier, *items: tuple[str, str], why: str = "Chưa rõ.") -> None:
+    lifecycle.request_supplement(
+        session=db,
+        dossier=dossier,
+        items=[lifecycle.SupplementItem.model_validate({"kind": k, "target": t, "reason": why}) for k, t in items],
+        message="Đề nghị bổ sung.",
+        by=BY,
+    )
+    db.commit()
+
+
+def test_an_asked_field_shown_only_under_a_condition_stays_shown_with_javascript(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    """`purpose_other` is shown when `purpose` is loan, property or other; `purpose` is not asked, so it is text,
+    not an input, and portal.js (which reads the form's inputs) hid the asked field: the citizen could not answer.
+    The page now carries the stored `purpose`, disabled (never sent), for the script to read."""
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    _ask(db, dossier, ("field", "purpose_other"))
+    page = client.get(f"/dossiers/{dossier.id}/steps/status")
+    assert page.status_code == 200
+    form = page.text.split('class="dossier-form"', 1)[1].split("</form>", 1)[0]
+    assert 'data-show-if="purpose"' in form  # the asked field depends on `purpose`
+    assert '<input type="hidden" name="purpose" value="loan" disabled>' in form
+    assert 'name="marital_status"' not in form  # nothing else is carried
+    # What the browser sends (disabled inputs are not sent) changes only the asked field.
+    saved = post(
+        client,
+        f"/dossiers/{dossier.id}/steps/status",
+        f"/dossiers/{dossier.id}/steps/status",
+        purpose_other="Vay vốn ngân hàng để mua nhà",
+        _action="next",
+    )
+    assert saved.status_code == 303, saved.text
+    row = fresh(db, dossier)
+    assert row.data["purpose_other"] == "Vay vốn ngân hàng để mua nhà" and row.data["purpose"] == "loan"
+    assert row.status == DossierStatus.SUPPLEMENT_REQUESTED
