@@ -60,7 +60,7 @@ DOSSIER_PART = "JSON of the dossier (see the schema; `files` gives the component
     tags=TAGS,
     status_code=201,
     response_model=DossierDetail,
-    responses={**problems(400, 404)},
+    responses={**problems(400, 404, 409, 413, 415)},
     openapi_extra={
         "requestBody": {
             "content": {"multipart/form-data": {"encoding": {"dossier": {"contentType": "application/json"}}}}

@@ -37,11 +37,13 @@ class ProblemDetails(BaseModel):
 
 
 _WHEN: dict[int, str] = {
-    400: "A body that cannot be parsed (not JSON, or a broken multipart)",
+    400: "A body that cannot be read (a broken multipart, text that is not UTF-8)",
     401: "No, an invalid, an expired or a revoked access token",
     403: "The token lacks the scope of this route",
     404: "No such dossier (or file) for this client: another agency's dossier is a 404 too",
     409: "The dossier's state does not allow it, or a request with the same Idempotency-Key is in progress",
+    413: "A file larger than the portal accepts for one document",
+    415: "A file that is not a PDF, JPEG or PNG (judged by its content)",
     422: "Invalid parameters or body, or an Idempotency-Key reused with another request",
     429: "Too many requests from this address (see Retry-After)",
 }

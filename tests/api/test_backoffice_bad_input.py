@@ -129,3 +129,31 @@ def test_a_cursor_ahead_of_the_feed_is_refused(client: TestClient, app) -> None:
         assert "cursor" in _problem(r, 422)["detail"]
     r = client.get("/api/v1/backoffice/changes", params={"cursor": encode_cursor(horizon)}, headers=headers)
     assert r.status_code == 200 and decode_cursor(r.json()["next_cursor"]) >= horizon
+
+
+def _intake(headers: dict[str, str], client: TestClient, scan: bytes):
+    dossier = {
+        "procedure_code": factories.MARITAL,
+        "applicant": {"cccd": "001190012398", "full_name": "Lê Văn Tám"},
+        "answers": factories.marital_answers(),
+        "officer": "Nguyễn Thị Một Cửa",
+        "files": ["to_khai"],
+    }
+    return client.post(
+        "/api/v1/backoffice/intake",
+        data={"dossier": json.dumps(dossier)},
+        files=[("files", ("scan.pdf", scan, "application/pdf"))],
+        headers=headers,
+    )
+
+
+def test_counter_intake_documents_every_refusal_it_gives(client: TestClient, app, settings) -> None:
+    """A scan that is not a PDF/JPEG/PNG is 415, one over the file limit 413: both were missing from the
+    OpenAPI document, as was 409 (the same Idempotency-Key still running), so a generated client could not
+    read them."""
+    headers = _headers(client, app)
+    documented = client.get("/api/openapi.json").json()["paths"]["/api/v1/backoffice/intake"]["post"]["responses"]
+    wrong_type = _problem(_intake(headers, client, b"GIF89a not a scan"), 415)
+    too_large = _problem(_intake(headers, client, b"%PDF-1.7\n" + b"0" * settings.max_file_bytes), 413)
+    for status in (wrong_type["status"], too_large["status"], 409):
+        assert PROBLEM in documented[str(status)]["content"], status
