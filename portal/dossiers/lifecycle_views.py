@@ -347,7 +347,11 @@ def _supplement_page(
     }
     # Asked answers saved with an error (a step keeps what was typed): to correct before sending.
     asked_fields = {str(i.get("target")) for i in supplement.items if i.get("kind") == "field"}
-    invalid = {path.split(".", 1)[0] for path in validate_data(defn, dossier.data)} & asked_fields
+    wrong = {path.split(".", 1)[0] for path in validate_data(defn, dossier.data)}
+    invalid = wrong & asked_fields
+    # Answers that are not valid but were not asked (so cannot be changed here), by their label: the refusal
+    # names them by their field names, which the citizen never sees.
+    not_asked = [_label(defn, name) for name in sorted(wrong - asked_fields)]
     return render(
         request,
         "dossiers/supplement.html",
@@ -361,11 +365,20 @@ def _supplement_page(
             "files": files,
             "pending": pending,
             "invalid": invalid,
+            "not_asked_invalid": not_asked,
             "format_address": format_address,
             "error": error,
         },
         status_code=error.status_code if error else 200,
     )
+
+
+def _label(defn: FormDefinition, name: str) -> Any:
+    """A field's label ({vi, en}), or its name when the form does not have it."""
+    try:
+        return defn.find_field(name).label
+    except KeyError:
+        return name
 
 
 @router.get("/dossiers/{dossier_id}/supplement", name="dossier_supplement")

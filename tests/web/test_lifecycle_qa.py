@@ -7,6 +7,8 @@ HTTP, as in test_lifecycle_pages.py (whose helpers these tests use).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -67,3 +69,38 @@ def test_an_asked_field_shown_only_under_a_condition_stays_shown_with_javascript
     row = fresh(db, dossier)
     assert row.data["purpose_other"] == "Vay vốn ngân hàng để mua nhà" and row.data["purpose"] == "loan"
     assert row.status == DossierStatus.SUPPLEMENT_REQUESTED
+
+
+def _summary_text(html: str) -> str:
+    """The error summary as the citizen reads it (without its markup, so links' targets do not count)."""
+    summary = html.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", summary))
+
+
+def test_a_refused_answer_names_what_is_missing_by_its_label_not_its_code(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    """Sending before uploading the asked document said "…before sending: giay_to_ly_hon." (the lifecycle's
+    message names components and fields by their codes); an answer not asked but invalid was named by its code
+    too, and could not be corrected. Both are now named by their labels, in the page's language."""
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    _ask(db, dossier, ("component", "giay_to_ly_hon"))
+    row = fresh(db, dossier)
+    row.data = {**row.data, "phone": "12"}  # saved before a rule changed, say: not valid, and not asked
+    db.add(row)
+    db.commit()
+    url = f"/dossiers/{dossier.id}/supplement"
+    refused = post(client, url, url)
+    assert refused.status_code == 422
+    text = _summary_text(refused.text)
+    assert "giay_to_ly_hon" not in text and "phone" not in text, text
+    assert "Bản sao bản án" in text and "Số điện thoại" in text, text
+    assert 'href="#item-component-giay_to_ly_hon"' in refused.text  # still linked to the item
+
+    client.cookies.set("lang", "en")
+    refused = post(client, url, url)
+    text = _summary_text(refused.text)
+    assert "giay_to_ly_hon" not in text and "Copy of the final divorce judgment" in text, text
+    assert "Phone number" in text, text
+    assert fresh(db, dossier).status == DossierStatus.SUPPLEMENT_REQUESTED
