@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -79,6 +79,7 @@ __all__ = [
 SUB_STATUS_STATES = (*OPEN_STATES, DossierStatus.RESULT_READY)
 HANDOVERS = ("online", "centre", "post")
 MAX_TEXT = 2000
+MAX_TARGET = 100  # a component id or a form field name
 
 
 class RatingCriterion(LabelledEnum):
@@ -100,8 +101,10 @@ class SupplementItem(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["component", "field"]
-    target: str
-    reason: str
+    target: str = Field(
+        min_length=1, max_length=MAX_TARGET, description="A component id of the procedure, or a field name of the form."
+    )
+    reason: str = Field(min_length=1, max_length=MAX_TEXT, description="Why it is asked (shown to the applicant).")
 
 
 def _link(dossier: Dossier) -> str:

@@ -157,3 +157,26 @@ def test_counter_intake_documents_every_refusal_it_gives(client: TestClient, app
     too_large = _problem(_intake(headers, client, b"%PDF-1.7\n" + b"0" * settings.max_file_bytes), 413)
     for status in (wrong_type["status"], too_large["status"], 409):
         assert PROBLEM in documented[str(status)]["content"], status
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"kind": "field", "target": "x" * 100_000, "reason": "Ghi rõ."}, "target"),
+        ({"kind": "component", "target": "", "reason": "Ghi rõ."}, "target"),
+        ({"kind": "component", "target": "to_khai", "reason": "r" * 100_000}, "reason"),
+    ],
+)
+def test_supplement_items_are_bounded(client: TestClient, app, item: dict[str, str], field: str) -> None:
+    """An item's target and reason had no bound: a 100 000-character unknown target came back whole in the
+    problem's detail. Now each is a field error, like the message's own limit."""
+    headers = _headers(client, app)
+    dossier = committed_dossier(app, status=DossierStatus.RECEIVED)
+    r = client.post(
+        f"/api/v1/backoffice/dossiers/{dossier.code}/request-supplement",
+        json={"message": "Đề nghị bổ sung.", "items": [item]},
+        headers=headers,
+    )
+    problem = _problem(r, 422)
+    assert problem["errors"][0]["loc"] == ["body", "items", 0, field] and len(r.content) < 2000
+    assert _status(app, dossier)[0] == DossierStatus.RECEIVED
