@@ -54,6 +54,7 @@ SCORE_LABELS = {
     4: N_("Satisfied"),
     5: N_("Very satisfied"),
 }
+SCORE_TEXTS = frozenset(str(n) for n in SCORES)
 MAX_COMMENT = 2000
 HANDOVER_LABELS = {
     "online": N_("downloaded online"),
@@ -303,7 +304,7 @@ def dossier_response(
     if "comment" in errors:
         error_items.append(("rating-comment-wrap", t(N_("Comment")), t(errors["comment"], n=MAX_COMMENT)))
     if rating_error is not None:
-        error_items.append(("rating-form", "", t(rating_error.msgid, rating_error.params)))
+        error_items.append(("rating", "", t(rating_error.msgid, rating_error.params)))  # the form or the rating
     return render(
         request,
         "dossiers/detail.html",
@@ -453,7 +454,7 @@ def parse_rating(form: FormData) -> tuple[dict[str, int], str | None, dict[str, 
         typed[criterion] = value
         if not value:
             errors[criterion] = N_("Choose a score from 1 to 5.")
-        elif not value.isdigit() or int(value) not in SCORES:
+        elif value not in SCORE_TEXTS:  # not isdigit(): int() reads "٣" (an Arabic-Indic three) as 3
             errors[criterion] = N_("A score is a whole number from 1 to 5.")
         else:
             scores[criterion] = int(value)
@@ -476,7 +477,23 @@ def rate(
 ) -> Response:
     """Rate the service once the dossier is completed; a refusal shows the form again with what was typed."""
     dossier = service.own_dossier(session, dossier_id, account, lock=True)
+    if dossier.status != DossierStatus.COMPLETED:
+        # The page has no rating form to show a refusal in: the error page says why.
+        raise Conflict(
+            N_("A dossier can be rated once it is completed: this one is {status}."),
+            {"status": DossierStatus(dossier.status)},
+        )
     scores, comment, errors, typed = parse_rating(form)
+    done = str(request.app.url_path_for("dossier", dossier_id=dossier.id)) + "?rated=1#rating"
+    rated = session.get(DossierRating, dossier.id)
+    if rated is not None:
+        if rated.account_id == account.id and rated.scores == scores and rated.comment == comment:
+            return redirect(done)  # the same rating sent twice (a double click, the back button): it is recorded
+        # Rated already (another tab): say so above the rating, whatever this form held.
+        refused = Conflict(N_("This dossier has already been rated."))
+        return dossier_response(
+            request, session, dossier.id, account, settings, status_code=409, rating_error=refused, typed=typed
+        )
     if errors:
         return dossier_response(
             request, session, dossier.id, account, settings, status_code=422, rating_errors=errors, typed=typed
@@ -487,5 +504,4 @@ def rate(
         return dossier_response(
             request, session, dossier.id, account, settings, status_code=exc.status_code, rating_error=exc, typed=typed
         )
-    url = str(request.app.url_path_for("dossier", dossier_id=dossier.id)) + "?rated=1#rating"
-    return redirect(url, background=BackgroundTask(worker.wake) if worker is not None else None)
+    return redirect(done, background=BackgroundTask(worker.wake) if worker is not None else None)

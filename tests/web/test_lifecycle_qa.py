@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from auth.models import Account
 from portal.dossiers import lifecycle
-from portal.dossiers.models import Dossier, DossierStatus
+from portal.dossiers.models import Dossier, DossierEvent, DossierRating, DossierStatus
 from tests.conftest import signup
 from tests.web.test_lifecycle_pages import BY, fresh, post, received, submitted
 
@@ -104,3 +104,92 @@ def test_a_refused_answer_names_what_is_missing_by_its_label_not_its_code(
     assert "giay_to_ly_hon" not in text and "Copy of the final divorce judgment" in text, text
     assert "Phone number" in text, text
     assert fresh(db, dossier).status == DossierStatus.SUPPLEMENT_REQUESTED
+
+
+def _completed(db: Session, account: Account) -> Dossier:
+    dossier = received(db, submitted(db, account))
+    row = fresh(db, dossier)
+    row.status = DossierStatus.RESULT_READY  # the result itself is tested in test_lifecycle_pages.py
+    db.add(row)
+    db.commit()
+    lifecycle.complete(session=db, dossier=row, handover="online", by=BY)
+    db.commit()
+    return row
+
+
+def _scores(value: str = "4") -> dict[str, str]:
+    return {f"score-{c.value}": value for c in lifecycle.RATING_CRITERIA}
+
+
+def _anchors_exist(html: str) -> None:
+    """Every link of the error summary leads to something on the page."""
+    summary = html.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+    targets = re.findall(r'href="#([^"]+)"', summary)
+    assert targets
+    for target in targets:
+        assert f'id="{target}"' in html, f"the error summary links to #{target}, which is not on the page"
+
+
+def test_a_score_is_one_of_the_digits_1_to_5(person: tuple[TestClient, Account], db: Session) -> None:
+    """An Arabic-Indic three ("٣") passed str.isdigit() and int() and was recorded as 3."""
+    client, account = person
+    dossier = _completed(db, account)
+    url = f"/dossiers/{dossier.id}"
+    for odd in ("٣", "³", "０4", "+4", "4.0"):
+        r = post(client, f"{url}/rating", url, **_scores(odd))
+        assert r.status_code == 422, odd
+    db.rollback()  # a new snapshot
+    assert db.get(DossierRating, dossier.id) is None
+
+
+def test_rating_a_dossier_not_completed_says_why(person: tuple[TestClient, Account], db: Session) -> None:
+    """The refusal was put in the rating section, which a dossier not completed does not have: a 409 page with
+    no message at all. It is now the error page, with the status by its label."""
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    url = f"/dossiers/{dossier.id}"
+    r = post(client, f"{url}/rating", url, **_scores())
+    assert r.status_code == 409
+    main = r.text.split('id="main"', 1)[1]
+    assert "Đã tiếp nhận" in main and ">received<" not in main and " received." not in main, main
+    r = post(client, f"{url}/rating", url, **_scores("9"))  # whatever the form held
+    assert r.status_code == 409
+
+
+def test_a_second_rating_is_refused_above_the_first_and_the_same_one_twice_is_not_an_error(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    """A form sent from another tab after the rating, with a missing score or a long comment, was answered with
+    field errors whose links led to a form no longer on the page; the same rating sent twice (a double click
+    without JavaScript, the back button) was an error."""
+    client, account = person
+    dossier = _completed(db, account)
+    url = f"/dossiers/{dossier.id}"
+    first = post(client, f"{url}/rating", url, **_scores("5"), comment="Tốt.")
+    assert first.status_code == 303
+    twice = post(client, f"{url}/rating", url, **_scores("5"), comment="Tốt.")
+    assert twice.status_code == 303 and twice.headers["location"] == f"{url}?rated=1#rating"
+    for form in ({**_scores("1"), "comment": "x" * 2001}, {**_scores("2"), "score-guidance": ""}, _scores("3")):
+        again = post(client, f"{url}/rating", url, **form)
+        assert again.status_code == 409
+        assert "Hồ sơ này đã được đánh giá" in _summary_text(again.text) or "already been rated" in again.text
+        _anchors_exist(again.text)
+    db.rollback()  # a new snapshot
+    rating = db.get(DossierRating, dossier.id)
+    assert rating is not None and set(rating.scores.values()) == {5}
+    events = db.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier.id, DossierEvent.kind == "rated"))
+    assert len(events.all()) == 1
+
+
+def test_the_rating_and_the_answer_forms_are_sent_once_with_javascript(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    """portal.js keeps a `data-once` form from being sent twice by a double click; these two had no mark."""
+    client, account = person
+    dossier = _completed(db, account)
+    form = client.get(f"/dossiers/{dossier.id}").text.split('id="rating-form"', 1)[1].split(">", 1)[0]
+    assert "data-once" in form
+    waiting = received(db, submitted(db, account))
+    _ask(db, waiting, ("component", "giay_to_ly_hon"))
+    page = client.get(f"/dossiers/{waiting.id}/supplement").text
+    assert "data-once" in page.split('class="resubmit-form"', 1)[1].split(">", 1)[0]
