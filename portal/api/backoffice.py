@@ -363,7 +363,11 @@ def download_result(
         ResultCopy, Query(description="sealed: the portal's copy (default); original: as uploaded")
     ] = ResultCopy.SEALED,
 ) -> Response:
-    """One result document: the portal's sealed copy the applicant gets, or the agency's original."""
+    """One result document: the portal's sealed copy the applicant gets (named as uploaded), or the agency's
+    original (`copy=original`, named `<name>-original.pdf`)."""
     _, row = partner_reads.agency_result(session, code, partner.agency_code, result_id)
-    key = row.sealed_key if copy == ResultCopy.SEALED else row.storage_key
-    return _attachment(_stored(storage, key), row.filename)
+    if copy == ResultCopy.SEALED:
+        return _attachment(_stored(storage, row.sealed_key), row.filename)
+    # Named apart from the sealed copy: `curl -OJ` of both would otherwise refuse to overwrite the first.
+    stem = row.filename.removesuffix(".pdf").removesuffix(".PDF")
+    return _attachment(_stored(storage, row.storage_key), f"{stem}-original.pdf")

@@ -14,8 +14,9 @@ from portal.api.backoffice import decode_cursor, encode_cursor
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.dossiers.partner_reads import last_change
 from portal.kernel.db import writer
+from signing.pki import get_pki
 from tests import factories
-from tests.api.helpers import committed_dossier
+from tests.api.helpers import committed_dossier, signed_by
 from tests.api.test_token_and_api import bearer, get_token, new_client
 
 pytestmark = pytest.mark.db
@@ -180,3 +181,24 @@ def test_supplement_items_are_bounded(client: TestClient, app, item: dict[str, s
     problem = _problem(r, 422)
     assert problem["errors"][0]["loc"] == ["body", "items", 0, field] and len(r.content) < 2000
     assert _status(app, dossier)[0] == DossierStatus.RECEIVED
+
+
+def test_the_sealed_and_the_original_result_download_under_different_names(client: TestClient, app) -> None:
+    """BACKOFFICE.md downloads both with `curl -OJ`: under one name, curl refused to overwrite the first file
+    (exit 23) and the original was never saved."""
+    headers = _headers(client, app)
+    dossier = committed_dossier(app, status=DossierStatus.RECEIVED)
+    agency = get_pki(app).issue_agency("Ủy ban nhân dân phường Hoa Lư", "UBXA")
+    signed = signed_by(agency, factories.pdf_bytes("Giay xac nhan"))
+    r = client.post(
+        f"/api/v1/backoffice/dossiers/{dossier.code}/result",
+        files=[("files", ("giay-xac-nhan.pdf", signed, "application/pdf"))],
+        headers=headers,
+    )
+    assert r.status_code == 200, r.text
+    url = r.json()["results"][0]["download_url"]
+    sealed = client.get(url, headers=headers)
+    original = client.get(url, params={"copy": "original"}, headers=headers)
+    assert original.content == signed and sealed.content != signed
+    assert 'filename="giay-xac-nhan.pdf"' in sealed.headers["content-disposition"]
+    assert 'filename="giay-xac-nhan-original.pdf"' in original.headers["content-disposition"]
