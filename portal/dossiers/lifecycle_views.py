@@ -412,8 +412,9 @@ def answer_supplement(
         lifecycle.answer_supplement(session=session, dossier=dossier, by=account)
     except DomainError as exc:
         if isinstance(exc, Conflict) and _answered_before(session, dossier):
-            # Sent already (a second click, another tab): nothing is left to answer.
-            return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)))
+            # Sent already (a second click, another tab): nothing is left to answer, and the answer is with the
+            # agency, which the page says (a double click without JavaScript shows only the second response).
+            return redirect(done)
         if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED:
             raise
         return _supplement_page(request, session, dossier, proc, defn, error=exc)

@@ -392,6 +392,10 @@ async def upload(
         if error is not None:
             if proc.component(component_id) is None:
                 raise NotFound(N_("This dossier has no such component."))
+            if dossier.status not in EDITABLE:
+                # Sent from a page left open (the back button after the answer was sent): the documents page
+                # would come back as a draft's, with every upload form; the error page says why instead.
+                raise error
             return _render_files(
                 request, session, settings, dossier, proc, defn, error=error, error_component=component_id
             )

@@ -337,7 +337,7 @@ def test_only_the_asked_document_can_be_changed_then_the_answer_is_sent(
     assert 'class="event-supplement_answered"' in page.text
     # A second click changes nothing and is not an error; the pages are read-only again.
     again = post(client, f"/dossiers/{dossier.id}/supplement", f"/dossiers/{dossier.id}")
-    assert again.status_code == 303 and again.headers["location"] == f"/dossiers/{dossier.id}"
+    assert again.status_code == 303 and again.headers["location"] == f"/dossiers/{dossier.id}?resubmitted=1"
     assert client.get(f"/dossiers/{dossier.id}/steps/applicant").status_code == 303
     assert client.get(f"/dossiers/{dossier.id}/supplement").status_code == 303
     answered = db.exec(

@@ -15,8 +15,10 @@ from sqlmodel import Session, select
 
 from auth.models import Account
 from portal.dossiers import lifecycle
-from portal.dossiers.models import Dossier, DossierEvent, DossierRating, DossierStatus
-from tests.conftest import signup
+from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierRating, DossierStatus
+from tests import factories
+from tests.conftest import csrf, signup
+from tests.web.flow import upload
 from tests.web.test_lifecycle_pages import BY, fresh, post, received, submitted
 
 pytestmark = pytest.mark.db
@@ -193,3 +195,26 @@ def test_the_rating_and_the_answer_forms_are_sent_once_with_javascript(
     _ask(db, waiting, ("component", "giay_to_ly_hon"))
     page = client.get(f"/dossiers/{waiting.id}/supplement").text
     assert "data-once" in page.split('class="resubmit-form"', 1)[1].split(">", 1)[0]
+
+
+def test_after_the_answer_is_sent_a_page_left_open_neither_uploads_nor_turns_into_a_draft(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    """Back to the documents page after sending the answer, then an upload: the refusal came back as the
+    documents page of a draft (the draft's progress steps, an upload form for every component, "Continue to
+    check your answers"). It is now the error page; nothing is stored."""
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    _ask(db, dossier, ("component", "giay_to_ly_hon"))
+    token = csrf(client, f"/dossiers/{dossier.id}/files")  # the page, open before the answer was sent
+    assert upload(client, dossier.id, "giay_to_ly_hon", "moi.pdf", factories.pdf_bytes(), "application/pdf").is_redirect
+    sent = post(client, f"/dossiers/{dossier.id}/supplement", f"/dossiers/{dossier.id}/supplement")
+    assert sent.status_code == 303
+    files = [("files", ("muon.pdf", factories.pdf_bytes(), "application/pdf"))]
+    late = client.post(f"/dossiers/{dossier.id}/files/giay_to_ly_hon", data={"csrf_token": token}, files=files)
+    assert late.status_code == 409
+    main = late.text.split('id="main"', 1)[1]
+    assert 'type="file"' not in main and "progress-steps" not in main and "/review" not in main, main
+    db.rollback()  # a new snapshot
+    names = db.exec(select(DossierFile.filename).where(DossierFile.dossier_id == dossier.id)).all()
+    assert "muon.pdf" not in names
