@@ -173,6 +173,9 @@ async def nul_in_request(request: Request) -> tuple[str | int, ...] | None:
             return ("query", name)
     content_type = request.headers.get("content-type", "")
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        # The body first: read, it is kept on the request, so a route that takes JSON (a form-encoded body sent
+        # to it is refused there, after the token check) can still read it; the form is kept too.
+        await request.body()
         form = await request.form()  # cached on the request: the route reads the same one (a broken one: 400)
         for name, value in form.multi_items():
             if isinstance(value, UploadFile):
