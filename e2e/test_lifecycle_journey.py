@@ -252,6 +252,20 @@ def test_supplement_result_and_rating(
     for expected in (RESULT_TITLE, code, "Nguyễn Văn An", AGENCY_NAME):
         assert expected in text, f"{expected!r} is not in the result:\n{text}"
 
+    # ---- the downloaded copy, checked on /verify from a phone: recognised, and the page fits the screen
+    page.set_viewport_size(VIEWPORTS["phone"])
+    results.locator("a[href$='/verify']").click()
+    page.wait_for_url("**/verify")
+    page.locator("#verify-file").set_input_files(result_pdf)
+    page.locator("main form[enctype] button[type=submit]").click()
+    expect(page.locator("#issued-title")).to_be_visible()
+    expect(page.locator("main")).to_contain_text(code)
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"/verify is wider than the phone: {widths}"  # the fingerprint, the table
+    visit("verify-result-phone")
+    page.set_viewport_size(VIEWPORTS["desktop"])
+    _dossier_page(page, dossier_id)
+
     # ---- the citizen rates the service, once
     form = page.locator("#rating-form")
     expect(form.locator("fieldset")).to_have_count(5)
