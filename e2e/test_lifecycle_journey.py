@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
 from sqlmodel import Session
 
 import portal.wiring  # noqa: F401  (the providers the simulator's development client needs: the agency check)
@@ -158,6 +158,10 @@ def _submit_dossier(page: Page, tmp_path: Path) -> tuple[str, str]:
     return dossier_id, code
 
 
+def _size(name: str) -> ViewportSize:
+    return ViewportSize(width=VIEWPORTS[name]["width"], height=VIEWPORTS[name]["height"])
+
+
 def _dossier_page(page: Page, dossier_id: str) -> None:
     page.goto(f"/dossiers/{dossier_id}")
     expect(page.locator("dl.facts").first).to_be_visible()
@@ -253,7 +257,7 @@ def test_supplement_result_and_rating(
         assert expected in text, f"{expected!r} is not in the result:\n{text}"
 
     # ---- the downloaded copy, checked on /verify from a phone: recognised, and the page fits the screen
-    page.set_viewport_size(VIEWPORTS["phone"])
+    page.set_viewport_size(_size("phone"))
     results.locator("a[href$='/verify']").click()
     page.wait_for_url("**/verify")
     page.locator("#verify-file").set_input_files(result_pdf)
@@ -263,7 +267,7 @@ def test_supplement_result_and_rating(
     widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert widths[0] <= widths[1], f"/verify is wider than the phone: {widths}"  # the fingerprint, the table
     visit("verify-result-phone")
-    page.set_viewport_size(VIEWPORTS["desktop"])
+    page.set_viewport_size(_size("desktop"))
     _dossier_page(page, dossier_id)
 
     # ---- the citizen rates the service, once
