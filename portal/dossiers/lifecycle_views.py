@@ -416,6 +416,10 @@ def answer_supplement(
             # agency, which the page says (a double click without JavaScript shows only the second response).
             return redirect(done)
         if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED:
+            # Nothing to answer (the agency decided meanwhile): the error page, the status by its label (the
+            # refusal carries its code).
+            if "status" in exc.params:
+                exc.params["status"] = DossierStatus(dossier.status)
             raise
         return _supplement_page(request, session, dossier, proc, defn, error=exc)
     return redirect(done, background=BackgroundTask(worker.wake) if worker is not None else None)

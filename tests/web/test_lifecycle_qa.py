@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from auth.models import Account
-from portal.dossiers import lifecycle
+from portal.dossiers import lifecycle, service
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierRating, DossierStatus
 from tests import factories
 from tests.conftest import csrf, signup
@@ -218,3 +218,24 @@ def test_after_the_answer_is_sent_a_page_left_open_neither_uploads_nor_turns_int
     db.rollback()  # a new snapshot
     names = db.exec(select(DossierFile.filename).where(DossierFile.dossier_id == dossier.id)).all()
     assert "muon.pdf" not in names
+
+
+def test_answering_a_request_the_agency_closed_meanwhile_says_the_status_by_its_label(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    """The request page open, the agency rejects the dossier, the citizen sends: the error page said "it is
+    rejected" (the status's code) in both languages."""
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    _ask(db, dossier, ("component", "giay_to_ly_hon"))
+    url = f"/dossiers/{dossier.id}/supplement"
+    token = csrf(client, url)
+    service.reject(session=db, dossier=fresh(db, dossier), reason="Không thuộc thẩm quyền.", by=BY)
+    db.commit()
+    late = client.post(url, data={"csrf_token": token})
+    assert late.status_code == 409
+    main = late.text.split('id="main"', 1)[1]
+    assert "rejected" not in main and "Đã từ chối" in main, main
+    client.cookies.set("lang", "en")
+    main = client.post(url, data={"csrf_token": token}).text.split('id="main"', 1)[1]
+    assert "it is rejected" not in main and "it is Rejected" in main, main
