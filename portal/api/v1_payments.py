@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from payments import report
@@ -40,6 +40,8 @@ class DossierPayments(BaseModel):
 
 
 class Rejection(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # as every other body: a misspelt field is an error, not dropped
+
     reason: str = Field(min_length=3, max_length=1000, description="Shown to the applicant.")
 
 

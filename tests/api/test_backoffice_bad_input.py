@@ -202,3 +202,16 @@ def test_the_sealed_and_the_original_result_download_under_different_names(clien
     assert original.content == signed and sealed.content != signed
     assert 'filename="giay-xac-nhan.pdf"' in sealed.headers["content-disposition"]
     assert 'filename="giay-xac-nhan-original.pdf"' in original.headers["content-disposition"]
+
+
+def test_reject_refuses_unknown_fields_like_every_other_body(client: TestClient, app) -> None:
+    """`{"reason": …, "refund": false}` was accepted and `refund` silently dropped; the other bodies forbid it."""
+    headers = _headers(client, app)
+    dossier = committed_dossier(app)
+    r = client.post(
+        f"/api/v1/backoffice/dossiers/{dossier.code}/reject",
+        json={"reason": "Thiếu giấy tờ.", "refund": False},
+        headers=headers,
+    )
+    assert _problem(r, 422)["errors"][0]["loc"] == ["body", "refund"]
+    assert _status(app, dossier)[0] == DossierStatus.SUBMITTED
