@@ -8,6 +8,7 @@ HTTP, as in test_lifecycle_pages.py (whose helpers these tests use).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,7 @@ from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierRa
 from tests import factories
 from tests.conftest import csrf, signup
 from tests.web.flow import upload
-from tests.web.test_lifecycle_pages import BY, fresh, post, received, submitted
+from tests.web.test_lifecycle_pages import BY, fresh, post, received, submitted, with_result
 
 pytestmark = pytest.mark.db
 
@@ -239,3 +240,16 @@ def test_answering_a_request_the_agency_closed_meanwhile_says_the_status_by_its_
     client.cookies.set("lang", "en")
     main = client.post(url, data={"csrf_token": token}).text.split('id="main"', 1)[1]
     assert "it is rejected" not in main and "it is Rejected" in main, main
+
+
+def test_the_receipt_link_still_looks_like_a_button_beside_a_result(
+    app: Any, person: tuple[TestClient, Account], db: Session
+) -> None:
+    """With a result on the page the receipt's link lost its `primary` class and kept none: a bare `.button`
+    has no border, background nor underline, so on a phone it read as plain text."""
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    with_result(app, db, fresh(db, dossier))
+    page = client.get(f"/dossiers/{dossier.id}").text
+    link = re.search(r'<a class="([^"]*)" href="/dossiers/[0-9a-f]{32}/receipt.pdf"', page)
+    assert link is not None and link.group(1).split() == ["button", "secondary"], link
