@@ -253,3 +253,25 @@ def test_the_receipt_link_still_looks_like_a_button_beside_a_result(
     page = client.get(f"/dossiers/{dossier.id}").text
     link = re.search(r'<a class="([^"]*)" href="/dossiers/[0-9a-f]{32}/receipt.pdf"', page)
     assert link is not None and link.group(1).split() == ["button", "secondary"], link
+
+
+def test_the_pages_of_what_was_not_asked_do_not_say_it_was(person: tuple[TestClient, Account], db: Session) -> None:
+    """A request for a document only: the form's steps said "The agency asked you to change some of your
+    answers"; a request for an answer only: the documents page said "The agency asked you for some documents
+    again"."""
+    client, account = person
+    client.cookies.set("lang", "en")
+    documents_only = received(db, submitted(db, account))
+    _ask(db, documents_only, ("component", "giay_to_ly_hon"))
+    step = client.get(f"/dossiers/{documents_only.id}/steps/applicant").text
+    note = step.split('id="supplement-note">', 1)[1].split("</p>", 1)[0]
+    assert note == "The agency did not ask you to change any answer: they are shown as you sent them.", note
+    files = client.get(f"/dossiers/{documents_only.id}/files").text
+    assert "The agency asked you for some documents again." in files
+    answers_only = received(db, submitted(db, account))
+    _ask(db, answers_only, ("field", "phone"))
+    files = client.get(f"/dossiers/{answers_only.id}/files").text
+    note = files.split('id="supplement-note">', 1)[1].split("</p>", 1)[0]
+    assert note == "The agency did not ask for any document again: they stay as you sent them.", note
+    step = client.get(f"/dossiers/{answers_only.id}/steps/applicant").text
+    assert "The agency asked you to change some of your answers." in step
