@@ -58,10 +58,13 @@ class Replayed(Exception):
 
 
 def _canonical_json(body: bytes) -> bytes:
+    if not body.strip():
+        body = b"{}"  # no body, `{}` and `null` are the same empty request (`start-processing` takes any)
     try:
-        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return body
+    return json.dumps({} if data is None else data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def fingerprint(request: Request) -> str:

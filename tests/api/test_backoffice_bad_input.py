@@ -215,3 +215,19 @@ def test_reject_refuses_unknown_fields_like_every_other_body(client: TestClient,
     )
     assert _problem(r, 422)["errors"][0]["loc"] == ["body", "refund"]
     assert _status(app, dossier)[0] == DossierStatus.SUBMITTED
+
+
+def test_an_empty_body_is_the_same_request_as_an_empty_object(client: TestClient, app) -> None:
+    """`start-processing` takes no body, `{}` or `null`: a retry that adds `{}` (as many HTTP libraries do)
+    was refused as "this Idempotency-Key was already used for another request"."""
+    headers = {**_headers(client, app), "Idempotency-Key": "start-1"}
+    dossier = committed_dossier(app, status=DossierStatus.RECEIVED)
+    url = f"/api/v1/backoffice/dossiers/{dossier.code}/start-processing"
+    first = client.post(url, headers=headers)
+    assert first.status_code == 200, first.text
+    for body in (b"{}", b"null"):
+        again = client.post(url, content=body, headers={**headers, "Content-Type": "application/json"})
+        assert again.status_code == 200, (body, again.text)
+        assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    other = client.post(url, json={"x": 1}, headers=headers)
+    assert "another request" in _problem(other, 422)["detail"]
