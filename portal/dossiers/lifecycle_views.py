@@ -251,7 +251,9 @@ def criteria() -> list[tuple[str, str]]:
 def life_context(session: Session, dossier: Dossier, proc: Procedure, defn: FormDefinition) -> dict[str, Any]:
     """What the dossier page shows of the dossier's life after submission."""
     events = queries.timeline(session, dossier)
-    supplement = lifecycle.open_supplement(session, dossier)
+    # A request left unanswered when the agency decided (rejected meanwhile) is no longer awaited.
+    awaited = dossier.status == DossierStatus.SUPPLEMENT_REQUESTED
+    supplement = lifecycle.open_supplement(session, dossier) if awaited else None
     rejected = [e for e in events if e.kind == DossierEventKind.REJECTED]
     apologies: list[DossierApology] = _rows(session, DossierApology, dossier, col(DossierApology.at))
     results: list[DossierResult] = _rows(session, DossierResult, dossier, col(DossierResult.created_at))

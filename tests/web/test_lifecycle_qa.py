@@ -275,3 +275,20 @@ def test_the_pages_of_what_was_not_asked_do_not_say_it_was(person: tuple[TestCli
     assert note == "The agency did not ask for any document again: they stay as you sent them.", note
     step = client.get(f"/dossiers/{answers_only.id}/steps/applicant").text
     assert "The agency asked you to change some of your answers." in step
+
+
+def test_a_dossier_rejected_while_a_supplement_was_awaited_does_not_ask_for_it(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    """Rejected with a supplement request unanswered, the page still said "The agency asks for additional
+    information … The processing time is paused until you send your answer" with an "Answer the request" button
+    (which led back to the same page)."""
+    client, account = person
+    dossier = received(db, submitted(db, account))
+    _ask(db, dossier, ("component", "giay_to_ly_hon"))
+    service.reject(session=db, dossier=fresh(db, dossier), reason="Không thuộc thẩm quyền.\nNộp tại Sở.", by=BY)
+    db.commit()
+    page = client.get(f"/dossiers/{dossier.id}").text
+    assert 'id="rejection"' in page and "Không thuộc thẩm quyền." in page
+    assert 'id="supplement"' not in page and f"/dossiers/{dossier.id}/supplement" not in page
+    assert '<p class="rejection-reason">' in page  # its lines kept (white-space: pre-line)
