@@ -350,3 +350,43 @@ def test_late_dossier_apology(
     expect(page.locator("ol.timeline li.event-apology")).to_have_count(1)
     visit("apology")
     page.context.close()
+
+
+def test_an_asked_answer_under_a_condition_can_be_changed_on_a_phone(
+    new_context: Callable[..., BrowserContext],
+    agency: Callable[..., AgencySimulator],
+    shot: Callable[[Page, str], Path],
+    tmp_path: Path,
+) -> None:
+    """The agency asks for one answer, "specify the purpose", which the form shows only for some purposes; the
+    purpose itself is not asked, so it is not an input. With JavaScript on, portal.js hid the asked field (it
+    read no purpose in the form) and the citizen could not answer (found by QA; tests/web/test_lifecycle_qa.py
+    checks the markup, this the browser)."""
+    page = _start(new_context)
+    page.set_viewport_size(_size("phone"))
+
+    def visit(name: str) -> None:
+        check_axe(page, f"asked-field/{name}")
+        shot(page, name)
+
+    _sign_in(page, shot)
+    dossier_id, code = _submit_dossier(page, tmp_path)
+    simulator = agency(code, Policy(supplement=Supplement.ALWAYS, supplement_target="field:purpose_other"))
+    assert _steps(_pass(simulator)) == ["receive", "start_processing", "request_supplement"]
+    page.goto(f"/dossiers/{dossier_id}/supplement")
+    page.locator("#item-field-purpose_other a.button").click()
+    page.wait_for_url(re.compile(rf"/dossiers/{dossier_id}/steps/status"))
+    answer = page.locator("form.dossier-form").get_by_label("Ghi rõ mục đích sử dụng")
+    expect(answer).to_be_visible()
+    expect(page.locator("form.dossier-form select, form.dossier-form input[type=radio]")).to_have_count(0)
+    visit("asked-field")
+    answer.fill("Vay vốn Ngân hàng Chính sách xã hội để mua nhà ở xã hội")
+    page.locator(".actions").get_by_role("button", name="Lưu thay đổi").click()
+    page.wait_for_url(f"**/dossiers/{dossier_id}/supplement")
+    item = page.locator("#item-field-purpose_other")
+    expect(item).to_contain_text("Ngân hàng Chính sách xã hội")
+    page.locator("form.resubmit-form button[type=submit]").click()
+    page.wait_for_url(re.compile(rf"/dossiers/{dossier_id}\?resubmitted=1"))
+    expect(page.locator("#resubmitted")).to_be_visible()
+    visit("answered")
+    page.context.close()
