@@ -461,8 +461,9 @@ def issue_result(
     """RECEIVED | IN_PROCESS → RESULT_READY with the agency's signed PDFs.
 
     Each file must be a PDF whose every signature is intact, trusted, unrevoked and covers the whole file
-    (`signing.verify_service.check_pdf`); otherwise Invalid names the file and the reasons (in the language of
-    `translate`) and nothing is stored. The original is kept, and the portal's sealed copy beside it (for
+    (`signing.verify_service.check_pdf`), one of them made with an organisation certificate (not a person's,
+    which names a CCCD); otherwise Invalid names the file and the reasons (in the language of `translate`) and
+    nothing is stored. The original is kept, and the portal's sealed copy beside it (for
     `/verify`). A retry with the same files returns the results already issued.
     """
     if dossier.status == DossierStatus.RESULT_READY:
@@ -488,6 +489,16 @@ def issue_result(
                     "reason": _refusal_reason(report, translate, settings),
                     "problems": [*report.problems, *(p for sig in report.signatures for p in sig.problems)],
                 },
+            )
+        if not any(sig.ok and sig.signer_cccd is None for sig in report.signatures):
+            # Every signature names a citizen's identity number: a person signed it, not the agency (its
+            # organisation certificate carries no CCCD). A leader's signature beside the agency's is fine.
+            raise Invalid(
+                N_(
+                    "The result {file} was refused: it is signed only by a person ({signer}), not with the "
+                    "agency's organisation certificate."
+                ),
+                {"file": name, "signer": ", ".join(sorted({sig.signer_name or "?" for sig in report.signatures}))},
             )
         checked.append((name, data, report))
     refused = N_("A result can be issued only for a received dossier or one being processed: this one is {status}.")

@@ -18,6 +18,7 @@ from signing.pki import get_pki
 from tests import factories
 from tests.api.helpers import committed_dossier, signed_by
 from tests.api.test_token_and_api import bearer, get_token, new_client
+from tests.lifecycle_factories import sign
 
 pytestmark = pytest.mark.db
 PROBLEM = "application/problem+json"
@@ -231,3 +232,25 @@ def test_an_empty_body_is_the_same_request_as_an_empty_object(client: TestClient
         assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
     other = client.post(url, json={"x": 1}, headers=headers)
     assert "another request" in _problem(other, 422)["detail"]
+
+
+def test_a_result_signed_only_by_a_person_is_refused(client: TestClient, app) -> None:
+    """A result must be signed by the agency: a citizen's (or an officer's own) certificate from a trusted CA,
+    which names a CCCD, was accepted as the agency's result. With the agency's signature beside it, it is."""
+    headers = _headers(client, app)
+    pki = get_pki(app)
+    person = pki.issue_person(full_name="Nguyễn Văn Công Dân", cccd="001190099999")
+    agency = pki.issue_agency("Ủy ban nhân dân phường Hoa Lư", "UBXA")
+    dossier = committed_dossier(app, status=DossierStatus.RECEIVED)
+    url = f"/api/v1/backoffice/dossiers/{dossier.code}/result"
+
+    def upload(pdf: bytes):
+        return client.post(url, files=[("files", ("ket-qua.pdf", pdf, "application/pdf"))], headers=headers)
+
+    detail = _problem(upload(signed_by(person, factories.pdf_bytes("Ket qua"))), 422)["detail"]
+    assert "Nguyễn Văn Công Dân" in detail and "organisation certificate" in detail
+    assert _status(app, dossier)[0] == DossierStatus.RECEIVED
+    both = sign(agency, signed_by(person, factories.pdf_bytes("Ket qua")), field="ChuKyCoQuan2")
+    r = upload(both)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "result_ready"
