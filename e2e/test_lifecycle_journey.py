@@ -373,6 +373,14 @@ def test_an_asked_answer_under_a_condition_can_be_changed_on_a_phone(
     dossier_id, code = _submit_dossier(page, tmp_path)
     simulator = agency(code, Policy(supplement=Supplement.ALWAYS, supplement_target="field:purpose_other"))
     assert _steps(_pass(simulator)) == ["receive", "start_processing", "request_supplement"]
+    # The agency's own words may hold a link or a long number: they wrap on the phone (they made the page
+    # wider than the screen).
+    link = "https://dichvucong.ninhbinh.gov.vn/portal/p/home/thu-tuc-hanh-chinh/chi-tiet.html?ma_thu_tuc=1.004873"
+    simulator.api.set_sub_status(code, sub_code="guide", text_vi=f"Xem {link}", text_en=f"See {link}")
+    _dossier_page(page, dossier_id)
+    expect(page.locator("#sub-status")).to_contain_text(link)
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the dossier page is wider than the phone: {widths}"
     page.goto(f"/dossiers/{dossier_id}/supplement")
     page.locator("#item-field-purpose_other a.button").click()
     page.wait_for_url(re.compile(rf"/dossiers/{dossier_id}/steps/status"))
