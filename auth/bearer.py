@@ -194,6 +194,19 @@ async def nul_in_request(request: Request) -> tuple[str | int, ...] | None:
     return _json_nul(body, ("body",)) if body else None
 
 
+_NOT_JSON = "The body must be JSON, sent with Content-Type: application/json."
+
+
+def _invalid_detail(request: Request, errors: list[dict[str, Any]]) -> str:
+    """The problem's detail of a 422: a JSON body sent without its media type (curl -d sends a form) says so,
+    instead of pydantic's "Input should be a valid dictionary or object"."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    whole_body = any(e["loc"] == ["body"] and e["type"] in ("model_attributes_type", "dict_type") for e in errors)
+    if whole_body and content_type != "application/json" and not content_type.startswith("multipart/"):
+        return _NOT_JSON
+    return "Some parameters are not valid."
+
+
 class PartnerAPIRoute(APIRoute):
     """A route of a partner API: errors become English problem details (and never a page or a 500 for bad input).
 
@@ -232,7 +245,7 @@ class PartnerAPIRoute(APIRoute):
                 errors = [
                     {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
                 ]
-                return problem_response(422, "Invalid request", "Some parameters are not valid.", errors=errors)
+                return problem_response(422, "Invalid request", _invalid_detail(request, errors), errors=errors)
             response.headers.setdefault("Cache-Control", "no-store")
             return response
 

@@ -254,3 +254,16 @@ def test_a_result_signed_only_by_a_person_is_refused(client: TestClient, app) ->
     r = upload(both)
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "result_ready"
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", None])
+def test_a_json_body_without_its_media_type_says_so(client: TestClient, app, content_type: str | None) -> None:
+    """`curl -d '{…}'` without `-H 'Content-Type: application/json'` sends a form: the 422 read "Some parameters
+    are not valid" with pydantic's "Input should be a valid dictionary or object to extract fields from"."""
+    headers = _headers(client, app)
+    sent = {**headers, "Content-Type": content_type} if content_type else headers
+    dossier = committed_dossier(app)
+    r = client.post(f"/api/v1/backoffice/dossiers/{dossier.code}/receive", content=b'{"officer": "A"}', headers=sent)
+    assert "Content-Type: application/json" in _problem(r, 422)["detail"]
+    r = client.post(f"/api/v1/backoffice/dossiers/{dossier.code}/receive", json={"officer": 5}, headers=headers)
+    assert _problem(r, 422)["detail"] == "Some parameters are not valid."
