@@ -62,9 +62,10 @@ def _canonical_json(body: bytes) -> bytes:
         body = b"{}"  # no body, `{}` and `null` are the same empty request (`start-processing` takes any)
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        canonical = json.dumps({} if data is None else data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return canonical.encode()  # a lone surrogate (\ud800) parses but cannot be encoded: UnicodeEncodeError
+    except (ValueError, RecursionError):  # UnicodeDecodeError and UnicodeEncodeError are ValueErrors
         return body
-    return json.dumps({} if data is None else data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 async def fingerprint(request: Request) -> str:

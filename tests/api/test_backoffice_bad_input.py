@@ -267,3 +267,14 @@ def test_a_json_body_without_its_media_type_says_so(client: TestClient, app, con
     assert "Content-Type: application/json" in _problem(r, 422)["detail"]
     r = client.post(f"/api/v1/backoffice/dossiers/{dossier.code}/receive", json={"officer": 5}, headers=headers)
     assert _problem(r, 422)["detail"] == "Some parameters are not valid."
+
+
+def test_a_lone_surrogate_in_json_is_422(client: TestClient, app) -> None:
+    """JSON may escape a lone surrogate (\\ud800), which no UTF-8 text can hold: refused by the body's model,
+    never a 500 while the request is fingerprinted for Idempotency-Key."""
+    headers = {**_headers(client, app), "Content-Type": "application/json"}
+    dossier = committed_dossier(app)
+    for body in (b'{"officer": "A\\ud800"}', b'{"\\udfff": 1}'):
+        r = client.post(f"/api/v1/backoffice/dossiers/{dossier.code}/receive", content=body, headers=headers)
+        _problem(r, 422)
+    assert _status(app, dossier)[0] == DossierStatus.SUBMITTED
