@@ -234,7 +234,7 @@ def set_sub_status(*, session: Session, dossier: Dossier, code: str, text_vi: st
         f"{dossier.id}:{event.id}",
         N_("Dossier {code}: a new processing step"),
         N_("Your dossier {code} is at a new step of processing: {step}."),
-        step=text_vi,
+        **{"step": text_vi, "step@vi": text_vi, "step@en": text_en},
     )
     session.flush()
     return dossier

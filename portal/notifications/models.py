@@ -20,8 +20,15 @@ def new_id() -> str:
 
 
 def translate(msgid: str, params: Mapping[str, str], locale: str) -> str:
-    """A message id in `locale` with its placeholders filled (KeyError when one has no value)."""
-    return Translator(locale).gettext(msgid).format(**params)
+    """A message id in `locale` with its placeholders filled (KeyError when one has no value).
+
+    A parameter given in several languages, as `name@vi` and `name@en` (a text the agency wrote in both), fills
+    `{name}` with the reader's language.
+    """
+    values = {key: value for key, value in params.items() if "@" not in key}
+    suffix = f"@{locale}"
+    values.update({key.removesuffix(suffix): value for key, value in params.items() if key.endswith(suffix)})
+    return Translator(locale).gettext(msgid).format(**values)
 
 
 class NotificationChannel:

@@ -501,3 +501,14 @@ def test_migration_keeps_the_texts_of_earlier_notifications(tmp_path: Path) -> N
         rows = {str(r[0]): str(r[1]) for r in conn.execute(text("SELECT id, subject_vi FROM notification"))}
     assert rows == {"n-old": "Đã hoàn trả 1.000 đồng", "n-new": SUBJECT["vi"]}
     engine.dispose()
+
+
+def test_a_parameter_written_in_both_languages_reads_in_the_readers() -> None:
+    from portal.notifications.models import translate
+
+    msgid = "Your dossier {code} is at a new step of processing: {step}."
+    params = {"code": "UBXA-1", "step": "Chờ lãnh đạo phê duyệt", "step@vi": "Chờ lãnh đạo phê duyệt"}
+    params["step@en"] = "Awaiting approval"
+    assert translate(msgid, params, "en").endswith("processing: Awaiting approval.")
+    assert translate(msgid, params, "vi").endswith("Chờ lãnh đạo phê duyệt.")
+    assert "Awaiting" not in translate(msgid, params, "vi")
