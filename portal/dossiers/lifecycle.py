@@ -222,7 +222,7 @@ def set_sub_status(*, session: Session, dossier: Dossier, code: str, text_vi: st
     if won.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(
             N_("A processing step can be set only while the dossier is open at the agency: this one is {status}."),
-            {"status": str(dossier.status)},
+            {"status": DossierStatus(dossier.status)},
         )
     event = add_event(session, dossier, "sub_status", actor=by, code=code, text_vi=text_vi, text_en=text_en)
     push(session, dossier, "dossier.sub_status_changed", sub_status_vi=text_vi, sub_status_en=text_en)
@@ -372,7 +372,7 @@ def answer_supplement(*, session: Session, dossier: Dossier, by: Account) -> Dos
     if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED or request is None:
         raise Conflict(
             N_("There is no open supplement request to answer on this dossier: it is {status}."),
-            {"status": str(dossier.status)},
+            {"status": DossierStatus(dossier.status)},
         )
     _check_answer(session, dossier, request)
     back = DossierStatus.IN_PROCESS if _was_in_process(session, dossier) else DossierStatus.RECEIVED
@@ -473,7 +473,7 @@ def issue_result(
     if dossier.status not in (DossierStatus.RECEIVED, DossierStatus.IN_PROCESS):
         raise Conflict(
             N_("A result can be issued only for a received dossier or one being processed: this one is {status}."),
-            {"status": str(dossier.status)},
+            {"status": DossierStatus(dossier.status)},
         )
     if not files:
         raise Invalid(N_("Upload at least one signed result document."))
@@ -584,7 +584,7 @@ def apologise(*, session: Session, dossier: Dossier, reason: str, new_date: date
     if dossier.status not in OPEN_STATES:
         raise Conflict(
             N_("An apology can be sent only for a dossier still open at the agency: this one is {status}."),
-            {"status": str(dossier.status)},
+            {"status": DossierStatus(dossier.status)},
         )
     latest = session.exec(
         select(DossierApology).where(DossierApology.dossier_id == dossier.id).order_by(col(DossierApology.id).desc())
@@ -611,7 +611,7 @@ def apologise(*, session: Session, dossier: Dossier, reason: str, new_date: date
     if won.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(
             N_("An apology can be sent only for a dossier still open at the agency: this one is {status}."),
-            {"status": str(dossier.status)},
+            {"status": DossierStatus(dossier.status)},
         )
     apology = DossierApology(
         dossier_id=dossier.id, by=by[:120], reason=reason, previous_date=previous, new_date=new_date
@@ -691,7 +691,8 @@ def rate(
     """The applicant scores each criterion from 1 to 5, once per completed dossier."""
     if dossier.status != DossierStatus.COMPLETED:
         raise Conflict(
-            N_("A dossier can be rated once it is completed: this one is {status}."), {"status": str(dossier.status)}
+            N_("A dossier can be rated once it is completed: this one is {status}."),
+            {"status": DossierStatus(dossier.status)},
         )
     wanted = [str(c.value) for c in RatingCriterion]
     unknown = sorted(set(scores) - set(wanted))

@@ -36,6 +36,7 @@ from portal.dossiers.models import (
     DossierChangeCounter,
     DossierEvent,
     DossierFile,
+    DossierPause,
     DossierSequence,
     DossierStatus,
     SupplementRequest,
@@ -616,6 +617,13 @@ def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossi
         raise Invalid(N_("Give the reason for the rejection."))
     refused = N_("This dossier can no longer be rejected: it is {status}.")
     if move_status(session, dossier, to=DossierStatus.REJECTED, allowed=OPEN_STATES, refused=refused):
+        # A supplement still awaited is over with the dossier: its clock pause ends now.
+        session.execute(
+            update(DossierPause)
+            .where(col(DossierPause.dossier_id) == dossier.id, col(DossierPause.ended_at).is_(None))
+            .values(ended_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
         add_event(session, dossier, "rejected", actor=by, reason=reason)
         billing.refund_on_exit(session, dossier, reason="rejected")
         push(session, dossier, "dossier.rejected", reason=reason)

@@ -796,6 +796,16 @@ def test_a_long_actor_label_is_kept_short_on_the_timeline(session: Session) -> N
     assert event.actor == by[:80]
 
 
+def test_rejecting_while_a_supplement_is_awaited_ends_the_clock_pause(session: Session) -> None:
+    from portal.dossiers.models import DossierPause
+
+    dossier = lf.received(session)
+    request(session, dossier)
+    service.reject(session=session, dossier=dossier, reason="Không bổ sung đúng hạn", by=BACKOFFICE)
+    pauses = session.exec(select(DossierPause).where(DossierPause.dossier_id == dossier.id)).all()
+    assert len(pauses) == 1 and pauses[0].ended_at is not None
+
+
 def test_reject_needs_a_reason(session: Session) -> None:
     dossier = lf.received(session)
     with pytest.raises(Invalid):
