@@ -83,12 +83,17 @@ async def verify_csrf(request: Request) -> None:
 
 def _error_response(request: Request, status: int, msgid: str, params: dict[str, object] | None = None) -> Response:
     if request.url.path.startswith("/api/"):
-        from portal.kernel.web import translator
+        # Machines read English problem details (RFC 9457), as the partner routes answer, never cached.
+        from http import HTTPStatus
 
+        from portal.kernel.i18n import Translator
+
+        title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Request refused"
         return JSONResponse(
-            {"type": "about:blank", "title": translator(request)(msgid, params or {}), "status": status},
+            {"type": "about:blank", "title": title, "status": status, "detail": Translator("en")(msgid, params or {})},
             status_code=status,
             media_type="application/problem+json",
+            headers={"Cache-Control": "no-store"},
         )
     return render(
         request,

@@ -278,3 +278,14 @@ def test_a_lone_surrogate_in_json_is_422(client: TestClient, app) -> None:
         r = client.post(f"/api/v1/backoffice/dossiers/{dossier.code}/receive", content=body, headers=headers)
         _problem(r, 422)
     assert _status(app, dossier)[0] == DossierStatus.SUBMITTED
+
+
+def test_unknown_api_paths_and_methods_are_english_problems(client: TestClient) -> None:
+    for method, path, status in (("GET", "/api/v1/nothing-here", 404), ("DELETE", "/api/v1/backoffice/changes", 405)):
+        r = client.request(method, path, cookies={"portal_lang": "vi"})
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.headers["cache-control"] == "no-store"
+        body = r.json()
+        assert body["status"] == status and body["title"] in ("Not Found", "Method Not Allowed")
+        assert body["detail"].isascii(), body  # English, whatever the browser's language
