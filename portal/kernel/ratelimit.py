@@ -51,7 +51,7 @@ class RateLimited(DomainError):
 
     def __init__(self, retry_after: int) -> None:
         minutes = max(1, math.ceil(retry_after / 60))
-        super().__init__(N_("Too many attempts. Try again in {minutes} minutes."), {"minutes": minutes})
+        super().__init__(N_("Too many attempts. Try again in {minutes} min."), {"minutes": minutes})
         self.retry_after = retry_after
 
 
