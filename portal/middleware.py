@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from portal.kernel.i18n import N_, Translator, pick_locale
@@ -76,11 +78,23 @@ class BodyLimitMiddleware:
             mb=mb,
         )
         back = t(N_("Back to my dossiers"))
+        content_type = b"text/html; charset=utf-8"
         body = (
             f'<!doctype html><html lang="{t.locale}"><head><meta charset="utf-8"><title>{title}</title>'
             f'<link rel="stylesheet" href="/static/css/portal.css"></head><body><main id="main" class="container">'
             f'<h1>{title}</h1><p>{text}</p><p><a href="/dossiers">{back}</a></p></main></body></html>'
         ).encode()
+        if str(scope.get("path", "")).startswith("/api/"):
+            # Machines get the English problem details every API refusal has (RFC 9457).
+            content_type = b"application/problem+json"
+            body = json.dumps(
+                {
+                    "type": "about:blank",
+                    "title": "Content Too Large",
+                    "status": 413,
+                    "detail": f"The request is larger than {mb} MB and was refused.",
+                }
+            ).encode()
         if drain:
             # Read (and discard) what the client is still sending so it sees the answer, within reason.
             total = 0
@@ -96,7 +110,7 @@ class BodyLimitMiddleware:
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"text/html; charset=utf-8"),
+                    (b"content-type", content_type),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],

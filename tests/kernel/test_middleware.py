@@ -41,3 +41,16 @@ def test_sixty_megabytes_streamed_without_length_is_refused() -> None:
 
 def test_small_bodies_pass() -> None:
     assert _client().post("/", content=b"abc").text == "3"
+
+
+def test_an_api_body_too_large_is_a_problem_in_english() -> None:
+    limit = Settings(_env_file=None).max_dossier_bytes + 1024 * 1024  # type: ignore[call-arg]
+    app = BodyLimitMiddleware(Starlette(routes=[Route("/api/v1/x", echo, methods=["POST"])]), limit=limit)
+    r = TestClient(app).post("/api/v1/x", content=SIXTY_MB)
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert r.json() == {
+        "type": "about:blank",
+        "title": "Content Too Large",
+        "status": 413,
+        "detail": "The request is larger than 51 MB and was refused.",
+    }
