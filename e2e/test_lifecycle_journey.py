@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlmodel import Session
 
 import portal.wiring  # noqa: F401  (the providers the simulator's development client needs: the agency check)
@@ -127,8 +128,16 @@ def _submit_dossier(page: Page, tmp_path: Path) -> tuple[str, str]:
         "Không, xác nhận tình trạng hiện tại"
     ).check()
     page.wait_for_load_state("networkidle")  # the inline checks HTMX sends as fields lose focus are done
+    # A ward list HTMX answered late (a loaded machine) may replace the choice: make sure it is still there.
+    if ward.input_value() != "00004":
+        ward.select_option("00004")
+    expect(ward).to_have_value("00004")
     page.get_by_role("button", name="Lưu và tiếp tục").click()
-    page.wait_for_url(re.compile(STEP_URL + "status$"))
+    try:
+        page.wait_for_url(re.compile(STEP_URL + "status$"), timeout=30_000)
+    except PlaywrightTimeoutError:
+        _no_error_summary(page)  # a refusal: say what it refused
+        raise
     _no_error_summary(page)
     form = page.locator("form.dossier-form")
     form.get_by_role("group", name="Tình trạng hôn nhân").get_by_label("Đã đăng ký kết hôn nhưng đã ly hôn").check()
