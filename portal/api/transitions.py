@@ -8,34 +8,35 @@ and answers the dossier whole, as `GET /dossiers/{code}` does. Every POST honour
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from enum import Enum, StrEnum
 from typing import Annotated
 
-from fastapi import APIRouter, Body, File, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Request, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
 from auth.bearer import Partner
 from portal.api.backoffice import dossier_detail
 from portal.api.deps import BackOffice, IdempotencyDep, PartnerRoute
+from portal.api.idempotency import Idempotency
 from portal.api.problems import CHANGE, COMMON
 from portal.api.schemas import DossierDetail
 from portal.api.strict import StrictDate
 from portal.dossiers import lifecycle, queries
+from portal.dossiers.models import Dossier
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
 from portal.kernel.errors import Invalid
 from portal.kernel.i18n import N_
+from portal.kernel.settings import Settings
 from signing.verify_service import trust_setup
 
 # Included by `portal.api.v1.router` (prefix /api/v1).
 router = APIRouter(prefix="/backoffice/dossiers", route_class=PartnerRoute, responses=COMMON)
 TAGS: list[str | Enum] = ["partner: back-office"]
 MAX_RESULT_FILES = 10
-
-
-def _by(partner: Partner) -> str:
-    return f"api:{partner.client_id}"
 
 
 class Reception(BaseModel):
@@ -88,95 +89,86 @@ class CompletionIn(BaseModel):
     handover: Handover = Field(description="How the result was handed over: online, centre (counter) or post.")
 
 
-def _answer(
+@dataclass(frozen=True)
+class Step:
+    """What every transition route needs: the client, the request's session and settings, the idempotency of
+    the POST and the dossier's code; `dossier()` locks it, `answer()` records and returns the dossier whole."""
+
+    request: Request
+    partner: Partner
+    session: Session
+    settings: Settings
+    idempotency: Idempotency
+    code: str
+
+    @property
+    def by(self) -> str:
+        return f"api:{self.partner.client_id}"
+
+    def dossier(self) -> Dossier:
+        return queries.agency_dossier(self.session, self.code, self.partner.agency_code, lock=True)
+
+    def answer(self) -> DossierDetail:
+        self.session.flush()
+        detail = dossier_detail(self.request, self.session, self.settings, self.code, self.partner.agency_code)
+        return self.idempotency.answer(detail)
+
+
+def _step(
     request: Request,
+    partner: BackOffice,
     session: SessionDep,
     settings: SettingsDep,
     idempotency: IdempotencyDep,
     code: str,
-    agency: str | None,
-) -> DossierDetail:
-    session.flush()
-    return idempotency.answer(dossier_detail(request, session, settings, code, agency))
+) -> Step:
+    return Step(request, partner, session, settings, idempotency, code)
+
+
+StepDep = Annotated[Step, Depends(_step)]
 
 
 @router.post("/{code}/receive", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
-def receive(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    settings: SettingsDep,
-    idempotency: IdempotencyDep,
-    code: str,
-    body: Annotated[Reception, Body()],
-) -> DossierDetail:
+def receive(step: StepDep, body: Annotated[Reception, Body()]) -> DossierDetail:
     """submitted → received: the official appointment date is counted from now in working days."""
-    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
-    lifecycle.receive(session=session, dossier=dossier, officer=body.officer, by=_by(partner))
-    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+    lifecycle.receive(session=step.session, dossier=step.dossier(), officer=body.officer, by=step.by)
+    return step.answer()
 
 
 @router.post("/{code}/start-processing", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
-def start_processing(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    settings: SettingsDep,
-    idempotency: IdempotencyDep,
-    code: str,
-    body: Annotated[NoBody | None, Body()] = None,
-) -> DossierDetail:
+def start_processing(step: StepDep, body: Annotated[NoBody | None, Body()] = None) -> DossierDetail:
     """received → in_process. The body is empty (`{}` or none)."""
-    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
-    lifecycle.start_processing(session=session, dossier=dossier, by=_by(partner))
-    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+    lifecycle.start_processing(session=step.session, dossier=step.dossier(), by=step.by)
+    return step.answer()
 
 
 @router.post("/{code}/sub-status", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
-def sub_status(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    settings: SettingsDep,
-    idempotency: IdempotencyDep,
-    code: str,
-    body: Annotated[SubStatusIn, Body()],
-) -> DossierDetail:
+def sub_status(step: StepDep, body: Annotated[SubStatusIn, Body()]) -> DossierDetail:
     """A step of the agency's own workflow inside the main status (until the next main status change)."""
-    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     lifecycle.set_sub_status(
-        session=session, dossier=dossier, code=body.code, text_vi=body.text_vi, text_en=body.text_en, by=_by(partner)
+        session=step.session,
+        dossier=step.dossier(),
+        code=body.code,
+        text_vi=body.text_vi,
+        text_en=body.text_en,
+        by=step.by,
     )
-    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+    return step.answer()
 
 
 @router.post("/{code}/request-supplement", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
-def request_supplement(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    settings: SettingsDep,
-    idempotency: IdempotencyDep,
-    code: str,
-    body: Annotated[SupplementIn, Body()],
-) -> DossierDetail:
+def request_supplement(step: StepDep, body: Annotated[SupplementIn, Body()]) -> DossierDetail:
     """received | in_process → supplement_requested: the deadline clock stops until the applicant answers."""
-    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     lifecycle.request_supplement(
-        session=session, dossier=dossier, items=body.items, message=body.message, by=_by(partner)
+        session=step.session, dossier=step.dossier(), items=body.items, message=body.message, by=step.by
     )
-    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+    return step.answer()
 
 
 @router.post("/{code}/result", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
 def issue_result(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    settings: SettingsDep,
+    step: StepDep,
     storage: StorageDep,
-    idempotency: IdempotencyDep,
-    code: str,
     files: Annotated[
         list[UploadFile],
         File(description="One or more result PDFs, each signed by the agency (every signature valid and trusted)."),
@@ -193,47 +185,28 @@ def issue_result(
     if len(files) > MAX_RESULT_FILES:
         raise Invalid(N_("Upload at most {n} result documents at once."), {"n": MAX_RESULT_FILES})
     payload = [(f.filename or "ket-qua.pdf", f.file.read()) for f in files]
-    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     lifecycle.issue_result(
-        session=session,
+        session=step.session,
         storage=storage,
-        settings=settings,
-        dossier=dossier,
+        settings=step.settings,
+        dossier=step.dossier(),
         files=payload,
-        by=_by(partner),
-        trust=trust_setup(request.app),
+        by=step.by,
+        trust=trust_setup(step.request.app),
     )
-    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+    return step.answer()
 
 
 @router.post("/{code}/apologise", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
-def apologise(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    settings: SettingsDep,
-    idempotency: IdempotencyDep,
-    code: str,
-    body: Annotated[ApologyIn, Body()],
-) -> DossierDetail:
+def apologise(step: StepDep, body: Annotated[ApologyIn, Body()]) -> DossierDetail:
     """The apology letter (thư xin lỗi) for a dossier past its due date, with the new date promised."""
-    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     new_date: date = body.new_date
-    lifecycle.apologise(session=session, dossier=dossier, reason=body.reason, new_date=new_date, by=_by(partner))
-    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+    lifecycle.apologise(session=step.session, dossier=step.dossier(), reason=body.reason, new_date=new_date, by=step.by)
+    return step.answer()
 
 
 @router.post("/{code}/complete", tags=TAGS, response_model=DossierDetail, responses=CHANGE)
-def complete(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    settings: SettingsDep,
-    idempotency: IdempotencyDep,
-    code: str,
-    body: Annotated[CompletionIn, Body()],
-) -> DossierDetail:
+def complete(step: StepDep, body: Annotated[CompletionIn, Body()]) -> DossierDetail:
     """result_ready → completed once the result was handed over (online, at the counter or by post)."""
-    dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
-    lifecycle.complete(session=session, dossier=dossier, handover=body.handover.value, by=_by(partner))
-    return _answer(request, session, settings, idempotency, code, partner.agency_code)
+    lifecycle.complete(session=step.session, dossier=step.dossier(), handover=body.handover.value, by=step.by)
+    return step.answer()

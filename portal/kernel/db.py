@@ -121,15 +121,19 @@ def commits_in_its_thread(endpoint: Callable[P, R]) -> Callable[P, R]:
     the session dependency ends only after that. Under load every thread could then be an endpoint waiting
     for a database connection while the requests holding the connections wait for a thread to serialize
     their answer: a deadlock until the pool's timeout. Ending the transaction before returning gives the
-    connection back first. A failing endpoint raises before this, and the dependency rolls back as before.
+    connection back first (the session is found among the endpoint's arguments, or as the `session` of one).
+    A failing endpoint raises before this, and the dependency rolls back as before.
     """
 
     @functools.wraps(endpoint)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         result = endpoint(*args, **kwargs)
         for value in kwargs.values():
-            if isinstance(value, Session):
-                _finish(value, True)
+            # The session itself, or a dependency that carries it (`.session`, e.g. the API's transition step).
+            carried = None if isinstance(value, Request) else getattr(value, "session", None)  # not the cookie one
+            session = value if isinstance(value, Session) else carried
+            if isinstance(session, Session):
+                _finish(session, True)
         return result
 
     return run

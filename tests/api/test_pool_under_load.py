@@ -62,6 +62,18 @@ def test_the_wrapper_ends_the_transaction_before_returning(app: object) -> None:
     assert commits_in_its_thread(endpoint)(session=session) == "answer"
     assert not session.in_transaction()
 
+    # A dependency that carries the session (the transitions' step) is found too.
+    carried = Session(engine)
+
+    class Step:
+        session = carried
+
+    def step_endpoint(step: Step) -> str:
+        return endpoint(step.session)
+
+    assert commits_in_its_thread(step_endpoint)(step=Step()) == "answer"
+    assert not carried.in_transaction()
+
 
 @pytest.fixture()
 def busy_server(settings: Settings) -> Iterator[str]:
