@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -112,18 +111,11 @@ def client() -> None:
     """Partner API clients: agency back-office systems and postal operators."""
 
 
-@contextmanager
-def _writer_session() -> Iterator[Session]:
+def _writer_session() -> AbstractContextManager[Session]:
     """One unit of work: committed when the command's block ends, rolled back when it is refused."""
-    from portal.kernel.db import make_engine
-    from portal.kernel.uow import unit_of_work
+    from portal.kernel.db import command_session
 
-    engine = make_engine(get_settings())
-    try:
-        with unit_of_work(engine, write=True) as session:
-            yield session
-    finally:
-        engine.dispose()
+    return command_session(get_settings())
 
 
 def _refused(exc: DomainError) -> NoReturn:

@@ -17,7 +17,7 @@ from payments import service as payments
 from payments.models import Payment, Refund
 from payments.queries import refunds_of
 from portal.catalog.models import Procedure
-from portal.dossiers import service
+from portal.dossiers import queries, service
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -101,21 +101,10 @@ class DossierWhole:
     refunds: list[Refund]
 
 
-def _agency_row(session: Session, code: str, agency_code: str | None) -> tuple[Dossier, str]:
-    row = session.exec(
-        select(Dossier, Account.full_name)
-        .join(Account, col(Account.id) == col(Dossier.applicant_id))
-        .where(col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *submitted_only())
-    ).first()
-    if row is None:
-        raise NotFound(N_("There is no dossier with this code."))
-    return row[0], row[1]
-
-
 def dossier_whole(session: Session, code: str, agency_code: str | None) -> DossierWhole:
     """A submitted dossier of the agency with its files, timeline, supplements, results, apologies, rating and
     payments; 404 for any other code."""
-    dossier, name = _agency_row(session, code, agency_code)
+    dossier, name = queries.agency_dossier_and_applicant(session, code, agency_code)
     proc = session.get(Procedure, dossier.procedure_code)
     if proc is None:  # a foreign key: cannot happen
         raise NotFound(N_("There is no procedure with this code."))
@@ -158,7 +147,7 @@ def dossier_whole(session: Session, code: str, agency_code: str | None) -> Dossi
 
 def agency_file(session: Session, code: str, agency_code: str | None, file_id: str) -> tuple[Dossier, DossierFile]:
     """One component file of one of the agency's dossiers; 404 for anything else."""
-    dossier, _ = _agency_row(session, code, agency_code)
+    dossier, _ = queries.agency_dossier_and_applicant(session, code, agency_code)
     row = session.exec(
         select(DossierFile).where(DossierFile.dossier_id == dossier.id, DossierFile.id == file_id[:32])
     ).first()
@@ -171,7 +160,7 @@ def agency_result(
     session: Session, code: str, agency_code: str | None, result_id: str
 ) -> tuple[Dossier, DossierResult]:
     """One result document of one of the agency's dossiers; 404 for anything else."""
-    dossier, _ = _agency_row(session, code, agency_code)
+    dossier, _ = queries.agency_dossier_and_applicant(session, code, agency_code)
     row = session.exec(
         select(DossierResult).where(DossierResult.dossier_id == dossier.id, DossierResult.id == result_id[:32])
     ).first()

@@ -295,6 +295,12 @@ def agency_dossier_detail(
     session: Session, code: str, agency_code: str | None
 ) -> tuple[Dossier, str, list[DossierFile]]:
     """A submitted dossier of the agency with the applicant's name and its files; 404 for any other code."""
+    dossier, name = agency_dossier_and_applicant(session, code, agency_code)
+    return dossier, name, service.dossier_files(session, dossier)
+
+
+def agency_dossier_and_applicant(session: Session, code: str, agency_code: str | None) -> tuple[Dossier, str]:
+    """A submitted dossier of the agency with the applicant's name; 404 for any other code."""
     row = session.exec(
         select(Dossier, Account.full_name)
         .join(Account, col(Account.id) == col(Dossier.applicant_id))
@@ -302,8 +308,7 @@ def agency_dossier_detail(
     ).first()
     if row is None:
         raise NotFound(N_("There is no dossier with this code."))
-    dossier, name = row
-    return dossier, name, service.dossier_files(session, dossier)
+    return row[0], row[1]
 
 
 def postal_orders(

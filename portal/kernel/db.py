@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -57,6 +58,20 @@ def make_engine(settings: Settings) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+@contextmanager
+def command_session(settings: Settings) -> Iterator[Session]:
+    """One writing unit of work for a command-line command, on an engine of its own: committed when the block
+    ends, rolled back when it raises."""
+    from portal.kernel.uow import unit_of_work
+
+    engine = make_engine(settings)
+    try:
+        with unit_of_work(engine, write=True) as session:
+            yield session
+    finally:
+        engine.dispose()
 
 
 @lru_cache

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import getpass
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import NoReturn
 
@@ -19,17 +19,10 @@ from sqlmodel import Session
 from portal.kernel.settings import get_settings
 
 
-@contextmanager
-def _unit_of_work() -> Iterator[Session]:
-    from portal.kernel.db import make_engine
-    from portal.kernel.uow import unit_of_work
+def _unit_of_work() -> AbstractContextManager[Session]:
+    from portal.kernel.db import command_session
 
-    engine = make_engine(get_settings())
-    try:
-        with unit_of_work(engine, write=True) as session:
-            yield session
-    finally:
-        engine.dispose()
+    return command_session(get_settings())
 
 
 def _operator() -> str:
