@@ -31,8 +31,8 @@ from portal.businesses import views as businesses_views
 from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.catalog.snapshot import CatalogCache
+from portal.dossiers import delivery_views, kiosk_views, parcel_views, sign_views, visit_views
 from portal.dossiers import payment_views as dossier_payment_views
-from portal.dossiers import sign_views
 from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
 from portal.kernel.errors import DomainError, Forbidden, SignInRequired
@@ -216,6 +216,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         token_views,
         api_v1,
         api_v1_payments,
+        delivery_views,
+        parcel_views,
+        visit_views,
+        kiosk_views,
     ):
         app.include_router(module.router)
     app.include_router(oidc_views.router)

@@ -22,7 +22,9 @@ from portal.kernel.audit import AuditEvent
 from portal.kernel.idempotency import IdempotencyRecord
 from portal.kernel.outbox import OutboxMessage
 from portal.notifications.models import Notification
+from portal.visits.models import Visit, VisitCounter
 from portal.webhooks.models import WebhookAttempt, WebhookEndpoint
+from postal.models import DeliveryProof, PostalCounter, PostalEvent, PostalOrder
 from signing.models import SigningCredential
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "DossierPause",
     "DossierRating",
     "DossierResult",
+    "DeliveryProof",
     "DossierSequence",
     "ExternalIdentity",
     "FormVersion",
@@ -47,6 +50,9 @@ __all__ = [
     "OutboxMessage",
     "Payment",
     "PaymentEvent",
+    "PostalCounter",
+    "PostalEvent",
+    "PostalOrder",
     "Procedure",
     "ReceiptSequence",
     "Refund",
@@ -54,6 +60,8 @@ __all__ = [
     "SigningCredential",
     "SupplementRequest",
     "UserSession",
+    "Visit",
+    "VisitCounter",
     "WebhookAttempt",
     "WebhookEndpoint",
 ]

@@ -31,6 +31,9 @@ import portal.dossiers.issued
 # Subscribers of the payment events.
 import portal.dossiers.payment_events
 
+# Subscribers of the postal events; postal orders made at submission and when the result is ready.
+import portal.dossiers.parcels
+
 # The event types pushed to back-offices (their payload models, for the OpenAPI `webhooks` section).
 import portal.dossiers.pushes
 
@@ -42,4 +45,7 @@ import portal.notifications.tasks
 import portal.notifications.views
 import portal.webhooks.tasks
 
-__all__ = ["payments", "portal"]
+# Postal operators served by push: orders posted through the outbox, tracking polled (periodic).
+import postal.tasks
+
+__all__ = ["payments", "portal", "postal"]

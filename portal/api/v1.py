@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from portal.api import backoffice, intake, transitions
+from portal.api import backoffice, intake, postal, transitions, visits
 from portal.api.deps import BackOffice, PartnerRoute, PostalOperator
 from portal.api.problems import COMMON
 from portal.api.schemas import DossierSummary
@@ -37,6 +37,8 @@ router = APIRouter(prefix="/api/v1", route_class=PartnerRoute, responses=COMMON)
 router.include_router(backoffice.router)
 router.include_router(transitions.router)
 router.include_router(intake.router)
+router.include_router(postal.router)
+router.include_router(visits.router)
 
 __all__ = ["AUTH_RESPONSES", "BackOffice", "DossierSummary", "PostalOperator", "router"]
 

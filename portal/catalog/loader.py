@@ -12,10 +12,12 @@ import yaml
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
+from forms.address import normalize_province_code
 from forms.definition import FormDefinition, FormDefinitionError, LocalText, load_all_definitions
 from forms.models import FormVersion
 from portal.catalog.models import Agency, Component, Procedure
 from portal.kernel.text import fold
+from postal.models import WeightClass
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 FORMS_DIR = Path(__file__).resolve().parents[2] / "forms" / "definitions"
@@ -94,6 +96,13 @@ def _check_procedure(
     seen: set[str] = {REDUCTION_PROOF}
     for comp in doc["components"]:
         _component(comp, source, seen)
+    originals = doc.get("originals") or []
+    if not isinstance(originals, list) or not set(originals) <= seen - {REDUCTION_PROOF}:
+        raise CatalogError(f"{source}: originals lists ids of the procedure's components")
+    if doc.get("result_weight_class", WeightClass.DOCUMENT) not in {w.value for w in WeightClass}:
+        raise CatalogError(f"{source}: result_weight_class must be one of {[w.value for w in WeightClass]}")
+    if doc.get("cod") and "post" not in doc["delivery"]:
+        raise CatalogError(f"{source}: cod (paying the courier at delivery) needs the delivery method post")
     form = doc["form"]
     if (form.get("id"), form.get("version")) not in forms:
         raise CatalogError(f"{source}: form {form} has no definition in forms/definitions")
@@ -150,6 +159,10 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         agency = session.get(Agency, code) or Agency(code=code, name_vi=vi, name_en=en)
         agency.name_vi, agency.name_en = vi, en
         agency.address, agency.phone, agency.email = doc.get("address", ""), doc.get("phone", ""), doc.get("email", "")
+        province = str(doc.get("province", ""))
+        if province and normalize_province_code(province) != province:
+            raise CatalogError(f"{data_dir / 'agencies.yaml'}: agency {code}: province must be a two-digit code")
+        agency.province_code = province
         session.add(agency)
     session.flush()
 
@@ -206,6 +219,10 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
             {"category": r["category"], "name": r["name"], "percent": r["percent"]} for r in doc.get("reductions") or []
         ]
         proc.delivery = list(doc["delivery"])
+        proc.originals = list(doc.get("originals") or [])
+        proc.result_weight_class = doc.get("result_weight_class", WeightClass.DOCUMENT.value)
+        proc.cod_allowed = bool(doc.get("cod", False))
+        proc.in_person = bool(doc.get("in_person", False))
         proc.form_id, proc.form_version = doc["form"]["id"], doc["form"]["version"]
         proc.active = True
         agency_vi, agency_en = agency_names[doc["agency"]]

@@ -66,6 +66,8 @@ class Agency(SQLModel, table=True):
     address: str = ""
     phone: str = ""
     email: str = ""
+    # Two-digit code of the agency's province (the postal tariff's zone is measured from it).
+    province_code: str = Field(default="", max_length=2)
 
 
 class Procedure(SQLModel, table=True):
@@ -99,6 +101,14 @@ class Procedure(SQLModel, table=True):
     payment_timing: str = Field(default="before", max_length=10)
     reductions: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     refundable: bool = False
+    # Postal service (docs/POSTAL.md): the components whose paper originals the agency needs (a postal pickup
+    # is offered for them), the weight class of the result as a parcel (a class of the postal tariff),
+    # whether the fees may be paid in cash to the courier at delivery (COD), and whether the applicant must
+    # appear in person (a visit to the centre is booked).
+    originals: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    result_weight_class: str = Field(default="document", max_length=20)
+    cod_allowed: bool = False
+    in_person: bool = False
 
     @property
     def fee_total(self) -> int:

@@ -61,6 +61,20 @@ class DossierEventKind(LabelledEnum):
     OVERDUE = "overdue", N_("Appointment date passed")
     COMPLETED = "completed", N_("Result handed over")
     RATED = "rated", N_("Service rated")
+    # Postal service and visits (issue 13); the event's data carries the parcel ("pickup" or "delivery") and
+    # its tracking number.
+    DELIVERY_CHANGED = "delivery_changed", N_("Choice of delivery changed")
+    POSTAL_CREATED = "postal_created", N_("Postal order created")
+    POSTAL_CLAIMED = "postal_claimed", N_("Postal operator accepted the order")
+    POSTAL_PICKED_UP = "postal_picked_up", N_("Parcel picked up by the postal service")
+    POSTAL_IN_TRANSIT = "postal_in_transit", N_("Parcel in transit")
+    POSTAL_ATTEMPTED = "postal_attempted", N_("Delivery attempted, the parcel could not be handed over")
+    POSTAL_DELIVERED = "postal_delivered", N_("Parcel delivered")
+    POSTAL_RETURNED = "postal_returned", N_("Parcel returned to the sender")
+    POSTAL_CANCELLED = "postal_cancelled", N_("Postal order cancelled")
+    ORIGINALS_ARRIVED = "originals_arrived", N_("Paper originals arrived at the agency")
+    VISIT_BOOKED = "visit_booked", N_("Visit to the centre booked")
+    VISIT_CANCELLED = "visit_cancelled", N_("Visit to the centre cancelled")
 
 
 class Channel(LabelledEnum):
@@ -95,6 +109,13 @@ class Dossier(SQLModel, table=True):
     last_step: str | None = Field(default=None, max_length=40)
     answers_checked: bool = False
     delivery_method: str | None = Field(default=None, max_length=10)
+    # Where the result goes when it goes by post: {"name", "phone", "province", "ward", "street", "notes"}
+    # (`postal.addresses.PostalAddress`); and where the postal service picks up the paper originals, when the
+    # applicant chose a pickup (None: no pickup).
+    delivery_address: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    pickup_address: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # The applicant pays the fees to the courier when the result is delivered (thu hộ, COD).
+    pay_on_delivery: bool = False
     # The fee reduction category the applicant declared (one of the procedure's), proven by a file of the
     # component REDUCTION_PROOF.
     fee_reduction: str | None = Field(default=None, max_length=40)

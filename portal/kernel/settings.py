@@ -87,8 +87,6 @@ class Settings(BaseSettings):
     # Payments (docs/PAYMENTS.md): the gateways offered to payers, in order, and each one's options.
     payment_gateways: list[str] = ["sandbox"]
     payment_options: dict[str, dict[str, Any]] = {}
-    # The flat postal fee (đồng) added when the result is sent by post, until the postal tariff exists.
-    payment_postal_fee: int = Field(default=30_000, ge=0)
     # How long a payer has at the gateway; a payment still pending this long after its start is settled
     # by querying the gateway (the reconciliation job).
     payment_expiry_minutes: int = Field(default=15, ge=1, le=24 * 60)
@@ -106,6 +104,23 @@ class Settings(BaseSettings):
     # agency code (an endpoint set with `portal webhooks set` wins), and the time one delivery may take.
     webhook_endpoints: dict[str, dict[str, Any]] = {}
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    # Postal service (docs/POSTAL.md). Operators by id: the plugin that serves it ("pull": it fetches orders
+    # through /api/v1/postal; "vnpost": the portal posts orders to its API and polls tracking), the provinces
+    # it serves (two-digit codes, "*" for any) and the plugin's options. An order goes to the first operator
+    # listed for the province of the applicant's address, else to the first with "*".
+    postal_operators: dict[str, dict[str, Any]] = {"vnpost": {"plugin": "pull", "provinces": ["*"]}}
+    # The tariff (zones × weight classes, per-operator overrides): the shipped postal/data/tariff.yaml, or this.
+    postal_tariff_file: Path | None = None
+    # Failed delivery attempts after which the parcel goes back to the centre.
+    postal_max_attempts: int = Field(default=3, ge=1, le=10)
+    postal_proof_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)
+    # How often the tracking of orders given to push operators is polled.
+    postal_poll_interval_seconds: float = Field(default=600.0, gt=0)
+    # Visits to the centre (docs/VISITS.md): opening hours and slots (the shipped portal/visits/data/
+    # opening_hours.yaml, or this file), and how many days ahead a visit may be booked.
+    visits_hours_file: Path | None = None
+    visits_booking_days: int = Field(default=14, ge=1, le=90)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
