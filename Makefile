@@ -35,6 +35,7 @@ system-test-deps:
 	command -v certutil >/dev/null || missing="$$missing libnss3-tools"; \
 	[ -d /usr/share/fonts/truetype/noto ] || missing="$$missing fonts-noto-core"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v zbarimg >/dev/null || missing="$$missing zbar-tools"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
