@@ -9,12 +9,14 @@ from fastapi import Depends
 from starlette.requests import HTTPConnection
 
 from payments.gateways.base import PaymentGateway
+from payments.setup import INTERNAL
 
 
 def app_gateways(app: Any) -> Mapping[str, PaymentGateway]:
-    """The configured gateways by id, in the order the settings list them."""
+    """The gateways offered to payers by id, in the order the settings list them (the internal ones, such as
+    cash on delivery, are the worker's and the postal events' only)."""
     gateways: Mapping[str, PaymentGateway] = app.state.gateways
-    return gateways
+    return {gateway_id: gateway for gateway_id, gateway in gateways.items() if gateway_id not in INTERNAL}
 
 
 async def get_gateways(conn: HTTPConnection) -> Mapping[str, PaymentGateway]:

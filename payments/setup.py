@@ -16,6 +16,11 @@ BUILT_IN = {
     "vnpay": "payments.gateways.vnpay",
     "stripe": "payments.gateways.stripe",
 }
+# Gateways the portal uses itself: always built, whatever PORTAL_PAYMENT_GATEWAYS says, and offered to no
+# payer (`payments.deps` leaves them out). Cash on delivery is settled by the postal operator's report.
+INTERNAL = {
+    "cod": "payments.gateways.cod",
+}
 
 
 def _defaults(gateway_id: str, settings: Settings) -> dict[str, Any]:
@@ -26,11 +31,14 @@ def _defaults(gateway_id: str, settings: Settings) -> dict[str, Any]:
 
 
 def build_gateways(settings: Settings) -> dict[str, PaymentGateway]:
-    """The configured gateways by id, in the configured order; GatewayConfigError when one cannot work."""
-    for module in BUILT_IN.values():  # every built-in is known, configured or not (stored ids stay valid)
+    """The configured gateways by id, in the configured order, then the internal ones; GatewayConfigError when
+    one cannot work."""
+    for module in (*BUILT_IN.values(), *INTERNAL.values()):  # every built-in is known (stored ids stay valid)
         importlib.import_module(module)
     gateways: dict[str, PaymentGateway] = {}
-    for gateway_id in settings.payment_gateways:
+    for gateway_id in (*settings.payment_gateways, *INTERNAL):
+        if gateway_id in INTERNAL and gateway_id in gateways:
+            continue  # listed in the settings too: built once, still offered to no payer
         if gateway_id == "sandbox" and settings.environment == "production":
             raise GatewayConfigError(
                 "the sandbox bank never runs in production: remove it from PORTAL_PAYMENT_GATEWAYS"

@@ -27,10 +27,15 @@ from portal.api.schemas import (
     ChangedDossier,
     ChangePage,
     ComponentInfo,
+    DeliveryInfo,
     DossierDetail,
     DossierFileInfo,
     FeeInfo,
     NationalStatusOut,
+    ParcelContent,
+    ParcelOut,
+    ParcelProofOut,
+    PostalAddressOut,
     RatingOut,
     ReceiptInfo,
     ResultOut,
@@ -43,6 +48,7 @@ from portal.api.schemas import (
 from portal.api.strict import PartnerStatus, StrictInstant
 from portal.dossiers import partner_reads, queries
 from portal.dossiers.models import Dossier, DossierFile, DossierResult
+from portal.dossiers.parcel_reads import Parcel
 from portal.dossiers.partner_reads import DossierWhole
 from portal.dossiers.tasks import current_receipt
 from portal.kernel.db import SessionDep
@@ -261,7 +267,50 @@ def detail_of(request: Request, whole: DossierWhole, fee_total: int, fee_left: i
                 if whole.rating
                 else None
             ),
+            "delivery": DeliveryInfo(
+                method=d.delivery_method,
+                address=_address(d.delivery_address),
+                pickup_address=_address(d.pickup_address),
+                pay_on_delivery=d.pay_on_delivery,
+            ),
+            "parcels": [_parcel_info(p) for p in whole.parcels],
         }
+    )
+
+
+def _address(value: dict[str, Any] | None) -> PostalAddressOut | None:
+    if not value:
+        return None
+    return PostalAddressOut.model_validate({k: str(v) for k, v in value.items() if k in PostalAddressOut.model_fields})
+
+
+def _parcel_info(parcel: Parcel) -> ParcelOut:
+    o, proof = parcel.order, parcel.proof
+    return ParcelOut(
+        number=o.number,
+        kind=o.kind,
+        operator=o.operator,
+        tracking_number=o.tracking_number,
+        status=o.status,
+        status_at=o.status_at,
+        created_at=o.created_at,
+        claimed_at=o.claimed_at,
+        delivered_at=o.delivered_at,
+        originals_arrived_at=parcel.originals_arrived_at,
+        attempts=o.attempts,
+        fee=o.fee,
+        cod_amount=o.cod_amount,
+        weight_class=o.weight_class,
+        contents=[ParcelContent.model_validate(c) for c in o.contents],
+        sender=PostalAddressOut.model_validate(o.sender),
+        recipient=PostalAddressOut.model_validate(o.recipient),
+        proof=(
+            ParcelProofOut(
+                recipient_name=proof.recipient_name, relation=proof.relation, delivered_at=proof.delivered_at
+            )
+            if proof is not None
+            else None
+        ),
     )
 
 
@@ -281,7 +330,9 @@ def get_dossier(
     request: Request, partner: BackOffice, session: SessionDep, settings: SettingsDep, code: str
 ) -> DossierDetail:
     """One submitted dossier of the client's agency, whole: answers, components and files with download links
-    and signature reports, fee and payments, timeline, supplements, results, apologies, rating, national status."""
+    and signature reports, fee and payments, timeline, supplements, results, apologies, rating, national status,
+    the delivery choices (method, addresses, pay on delivery) and the postal orders (pickup of the originals,
+    delivery of the result: tracking number, status, when the originals arrived, proof of delivery)."""
     return dossier_detail(request, session, settings, code, partner.agency_code)
 
 

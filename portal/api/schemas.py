@@ -149,8 +149,72 @@ class RatingOut(BaseModel):
     at: datetime
 
 
+class PostalAddressOut(BaseModel):
+    """A postal address as the applicant gave it (`postal.addresses.PostalAddress`)."""
+
+    name: str
+    phone: str = Field(description="Vietnamese phone number, 0xxxxxxxxx.")
+    province: str = Field(description="Two-digit province code.")
+    ward: str = Field(description="Five-digit ward or commune code.")
+    street: str
+    notes: str = ""
+
+
+class DeliveryInfo(BaseModel):
+    """How the result goes back and where, whether the originals are picked up, and how the fees are paid."""
+
+    method: str | None = Field(description="online, centre or post")
+    address: PostalAddressOut | None = Field(description="Where the result goes by post.")
+    pickup_address: PostalAddressOut | None = Field(
+        description="Where the postal service picks up the paper originals (null: no pickup chosen)."
+    )
+    pay_on_delivery: bool = Field(description="The fees are paid in cash to the courier at delivery (COD).")
+
+
+class ParcelContent(BaseModel):
+    id: str = Field(description="A component id (the originals) or a result id (the result documents).")
+    name_vi: str
+    name_en: str
+
+
+class ParcelProofOut(BaseModel):
+    """Who received a delivered parcel and when (the signature image stays with the portal)."""
+
+    recipient_name: str
+    relation: str = Field(description="self, family or authorised (relative to the applicant).")
+    delivered_at: datetime
+
+
+class ParcelOut(BaseModel):
+    """A postal order of the dossier: the pickup of the originals or the delivery of the result."""
+
+    number: str = Field(description="The portal's number of the order.")
+    kind: str = Field(description="pickup (originals to the agency) or delivery (the result to the applicant)")
+    operator: str
+    tracking_number: str | None = Field(description="Set once the operator claimed the order.")
+    status: str = Field(
+        description="created, claimed, picked_up, in_transit, delivery_attempted, delivered, returned or cancelled"
+    )
+    status_at: datetime = Field(description="When the event that set the status happened.")
+    created_at: datetime
+    claimed_at: datetime | None
+    delivered_at: datetime | None
+    originals_arrived_at: datetime | None = Field(
+        description="A pickup: when the originals were delivered to the agency (null otherwise)."
+    )
+    attempts: int = Field(description="Failed delivery attempts so far.")
+    fee: int = Field(description="Đồng, the postage charged to the applicant.")
+    cod_amount: int = Field(description="Đồng the courier collects at delivery (0: none).")
+    weight_class: str
+    contents: list[ParcelContent]
+    sender: PostalAddressOut
+    recipient: PostalAddressOut
+    proof: ParcelProofOut | None
+
+
 class DossierDetail(DossierSummary):
-    """One dossier whole: answers, components and files, fee, timeline, supplements, results, apologies, rating."""
+    """One dossier whole: answers, components and files, fee, timeline, supplements, results, apologies, rating,
+    delivery choices and postal orders."""
 
     form_id: str
     form_version: int
@@ -180,3 +244,5 @@ class DossierDetail(DossierSummary):
     results: list[ResultOut]
     apologies: list[ApologyOut]
     rating: RatingOut | None
+    delivery: DeliveryInfo
+    parcels: list[ParcelOut] = Field(description="The postal orders: the pickup of the originals, the delivery.")

@@ -6,7 +6,7 @@ Reads only. Every function takes the client's agency and sees only that agency's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import exists
@@ -17,7 +17,7 @@ from payments import service as payments
 from payments.models import Payment, Refund
 from payments.queries import refunds_of
 from portal.catalog.models import Procedure
-from portal.dossiers import queries, service
+from portal.dossiers import parcel_reads, queries, service
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -29,6 +29,7 @@ from portal.dossiers.models import (
     SupplementRequest,
     submitted_only,
 )
+from portal.dossiers.parcel_reads import Parcel
 from portal.kernel.errors import Invalid, NotFound
 from portal.kernel.i18n import N_
 
@@ -99,11 +100,12 @@ class DossierWhole:
     rating: DossierRating | None
     payments: list[Payment]
     refunds: list[Refund]
+    parcels: list[Parcel] = field(default_factory=list)  # postal orders: pickup of originals, delivery
 
 
 def dossier_whole(session: Session, code: str, agency_code: str | None) -> DossierWhole:
-    """A submitted dossier of the agency with its files, timeline, supplements, results, apologies, rating and
-    payments; 404 for any other code."""
+    """A submitted dossier of the agency with its files, timeline, supplements, results, apologies, rating,
+    payments and postal orders; 404 for any other code."""
     dossier, name = queries.agency_dossier_and_applicant(session, code, agency_code)
     proc = session.get(Procedure, dossier.procedure_code)
     if proc is None:  # a foreign key: cannot happen
@@ -142,6 +144,7 @@ def dossier_whole(session: Session, code: str, agency_code: str | None) -> Dossi
         rating=session.get(DossierRating, dossier.id),
         payments=items,
         refunds=list(refunds_of(session, items)),
+        parcels=parcel_reads.parcels_of(session, dossier.id),
     )
 
 

@@ -129,6 +129,42 @@ class RatedPush(DossierPush):
     comment: str | None = None
 
 
+class ParcelUpdatedPush(DossierPush):
+    parcel: Literal["pickup", "delivery"] = Field(
+        description="pickup: the paper originals from the applicant to the agency; delivery: the result to the "
+        "applicant."
+    )
+    number: str = Field(description="The portal's number of the postal order.")
+    operator: str = Field(description="The postal operator serving the order.")
+    tracking_number: str | None = Field(description="The operator's tracking number, once the order is claimed.")
+    event_status: Literal[
+        "created", "claimed", "picked_up", "in_transit", "delivery_attempted", "delivered", "returned", "cancelled"
+    ] = Field(description="What the event reports.")
+    changed: bool = Field(
+        description="Whether the event moved the parcel's status (an older event that arrived late does not)."
+    )
+    event_at: datetime = Field(description="When it happened, as the operator reported it.")
+    event_id: str = Field(description="The reporter's id of the event.")
+    reason: str | None = Field(default=None, description="Why a delivery attempt failed.")
+    attempts: int = Field(default=0, description="Failed delivery attempts so far.")
+    cod_collected: int | None = Field(default=None, description="Đồng collected by the courier at delivery (COD).")
+
+
+class OriginalRef(BaseModel):
+    id: str = Field(description="The procedure's component id.")
+    name_vi: str
+    name_en: str
+
+
+class OriginalsArrivedPush(DossierPush):
+    number: str = Field(description="The portal's number of the pickup order.")
+    operator: str
+    tracking_number: str | None
+    arrived_at: datetime = Field(description="When the parcel was delivered to the agency.")
+    received_by: str | None = Field(default=None, description="Who signed for it at the agency.")
+    originals: list[OriginalRef] = Field(description="The paper originals the parcel holds.")
+
+
 EVENT_TYPES: dict[str, tuple[type[DossierPush], str]] = {
     "dossier.submitted": (SubmittedPush, "The applicant submitted a dossier online."),
     "dossier.registered": (RegisteredPush, "A paper dossier was registered at the counter (received at once)."),
@@ -152,6 +188,15 @@ EVENT_TYPES: dict[str, tuple[type[DossierPush], str]] = {
     "dossier.overdue": (OverduePush, "The dossier passed its official appointment date without a result."),
     "dossier.completed": (CompletedPush, "The result was handed over; the dossier is judged early, on time or late."),
     "dossier.rated": (RatedPush, "The applicant rated the service."),
+    "dossier.parcel_updated": (
+        ParcelUpdatedPush,
+        "A postal order of the dossier was created, claimed or reported on by its operator (every event, also one "
+        "that arrived late and did not move the status).",
+    ),
+    "dossier.originals_arrived": (
+        OriginalsArrivedPush,
+        "The postal pickup delivered the applicant's paper originals to the agency.",
+    ),
 }
 
 for _type, (_model, _description) in EVENT_TYPES.items():

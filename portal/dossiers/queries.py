@@ -24,7 +24,7 @@ from payments.models import Payment, PaymentStatus
 from payments.queries import refunds_of
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import billing, service
+from portal.dossiers import billing, parcel_reads, service
 from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierStatus, submitted_only
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
@@ -127,6 +127,7 @@ def dossier_page(session: Session, dossier_id: str, account: Account, *, setting
         "files": service.dossier_files(session, dossier),
         "business": session.get(Business, dossier.business_id) if dossier.business_id else None,
         "fee": fee_summary(session, dossier, settings),
+        "parcels": parcel_reads.parcels_of(session, dossier.id),
     }
 
 

@@ -29,7 +29,7 @@ def make_settings(tmp_path: Path, **over: object) -> Settings:
 
 def test_default_is_the_sandbox_with_its_own_ledger(tmp_path: Path) -> None:
     gateways = build_gateways(make_settings(tmp_path))
-    assert list(gateways) == ["sandbox"]
+    assert list(gateways) == ["sandbox", "cod"]  # cash on delivery is always built (offered to no payer)
     bank = gateways["sandbox"]
     assert isinstance(bank, SandboxGateway)
     assert bank.options.ledger == tmp_path / "sandbox-bank.db"
@@ -56,7 +56,7 @@ def test_unknown_gateway_and_bad_options_are_refused(tmp_path: Path) -> None:
 def test_vnpay_from_options(tmp_path: Path) -> None:
     options = {"vnpay": {"tmn_code": "DVCTEST1", "hash_secret": "S" * 32, "pay_url": "https://pay.example.vn"}}
     gateways = build_gateways(make_settings(tmp_path, payment_gateways=["vnpay", "sandbox"], payment_options=options))
-    assert list(gateways) == ["vnpay", "sandbox"]  # offered in the configured order
+    assert list(gateways) == ["vnpay", "sandbox", "cod"]  # offered in the configured order, then the internal
 
 
 def test_periodic_jobs_run_when_due_and_survive_errors(tmp_path: Path) -> None:

@@ -1,0 +1,28 @@
+"""What the dossier workflow announces in the transaction that made the change (`portal.kernel.events`).
+
+Modules that react to a step without the step knowing them subscribe to these: the postal orders made at
+submission and when the result is ready (`parcels.py`), which `service.py` and `lifecycle.py` cannot import
+(parcels.py imports them: import-linter keeps the modules of one package acyclic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from portal.dossiers.models import Dossier, DossierResult
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A draft was submitted online (once: it has its code now)."""
+
+    dossier: Dossier
+
+
+@dataclass(frozen=True)
+class ResultIssued:
+    """The agency issued the dossier's result documents: the dossier is RESULT_READY (once)."""
+
+    dossier: Dossier
+    results: Sequence[DossierResult]
