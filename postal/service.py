@@ -102,8 +102,12 @@ MSG_PROOF_TOO_BIG = N_("The proof of delivery is larger than {max_kb} KB.")
 MSG_REASON_REQUIRED = N_("A delivery attempt needs the reason it failed.")
 MSG_COD_MISMATCH = N_("The amount collected ({collected} đồng) differs from the amount to collect ({expected} đồng).")
 MSG_COD_UNEXPECTED = N_("The amount collected is only reported when a cash-on-delivery parcel is delivered.")
-MSG_NOT_CANCELLABLE = N_("This order can no longer be cancelled: it is already {status}.")
-MSG_NOT_CHANGEABLE = N_("The address can no longer be changed: the order is already {status}.")
+MSG_NOT_CANCELLABLE = N_(
+    "The postal order can no longer be cancelled: the postal operator has already accepted it, or it was cancelled."
+)
+MSG_NOT_CHANGEABLE = N_(
+    "The address can no longer be changed: the postal operator has already accepted the order, or it was cancelled."
+)
 
 
 @dataclass(frozen=True)
