@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from auth.bearer import Partner
 from forms.address import province_name, ward_name
+from forms.uploads import UploadRejected
 from portal.api import idempotency
 from portal.api.deps import PartnerRoute, PostalOperator
 from portal.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency
@@ -39,7 +40,7 @@ from portal.api.postal_schemas import (
     ProofOut,
     RecordedEvent,
 )
-from portal.api.problems import COMMON, problems
+from portal.api.problems import COMMON, problem, problems
 from portal.api.strict import StrictDate, StrictInstant
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
@@ -61,7 +62,7 @@ _NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
 MEDIA_TYPES = ("image/jpeg", "image/png")
 
 Number = Annotated[
-    str, Path(max_length=20, description="The order's number (`number` in the list).", examples=["BP2612000017"])
+    str, Path(max_length=20, description="The order's number (`number` in the list).", examples=["BC260000017"])
 ]
 
 
@@ -374,16 +375,18 @@ def post_event(
 
 
 def _too_big(max_bytes: int) -> DomainError:
-    return DomainError(
-        N_("The proof image is larger than {max_kb} KB."), {"max_kb": max_bytes // 1024}, status_code=413
-    )
+    """413 before the image is read whole (the service says the same of a proof handed to it)."""
+    return UploadRejected(service.MSG_PROOF_TOO_BIG, {"max_kb": max_bytes // 1024}, status_code=413)
 
 
 @router.post(
     "/orders/{number}/delivery",
     tags=TAGS,
     response_model=RecordedEvent,
-    responses=problems(400, 404, 409, 413, 415),
+    responses={
+        **_CHANGE,
+        413: problem(413, "A proof image larger than the portal accepts (`postal_proof_max_bytes`, 2 MB by default)"),
+    },
     name="api_postal_delivery",
 )
 def deliver(

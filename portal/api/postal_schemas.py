@@ -47,14 +47,15 @@ CENTRE_EXAMPLE: dict[str, Any] = {
     "street": "Số 1, đường Lê Hoàn",
     "notes": "",
 }
+CURSOR_EXAMPLE = "WyIyMDI2LTEyLTA1VDAyOjEwOjAwKzAwOjAwIiwiNWMxZjBlN2E5YjJkNGM2ZThmMGExYjNjNWQ3ZTlmMDEiXQ"
 SUMMARY_EXAMPLE: dict[str, Any] = {
-    "number": "BP2612000017",
+    "number": "BC260000017",
     "kind": "delivery",
     "status": "claimed",
     "operator": "vnpost",
     "province": "37",
     "reference": "UBXA-261205-0042",
-    "tracking_number": "EE000000017VN",
+    "tracking_number": "RP000000178VN",
     "weight_class": "document",
     "cod_amount": 150000,
     "attempts": 0,
@@ -64,8 +65,8 @@ SUMMARY_EXAMPLE: dict[str, Any] = {
     "delivered_at": None,
     "sender": CENTRE_EXAMPLE,
     "recipient": ADDRESS_EXAMPLE,
-    "url": "http://portal.example.vn/api/v1/postal/orders/BP2612000017",
-    "label_url": "http://portal.example.vn/api/v1/postal/orders/BP2612000017/label.pdf",
+    "url": "http://portal.example.vn/api/v1/postal/orders/BC260000017",
+    "label_url": "http://portal.example.vn/api/v1/postal/orders/BC260000017/label.pdf",
 }
 EVENT_EXAMPLE: dict[str, Any] = {
     "event_id": "vnp-7f3a9c1e-0001",
@@ -86,7 +87,7 @@ PROOF_EXAMPLE: dict[str, Any] = {
     "media_type": "image/png",
     "size": 18342,
     "sha256": "9f2c0a55b0e4d8c3f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708",
-    "download_url": "http://portal.example.vn/api/v1/postal/orders/BP2612000017/proof",
+    "download_url": "http://portal.example.vn/api/v1/postal/orders/BC260000017/proof",
 }
 
 
@@ -146,7 +147,9 @@ class OrderPage(BaseModel):
         description="Opaque: where the next call starts. Always present, even for no items: keep it and poll with it."
     )
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [SUMMARY_EXAMPLE], "next_cursor": "o1.Mg"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [SUMMARY_EXAMPLE], "next_cursor": CURSOR_EXAMPLE}]}
+    )
 
 
 class EventOut(BaseModel):
@@ -214,7 +217,7 @@ class ClaimIn(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"tracking_number": "EE123456785VN"}, {}]},
+        json_schema_extra={"examples": [{"tracking_number": "RP123456785VN"}, {}]},
     )
 
     tracking_number: str | None = Field(
@@ -280,7 +283,7 @@ class RecordedEvent(BaseModel):
     proof: ProofOut | None = Field(default=None, description="The proof of a delivery.")
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"number": "BP2612000017", "event": EVENT_EXAMPLE, "replayed": False}]}
+        json_schema_extra={"examples": [{"number": "BC260000017", "event": EVENT_EXAMPLE, "replayed": False}]}
     )
 
 
@@ -311,8 +314,8 @@ class CodStatementOut(BaseModel):
                     "day": "2026-12-06",
                     "lines": [
                         {
-                            "number": "BP2612000017",
-                            "tracking_number": "EE000000017VN",
+                            "number": "BC260000017",
+                            "tracking_number": "RP000000178VN",
                             "reference": "UBXA-261205-0042",
                             "delivered_at": "2026-12-06T03:15:00Z",
                             "amount": 150000,
