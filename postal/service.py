@@ -71,6 +71,8 @@ __all__ = [
 PORTAL = "portal"
 # How far ahead of the portal's clock an operator's clock may be.
 FUTURE_SKEW = timedelta(minutes=5)
+# The reason of the portal's automatic return, stored as data (operators' reasons are Vietnamese text too).
+AUTO_RETURN_REASON = "Phát không thành công {attempts} lần, chuyển hoàn về nơi gửi"
 _TRACKING = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{3,39}")
 _EVENT_ID = re.compile(r"[\x21-\x7e]{1,80}")
 
@@ -580,7 +582,7 @@ def record_event(
         session.add(order)
         session.flush()
         returned = _portal_event(
-            session, order, ParcelStatus.RETURNED, at=at, reason=f"{order.attempts} failed delivery attempts"
+            session, order, ParcelStatus.RETURNED, at=at, reason=AUTO_RETURN_REASON.format(attempts=order.attempts)
         )
         _publish(session, order, returned, previous_status=before)
     return Recorded(event=event, replayed=False, changed=applied)
