@@ -15,6 +15,7 @@ from auth.clients import SCOPES
 from portal.kernel.errors import DomainError
 from portal.kernel.settings import get_settings
 from portal.simulator.cli import backoffice
+from portal.simulator.postal_cli import postal
 from portal.webhooks.cli import outbox, webhooks
 
 
@@ -273,6 +274,7 @@ def payments_report(day_text: str, agency: str | None) -> None:
 main.add_command(outbox)
 main.add_command(webhooks)
 main.add_command(backoffice)
+main.add_command(postal)
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from portal.kernel.uow import unit_of_work
 from portal.simulator.api import Credentials
 
 CLIENT_NAME = "Phần mềm một cửa mô phỏng (phát triển)"
+POSTAL_CLIENT_NAME = "Doanh nghiệp bưu chính mô phỏng (phát triển)"
 _lock = threading.Lock()
 
 
@@ -66,20 +67,43 @@ def procedure_names(engine: Engine) -> dict[str, tuple[str, str]]:
 def dev_client(settings: Settings, engine: Engine, agency_code: str, *, renew: bool = False) -> Credentials:
     """The development client of this agency: the stored one, or a new one (`renew`: the stored one was refused;
     it is revoked and replaced)."""
+    return _dev_client(settings, engine, agency_code, renew=renew, name=CLIENT_NAME, scope="backoffice")
+
+
+def dev_postal_client(settings: Settings, engine: Engine, operator: str, *, renew: bool = False) -> Credentials:
+    """The development client of this postal operator (scope `postal`), kept like the agencies' ones."""
+    return _dev_client(
+        settings, engine, f"postal:{operator}", renew=renew, name=POSTAL_CLIENT_NAME, scope="postal", operator=operator
+    )
+
+
+def _dev_client(
+    settings: Settings,
+    engine: Engine,
+    key: str,
+    *,
+    renew: bool,
+    name: str,
+    scope: str,
+    operator: str | None = None,
+) -> Credentials:
     if settings.environment == "production":
-        raise NotInDevelopment("the back-office simulator creates API clients only outside production")
+        raise NotInDevelopment("the simulators create API clients only outside production")
     path = _store(settings)
     with _lock:
         stored = _read(path)
-        current = stored.get(agency_code)
+        current = stored.get(key)
         if current and not renew:
             return Credentials(current["client_id"], current["client_secret"])
         with unit_of_work(engine, write=True, settings=settings) as session:
             if current:
                 with contextlib.suppress(DomainError):  # gone with a reset database: nothing to revoke
                     revoke(session, current["client_id"])
-            row, secret = create_client(session, name=CLIENT_NAME, scope="backoffice", agency_code=agency_code)
+            if operator is None:
+                row, secret = create_client(session, name=name, scope=scope, agency_code=key)
+            else:
+                row, secret = create_client(session, name=name, scope=scope, postal_operator=operator)
             client_id = row.id
-        stored[agency_code] = {"client_id": client_id, "client_secret": secret}
+        stored[key] = {"client_id": client_id, "client_secret": secret}
         _write(path, stored)
         return Credentials(client_id, secret)
