@@ -29,7 +29,12 @@ def e_receipt_data(session: Session, payment: Payment, settings: Settings) -> ER
     """Everything printed on the e-receipt of a succeeded payment."""
     assert payment.status == PaymentStatus.SUCCEEDED and payment.settled_at and payment.receipt_number
     info = service.describe_order(session, payment)
-    gateway_names = {"sandbox": "Ngân hàng thử nghiệm (sandbox)", "vnpay": "VNPAY", "stripe": "Stripe"}
+    gateway_names = {
+        "sandbox": "Ngân hàng thử nghiệm (sandbox)",
+        "vnpay": "VNPAY",
+        "stripe": "Stripe",
+        "cod": "Thu hộ khi giao kết quả qua bưu chính (COD)",
+    }
     return EReceiptData(
         receipt_number=payment.receipt_number,
         receipt_symbol=payment.receipt_symbol or "",

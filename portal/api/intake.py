@@ -26,6 +26,7 @@ from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
 from portal.kernel.errors import Invalid, NotFound
 from portal.kernel.i18n import N_
+from postal.addresses import PostalAddress
 
 # Included by `portal.api.v1.router` (prefix /api/v1).
 router = APIRouter(prefix="/backoffice", route_class=PartnerRoute, responses=COMMON)
@@ -44,6 +45,12 @@ class IntakeIn(BaseModel):
     officer: str = Field(min_length=1, max_length=120, description="The officer who received the paper dossier.")
     delivery_method: Literal["online", "centre", "post"] | None = Field(
         default=None, description="How the result is handed over; default: at the centre when offered."
+    )
+    delivery_address: PostalAddress | None = Field(
+        default=None,
+        description="Where a result by post goes (only with `delivery_method` post; default: the applicant's own "
+        "address when it names a recognised ward and a phone is given). The postal delivery is ordered when the "
+        "result is issued.",
     )
     files: list[str] = Field(
         default_factory=list,
@@ -114,6 +121,7 @@ def register_at_counter(
             officer=given.officer,
             by=f"api:{partner.client_id}",
             delivery_method=given.delivery_method,
+            delivery_address=given.delivery_address,
         )
     except Invalid as exc:
         answers_errors = exc.params.get("errors")

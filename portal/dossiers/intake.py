@@ -10,11 +10,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from sqlmodel import Session, col, select
 
 from auth.models import Account
 from auth.service import normalise_login
+from forms.address import parse_address
 from forms.definition import FormDefinition
 from forms.validation import validate_data, validate_step, values_to_raw
 from portal.catalog.models import Procedure
@@ -39,6 +40,7 @@ from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
 from portal.notifications.service import notify
+from postal.addresses import PostalAddress
 
 _Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
@@ -143,6 +145,28 @@ def _delivery(procedure: Procedure, answers: Mapping[str, Any], chosen: str | No
     return "centre" if "centre" in procedure.delivery else procedure.delivery[0]
 
 
+def _postal_address(
+    method: str, given: PostalAddress | None, applicant: CounterApplicant
+) -> dict[str, Any] | None:
+    """Where a result by post goes: the address given, else the applicant's own when it is a complete postal
+    address (name, phone, and an address whose ward is recognised); Invalid when neither."""
+    if method != "post":
+        if given is not None:
+            raise Invalid(N_("A delivery address is given only for a result sent by post."))
+        return None
+    if given is not None:
+        return given.model_dump()
+    place = parse_address(applicant.address or "")
+    if place is not None and applicant.phone:
+        try:
+            own = PostalAddress(name=applicant.full_name, phone=applicant.phone, **place)
+        except ValidationError:
+            own = None
+        if own is not None:
+            return own.model_dump()
+    raise Invalid(N_("A result sent by post needs a delivery address: give the postal address it goes to."))
+
+
 def register_at_counter(
     *,
     session: Session,
@@ -155,12 +179,15 @@ def register_at_counter(
     officer: str,
     by: str,
     delivery_method: str | None = None,
+    delivery_address: PostalAddress | None = None,
 ) -> Dossier:
     """Register a paper dossier received at the counter: RECEIVED at once, by `officer`.
 
     `files` are (component id, file name, bytes), the digitised documents; `answers` the form's values as
-    stored (the online form's canonical JSON). The dossier gets a code and an appointment date like an online
-    one, its receipt is built by the worker, the agency's back-office is pushed `dossier.registered`.
+    stored (the online form's canonical JSON). A result by post goes to `delivery_address` (else to the
+    applicant's own address when it is a complete postal one): the postal delivery is ordered with the result.
+    The dossier gets a code and an appointment date like an online one, its receipt is built by the worker, the
+    agency's back-office is pushed `dossier.registered`.
     """
     if not procedure.active:
         raise NotFound(N_("There is no procedure with this code."))
@@ -170,6 +197,7 @@ def register_at_counter(
     defn = get_definition(session, procedure.form_id, procedure.form_version)
     data = clean_answers(defn, answers)
     method = _delivery(procedure, answers, delivery_method)
+    address = _postal_address(method, delivery_address, applicant)
     prepared = _grouped(procedure, files, settings)
     account = applicant_account(session, applicant)
     dossier = Dossier(
@@ -181,6 +209,7 @@ def register_at_counter(
         data=data,
         answers_checked=True,
         delivery_method=method,
+        delivery_address=address,
         channel=Channel.COUNTER,
         intake_officer=officer,
     )

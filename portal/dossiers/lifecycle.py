@@ -24,6 +24,7 @@ from auth.models import Account
 from forms.validation import validate_data
 from portal.catalog.models import Procedure
 from portal.dossiers import deadline
+from portal.dossiers.events import ResultIssued
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -48,6 +49,7 @@ from portal.dossiers.service import (
 from portal.kernel.calendar import appointment_date, local_date
 from portal.kernel.clock import as_utc, utcnow
 from portal.kernel.errors import Conflict, Invalid, NotFound
+from portal.kernel.events import publish
 from portal.kernel.i18n import N_
 from portal.kernel.labels import LabelledEnum
 from portal.kernel.settings import Settings
@@ -559,6 +561,7 @@ def issue_result(
         N_("The result of dossier {code} is ready"),
         N_("The agency issued the result of your dossier {code}. Open the dossier to download it."),
     )
+    publish(session, ResultIssued(dossier=dossier, results=results))  # a delivery by post is ordered (parcels.py)
     session.flush()
     return results
 
