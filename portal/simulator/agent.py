@@ -33,6 +33,7 @@ APOLOGY_EXTRA_DAYS = 2  # working days after today for the new appointment date
 SUB_STATUS = ("cho_phe_duyet", "Chờ lãnh đạo phê duyệt", "Awaiting the head's approval")
 ENDED = frozenset({"completed", "rejected", "withdrawn", "draft"})
 HANDOVERS = frozenset({"online", "centre", "post"})
+PARCEL_ENDED = frozenset({"delivered", "returned", "cancelled"})
 MAX_STEPS = 12  # transitions tried on one dossier in one pass (a 409 makes it look again)
 
 
@@ -109,6 +110,12 @@ def supplement_items(dossier: dict[str, Any], target: str | None) -> list[dict[s
     return [{"kind": "component", "target": cid(c), "reason": SUPPLEMENT_REASON} for c in chosen]
 
 
+def _delivery_parcel(dossier: dict[str, Any]) -> dict[str, Any] | None:
+    """The dossier's latest postal order delivering its result, if the portal made one."""
+    deliveries = [p for p in _items(dossier, "parcels") if p.get("kind") == "delivery"]
+    return deliveries[-1] if deliveries else None
+
+
 def next_action(dossier: dict[str, Any], policy: Policy, today: date) -> Action:
     """What the agency does next with the dossier as the API shows it."""
     status = str(dossier.get("status", ""))
@@ -120,6 +127,12 @@ def next_action(dossier: dict[str, Any], policy: Policy, today: date) -> Action:
         return Action("wait")  # for the citizen's answer
     if status == "result_ready":
         method = str(dossier.get("delivery_method") or "online")
+        if method == "post":
+            parcel = _delivery_parcel(dossier)
+            if parcel is not None and parcel.get("status") not in PARCEL_ENDED:
+                return Action("wait")  # for the postal operator: the delivery with proof completes the dossier
+            if parcel is not None and parcel.get("status") == "returned":
+                return Action("hold")  # the result came back to the centre: for a person to sort out
         return Action("complete", {"handover": method if method in HANDOVERS else "online"})
     if status == "received":
         return Action("start_processing")

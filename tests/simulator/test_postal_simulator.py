@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from sqlmodel import Session, select
 
 from portal.kernel.db import writer
 from portal.kernel.settings import get_settings
+from portal.simulator.agent import Policy, next_action
 from portal.simulator.embedded import EmbeddedPostalSimulator, EmbeddedSimulator, start_embedded
 from portal.simulator.postal import (
     ATTEMPT_REASON,
@@ -81,6 +83,25 @@ def test_no_failed_attempt_when_asked_and_the_simulators_own_count_wins() -> Non
     order = {"status": "in_transit", "kind": "delivery", "attempts": 0}
     assert next_step(order, fail_first=False) == Step("delivered")
     assert next_step(order, attempted=1) == Step("delivered")  # the portal's answer to the attempt was lost
+
+
+@pytest.mark.parametrize(
+    ("parcels", "kind"),
+    [
+        ([], "complete"),  # no postal order made: handed over by post as before
+        ([{"kind": "pickup", "status": "delivered"}], "complete"),
+        ([{"kind": "delivery", "status": "created"}], "wait"),  # the delivery with proof completes the dossier
+        ([{"kind": "delivery", "status": "delivery_attempted"}], "wait"),
+        ([{"kind": "delivery", "status": "returned"}], "hold"),  # back at the centre: for a person
+        ([{"kind": "delivery", "status": "cancelled"}], "complete"),
+    ],
+)
+def test_the_agency_leaves_a_result_going_by_post_to_the_postal_operator(parcels: list[Any], kind: str) -> None:
+    dossier = {"code": "CAT-261207-0001", "status": "result_ready", "delivery_method": "post", "parcels": parcels}
+    action = next_action(dossier, Policy(), date(2026, 12, 7))
+    assert action.kind == kind
+    if kind == "complete":
+        assert action.args == {"handover": "post"}
 
 
 def test_event_ids_are_one_per_order_and_step() -> None:
