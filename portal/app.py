@@ -46,6 +46,7 @@ from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from portal.notifications import views as notifications_views
 from portal.simulator.embedded import start_embedded
 from portal.webhooks.openapi import document_webhooks
+from postal.operators import check_operators, close_operators
 from signing import pki_views, verify_views
 
 log = logging.getLogger("portal")
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 simulator.stop()
             if worker:
                 worker.stop()
+            close_operators(settings)
             engine.dispose()
 
     app = FastAPI(
@@ -203,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.worker = None
     app.state.limiter = make_limiter(settings.redis_url, settings.rate_limits)
     app.state.gateways = build_gateways(settings)
+    app.state.postal_operators = check_operators(settings)  # a bad operator setting stops the start with its reason
     install_error_handlers(app)
     for module in (
         pages,

@@ -216,8 +216,10 @@ def _worker_context() -> Any:
     from payments.setup import build_gateways
     from portal.kernel.outbox import WorkerContext
     from portal.kernel.storage import LocalStorage
+    from postal.operators import check_operators
 
     settings = get_settings()
+    check_operators(settings)
     return WorkerContext(
         settings=settings, storage=LocalStorage(settings.storage_dir), gateways=build_gateways(settings)
     )
