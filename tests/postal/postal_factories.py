@@ -14,6 +14,9 @@ from postal import service
 from postal.models import ParcelKind, ParcelStatus, PostalOrder, RecipientRelation
 from tests.factories import jpeg_bytes
 
+# Orders of these tests belong to no dossier (the dossiers' subscriber leaves other owners alone).
+OWNER_KIND = "postal-test"
+
 # The centre (Ninh Bình, the agency's province) and an applicant in Hà Nội.
 CENTRE = {
     "name": "Trung tâm Phục vụ hành chính công tỉnh Ninh Bình",
@@ -40,6 +43,7 @@ def order(session: Session, settings: Settings, *, age: timedelta = timedelta(da
     sender, recipient = (CENTRE, applicant) if kind == ParcelKind.DELIVERY else (applicant, CENTRE)
     values: dict[str, Any] = {
         "kind": kind,
+        "owner_kind": OWNER_KIND,
         "owner_id": secrets.token_hex(16),
         "reference": f"G37-{secrets.token_hex(4).upper()}",
         "sender": sender,

@@ -77,7 +77,8 @@ def test_create_numbers_and_publishes(session: Session, settings: Settings, publ
     assert a.recipient["phone"] == "0912345678"
     assert [e.status for e in service.events_of(session, a.id)] == [S.CREATED]
     assert [(e.order_id, e.status, e.changed) for e in published] == [(a.id, S.CREATED, True), (b.id, S.CREATED, True)]
-    assert service.orders_of(session, a.owner_id) == [a]
+    assert service.orders_of(session, a.owner_id, owner_kind=pf.OWNER_KIND) == [a]
+    assert service.orders_of(session, a.owner_id) == []
     assert service.order_by_number(session, a.number) is a
     with pytest.raises(NotFound):
         service.order_by_number(session, a.number, operator="another")
@@ -134,6 +135,10 @@ def test_cancel_and_change_only_while_created(
         session=session, settings=settings, order=order, recipient=moved, province_code="79", fee=38000
     )
     assert order.recipient["province"] == "79" and order.province_code == "79" and order.fee == 38000
+    with pytest.raises(Invalid):  # the province must be the address's
+        service.change_recipient(
+            session=session, settings=settings, order=order, recipient=moved, province_code="01", fee=38000
+        )
     service.cancel(session=session, order=order, reason="Công dân đổi sang nhận trực tuyến", by="citizen")
     assert order.status == S.CANCELLED
     assert published[-1].status == S.CANCELLED and published[-1].reason
@@ -328,6 +333,7 @@ def test_failed_attempts_return_the_parcel(
     ]
     returned = [e for e in service.events_of(session, order.id) if e.status == S.RETURNED]
     assert len(returned) == 1 and returned[0].operator == service.PORTAL and returned[0].applied
+    assert returned[0].reason == service.AUTO_RETURN_REASON.format(attempts=3)
     assert returned[0].occurred_at == order.status_at == t0 + timedelta(hours=2)
     late = record(session, settings, storage, order, pf.report(S.DELIVERED), pf.proof())
     assert not late.changed and order.status == S.RETURNED
