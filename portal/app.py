@@ -47,6 +47,7 @@ from portal.notifications import views as notifications_views
 from portal.simulator.embedded import start_embedded
 from portal.webhooks.openapi import document_webhooks
 from postal.operators import check_operators, close_operators
+from postal.tariff import check_tariff
 from signing import pki_views, verify_views
 
 log = logging.getLogger("portal")
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = make_limiter(settings.redis_url, settings.rate_limits)
     app.state.gateways = build_gateways(settings)
     app.state.postal_operators = check_operators(settings)  # a bad operator setting stops the start with its reason
+    check_tariff(settings)  # so does a bad tariff file
     install_error_handlers(app)
     for module in (
         pages,

@@ -217,9 +217,11 @@ def _worker_context() -> Any:
     from portal.kernel.outbox import WorkerContext
     from portal.kernel.storage import LocalStorage
     from postal.operators import check_operators
+    from postal.tariff import check_tariff
 
     settings = get_settings()
     check_operators(settings)
+    check_tariff(settings)
     return WorkerContext(
         settings=settings, storage=LocalStorage(settings.storage_dir), gateways=build_gateways(settings)
     )
