@@ -343,14 +343,16 @@ def post_event(
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
+    idempotency: PostalIdempotencyDep,
     order: OrderDep,
     body: Annotated[EventIn, Body()],
 ) -> RecordedEvent:
     """A tracking event: picked up, in transit, delivery attempted (with its reason), returned.
 
     Idempotent by `event_id`: the same event again gets the first answer (`replayed: true`); the same id with
-    other content is 409. Events are placed by `occurred_at`, and the status never goes back (a late event is
-    kept, with `applied: false`). After the configured number of failed attempts the parcel is returned.
+    other content is 409. An `Idempotency-Key` is honoured too, as on every POST of the API. Events are placed
+    by `occurred_at`, and the status never goes back (a late event is kept, with `applied: false`). After the
+    configured number of failed attempts the parcel is returned.
     Refused (422): an unknown status, `delivered` (use `POST …/delivery` with proof), a time in the future or
     before the order existed, an attempt without a reason.
     """
@@ -371,7 +373,7 @@ def post_event(
         report=report,
     )
     session.flush()
-    return _recorded(request, response, session, order, recorded)
+    return idempotency.answer(_recorded(request, response, session, order, recorded))
 
 
 def _too_big(max_bytes: int) -> DomainError:
@@ -396,6 +398,7 @@ def deliver(
     session: SessionDep,
     settings: SettingsDep,
     storage: StorageDep,
+    idempotency: PostalIdempotencyDep,
     order: OrderDep,
     event_id: Annotated[str, Form(pattern=EVENT_ID_PATTERN, description="The operator's unique id of this event.")],
     occurred_at: Annotated[
@@ -455,7 +458,7 @@ def deliver(
         proof=given,
     )
     session.flush()
-    return _recorded(request, response, session, order, recorded)
+    return idempotency.answer(_recorded(request, response, session, order, recorded))
 
 
 PDF: dict[int | str, dict[str, Any]] = {

@@ -82,6 +82,14 @@ def test_an_operator_takes_a_cod_delivery_to_the_door(client: TestClient, app, s
     r = event(client, h, order, **transit)
     assert r.status_code == 200 and r.headers["idempotent-replayed"] == "true"
     assert r.json() == {**first, "replayed": True}
+    # An Idempotency-Key too, as on every POST of the API: the kept answer comes back as it was.
+    keyed = {**transit, "event_id": "e-2b", "occurred_at": ago(hours=9)}
+    key = {**h, "Idempotency-Key": f"event-{order.number}"}
+    r = client.post(url(order, "/events"), json=keyed, headers=key)
+    assert r.status_code == 200 and r.json()["replayed"] is False
+    again = client.post(url(order, "/events"), json=keyed, headers=key)
+    assert again.json() == r.json() and again.headers["idempotent-replayed"] == "true"
+    problem(client.post(url(order, "/events"), json={**keyed, "note": "khác"}, headers=key), 422)  # key reused
     r = event(
         client, h, order, event_id="e-3", status="delivery_attempted", occurred_at=ago(hours=3), reason="Vắng nhà"
     )
@@ -121,7 +129,7 @@ def test_an_operator_takes_a_cod_delivery_to_the_door(client: TestClient, app, s
     detail = client.get(url(order), headers=h).json()
     assert detail["status"] == "delivered" and detail["delivered_at"] and detail["tracking_number"] == tracking
     assert [e["status"] for e in detail["events"]][:2] == ["created", "claimed"]
-    assert [e["event_id"] for e in detail["events"]][2:] == ["e-1", "e-0", "e-2", "e-3", "e-4"]  # by time
+    assert [e["event_id"] for e in detail["events"]][2:] == ["e-1", "e-0", "e-2", "e-2b", "e-3", "e-4"]  # by time
     times = [e["occurred_at"] for e in detail["events"]]
     assert times == sorted(times)
     assert detail["proof"] == proof
