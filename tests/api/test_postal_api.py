@@ -18,6 +18,7 @@ from portal.kernel.db import writer
 from postal import service
 from postal.models import ParcelKind, PostalOrder
 from postal.numbers import is_s10
+from tests.api.helpers import committed_dossier
 from tests.api.postal_helpers import (
     age_order,
     ago,
@@ -249,3 +250,37 @@ def test_openapi_documents_the_postal_api(client: TestClient) -> None:
     delivery = paths["/api/v1/postal/orders/{number}/delivery"]["post"]
     assert "multipart/form-data" in delivery["requestBody"]["content"]
     assert {"400", "404", "409", "413"} <= set(delivery["responses"])
+
+
+def test_the_dossier_hears_of_its_parcel(client: TestClient, app, settings) -> None:
+    """A pickup of a real dossier's originals, driven through the API: the agency's back-office reads each step on
+    the dossier's timeline, placed at the operator's times."""
+    dossier = committed_dossier(app)
+    h = operator_headers(client, app)
+    order = committed_order(
+        app,
+        settings,
+        kind=ParcelKind.PICKUP,
+        owner_kind="dossier",
+        owner_id=dossier.id,
+        reference=dossier.code,
+        age=timedelta(0),
+    )
+    assert client.post(url(order, "/claim"), json={}, headers=h).status_code == 200
+    age_order(app, order, timedelta(hours=6))
+    picked = event(client, h, order, event_id=f"{order.number}-1", status="picked_up", occurred_at=ago(hours=5))
+    assert picked.status_code == 200, picked.text
+    r = deliver(
+        client, h, order, event_id=f"{order.number}-2", recipient_name="Lê Văn Tiếp Nhận", relation="authorised"
+    )
+    assert r.status_code == 200, r.text
+
+    bo_id, bo_secret = new_client(app)
+    r = client.get(f"/api/v1/backoffice/dossiers/{dossier.code}", headers=bearer(get_token(client, bo_id, bo_secret)))
+    assert r.status_code == 200, r.text
+    postal = [e for e in r.json()["timeline"] if e["details"].get("number") == order.number]
+    kinds = [e["kind"] for e in postal]
+    assert {"postal_claimed", "postal_picked_up"} <= set(kinds), kinds
+    assert "originals_arrived" in kinds or "postal_delivered" in kinds, kinds
+    [pickup_entry] = [e for e in postal if e["kind"] == "postal_picked_up"]
+    assert pickup_entry["details"]["tracking_number"] == client.get(url(order), headers=h).json()["tracking_number"]
