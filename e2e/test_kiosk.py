@@ -101,8 +101,7 @@ def test_book_a_visit_then_check_in_at_the_kiosk(
             s.add(visit)
             s.commit()
 
-        kiosk = context.new_page()
-        kiosk.set_viewport_size(VIEWPORTS["desktop"])
+        kiosk = new_context(java_script_enabled=True, viewport=VIEWPORTS["desktop"]).new_page()  # nobody signed in
         kiosk.goto("/kiosk")
         kiosk.locator("#token").fill(visit.token)
         kiosk.locator("#check-in button[type=submit]").click()
