@@ -328,6 +328,7 @@ _REFUND_REASONS = {
     "withdrawn": "Người nộp rút hồ sơ",
     "duplicate": "Thanh toán trùng",
     "agency": "Cơ quan thu hoàn trả",
+    "delivery_changed": "Người nộp thay đổi hình thức nhận kết quả, cước giảm",
 }
 _REFUND_NOTE = (
     "Biên lai điện tử nêu trên giữ nguyên nội dung đã lập. Thông báo này ghi nhận các khoản phí, lệ phí đã "

@@ -98,7 +98,7 @@ class Refund(SQLModel, table=True):
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     payment_id: str = Field(foreign_key="payment.id", index=True, max_length=32)
     amount: int
-    reason: str = Field(max_length=40)  # rejected | withdrawn | duplicate | agency
+    reason: str = Field(max_length=40)  # rejected | withdrawn | duplicate | agency | delivery_changed
     status: str = Field(default=RefundStatus.PENDING, index=True, max_length=12)
     gateway_ref: str | None = Field(default=None, max_length=100)
     message: str = Field(default="", max_length=300)

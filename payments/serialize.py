@@ -17,7 +17,7 @@ from payments.models import Payment, Refund
 class RefundInfo(BaseModel):
     id: str
     amount: int = Field(description="Đồng.")
-    reason: str = Field(description="rejected, withdrawn, duplicate or agency")
+    reason: str = Field(description="rejected, withdrawn, duplicate, agency or delivery_changed")
     status: str = Field(description="pending, succeeded or failed")
     created_at: datetime
     settled_at: datetime | None

@@ -54,6 +54,10 @@ from portal.kernel.plugins import Resettable
 
 log = logging.getLogger("portal.payments")
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+# The one line of a top-up payment: the difference when a bill grew after it was paid.
+TOPUP_LINE_CODE = "topup"
+TOPUP_NAME_VI = "Nộp bổ sung phần chênh lệch sau khi thay đổi lựa chọn"
+TOPUP_NAME_EN = "Top-up of the difference after a change of choices"
 
 
 # -- orders: what a payment is for (the dossier workflow registers "dossier")
@@ -133,6 +137,12 @@ def payments_of(session: Session, order_id: str, *, kind: str = "dossier") -> li
 def paid_amount(payments: Sequence[Payment]) -> int:
     """What an order's payments have collected and kept (succeeded, less what was refunded)."""
     return sum(p.amount - p.refunded_amount for p in payments if p.status == PaymentStatus.SUCCEEDED)
+
+
+def kept_amount(session: Session, order_id: str, *, kind: str = "dossier") -> int:
+    """What an order's payments have collected and keep once the refunds under way are paid back."""
+    items = payments_of(session, order_id, kind=kind)
+    return paid_amount(items) - sum(_pending_refunds(session, p) for p in items if p.status == PaymentStatus.SUCCEEDED)
 
 
 def by_reference(session: Session, reference: str) -> Payment | None:
@@ -219,7 +229,10 @@ def start_payment(
     payer_ip: str = "127.0.0.1",
     kind: str = "dossier",
 ) -> Started:
-    """Send the payer to the gateway for the bill; a second click while one is pending reuses it.
+    """Send the payer to the gateway for what is left of the bill; a second click while one is pending reuses it.
+
+    Nothing paid yet: the payment is the bill, line by line. Part of it paid (the bill grew after a payment):
+    the payment is a top-up of the difference, one line, which records what was kept before it.
 
     A gateway that cannot be reached leaves a failed payment on record (the payer sees a retry) rather
     than an error: nothing the citizen entered depends on it.
@@ -227,18 +240,41 @@ def start_payment(
     if bill.total <= 0:
         raise Invalid(N_("There is nothing to pay for this dossier."))
     existing = payments_of(session, order_id, kind=kind)
-    if paid_amount(existing) >= bill.total:
+    kept = kept_amount(session, order_id, kind=kind)
+    if kept >= bill.total:
         raise Conflict(N_("The fee of this dossier has already been paid."))
+    # A first payment charges the bill; after a change of the bill (a delivery by post chosen later, say), a
+    # top-up charges what is left, on one line that says so (its e-receipt adds up).
+    amount = bill.total - kept
     now = utcnow()
     for payment in existing:
         if (
             payment.status == PaymentStatus.PENDING
             and payment.gateway == gateway.id
-            and payment.amount == bill.total
+            and payment.amount == amount
             and payment.redirect_url
             and as_utc(payment.expires_at) > now + timedelta(minutes=1)
         ):
             return Started(payment, True)  # a double click: the same attempt, the same gateway page
+    if kept:
+        lines = [
+            {
+                "code": TOPUP_LINE_CODE,
+                "name_vi": TOPUP_NAME_VI,
+                "name_en": TOPUP_NAME_EN,
+                "amount": amount,
+                "paid_before": kept,
+            }
+        ]
+        reductions: list[dict[str, Any]] = []
+    else:
+        lines = [
+            {"code": ln.code, "name_vi": ln.name_vi, "name_en": ln.name_en, "amount": ln.amount} for ln in bill.lines
+        ]
+        reductions = [
+            {"category": r.category, "name_vi": r.name_vi, "name_en": r.name_en, "percent": r.percent, "amount": cut}
+            for r, cut in bill.reductions
+        ]
     payment = Payment(
         reference=new_reference(),
         order_kind=kind,
@@ -246,15 +282,10 @@ def start_payment(
         account_id=account_id,
         agency_code=agency_code,
         gateway=gateway.id,
-        amount=bill.total,
+        amount=amount,
         description=description[:255],
-        lines=[
-            {"code": ln.code, "name_vi": ln.name_vi, "name_en": ln.name_en, "amount": ln.amount} for ln in bill.lines
-        ],
-        reductions=[
-            {"category": r.category, "name_vi": r.name_vi, "name_en": r.name_en, "percent": r.percent, "amount": amount}
-            for r, amount in bill.reductions
-        ],
+        lines=lines,
+        reductions=reductions,
         idempotency_key=secrets.token_hex(16),
         created_at=now,
         updated_at=now,
@@ -398,13 +429,23 @@ def _succeed(session: Session, payment: Payment, result: GatewayResult) -> Appli
         if p.id != payment.id and p.status == PaymentStatus.SUCCEEDED and p.amount > p.refunded_amount
     ]
     enqueue(session, IssueEReceipt(payment_id=payment.id))
-    if earlier:
+    # A top-up pays what was left after the payments kept when it started; anything kept beyond that by the
+    # others (two tabs again) makes this one a duplicate. A first payment started with nothing kept.
+    if paid_amount(earlier) > _paid_before(payment):
         # Paid twice (two gateways, two tabs): the later payment is given back at once.
         request_refund(session=session, payment=payment, amount=payment.amount, reason="duplicate")
         publish(session, PaymentDuplicate(payment=payment))
     else:
         publish(session, PaymentSucceeded(payment=payment))
     return Applied(Acknowledgement.ACCEPTED, payment, changed=True)
+
+
+def _paid_before(payment: Payment) -> int:
+    """What the order had kept when a top-up payment started (0 for a first payment)."""
+    for line in payment.lines:
+        if line.get("code") == TOPUP_LINE_CODE:
+            return int(line.get("paid_before") or 0)
+    return 0
 
 
 def _fail(session: Session, payment: Payment, result: GatewayResult) -> Applied:
@@ -489,6 +530,11 @@ def refund_order(*, session: Session, order_id: str, reason: str, kind: str = "d
     if not refunds:
         raise Conflict(N_("This dossier has no payment to refund."))
     return refunds
+
+
+def pending_refunds(session: Session, payment: Payment) -> int:
+    """What of a payment is being refunded (refunds requested, not yet settled)."""
+    return _pending_refunds(session, payment)
 
 
 def _pending_refunds(session: Session, payment: Payment) -> int:

@@ -31,7 +31,6 @@ from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
 from portal.catalog.models import Component, Procedure
 from portal.dossiers import billing
-from portal.dossiers.events import Submitted
 from portal.dossiers.models import (
     Dossier,
     DossierChangeCounter,
@@ -47,12 +46,12 @@ from portal.dossiers.pushes import push
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
-from portal.kernel.events import publish
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
 from portal.notifications.service import notify
+from postal.addresses import clean_postal_address
 
 TYPE_NAMES = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}
 
@@ -174,6 +173,8 @@ def create_draft(*, session: Session, procedure: Procedure, by: Account, busines
 
 # The form field whose answer is the dossier's delivery method, when a form asks it itself.
 DELIVERY_FIELD = "delivery_method"
+# The form field whose answer is where the result goes by post, when a form asks it (province, ward, street).
+DELIVERY_ADDRESS_FIELD = "delivery_address"
 
 
 def _require_draft(dossier: Dossier) -> None:
@@ -404,10 +405,13 @@ class Readiness:
     missing_components: list[Component]
     delivery_missing: bool
     payment_due: int = 0  # đồng to pay before submitting (procedures that take the fee first)
+    address_missing: bool = False  # by post, but no postal address given yet
 
     @property
     def ok(self) -> bool:
-        return not self.form_errors and not self.missing_components and not self.delivery_missing
+        return (
+            not self.form_errors and not self.missing_components and not self.delivery_missing
+        ) and not self.address_missing
 
     @property
     def ok_to_submit(self) -> bool:
@@ -434,20 +438,60 @@ def readiness(
         form_errors=validate_data(defn, dossier.data),
         missing_components=missing,
         delivery_missing=dossier.delivery_method not in procedure.delivery,
+        address_missing=dossier.delivery_method == "post" and not dossier.delivery_address,
         payment_due=billing.payment_blocks_submission(session, procedure, dossier, settings),
     )
 
 
+def default_postal_address(session: Session, dossier: Dossier) -> dict[str, str]:
+    """The postal address a delivery or pickup form starts from: the applicant's, as far as it is known.
+
+    The name and phone from the form's answers or the account; the place from the answers: the form's own
+    delivery address when it asks one, else the first address answered. Parts not known are "" (the form
+    asks them); nothing here is validated.
+    """
+    applicant = session.get(Account, dossier.applicant_id)
+    profile = applicant.profile if applicant is not None else {}
+    data = dossier.data or {}
+    place = data.get(DELIVERY_ADDRESS_FIELD)
+    if not (isinstance(place, Mapping) and {"province", "ward"} <= place.keys()):
+        place = next((v for v in data.values() if isinstance(v, Mapping) and {"province", "ward"} <= v.keys()), {})
+    assert isinstance(place, Mapping)
+
+    def text(value: object) -> str:
+        return value.strip() if isinstance(value, str) else ""
+
+    return {
+        "name": text(data.get("full_name")) or text(profile.get("full_name")),
+        "phone": text(data.get("phone")) or text(profile.get("phone")),
+        "province": text(place.get("province")),
+        "ward": text(place.get("ward")),
+        "street": text(place.get("street")),
+        "notes": "",
+    }
+
+
 def set_delivery(*, session: Session, dossier: Dossier, procedure: Procedure, method: str, settings: Settings) -> None:
-    """Record how the applicant wants to receive the result."""
+    """Record how the applicant wants to receive the result.
+
+    By post without an address yet, the applicant's own address is taken when it is a complete postal
+    address (the review page shows it, the delivery page changes it); otherwise the delivery page asks it.
+    """
     _require_draft(dossier)
     if method not in procedure.delivery:
         raise Invalid(N_("Choose how you want to receive the result."))
-    previous, dossier.delivery_method = dossier.delivery_method, method
+    previous = dossier.delivery_method, dossier.delivery_address, dossier.pay_on_delivery
+    dossier.delivery_method = method
+    if method == "post" and not dossier.delivery_address:
+        address, errors = clean_postal_address(default_postal_address(session, dossier))
+        dossier.delivery_address = address.model_dump() if address is not None and not errors else None
+    if method != "post":
+        dossier.pay_on_delivery = False
     try:
         billing.check_bill_change(session, procedure, dossier, settings)
     except Conflict:
-        dossier.delivery_method = previous  # the refusing request still commits: nothing of the change may stick
+        # The refusing request still commits: nothing of the change may stick.
+        dossier.delivery_method, dossier.delivery_address, dossier.pay_on_delivery = previous
         raise
     session.add(dossier)
     session.flush()
@@ -508,7 +552,6 @@ def submit(
     session.flush()
     enqueue(session, DossierSubmitted(dossier_id=dossier.id))
     push(session, dossier, "dossier.submitted", channel=dossier.channel, submitted_at=dossier.submitted_at)
-    publish(session, Submitted(dossier=dossier))  # the pickup of the originals is ordered (parcels.py)
     return dossier
 
 
