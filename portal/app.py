@@ -45,6 +45,7 @@ from portal.kernel.web import STATIC_DIR, is_htmx, redirect, render
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from portal.notifications import views as notifications_views
 from portal.simulator.embedded import start_embedded
+from portal.visits.hours import hours_of
 from portal.webhooks.openapi import document_webhooks
 from postal.operators import check_operators, close_operators
 from postal.tariff import check_tariff
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateways = build_gateways(settings)
     app.state.postal_operators = check_operators(settings)  # a bad operator setting stops the start with its reason
     check_tariff(settings)  # so does a bad tariff file
+    hours_of(settings)  # and a bad opening-hours file
     install_error_handlers(app)
     for module in (
         pages,

@@ -155,6 +155,28 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/backoffice/dossiers"): R("partner:backoffice", "/api/v1/backoffice/dossiers"),
     ("GET", "/api/v1/backoffice/dossiers/{code}"): R("partner:backoffice", "/api/v1/backoffice/dossiers/{code}"),
     ("GET", "/api/v1/postal/orders"): R("partner:postal", "/api/v1/postal/orders"),
+    # visits to the centre and the kiosk
+    ("GET", "/dossiers/{dossier_id}/visit"): R("owner", "/dossiers/{submitted}/visit"),
+    ("POST", "/dossiers/{dossier_id}/visit"): R(
+        "owner", "/dossiers/{submitted}/visit", ok=(409,), day="2026-06-01", slot="08:00"
+    ),
+    ("GET", "/dossiers/{dossier_id}/visits/{visit_id}"): R("owner", "/dossiers/{submitted}/visits/none", ok=(404,)),
+    ("POST", "/dossiers/{dossier_id}/visits/{visit_id}/cancel"): R(
+        "owner", "/dossiers/{submitted}/visits/none/cancel", ok=(404,)
+    ),
+    ("GET", "/kiosk"): R("public", "/kiosk"),
+    ("GET", "/kiosk/lookup"): R("public", "/kiosk/lookup?q={code}"),
+    ("POST", "/kiosk/check-in"): R("public", "/kiosk/check-in", ok=(404,), token="forged"),
+    ("GET", "/api/v1/backoffice/visits"): R("partner:backoffice", "/api/v1/backoffice/visits"),
+    ("POST", "/api/v1/backoffice/visits/call-next"): R(
+        "partner:backoffice", "/api/v1/backoffice/visits/call-next", ok=(422,)
+    ),
+    ("POST", "/api/v1/backoffice/visits/{visit_id}/served"): R(
+        "partner:backoffice", "/api/v1/backoffice/visits/none/served", ok=(404, 422)
+    ),
+    ("POST", "/api/v1/backoffice/visits/{visit_id}/missed"): R(
+        "partner:backoffice", "/api/v1/backoffice/visits/none/missed", ok=(404, 422)
+    ),
     ("GET", "/api/v1/backoffice/dossiers/{code}/payments"): R(
         "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/payments"
     ),
