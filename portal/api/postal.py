@@ -10,7 +10,6 @@ module reads the request, calls it, and answers JSON (docs/POSTAL_API.md).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -272,7 +271,7 @@ def list_orders(
     )
 
 
-# Where a listing starts: before any order (the keyset of `postal.queries` is creation time, then id).
+# Where a listing starts: before any order (`postal.queries` pages by order number; "" is before them all).
 _START = PostalOrder(
     id="",
     number="",
@@ -282,7 +281,6 @@ _START = PostalOrder(
     reference="",
     province_code="",
     weight_class="",
-    created_at=datetime(2000, 1, 1, tzinfo=UTC),
 )
 
 

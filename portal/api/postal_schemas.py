@@ -47,7 +47,7 @@ CENTRE_EXAMPLE: dict[str, Any] = {
     "street": "Số 1, đường Lê Hoàn",
     "notes": "",
 }
-CURSOR_EXAMPLE = "WyIyMDI2LTEyLTA1VDAyOjEwOjAwKzAwOjAwIiwiNWMxZjBlN2E5YjJkNGM2ZThmMGExYjNjNWQ3ZTlmMDEiXQ"
+CURSOR_EXAMPLE = "eyJuIjoiQkMyNjAwMDAwMTcifQ"
 SUMMARY_EXAMPLE: dict[str, Any] = {
     "number": "BC260000017",
     "kind": "delivery",
