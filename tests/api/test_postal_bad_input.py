@@ -279,3 +279,21 @@ def test_the_proof_image_is_checked_before_anything_is_kept(
     problem(r, 422)
     r = deliver(client, vnpost, claimed, event_id="d-9", image=png(), cod_collected=85_000)
     assert r.status_code == 200, r.text
+
+
+def test_a_tracking_number_the_operator_already_used_is_409(
+    client: TestClient, app, settings, vnpost: dict[str, str]
+) -> None:
+    first, second = committed_order(app, settings), committed_order(app, settings)
+    number = f"VN-{first.number}"
+    assert client.post(url(first, "/claim"), json={"tracking_number": number}, headers=vnpost).status_code == 200
+    problem(client.post(url(second, "/claim"), json={"tracking_number": number}, headers=vnpost), 409)
+    assert client.get(url(second), headers=vnpost).json()["status"] == "created"  # still free to claim
+    assert client.post(url(second, "/claim"), json={}, headers=vnpost).status_code == 200
+
+
+def test_events_before_the_claim_are_409(client: TestClient, app, settings, vnpost: dict[str, str]) -> None:
+    order = committed_order(app, settings)
+    problem(event(client, vnpost, order, status="picked_up", occurred_at=ago(minutes=30)), 409)
+    problem(deliver(client, vnpost, order), 409)
+    assert [e["status"] for e in _events(client, vnpost, order)] == ["created"]
