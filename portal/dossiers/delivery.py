@@ -152,9 +152,10 @@ def choose(*, session: Session, settings: Settings, procedure: Procedure, dossie
 class DeliveryChanged:
     """Published (in the transaction) when a submitted dossier's postal choices changed.
 
-    Orders still "created" were already updated: a delivery order got the new address and fee, or was
-    cancelled (`cancelled_delivery`) when the result no longer goes by post; a pickup order was cancelled
-    (`cancelled_pickup`): a new pickup, if the dossier still has a `pickup_address`, is for the subscriber.
+    Orders still "created" were already updated: they got the new address and fee, or were cancelled when
+    the result no longer goes by post (`cancelled_delivery`) or no pickup is wanted any more
+    (`cancelled_pickup`). A pickup chosen after submission has no order yet: ordering it is for the
+    subscriber (the dossier's postal reactions), as at submission.
     """
 
     dossier_id: str
@@ -261,9 +262,18 @@ def change(
         else:
             postal.cancel(session=session, order=delivery_order, reason="delivery_changed", by=by.full_name)
     if pickup_order is not None:
-        # The citizen's side of a pickup is its sender, which an order does not change: the old order is
-        # cancelled, and the dossier's postal reactions create the new one on `DeliveryChanged`.
-        postal.cancel(session=session, order=pickup_order, reason="pickup_changed", by=by.full_name)
+        # The applicant's side of a pickup is its sender: `change_recipient` changes that side of any order.
+        if choices.pickup_address is not None:
+            postal.change_recipient(
+                session=session,
+                settings=settings,
+                order=pickup_order,
+                recipient=choices.pickup_address,
+                province_code=choices.pickup_address.province,
+                fee=charges["pickup"].line.amount,
+            )
+        else:
+            postal.cancel(session=session, order=pickup_order, reason="pickup_changed", by=by.full_name)
     after = billing.bill_for(procedure, dossier, settings, province=home).total
     refunds = _settle(session, dossier, after)
     kept = payments.kept_amount(session, dossier.id)
@@ -293,7 +303,7 @@ def change(
             delivery_changed=delivery_changed,
             pickup_changed=pickup_changed,
             cancelled_delivery=delivery_order is not None and choices.method != "post",
-            cancelled_pickup=pickup_order is not None,
+            cancelled_pickup=pickup_order is not None and choices.pickup_address is None,
         ),
     )
     return Change(before, after, max(after - kept, 0) if kept else 0, refunds)

@@ -258,6 +258,8 @@ def save_step(
         procedure = session.get(Procedure, dossier.procedure_code)
         if procedure is not None and answered in procedure.delivery:
             dossier.delivery_method = answered
+            if answered == "post":
+                _postal_from_answers(session, dossier)
     dossier.last_step = step_id
     dossier.answers_checked = False
     dossier.updated_at = utcnow()
@@ -469,6 +471,21 @@ def default_postal_address(session: Session, dossier: Dossier) -> dict[str, str]
         "street": text(place.get("street")),
         "notes": "",
     }
+
+
+def _postal_from_answers(session: Session, dossier: Dossier) -> None:
+    """By post, as the form answered: a form that asks the delivery address itself sets the postal address's
+    place (a recipient, phone and notes given on the delivery page are kept); otherwise the applicant's
+    address is taken when none was given yet. An answer that is not a complete postal address changes nothing
+    (the delivery page asks what is missing)."""
+    asked = isinstance(dossier.data.get(DELIVERY_ADDRESS_FIELD), Mapping)
+    if dossier.delivery_address and not asked:
+        return
+    current = dossier.delivery_address or {}
+    given = {k: current[k] for k in ("name", "phone", "notes") if current.get(k)}
+    address, errors = clean_postal_address({**default_postal_address(session, dossier), **given})
+    if address is not None and not errors:
+        dossier.delivery_address = address.model_dump()
 
 
 def set_delivery(*, session: Session, dossier: Dossier, procedure: Procedure, method: str, settings: Settings) -> None:

@@ -20,6 +20,7 @@ from portal.dossiers import billing, delivery, service
 from portal.dossiers.models import Dossier, DossierEvent, DossierEventKind
 from portal.kernel.errors import Conflict
 from portal.kernel.settings import Settings
+from postal import service as postal
 from postal.models import ParcelKind, ParcelStatus, PostalOrder
 from tests import factories
 
@@ -418,3 +419,86 @@ def test_a_lower_bill_after_payment_refunds_the_difference(session: Session, set
         by=applicant,
     )
     assert sum(r.amount for r in result.refunds) == PRICES[("intra_province", "document")]
+
+
+# -- orders not yet claimed follow the change
+
+
+def created_order(
+    session: Session, settings: Settings, dossier: Dossier, kind: ParcelKind, applicant_side: dict[str, str], fee: int
+) -> PostalOrder:
+    centre = address("37", name="Trung tâm Phục vụ hành chính công")
+    pickup = kind == ParcelKind.PICKUP
+    return postal.create_order(
+        session=session,
+        settings=settings,
+        kind=kind,
+        owner_id=dossier.id,
+        reference=dossier.code or "",
+        sender=applicant_side if pickup else centre,
+        recipient=centre if pickup else applicant_side,
+        province_code=applicant_side["province"],
+        contents=[],
+        weight_class="document",
+        fee=fee,
+    )
+
+
+def test_an_unclaimed_delivery_order_gets_the_new_address_or_is_cancelled(session: Session, settings: Settings) -> None:
+    dossier, proc = submitted(session, MARITAL, delivery_method="post", delivery_address=address("37"))
+    applicant = session.get(Account, dossier.applicant_id)
+    assert applicant is not None
+    order_ = created_order(
+        session, settings, dossier, ParcelKind.DELIVERY, address("37"), PRICES[("intra_province", "document")]
+    )
+    delivery.change(
+        session=session,
+        settings=settings,
+        procedure=proc,
+        dossier=dossier,
+        choices=choices(proc, "post", to="79"),
+        by=applicant,
+    )
+    session.refresh(order_)
+    assert order_.status == ParcelStatus.CREATED
+    assert order_.recipient["province"] == "79" and order_.fee == PRICES[("inter_region", "document")]
+    delivery.change(
+        session=session,
+        settings=settings,
+        procedure=proc,
+        dossier=dossier,
+        choices=choices(proc, "online"),
+        by=applicant,
+    )
+    session.refresh(order_)
+    assert order_.status == ParcelStatus.CANCELLED and dossier.delivery_method == "online"
+
+
+def test_an_unclaimed_pickup_order_gets_the_new_address_or_is_cancelled(session: Session, settings: Settings) -> None:
+    dossier, proc = submitted(session, LICENCE, delivery_method="centre", pickup_address=address("37"))
+    applicant = session.get(Account, dossier.applicant_id)
+    assert applicant is not None
+    order_ = created_order(
+        session, settings, dossier, ParcelKind.PICKUP, address("37"), PRICES[("intra_province", "document")]
+    )
+    delivery.change(
+        session=session,
+        settings=settings,
+        procedure=proc,
+        dossier=dossier,
+        choices=choices(proc, "centre", pickup="01"),
+        by=applicant,
+    )
+    session.refresh(order_)
+    assert order_.status == ParcelStatus.CREATED and order_.sender["province"] == "01"
+    assert order_.fee == PRICES[("intra_region", "document")] + PICKUP_SURCHARGE
+    delivery.change(
+        session=session,
+        settings=settings,
+        procedure=proc,
+        dossier=dossier,
+        choices=choices(proc, "centre"),
+        by=applicant,
+    )
+    session.refresh(order_)
+    assert order_.status == ParcelStatus.CANCELLED and dossier.pickup_address is None

@@ -11,9 +11,11 @@ from sqlmodel import Session
 from forms.address import wards
 from portal.dossiers.models import Dossier
 from postal.models import ParcelKind, ParcelStatus, PostalOrder
+from tests import factories
 from tests.conftest import csrf, signup
-from tests.web.flow import fill_marital, start, submit
+from tests.web.flow import fill_marital, post_step, start, submit
 
+LICENCE = "3.000347"  # đổi giấy phép lái xe: the form asks the delivery method and address itself
 HCM = "79"  # another region than the agencies' Ninh Bình (37): the inter-region price
 HTMX = {"HX-Request": "true"}
 
@@ -150,3 +152,20 @@ def test_after_submission_the_change_page_and_a_claimed_order(citizen: TestClien
     db.expire_all()
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.delivery_method == "post"  # unchanged
+
+
+def test_a_form_asking_the_delivery_address_prefills_the_postal_address(citizen: TestClient, db: Session) -> None:
+    dossier_id = start(citizen, LICENCE)
+    answers = {"delivery_method": "post", **{f"delivery_address.{k}": v for k, v in factories.address().items()}}
+    post_step(citizen, dossier_id, "licence", answers, action="save")  # saved, other answers still missing
+    page = citizen.get(f"/dossiers/{dossier_id}/delivery")
+    assert 'value="12 Lý Thái Tổ"' in page.text  # the form's own answer
+    assert f'<option value="{factories.address()["ward"]}" selected>' in page.text
+    review = citizen.get(f"/dossiers/{dossier_id}/review")
+    db.expire_all()
+    dossier = db.get(Dossier, dossier_id)
+    assert dossier is not None and dossier.delivery_method == "post"
+    if dossier.delivery_address is None:  # no phone known yet: the review sends the citizen to the delivery page
+        assert "chưa có địa chỉ" in review.text
+    else:
+        assert dossier.delivery_address["street"] == "12 Lý Thái Tổ"
