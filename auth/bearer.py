@@ -62,7 +62,8 @@ SCOPE_DESCRIPTIONS = {
     "its files, receipt and results), drive their life (receive, process, request supplements, issue signed "
     "results, apologise, complete, register counter intakes), reject them, refund their fees, read the daily "
     "payment report.",
-    "postal": "Postal operator: read the pickup and delivery orders of that operator.",
+    "postal": "Postal operator: the pickup and delivery orders given to that operator — list and read them, claim "
+    "them, report their tracking, deliver them with proof, print their labels; the operator's daily COD statement.",
 }
 
 partner_scheme = OAuth2(

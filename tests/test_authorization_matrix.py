@@ -154,7 +154,26 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # partner APIs: a bearer token of the right scope, bound to the dossier's agency
     ("GET", "/api/v1/backoffice/dossiers"): R("partner:backoffice", "/api/v1/backoffice/dossiers"),
     ("GET", "/api/v1/backoffice/dossiers/{code}"): R("partner:backoffice", "/api/v1/backoffice/dossiers/{code}"),
+    # the postal operators' API: a bearer token of the scope postal (an unknown order number is a 404)
     ("GET", "/api/v1/postal/orders"): R("partner:postal", "/api/v1/postal/orders"),
+    ("GET", "/api/v1/postal/orders/{number}"): R("partner:postal", "/api/v1/postal/orders/none", ok=(404,)),
+    ("POST", "/api/v1/postal/orders/{number}/claim"): R(
+        "partner:postal", "/api/v1/postal/orders/none/claim", ok=(404,)
+    ),
+    ("POST", "/api/v1/postal/orders/{number}/events"): R(
+        "partner:postal", "/api/v1/postal/orders/none/events", ok=(404,)
+    ),
+    ("POST", "/api/v1/postal/orders/{number}/delivery"): R(
+        "partner:postal", "/api/v1/postal/orders/none/delivery", ok=(404,)
+    ),
+    ("GET", "/api/v1/postal/orders/{number}/label.pdf"): R(
+        "partner:postal", "/api/v1/postal/orders/none/label.pdf", ok=(404,)
+    ),
+    ("GET", "/api/v1/postal/orders/{number}/proof"): R("partner:postal", "/api/v1/postal/orders/none/proof", ok=(404,)),
+    ("GET", "/api/v1/postal/cod-statements/{day}"): R("partner:postal", "/api/v1/postal/cod-statements/2026-12-01"),
+    ("GET", "/api/v1/postal/cod-statements/{day}.csv"): R(
+        "partner:postal", "/api/v1/postal/cod-statements/2026-12-01.csv"
+    ),
     # visits to the centre and the kiosk
     ("GET", "/dossiers/{dossier_id}/visit"): R("owner", "/dossiers/{submitted}/visit"),
     ("POST", "/dossiers/{dossier_id}/visit"): R(

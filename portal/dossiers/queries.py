@@ -310,20 +310,3 @@ def agency_dossier_and_applicant(session: Session, code: str, agency_code: str |
     if row is None:
         raise NotFound(N_("There is no dossier with this code."))
     return row[0], row[1]
-
-
-def postal_orders(
-    session: Session, *, since: datetime | None, page: int, page_size: int
-) -> Paged[tuple[Dossier, str, str]]:
-    """Submitted dossiers delivered by post, with the recipient's and the agency's names, newest first."""
-    conditions = [col(Dossier.delivery_method) == "post", *submitted_only(), *_since(since)]
-    rows = session.exec(
-        select(Dossier, Account.full_name, Agency.name_vi)
-        .join(Account, col(Account.id) == col(Dossier.applicant_id))
-        .join(Agency, col(Agency.code) == col(Dossier.agency_code))
-        .where(*conditions)
-        .order_by(col(Dossier.submitted_at).desc(), col(Dossier.id).desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
-    return Paged(rows=[(d, name, agency) for d, name, agency in rows], total=_count(session, conditions))
