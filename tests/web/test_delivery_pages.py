@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 import secrets
 
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from forms.address import wards
+from payments import service as payments
+from payments.models import PaymentStatus, Refund
 from portal.dossiers.models import Dossier
 from postal.models import ParcelKind, ParcelStatus, PostalOrder
 from tests import factories
 from tests.conftest import csrf, signup
+from tests.payments.helpers import pay
 from tests.web.flow import fill_marital, post_step, start, submit
 
 LICENCE = "3.000347"  # đổi giấy phép lái xe: the form asks the delivery method and address itself
@@ -59,7 +63,7 @@ def test_saving_by_post_shows_the_tariffs_line_on_the_review(citizen: TestClient
     review = citizen.get(f"/dossiers/{dossier_id}/review")
     assert "Cước chuyển phát kết quả qua bưu chính (liên vùng; bì thư tài liệu, đến 100 g)" in review.text
     assert "45 Nguyễn Huệ" in review.text
-    db.expire_all()
+    db.rollback()  # a new snapshot
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.delivery_method == "post"
     assert dossier.delivery_address is not None and dossier.delivery_address["phone"] == "0912345678"
@@ -75,7 +79,7 @@ def test_errors_are_shown_in_vietnamese_and_nothing_is_lost(citizen: TestClient,
     assert 'id="pa-delivery-ward-error"' in r.text and 'id="pa-delivery-phone-error"' in r.text
     assert re.search(r'id="pa-delivery-name-error"\s*>', r.text)  # shown, not hidden
     assert 'value="45 Nguyễn Huệ"' in r.text and "Gọi trước khi giao" in r.text  # what was typed is kept
-    db.expire_all()
+    db.rollback()  # a new snapshot
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.delivery_address is None  # nothing saved
 
@@ -87,7 +91,7 @@ def test_refresh_shows_the_wards_and_the_fee_without_saving(citizen: TestClient,
     ward_code, ward_name = wards(HCM)[0]
     assert f'<option value="{ward_code}" selected>{ward_name}</option>' in r.text
     assert "liên vùng" in r.text  # the fee of these choices, before saving
-    db.expire_all()
+    db.rollback()  # a new snapshot
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.delivery_address is None
 
@@ -128,7 +132,7 @@ def test_after_submission_the_change_page_and_a_claimed_order(citizen: TestClien
 
     r = post(citizen, dossier_id, form())
     assert r.status_code == 303 and r.headers["location"] == f"/dossiers/{dossier_id}?delivery_changed=1"
-    db.expire_all()
+    db.rollback()  # a new snapshot
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.delivery_method == "post"
 
@@ -149,7 +153,7 @@ def test_after_submission_the_change_page_and_a_claimed_order(citizen: TestClien
     r = post(citizen, dossier_id, {"method": "online"})
     assert r.status_code == 409
     assert "Bưu chính đã nhận bưu gửi kết quả của bạn" in r.text
-    db.expire_all()
+    db.rollback()  # a new snapshot
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.delivery_method == "post"  # unchanged
 
@@ -162,10 +166,38 @@ def test_a_form_asking_the_delivery_address_prefills_the_postal_address(citizen:
     assert 'value="12 Lý Thái Tổ"' in page.text  # the form's own answer
     assert f'<option value="{factories.address()["ward"]}" selected>' in page.text
     review = citizen.get(f"/dossiers/{dossier_id}/review")
-    db.expire_all()
+    db.rollback()  # a new snapshot
     dossier = db.get(Dossier, dossier_id)
     assert dossier is not None and dossier.delivery_method == "post"
     if dossier.delivery_address is None:  # no phone known yet: the review sends the citizen to the delivery page
         assert "chưa có địa chỉ" in review.text
     else:
         assert dossier.delivery_address["street"] == "12 Lý Thái Tổ"
+
+
+def test_a_change_after_payment_is_paid_as_a_top_up_then_refunded(
+    citizen: TestClient, app: FastAPI, db: Session
+) -> None:
+    dossier_id = fill_marital(citizen)
+    assert submit(citizen, dossier_id, "online").status_code == 303
+    pay(citizen, app, dossier_id)  # the fee (this procedure takes it after submission)
+    fee = sum(p.amount for p in payments.payments_of(db, dossier_id) if p.status == PaymentStatus.SUCCEEDED)
+
+    page = citizen.get(f"/dossiers/{dossier_id}/delivery")
+    assert "Đã nộp" not in page.text  # same bill: nothing to pay or refund
+    r = post(citizen, dossier_id, {**form(), "_action": "refresh"})
+    assert "cần nộp thêm 28.000" in r.text  # the difference, before saving
+    r = post(citizen, dossier_id, form())
+    assert r.status_code == 303 and r.headers["location"] == f"/dossiers/{dossier_id}/payment"
+    pay(citizen, app, dossier_id)
+    db.rollback()  # a new snapshot
+    paid = [p for p in payments.payments_of(db, dossier_id) if p.status == PaymentStatus.SUCCEEDED]
+    assert sorted(p.amount for p in paid) == sorted([fee, 28_000])
+    top_up = next(p for p in paid if p.amount == 28_000)
+    assert [line["code"] for line in top_up.lines] == [payments.TOPUP_LINE_CODE]
+
+    r = post(citizen, dossier_id, {"method": "online"})  # back online: the postage is refunded
+    assert r.status_code == 303 and r.headers["location"] == f"/dossiers/{dossier_id}?delivery_changed=1"
+    db.rollback()  # a new snapshot
+    refunds = db.exec(select(Refund).where(col(Refund.payment_id).in_([p.id for p in paid]))).all()
+    assert [(r.amount, r.reason) for r in refunds] == [(28_000, "delivery_changed")]
