@@ -23,15 +23,17 @@ from sqlmodel import Session
 
 from forms.address import parse_address
 from payments import service as payments
+from payments.events import PaymentSucceeded
 from payments.gateways import cod
 from payments.gateways.base import PaymentGateway, registry
 from payments.models import Payment, PaymentStatus
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import billing, lifecycle
+from portal.dossiers.delivery import DeliveryChanged
 from portal.dossiers.events import ResultIssued, Submitted
 from portal.dossiers.models import Dossier, DossierEventKind, DossierResult, DossierStatus
 from portal.dossiers.pushes import push
-from portal.dossiers.service import add_event
+from portal.dossiers.service import OPEN_STATES, add_event
 from portal.kernel.clock import local
 from portal.kernel.db import settings_of
 from portal.kernel.errors import DomainError
@@ -181,6 +183,38 @@ def on_result_issued(session: Session, event: ResultIssued) -> None:
     order_delivery(session, event.dossier, list(event.results))
 
 
+@subscribe(DeliveryChanged)
+def on_delivery_changed(session: Session, event: DeliveryChanged) -> None:
+    """The applicant changed their postal choices after submission (`delivery.change` already updated or
+    cancelled the unclaimed orders concerned): order what the new choices need."""
+    dossier = session.get(Dossier, event.dossier_id)
+    if dossier is None:
+        return
+    if event.pickup_changed and dossier.status in OPEN_STATES:
+        order_pickup(session, dossier)  # a new pickup address: a new order (the old one was cancelled)
+    if event.delivery_changed and dossier.status == DossierStatus.RESULT_READY:
+        _follow_delivery(session, dossier)
+
+
+def _follow_delivery(session: Session, dossier: Dossier) -> None:
+    """The delivery order of a result ready matches the choices: made when the result now goes by post, and made
+    again when the amount the courier collects is no longer right (the order's COD amount cannot change)."""
+    if dossier.delivery_method != "post":
+        return  # its order, if any, was cancelled: the COD payment with it
+    order = _order_of_kind(session, dossier, ParcelKind.DELIVERY)
+    if order is not None:
+        procedure, _, settings = _context(session, dossier)
+        wanted = (
+            billing.amount_left(session, procedure, dossier, settings)
+            if billing.pays_on_delivery(procedure, dossier)
+            else 0
+        )
+        if order.cod_amount == wanted or order.status != ParcelStatus.CREATED:
+            return
+        postal.cancel(session=session, order=order, reason="cod_changed", by="portal")  # its COD payment too
+    order_delivery(session, dossier, lifecycle.results_of(session, dossier))
+
+
 # -- cash on delivery
 
 
@@ -221,6 +255,18 @@ def pending_cod_payment(session: Session, dossier: Dossier) -> Payment | None:
         ),
         None,
     )
+
+
+@subscribe(PaymentSucceeded)
+def on_paid_otherwise(session: Session, event: PaymentSucceeded) -> None:
+    """Paid online while the courier was to collect: an unclaimed delivery is made again without an amount to
+    collect (and its COD payment cancelled); a claimed one keeps it (the agency refunds the cash by hand)."""
+    payment = event.payment
+    if payment.order_kind != "dossier" or payment.gateway == cod.GATEWAY_ID:
+        return
+    dossier = session.get(Dossier, payment.order_id)
+    if dossier is not None and dossier.status == DossierStatus.RESULT_READY and pending_cod_payment(session, dossier):
+        _follow_delivery(session, dossier)
 
 
 def _settle_cod(session: Session, dossier: Dossier, event: ParcelEvent) -> None:

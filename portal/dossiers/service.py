@@ -31,6 +31,7 @@ from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
 from portal.catalog.models import Component, Procedure
 from portal.dossiers import billing
+from portal.dossiers.events import Submitted
 from portal.dossiers.models import (
     Dossier,
     DossierChangeCounter,
@@ -46,6 +47,7 @@ from portal.dossiers.pushes import push
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
+from portal.kernel.events import publish
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
@@ -569,6 +571,7 @@ def submit(
     session.flush()
     enqueue(session, DossierSubmitted(dossier_id=dossier.id))
     push(session, dossier, "dossier.submitted", channel=dossier.channel, submitted_at=dossier.submitted_at)
+    publish(session, Submitted(dossier=dossier))  # the pickup of the originals is ordered (parcels.py)
     return dossier
 
 

@@ -13,14 +13,14 @@ from sqlmodel import Session, select
 
 from auth.models import Account
 from payments import service as payments
-from payments.gateways.base import Outcome
+from payments.gateways.base import GatewayResult, Outcome
 from payments.gateways.cod import CodGateway
 from payments.models import PaymentStatus
 from payments.outbox import IssueEReceipt
 from payments.service import Reconciled
 from payments.tasks import e_receipt_data, ensure_e_receipt
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import billing, intake, lifecycle, parcel_reads, parcels, service
+from portal.dossiers import billing, delivery, intake, lifecycle, parcel_reads, parcels, service
 from portal.dossiers.models import Dossier, DossierEvent, DossierResult, DossierStatus
 from portal.kernel.clock import as_utc, utcnow
 from portal.kernel.errors import Invalid
@@ -513,3 +513,92 @@ def test_a_counter_dossier_by_post_needs_an_address(
     dossier = counter(session, storage, settings, applicant=own)
     assert dossier.delivery_address is not None
     assert (dossier.delivery_address["ward"], dossier.delivery_address["name"]) == ("14329", "Phạm Thị Quầy")
+
+
+# -- choices changed after submission (portal/dossiers/delivery.py publishes DeliveryChanged)
+
+FAR = {"name": "Nguyễn Văn Bình", "phone": "0912345678", "province": "01", "ward": "00004", "street": "12 Lý Thái Tổ"}
+
+
+def change(session: Session, settings: Settings, dossier: Dossier, **over: Any) -> None:
+    values: dict[str, Any] = {
+        "method": dossier.delivery_method,
+        "delivery_address": PostalAddress(**dossier.delivery_address) if dossier.delivery_address else None,
+        "pickup_address": PostalAddress(**dossier.pickup_address) if dossier.pickup_address else None,
+        "pay_on_delivery": dossier.pay_on_delivery,
+    }
+    values.update(over)
+    applicant = session.get(Account, dossier.applicant_id)
+    assert applicant is not None
+    delivery.change(
+        session=session,
+        settings=settings,
+        procedure=licence(session),
+        dossier=dossier,
+        choices=delivery.Choices(**values),
+        by=applicant,
+    )
+
+
+def test_a_pickup_chosen_after_submission_is_ordered_and_a_new_address_followed(
+    session: Session, settings: Settings
+) -> None:
+    dossier = licence_dossier(session, pickup=False)
+    submit(session, settings, dossier)
+    assert postal.orders_of(session, dossier.id) == []
+    change(session, settings, dossier, pickup_address=PostalAddress(**HOME))
+    first = order_of(session, dossier, ParcelKind.PICKUP)
+    assert first.sender["province"] == "37" and first.status == ParcelStatus.CREATED
+    # Unclaimed, the order itself takes the new address (delivery.change); nothing more is ordered.
+    change(session, settings, dossier, pickup_address=PostalAddress(**FAR))
+    again = order_of(session, dossier, ParcelKind.PICKUP)
+    assert again.id == first.id and again.sender["province"] == "01"
+
+
+def test_a_new_address_for_a_cod_delivery_makes_the_order_and_its_payment_again(
+    session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, agency_cert: Issued
+) -> None:
+    dossier = licence_dossier(session, pickup=False)
+    result_ready(session, settings, storage, trust, agency_cert, dossier)
+    before = order_of(session, dossier, ParcelKind.DELIVERY)
+    fee, cod_amount = before.fee, before.cod_amount
+    change(session, settings, dossier, delivery_address=PostalAddress(**FAR))
+    orders = [o for o in postal.orders_of(session, dossier.id) if o.kind == ParcelKind.DELIVERY]
+    assert [o.status for o in orders] == [ParcelStatus.CANCELLED, ParcelStatus.CREATED]
+    after = orders[1]
+    assert after.recipient["province"] == "01" and after.fee > fee  # farther: dearer
+    assert after.cod_amount == billing.bill_for(licence(session), dossier, settings).total != cod_amount
+    statuses = sorted((p.status, p.amount) for p in payments.payments_of(session, dossier.id))
+    assert statuses == sorted([(PaymentStatus.CANCELLED, cod_amount), (PaymentStatus.PENDING, after.cod_amount)])
+
+
+def test_a_result_moved_to_the_counter_cancels_its_delivery_and_cod(
+    session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, agency_cert: Issued
+) -> None:
+    dossier = licence_dossier(session, pickup=False)
+    result_ready(session, settings, storage, trust, agency_cert, dossier)
+    change(session, settings, dossier, method="centre", delivery_address=None, pay_on_delivery=False)
+    [order] = postal.orders_of(session, dossier.id)
+    assert order.status == ParcelStatus.CANCELLED
+    assert [p.status for p in payments.payments_of(session, dossier.id)] == [PaymentStatus.CANCELLED]
+    assert "postal_cancelled" in lf.kinds(session, dossier)
+
+
+def test_paid_online_before_the_courier_came_the_delivery_collects_nothing(
+    session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, agency_cert: Issued
+) -> None:
+    dossier = licence_dossier(session, pickup=False)
+    result_ready(session, settings, storage, trust, agency_cert, dossier)
+    first = order_of(session, dossier, ParcelKind.DELIVERY)
+    amount = first.cod_amount
+    online = factories.payment(session, dossier=dossier, amount=amount, status=PaymentStatus.PENDING)
+    payments.apply_result(
+        session=session,
+        gateway_id="sandbox",
+        result=GatewayResult(reference=online.reference, outcome=Outcome.SUCCEEDED, amount=amount, currency="VND"),
+        source="notification",
+    )
+    orders = [o for o in postal.orders_of(session, dossier.id) if o.kind == ParcelKind.DELIVERY]
+    assert [(o.status, o.cod_amount) for o in orders] == [(ParcelStatus.CANCELLED, amount), (ParcelStatus.CREATED, 0)]
+    by_gateway = {p.gateway: p.status for p in payments.payments_of(session, dossier.id)}
+    assert by_gateway == {"cod": PaymentStatus.CANCELLED, "sandbox": PaymentStatus.SUCCEEDED}
