@@ -174,6 +174,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/postal/cod-statements/{day}.csv"): R(
         "partner:postal", "/api/v1/postal/cod-statements/2026-12-01.csv"
     ),
+    # the choice of delivery and pickup (and its change after submission)
+    ("GET", "/dossiers/{dossier_id}/delivery"): R("owner", D + "/delivery"),
+    ("POST", "/dossiers/{dossier_id}/delivery"): R("owner", D + "/delivery", ok=(422,), method="drone"),
     # visits to the centre and the kiosk
     ("GET", "/dossiers/{dossier_id}/visit"): R("owner", "/dossiers/{submitted}/visit"),
     ("POST", "/dossiers/{dossier_id}/visit"): R(

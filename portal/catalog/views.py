@@ -10,11 +10,15 @@ from fastapi.responses import Response
 
 from auth.deps import OptionalAccount
 from portal.catalog.deps import CatalogDep
+from portal.catalog.models import Agency, Procedure
 from portal.kernel.deps import SettingsDep
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
+from portal.kernel.settings import Settings
 from portal.kernel.text import search_terms
 from portal.kernel.web import render
+from postal import tariff
+from postal.operators import choose_operator
 
 router = APIRouter()
 
@@ -53,9 +57,31 @@ async def procedure_list(
 
 
 @router.get("/procedures/{code}", name="procedure")
-async def procedure_detail(request: Request, code: str, account: OptionalAccount, catalog: CatalogDep) -> Response:
+async def procedure_detail(
+    request: Request, code: str, account: OptionalAccount, catalog: CatalogDep, settings: SettingsDep
+) -> Response:
     snapshot = await catalog.current()
     proc = snapshot.find(code)
     if proc is None:
         raise NotFound(N_("There is no procedure with this code."))
-    return render(request, "catalog/detail.html", {"proc": proc, "agency": snapshot.agencies.get(proc.agency_code)})
+    agency = snapshot.agencies.get(proc.agency_code)
+    return render(
+        request,
+        "catalog/detail.html",
+        {"proc": proc, "agency": agency, "postal_from": _postal_from(settings, proc, agency)},
+    )
+
+
+def _postal_from(settings: Settings, proc: Procedure, agency: Agency | None) -> int | None:
+    """The lowest postage of the procedure's result (within the agency's province), when it goes by post."""
+    if "post" not in proc.delivery or agency is None or not agency.province_code:
+        return None
+    home = agency.province_code
+    operator = choose_operator(settings, home)
+    return tariff.quote(
+        settings=settings,
+        operator=operator,
+        from_province=home,
+        to_province=home,
+        weight_class=proc.result_weight_class,
+    ).amount
