@@ -145,9 +145,7 @@ def _delivery(procedure: Procedure, answers: Mapping[str, Any], chosen: str | No
     return "centre" if "centre" in procedure.delivery else procedure.delivery[0]
 
 
-def _postal_address(
-    method: str, given: PostalAddress | None, applicant: CounterApplicant
-) -> dict[str, Any] | None:
+def _postal_address(method: str, given: PostalAddress | None, applicant: CounterApplicant) -> dict[str, Any] | None:
     """Where a result by post goes: the address given, else the applicant's own when it is a complete postal
     address (name, phone, and an address whose ward is recognised); Invalid when neither."""
     if method != "post":
