@@ -51,3 +51,18 @@ def test_a_dossier_without_parcels_has_an_empty_list(client: TestClient, app: An
     headers = bearer(get_token(client, *new_client(app, agency="UBXA")))
     body = client.get(f"/api/v1/backoffice/dossiers/{dossier.code}", headers=headers).json()
     assert body["parcels"] == [] and body["delivery"]["pickup_address"] is None
+
+
+def test_counter_intake_takes_the_address_of_a_result_by_post(client: TestClient, app: Any) -> None:
+    from tests.api.test_backoffice_intake import _dossier, _headers, _send
+
+    h = _headers(client, app)
+    r = _send(client, h, _dossier(delivery_method="post", delivery_address=HOME))
+    assert r.status_code == 201, r.text
+    assert r.json()["delivery"]["address"] == {**HOME, "notes": ""}
+    # A ward outside its province is a 422 naming the field; no address (and none known) a 422 saying so.
+    wrong = _send(client, h, _dossier(delivery_method="post", delivery_address={**HOME, "province": "01"}))
+    assert wrong.status_code == 422, wrong.text
+    assert any("delivery_address" in e["loc"] for e in wrong.json()["errors"]), wrong.text
+    missing = _send(client, h, _dossier(delivery_method="post"))
+    assert missing.status_code == 422 and "delivery address" in missing.text
