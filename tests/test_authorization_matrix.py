@@ -177,6 +177,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     # the choice of delivery and pickup (and its change after submission)
     ("GET", "/dossiers/{dossier_id}/delivery"): R("owner", D + "/delivery"),
     ("POST", "/dossiers/{dossier_id}/delivery"): R("owner", D + "/delivery", ok=(422,), method="drone"),
+    ("GET", "/dossiers/{dossier_id}/parcels/{number}/proof"): R(
+        "owner", "/dossiers/{submitted}/parcels/none/proof", ok=(404,)
+    ),
     # visits to the centre and the kiosk
     ("GET", "/dossiers/{dossier_id}/visit"): R("owner", "/dossiers/{submitted}/visit"),
     ("POST", "/dossiers/{dossier_id}/visit"): R(
