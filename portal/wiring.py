@@ -28,11 +28,11 @@ import portal.dossiers.deadline
 # Lookups of issued documents for /verify.
 import portal.dossiers.issued
 
-# Subscribers of the payment events.
-import portal.dossiers.payment_events
-
 # Subscribers of the postal events; postal orders made at submission and when the result is ready.
 import portal.dossiers.parcels
+
+# Subscribers of the payment events.
+import portal.dossiers.payment_events
 
 # The event types pushed to back-offices (their payload models, for the OpenAPI `webhooks` section).
 import portal.dossiers.pushes
