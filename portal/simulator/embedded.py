@@ -127,7 +127,8 @@ class EmbeddedPostalSimulator:
         base_url = self.settings.base_url.rstrip("/")
         with httpx.Client(base_url=base_url, timeout=30) as http:
             if not _wait_until_ready(http, self.stop_event, self.ready_timeout):
-                log.warning("postal simulator: %s/readyz did not answer 200: it does not start", base_url)
+                if not self.stop_event.is_set():
+                    log.warning("postal simulator: %s/readyz did not answer 200: it does not start", base_url)
                 return
             simulators: list[PostalSimulator] = []
             while not simulators and not self.stop_event.is_set():
