@@ -126,7 +126,7 @@ def day_visits(
     return VisitList(day=chosen, items=[visit_out(v) for v in visits.day_visits(session, _agency(partner), chosen)])
 
 
-@router.post("/call-next", tags=TAGS, response_model=CallNextOut, responses=problems(400))
+@router.post("/call-next", tags=TAGS, response_model=CallNextOut, responses=problems(400, 404, 409))
 def call_next(
     partner: BackOffice,
     session: SessionDep,
