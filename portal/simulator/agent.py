@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -193,6 +193,10 @@ class AgencySimulator:
         # waits for someone else (the citizen, the overdue job) is dropped: the change feed brings it back.
         self.following: dict[str, float] = {}
 
+    @property
+    def name(self) -> str:
+        return self.agency_code
+
     def poll(self) -> list[str]:
         """Codes changed since the cursor (every page), the cursor moved past them."""
         codes: list[str] = []
@@ -285,20 +289,31 @@ class AgencySimulator:
         return signer.sign(render_result_pdf(facts)).pdf
 
 
+class Simulator(Protocol):
+    """What the demo loop runs: an agency's or a postal operator's simulator."""
+
+    @property
+    def name(self) -> str: ...
+
+    def run_once(self) -> PassReport: ...
+
+
 def run_forever(
-    simulators: list[AgencySimulator],
+    simulators: Sequence[Simulator],
     *,
     poll_seconds: float,
     stop: threading.Event | None = None,
+    label: str = "simulator",
 ) -> None:
-    """Pass after pass until `stop` is set; a portal that does not answer (yet) is waited for."""
+    """Pass after pass until `stop` is set; a portal that does not answer (yet) is waited for. `label` starts
+    the log lines."""
     stop = stop or threading.Event()
     while not stop.is_set():
         for simulator in simulators:
             try:
                 simulator.run_once()
             except (httpx.TransportError, ApiError) as exc:
-                log.warning("simulator %s: %s", simulator.agency_code, exc)
+                log.warning("%s %s: %s", label, simulator.name, exc)
             except Exception:  # a demo loop outlives one bad pass (a signing error, a bug): logged, tried again
-                log.exception("simulator %s: the pass failed", simulator.agency_code)
+                log.exception("%s %s: the pass failed", label, simulator.name)
         stop.wait(poll_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from httpx import Response
 
 PREFIX = "/api/v1/backoffice"
 TOKEN_MARGIN_SECONDS = 30  # ask for a new token this long before the current one expires
-POST_ATTEMPTS = 3  # a transition whose answer was lost (connection reset, timeout) is sent again, same key
+WRITE_ATTEMPTS = 3  # a write whose answer was lost (connection reset, timeout) is sent again, as it was
 
 
 class ApiError(Exception):
@@ -41,9 +42,12 @@ class ChangePage:
     next_cursor: str | None
 
 
-class BackOfficeApi:
-    """One agency's client of the portal. `http` is any httpx.Client (a TestClient in tests) whose base URL is
-    the portal's; tokens are fetched when needed and again when refused or about to expire."""
+class TokenClient:
+    """A client of the portal's client-credentials APIs. `http` is any httpx.Client (a TestClient in tests) whose
+    base URL is the portal's; tokens (of the subclass's `SCOPE`) are fetched when needed and again when refused or
+    about to expire."""
+
+    SCOPE = ""
 
     def __init__(self, http: httpx.Client, credentials: Credentials) -> None:
         self.http = http
@@ -57,7 +61,7 @@ class BackOfficeApi:
         if renew or self._token is None or time.monotonic() > self._expires_at - TOKEN_MARGIN_SECONDS:
             r = self.http.post(
                 "/oauth/token",
-                data={"grant_type": "client_credentials", "scope": "backoffice"},
+                data={"grant_type": "client_credentials", "scope": self.SCOPE},
                 auth=(self.credentials.client_id, self.credentials.client_secret),
             )
             if r.status_code != 200:
@@ -79,6 +83,25 @@ class BackOfficeApi:
             raise ApiError(method, path, r.status_code, _problem(r))
         return r
 
+    def _write(self, method: str, path: str, **kwargs: Any) -> Response:
+        """A write sent again, unchanged (same idempotency key, same content), when its answer is lost (connection
+        reset, timeout): the portal answers a replay as it answered the first time instead of doing it twice."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                r = self._request(method, path, **kwargs)
+                break
+            except httpx.TransportError:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                time.sleep(0.5 * attempt)
+        return r
+
+
+class BackOfficeApi(TokenClient):
+    """One agency's client of the portal: scope `backoffice`."""
+
+    SCOPE = "backoffice"
+
     # -- reading ----------------------------------------------------------------------------------------
 
     def changes(self, cursor: str | None, *, limit: int = 100) -> ChangePage:
@@ -95,17 +118,9 @@ class BackOfficeApi:
     # -- transitions ------------------------------------------------------------------------------------
 
     def _post(self, code: str, action: str, **kwargs: Any) -> dict[str, Any]:
-        # One key per intended transition: when the answer is lost, the same request is sent again with the same
-        # key, and the portal answers what it answered the first time instead of doing it twice.
+        # One key per intended transition: when the answer is lost, the same request is sent again with this key.
         headers = {"Idempotency-Key": uuid.uuid4().hex}
-        for attempt in range(1, POST_ATTEMPTS + 1):
-            try:
-                r = self._request("POST", f"{PREFIX}/dossiers/{code}/{action}", headers=headers, **kwargs)
-                break
-            except httpx.TransportError:
-                if attempt == POST_ATTEMPTS:
-                    raise
-                time.sleep(0.5 * attempt)
+        r = self._write("POST", f"{PREFIX}/dossiers/{code}/{action}", headers=headers, **kwargs)
         return dict(r.json()) if r.content and r.headers.get("content-type", "").endswith("json") else {}
 
     def receive(self, code: str, *, officer: str) -> dict[str, Any]:
@@ -137,3 +152,18 @@ def _problem(r: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {"detail": r.text[:200]}
     return body if isinstance(body, dict) else {"detail": str(body)[:200]}
+
+
+def working_credentials(
+    client: type[TokenClient], http: httpx.Client, credentials: Callable[..., Credentials]
+) -> Credentials:
+    """`credentials()` (a stored development client), or `credentials(renew=True)` (a new one) when the portal
+    refuses the stored one a token (a reset database)."""
+    found = credentials()
+    try:
+        client(http, found).token()
+    except ApiError as exc:
+        if exc.status not in (400, 401):
+            raise
+        found = credentials(renew=True)
+    return found

@@ -4,15 +4,72 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn, TypeVar
 
 import click
 import httpx
 
-from portal.kernel.settings import get_settings
-from portal.simulator.agent import AgencySimulator, Policy, Supplement, run_forever
+from portal.kernel.settings import Settings, get_settings
+from portal.simulator.agent import AgencySimulator, PassReport, Policy, Supplement, run_forever
 from portal.simulator.api import Credentials
 from portal.simulator.credentials import NotInDevelopment, agency_names, procedure_names
 from portal.simulator.setup import build_simulators, simulator_for
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+base_url_option = click.option("--base-url", default=None, help="The portal's address (default: PORTAL_BASE_URL).")
+
+
+def client_options(envvar_prefix: str, existing: str) -> Callable[[F], F]:
+    """--client-id and --client-secret (also `<envvar_prefix>_CLIENT_ID` / `_CLIENT_SECRET`)."""
+
+    def decorate(command: F) -> F:
+        for option in reversed(
+            (
+                click.option(
+                    "--client-id",
+                    envvar=f"{envvar_prefix}_CLIENT_ID",
+                    default=None,
+                    help=f"{existing}; also {envvar_prefix}_CLIENT_ID.",
+                ),
+                click.option(
+                    "--client-secret",
+                    envvar=f"{envvar_prefix}_CLIENT_SECRET",
+                    default=None,
+                    help=f"Its secret; also {envvar_prefix}_CLIENT_SECRET.",
+                ),
+            )
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def portal_settings(base_url: str | None) -> Settings:
+    """The settings, at `base_url` when given; httpx told to log one line per step, not one per request."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings = get_settings()
+    return settings.model_copy(update={"base_url": base_url}) if base_url else settings
+
+
+def refused(exc: NotInDevelopment) -> NoReturn:
+    click.echo(f"refused: {exc}; give --client-id and --client-secret", err=True)
+    sys.exit(2)
+
+
+def echo_reports(reports: Iterable[tuple[str, PassReport]]) -> bool:
+    """Each (simulator's name, report of its run) echoed, a line per step and per error; True when one failed."""
+    failed = False
+    for name, report in reports:
+        for key, step in report.done:
+            click.echo(f"{name} {key} {step}")
+        for error in report.errors:
+            click.echo(f"{name} error: {error}", err=True)
+        failed = failed or bool(report.errors)
+    return failed
 
 
 @click.group()
@@ -21,23 +78,12 @@ def backoffice() -> None:
 
 
 @backoffice.command("simulate")
-@click.option("--base-url", default=None, help="The portal's address (default: PORTAL_BASE_URL).")
+@base_url_option
 @click.option(
     "--agency", "agencies", multiple=True, help="Agency code to play, e.g. UBXA (repeatable; default: every agency)."
 )
 @click.option("--dossier", "dossiers", multiple=True, help="Play only this dossier code (repeatable; default: all).")
-@click.option(
-    "--client-id",
-    envvar="PORTAL_SIMULATOR_CLIENT_ID",
-    default=None,
-    help="An existing back-office client (`portal client create`); also PORTAL_SIMULATOR_CLIENT_ID.",
-)
-@click.option(
-    "--client-secret",
-    envvar="PORTAL_SIMULATOR_CLIENT_SECRET",
-    default=None,
-    help="Its secret; also PORTAL_SIMULATOR_CLIENT_SECRET.",
-)
+@client_options("PORTAL_SIMULATOR", "An existing back-office client (`portal client create`)")
 @click.option("--once", is_flag=True, help="One pass over the change feed, then exit.")
 @click.option("--supplement", is_flag=True, help="Ask for a supplement on each dossier before deciding.")
 @click.option(
@@ -66,10 +112,7 @@ def simulate(
     """
     from portal.kernel.db import make_engine
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per step is enough, not one per request
-    settings = get_settings()
-    if base_url:
-        settings = settings.model_copy(update={"base_url": base_url})
+    settings = portal_settings(base_url)
     if supplement_target and not supplement_target.startswith(("component:", "field:")):
         raise click.BadParameter("write component:<id> or field:<name>", param_hint="--supplement-target")
     policy = Policy(
@@ -101,8 +144,7 @@ def simulate(
             try:
                 simulators = build_simulators(http, settings, engine, policy=policy, agencies=agencies)
             except NotInDevelopment as exc:
-                click.echo(f"refused: {exc}; give --client-id and --client-secret", err=True)
-                sys.exit(2)
+                refused(exc)
         if dossiers:
             wanted = set(dossiers)
             for simulator in simulators:
@@ -111,14 +153,7 @@ def simulate(
             click.echo(f"simulating {', '.join(s.agency_code for s in simulators)} at {settings.base_url}", err=True)
             run_forever(simulators, poll_seconds=poll)
             return
-        failed = False
-        for simulator in simulators:
-            report = simulator.run_once()
-            for code, step in report.done:
-                click.echo(f"{simulator.agency_code} {code} {step}")
-            for error in report.errors:
-                click.echo(f"{simulator.agency_code} error: {error}", err=True)
-            failed = failed or bool(report.errors)
+        failed = echo_reports((s.agency_code, s.run_once()) for s in simulators)
     engine.dispose()
     if failed:
         sys.exit(1)

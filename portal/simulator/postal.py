@@ -15,8 +15,9 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -24,7 +25,8 @@ from sqlalchemy.engine import Engine
 
 from portal.kernel.clock import utcnow
 from portal.kernel.settings import Settings
-from portal.simulator.api import ApiError, Credentials, Moved
+from portal.simulator.agent import PassReport, run_forever
+from portal.simulator.api import ApiError, Credentials, Moved, working_credentials
 from portal.simulator.credentials import dev_postal_client
 from portal.simulator.postal_api import PostalApi
 
@@ -115,13 +117,7 @@ def _time(value: Any) -> datetime | None:
     return None
 
 
-@dataclass
-class PostalPassReport:
-    """What one pass did: steps made (order number, step), orders still followed, and errors."""
-
-    done: list[tuple[str, str]] = field(default_factory=list)
-    following: set[str] = field(default_factory=set)
-    errors: list[str] = field(default_factory=list)
+PostalPassReport = PassReport  # what one pass did: steps made (order number, step), orders followed, errors
 
 
 class PostalSimulator:
@@ -296,13 +292,7 @@ def build_postal_simulators(
     development client; a stored client that the portal refuses (a reset database) is replaced."""
     simulators = []
     for operator in operators or pull_operators(settings):
-        credentials = dev_postal_client(settings, engine, operator)
-        try:
-            PostalApi(http, credentials).token()
-        except ApiError as exc:
-            if exc.status not in (400, 401):
-                raise
-            credentials = dev_postal_client(settings, engine, operator, renew=True)
+        credentials = working_credentials(PostalApi, http, partial(dev_postal_client, settings, engine, operator))
         simulators.append(postal_simulator_for(http, operator, credentials, pace_seconds, fail_first))
     return simulators
 
@@ -319,13 +309,4 @@ def run_postal_forever(
     simulators: list[PostalSimulator], *, poll_seconds: float, stop: threading.Event | None = None
 ) -> None:
     """Pass after pass until `stop` is set; a portal that does not answer (yet) is waited for."""
-    stop = stop or threading.Event()
-    while not stop.is_set():
-        for simulator in simulators:
-            try:
-                simulator.run_once()
-            except (httpx.TransportError, ApiError) as exc:
-                log.warning("postal simulator %s: %s", simulator.operator, exc)
-            except Exception:  # a demo loop outlives one bad pass: logged, tried again
-                log.exception("postal simulator %s: the pass failed", simulator.operator)
-        stop.wait(poll_seconds)
+    run_forever(simulators, poll_seconds=poll_seconds, stop=stop, label="postal simulator")

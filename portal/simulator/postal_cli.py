@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 import httpx
 
-from portal.kernel.settings import get_settings
 from portal.simulator.api import Credentials
+from portal.simulator.cli import base_url_option, client_options, echo_reports, portal_settings, refused
 from portal.simulator.credentials import NotInDevelopment
 from portal.simulator.postal import (
     PostalSimulator,
@@ -25,7 +24,7 @@ def postal() -> None:
 
 
 @postal.command("simulate")
-@click.option("--base-url", default=None, help="The portal's address (default: PORTAL_BASE_URL).")
+@base_url_option
 @click.option(
     "--operator",
     "operators",
@@ -35,18 +34,7 @@ def postal() -> None:
 @click.option(
     "--order", "orders", multiple=True, help="Play only this order number or dossier code (repeatable; default: all)."
 )
-@click.option(
-    "--client-id",
-    envvar="PORTAL_POSTAL_SIMULATOR_CLIENT_ID",
-    default=None,
-    help="An existing postal client (`portal client create --scope postal`); also PORTAL_POSTAL_SIMULATOR_CLIENT_ID.",
-)
-@click.option(
-    "--client-secret",
-    envvar="PORTAL_POSTAL_SIMULATOR_CLIENT_SECRET",
-    default=None,
-    help="Its secret; also PORTAL_POSTAL_SIMULATOR_CLIENT_SECRET.",
-)
+@client_options("PORTAL_POSTAL_SIMULATOR", "An existing postal client (`portal client create --scope postal`)")
 @click.option("--once", is_flag=True, help="Carry every open order to its end, then exit.")
 @click.option(
     "--step-delay",
@@ -77,10 +65,7 @@ def simulate(
     """
     from portal.kernel.db import make_engine
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = get_settings()
-    if base_url:
-        settings = settings.model_copy(update={"base_url": base_url})
+    settings = portal_settings(base_url)
     pace = step_delay if step_delay is not None else (0.0 if once else 5.0)
     fail_first = not no_failed_attempt
     engine = make_engine(settings)
@@ -97,8 +82,7 @@ def simulate(
                     http, settings, engine, operators=operators, pace_seconds=pace, fail_first=fail_first
                 )
             except NotInDevelopment as exc:
-                click.echo(f"refused: {exc}; give --client-id and --client-secret", err=True)
-                sys.exit(2)
+                refused(exc)
         if orders:
             wanted = set(orders)
             for simulator in simulators:
@@ -110,14 +94,7 @@ def simulate(
             click.echo(f"simulating {', '.join(s.operator for s in simulators)} at {settings.base_url}", err=True)
             run_postal_forever(simulators, poll_seconds=interval)
             return
-        failed = False
-        for simulator in simulators:
-            report = simulator.run_until_idle()
-            for number, step in report.done:
-                click.echo(f"{simulator.operator} {number} {step}")
-            for error in report.errors:
-                click.echo(f"{simulator.operator} error: {error}", err=True)
-            failed = failed or bool(report.errors)
+        failed = echo_reports((s.operator, s.run_until_idle()) for s in simulators)
     engine.dispose()
     if failed:
         sys.exit(1)

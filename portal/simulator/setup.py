@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from portal.kernel.settings import Settings
 from portal.simulator.agent import AgencySimulator, Policy
-from portal.simulator.api import ApiError, BackOfficeApi, Credentials
+from portal.simulator.api import BackOfficeApi, Credentials, working_credentials
 from portal.simulator.credentials import agency_names, dev_client, procedure_names
 
 
@@ -54,13 +55,7 @@ def build_simulators(
     procedures = procedure_names(engine)
     simulators = []
     for code in agencies or list(names):
-        credentials = dev_client(settings, engine, code)
-        try:
-            BackOfficeApi(http, credentials).token()
-        except ApiError as exc:
-            if exc.status not in (400, 401):
-                raise
-            credentials = dev_client(settings, engine, code, renew=True)
+        credentials = working_credentials(BackOfficeApi, http, partial(dev_client, settings, engine, code))
         simulators.append(
             simulator_for(
                 http, settings, code, credentials, policy=policy, agency_name=names.get(code), procedures=procedures
