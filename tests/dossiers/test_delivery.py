@@ -262,22 +262,36 @@ def submitted(session: Session, code: str, **over: Any) -> tuple[Dossier, Proced
     return factories.dossier(session, procedure_code=code, submitted=True, **over), procedure_of(session, code)
 
 
+def change(
+    session: Session,
+    settings: Settings,
+    proc: Procedure,
+    dossier: Dossier,
+    method: str,
+    *,
+    to: str | None = None,
+    pickup: str | None = None,
+) -> delivery.Change:
+    """The applicant changes the submitted dossier's choices to `choices(proc, method, to=…, pickup=…)`."""
+    applicant = session.get(Account, dossier.applicant_id)
+    assert applicant is not None
+    return delivery.change(
+        session=session,
+        settings=settings,
+        procedure=proc,
+        dossier=dossier,
+        choices=choices(proc, method, to=to, pickup=pickup),
+        by=applicant,
+    )
+
+
 def events(session: Session, dossier: Dossier) -> list[DossierEvent]:
     return list(session.exec(select(DossierEvent).where(DossierEvent.dossier_id == dossier.id)))
 
 
 def test_a_change_without_orders_changes_the_dossier_and_the_timeline(session: Session, settings: Settings) -> None:
     dossier, proc = submitted(session, MARITAL, delivery_method="online")
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
-    result = delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "post", to="01"),
-        by=applicant,
-    )
+    result = change(session, settings, proc, dossier, "post", to="01")
     assert (
         dossier.delivery_method == "post" and dossier.delivery_address and dossier.delivery_address["province"] == "01"
     )
@@ -291,17 +305,8 @@ def test_a_change_without_orders_changes_the_dossier_and_the_timeline(session: S
 def test_a_claimed_delivery_order_cannot_be_changed(session: Session, settings: Settings) -> None:
     dossier, proc = submitted(session, MARITAL, delivery_method="post", delivery_address=address("37"))
     claimed = order(session, dossier, ParcelKind.DELIVERY, ParcelStatus.CLAIMED)
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
     with pytest.raises(Conflict) as refused:
-        delivery.change(
-            session=session,
-            settings=settings,
-            procedure=proc,
-            dossier=dossier,
-            choices=choices(proc, "online"),
-            by=applicant,
-        )
+        change(session, settings, proc, dossier, "online")
     assert refused.value.status_code == 409 and refused.value.params["number"] == claimed.number
     assert dossier.delivery_method == "post" and dossier.delivery_address == address("37")
 
@@ -309,26 +314,10 @@ def test_a_claimed_delivery_order_cannot_be_changed(session: Session, settings: 
 def test_a_claimed_pickup_blocks_only_a_pickup_change(session: Session, settings: Settings) -> None:
     dossier, proc = submitted(session, LICENCE, delivery_method="centre", pickup_address=address("37"))
     order(session, dossier, ParcelKind.PICKUP, ParcelStatus.PICKED_UP)
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
     with pytest.raises(Conflict):
-        delivery.change(
-            session=session,
-            settings=settings,
-            procedure=proc,
-            dossier=dossier,
-            choices=choices(proc, "centre", pickup="01"),
-            by=applicant,
-        )
+        change(session, settings, proc, dossier, "centre", pickup="01")
     # The result's delivery may still change: its order does not exist yet.
-    delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "post", to="79", pickup="37"),
-        by=applicant,
-    )
+    change(session, settings, proc, dossier, "post", to="79", pickup="37")
     assert dossier.delivery_method == "post"
 
 
@@ -348,16 +337,7 @@ class FakeGateway:
 def test_a_higher_bill_after_payment_is_a_top_up_of_the_difference(session: Session, settings: Settings) -> None:
     dossier, proc = submitted(session, JUDICIAL, delivery_method="online")
     factories.payment(session, dossier=dossier, amount=proc.fee_total)
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
-    result = delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "post", to="79"),
-        by=applicant,
-    )
+    result = change(session, settings, proc, dossier, "post", to="79")
     postage = PRICES[("inter_region", "document")]
     assert result.top_up == postage and result.refunds == []
 
@@ -365,7 +345,7 @@ def test_a_higher_bill_after_payment_is_a_top_up_of_the_difference(session: Sess
         session=session,
         gateway=FakeGateway(),  # type: ignore[arg-type]
         order_id=dossier.id,
-        account_id=applicant.id,
+        account_id=dossier.applicant_id,
         agency_code=dossier.agency_code,
         bill=billing.bill_for(proc, dossier, settings),
         description="top-up",
@@ -393,16 +373,7 @@ def test_a_lower_bill_after_payment_refunds_the_difference(session: Session, set
     dossier, proc = submitted(session, JUDICIAL, delivery_method="post", delivery_address=address("79"))
     paid = billing.bill_for(proc, dossier, settings).total
     payment = factories.payment(session, dossier=dossier, amount=paid)
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
-    result = delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "post", to="37"),
-        by=applicant,
-    )
+    result = change(session, settings, proc, dossier, "post", to="37")
     difference = PRICES[("inter_region", "document")] - PRICES[("intra_province", "document")]
     assert [(r.payment_id, r.amount, r.reason) for r in result.refunds] == [
         (payment.id, difference, "delivery_changed")
@@ -410,14 +381,7 @@ def test_a_lower_bill_after_payment_refunds_the_difference(session: Session, set
     assert result.top_up == 0
     assert payments.kept_amount(session, dossier.id) == billing.bill_for(proc, dossier, settings).total
     # A second change back and forth does not refund twice what is already being refunded.
-    result = delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "online"),
-        by=applicant,
-    )
+    result = change(session, settings, proc, dossier, "online")
     assert sum(r.amount for r in result.refunds) == PRICES[("intra_province", "document")]
 
 
@@ -446,59 +410,27 @@ def created_order(
 
 def test_an_unclaimed_delivery_order_gets_the_new_address_or_is_cancelled(session: Session, settings: Settings) -> None:
     dossier, proc = submitted(session, MARITAL, delivery_method="post", delivery_address=address("37"))
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
     order_ = created_order(
         session, settings, dossier, ParcelKind.DELIVERY, address("37"), PRICES[("intra_province", "document")]
     )
-    delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "post", to="79"),
-        by=applicant,
-    )
+    change(session, settings, proc, dossier, "post", to="79")
     session.refresh(order_)
     assert order_.status == ParcelStatus.CREATED
     assert order_.recipient["province"] == "79" and order_.fee == PRICES[("inter_region", "document")]
-    delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "online"),
-        by=applicant,
-    )
+    change(session, settings, proc, dossier, "online")
     session.refresh(order_)
     assert order_.status == ParcelStatus.CANCELLED and dossier.delivery_method == "online"
 
 
 def test_an_unclaimed_pickup_order_gets_the_new_address_or_is_cancelled(session: Session, settings: Settings) -> None:
     dossier, proc = submitted(session, LICENCE, delivery_method="centre", pickup_address=address("37"))
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
     order_ = created_order(
         session, settings, dossier, ParcelKind.PICKUP, address("37"), PRICES[("intra_province", "document")]
     )
-    delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "centre", pickup="01"),
-        by=applicant,
-    )
+    change(session, settings, proc, dossier, "centre", pickup="01")
     session.refresh(order_)
     assert order_.status == ParcelStatus.CREATED and order_.sender["province"] == "01"
     assert order_.fee == PRICES[("intra_region", "document")] + PICKUP_SURCHARGE
-    delivery.change(
-        session=session,
-        settings=settings,
-        procedure=proc,
-        dossier=dossier,
-        choices=choices(proc, "centre"),
-        by=applicant,
-    )
+    change(session, settings, proc, dossier, "centre")
     session.refresh(order_)
     assert order_.status == ParcelStatus.CANCELLED and dossier.pickup_address is None
