@@ -119,6 +119,29 @@ def submit(session: Session, settings: Settings, dossier: Dossier) -> Dossier:
     )
 
 
+def issue(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,
+    trust: TrustSetup,
+    cert: Issued,
+    dossier: Dossier,
+    *,
+    filename: str = "kq.pdf",
+    text: str = "Ket qua",
+) -> list[DossierResult]:
+    """The agency issues the dossier's result: one PDF that says `text`, signed with `cert`."""
+    return lifecycle.issue_result(
+        session=session,
+        storage=storage,
+        settings=settings,
+        dossier=dossier,
+        files=[(filename, lf.sign(cert, pdf_bytes(text)))],
+        by=lf.BACKOFFICE,
+        trust=trust,
+    )
+
+
 def result_ready(
     session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, cert: Issued, dossier: Dossier
 ) -> list[DossierResult]:
@@ -126,15 +149,8 @@ def result_ready(
     if dossier.status == DossierStatus.DRAFT:
         submit(session, settings, dossier)
     lifecycle.receive(session=session, dossier=dossier, officer=lf.OFFICER, by=lf.BACKOFFICE)
-    signed = lf.sign(cert, pdf_bytes("Giay phep lai xe"))
-    return lifecycle.issue_result(
-        session=session,
-        storage=storage,
-        settings=settings,
-        dossier=dossier,
-        files=[("giay-phep-lai-xe.pdf", signed)],
-        by=lf.BACKOFFICE,
-        trust=trust,
+    return issue(
+        session, settings, storage, trust, cert, dossier, filename="giay-phep-lai-xe.pdf", text="Giay phep lai xe"
     )
 
 
@@ -142,6 +158,17 @@ def order_of(session: Session, dossier: Dossier, kind: ParcelKind) -> PostalOrde
     found = [o for o in postal.orders_of(session, dossier.id) if o.kind == kind]
     assert len(found) == 1, found
     return found[0]
+
+
+def signed_for(when: datetime) -> postal.Proof:
+    """The courier's proof of delivery: a relative of the applicant signed for the parcel."""
+    return postal.Proof(
+        recipient_name="Nguyễn Thị Lan",
+        relation=RecipientRelation.FAMILY,
+        delivered_at=when,
+        content=jpeg_bytes((120, 80)),
+        filename="ky-nhan.jpg",
+    )
 
 
 class Operator:
@@ -161,13 +188,6 @@ class Operator:
     def report(self, status: str, *, at: datetime | None = None, proof: bool = False, **extra: Any) -> postal.Recorded:
         self.n += 1
         when = at or self.at(self.n)
-        delivered = postal.Proof(
-            recipient_name="Nguyễn Thị Lan",
-            relation=RecipientRelation.FAMILY,
-            delivered_at=when,
-            content=jpeg_bytes((120, 80)),
-            filename="ky-nhan.jpg",
-        )
         return postal.record_event(
             session=self.session,
             settings=self.settings,
@@ -177,8 +197,20 @@ class Operator:
             report=postal.TrackingReport(
                 event_id=f"ev-{self.order.number}-{self.n}", status=status, occurred_at=when, **extra
             ),
-            proof=delivered if proof else None,
+            proof=signed_for(when) if proof else None,
         )
+
+
+def claimed_delivery(
+    session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, cert: Issued
+) -> tuple[Dossier, PostalOrder, Operator]:
+    """A licence dossier by post, paid on delivery, its result ready and its delivery order claimed by `Operator`."""
+    dossier = licence_dossier(session, pickup=False)
+    result_ready(session, settings, storage, trust, cert, dossier)
+    order = order_of(session, dossier, ParcelKind.DELIVERY)
+    op = Operator(session, settings, storage, order)
+    op.claim()
+    return dossier, order, op
 
 
 def postal_events(session: Session, dossier: Dossier) -> list[DossierEvent]:
@@ -244,15 +276,7 @@ def test_a_result_not_sent_by_post_orders_nothing(
     session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, agency_cert: Issued
 ) -> None:
     dossier = lf.received(session, delivery_method="online")
-    lifecycle.issue_result(
-        session=session,
-        storage=storage,
-        settings=settings,
-        dossier=dossier,
-        files=[("kq.pdf", lf.sign(agency_cert, pdf_bytes("Ket qua")))],
-        by=lf.BACKOFFICE,
-        trust=trust,
-    )
+    issue(session, settings, storage, trust, agency_cert, dossier)
     assert postal.orders_of(session, dossier.id) == []
 
 
@@ -298,11 +322,7 @@ def test_a_pickup_s_journey_ends_with_the_originals_at_the_agency(
 def test_the_result_delivered_settles_the_cod_payment_once_and_completes_the_dossier(
     session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, agency_cert: Issued
 ) -> None:
-    dossier = licence_dossier(session, pickup=False)
-    result_ready(session, settings, storage, trust, agency_cert, dossier)
-    order = order_of(session, dossier, ParcelKind.DELIVERY)
-    op = Operator(session, settings, storage, order)
-    op.claim()
+    dossier, order, op = claimed_delivery(session, settings, storage, trust, agency_cert)
     op.report(ParcelStatus.PICKED_UP)
     op.report(ParcelStatus.DELIVERY_ATTEMPTED, reason="Không có người nhận")
     recorded = op.report(ParcelStatus.DELIVERED, proof=True, cod_collected=order.cod_amount)
@@ -338,13 +358,7 @@ def test_the_result_delivered_settles_the_cod_payment_once_and_completes_the_dos
             occurred_at=recorded.event.occurred_at,
             cod_collected=order.cod_amount,
         ),
-        proof=postal.Proof(
-            recipient_name="Nguyễn Thị Lan",
-            relation=RecipientRelation.FAMILY,
-            delivered_at=recorded.event.occurred_at,
-            content=jpeg_bytes((120, 80)),
-            filename="ky-nhan.jpg",
-        ),
+        proof=signed_for(recorded.event.occurred_at),
     )
     assert again.replayed
     assert [p.status for p in payments.payments_of(session, dossier.id)] == [PaymentStatus.SUCCEEDED]
@@ -369,11 +383,7 @@ def test_the_result_delivered_settles_the_cod_payment_once_and_completes_the_dos
 def test_a_cod_amount_other_than_the_order_s_is_refused_by_postal(
     session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, agency_cert: Issued
 ) -> None:
-    dossier = licence_dossier(session, pickup=False)
-    result_ready(session, settings, storage, trust, agency_cert, dossier)
-    order = order_of(session, dossier, ParcelKind.DELIVERY)
-    op = Operator(session, settings, storage, order)
-    op.claim()
+    dossier, order, op = claimed_delivery(session, settings, storage, trust, agency_cert)
     with pytest.raises(Invalid):
         op.report(ParcelStatus.DELIVERED, proof=True, cod_collected=order.cod_amount - 1000)
     session.refresh(dossier)
@@ -410,11 +420,7 @@ def test_a_late_event_that_moves_nothing_is_still_on_the_timeline(
 def test_a_result_returned_after_the_last_attempt_waits_at_the_centre(
     session: Session, settings: Settings, storage: LocalStorage, trust: TrustSetup, agency_cert: Issued
 ) -> None:
-    dossier = licence_dossier(session, pickup=False)
-    result_ready(session, settings, storage, trust, agency_cert, dossier)
-    order = order_of(session, dossier, ParcelKind.DELIVERY)
-    op = Operator(session, settings, storage, order)
-    op.claim()
+    dossier, order, op = claimed_delivery(session, settings, storage, trust, agency_cert)
     op.report(ParcelStatus.PICKED_UP)
     for _ in range(settings.postal_max_attempts):
         op.report(ParcelStatus.DELIVERY_ATTEMPTED, reason="Sai địa chỉ")
@@ -485,15 +491,7 @@ def test_a_counter_dossier_by_post_is_delivered_to_the_address_given(
 ) -> None:
     dossier = counter(session, storage, settings, delivery_address=PostalAddress(**HOME))
     assert dossier.delivery_address == {**HOME, "notes": ""}
-    lifecycle.issue_result(
-        session=session,
-        storage=storage,
-        settings=settings,
-        dossier=dossier,
-        files=[("kq.pdf", lf.sign(agency_cert, pdf_bytes("Ket qua")))],
-        by=lf.BACKOFFICE,
-        trust=trust,
-    )
+    issue(session, settings, storage, trust, agency_cert, dossier)
     assert order_of(session, dossier, ParcelKind.DELIVERY).recipient == {**HOME, "notes": ""}
 
 
