@@ -1,0 +1,87 @@
+"""QA of the citizen's postal pages over HTTP (as a browser without JavaScript): what the citizen is told after
+a change of delivery, an error summary that says which address is wrong, other citizens' ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from auth.models import Account
+from tests import factories
+from tests.conftest import csrf, signup
+
+pytestmark = pytest.mark.db
+LICENCE = "3.000347"  # originals needed: the page has a delivery address and a pickup address
+HOME = {
+    "name": "Nguyễn Văn Bình",
+    "phone": "0912345678",
+    "province": "37",
+    "ward": "14329",
+    "street": "5 Trần Hưng Đạo",
+}
+
+
+@pytest.fixture()
+def person(client: TestClient, db: Session) -> tuple[TestClient, Account]:
+    login = signup(client)
+    account = db.exec(select(Account).where(Account.email == login)).one()
+    db.rollback()
+    return client, account
+
+
+@pytest.fixture()
+def other(app: Any) -> Iterator[TestClient]:
+    browser = TestClient(app, follow_redirects=False)
+    signup(browser, name="Lê Văn Khác")
+    yield browser
+
+
+def test_a_saved_change_after_submission_is_confirmed_on_the_dossier_page(
+    person: tuple[TestClient, Account], db: Session
+) -> None:
+    client, account = person
+    client.cookies.set("lang", "en")
+    dossier = factories.dossier(db, applicant=account, submitted=True, delivery_method="post", delivery_address=HOME)
+    db.commit()
+    url = f"/dossiers/{dossier.id}/delivery"
+    r = client.post(url, data={"csrf_token": csrf(client, url), "method": "centre", "_action": "save"})
+    assert r.status_code == 303 and r.headers["location"] == f"/dossiers/{dossier.id}?delivery_changed=1"
+    page = client.get(r.headers["location"])
+    assert 'id="delivery-changed"' in page.text
+    assert "Your new choices for receiving the result have been saved." in page.text
+    assert 'id="delivery-changed"' not in client.get(f"/dossiers/{dossier.id}").text
+
+
+def test_the_error_summary_says_which_address_is_wrong(person: tuple[TestClient, Account], db: Session) -> None:
+    client, account = person
+    client.cookies.set("lang", "en")
+    draft = factories.dossier(db, applicant=account, procedure_code=LICENCE)
+    db.commit()
+    url = f"/dossiers/{draft.id}/delivery"
+    data = {"csrf_token": csrf(client, url), "method": "post", "pickup": "yes", "_action": "save"}
+    r = client.post(url, data=data)
+    assert r.status_code == 422
+    summary = r.text.split('id="error-summary"', 1)[1].split("</div>", 1)[0]
+    assert "Postal address for the result: Enter the name" in summary
+    assert "Pickup of the paper originals: Enter the name" in summary
+
+
+def test_another_citizens_parcel_proof_and_visit_are_404(
+    person: tuple[TestClient, Account], other: TestClient, db: Session
+) -> None:
+    client, account = person
+    mine = factories.dossier(db, applicant=account, submitted=True, delivery_method="post", delivery_address=HOME)
+    db.commit()
+    for path in (
+        f"/dossiers/{mine.id}/delivery",
+        f"/dossiers/{mine.id}/visit",
+        f"/dossiers/{mine.id}/visits/{'0' * 32}",
+        f"/dossiers/{mine.id}/parcels/BC260000001/proof",
+    ):
+        assert other.get(path).status_code == 404, path
+    assert client.get(f"/dossiers/{mine.id}/parcels/BC260000001/proof").status_code == 404  # no such parcel
+    assert client.get(f"/dossiers/{mine.id}/visits/{'0' * 40}").status_code == 404
