@@ -5,15 +5,12 @@ delivery with proof), idempotent when run again; the embedded thread of the deve
 from __future__ import annotations
 
 import io
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
-import uvicorn
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -36,6 +33,7 @@ from portal.simulator.postal import (
 from portal.simulator.postal_cli import postal
 from postal import service
 from postal.models import DeliveryProof, ParcelKind, PostalEvent, PostalOrder
+from tests.simulator import test_simulator as simulator_tests
 
 OWNER_KIND = "simtest"  # not a dossier: the dossier domain's reactions leave these orders alone
 CENTRE = {
@@ -122,24 +120,7 @@ def test_signature_is_a_small_png_that_differs_by_name() -> None:
 # -- against the served app ------------------------------------------------------------------------------
 
 
-@pytest.fixture()
-def served(app: Any) -> Iterator[str]:
-    """The test app (its lifespan already run by the `app` fixture) served by uvicorn on a free port."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        listener.close()
+served = simulator_tests.served  # the test app served by uvicorn on a free port
 
 
 def _order(app: Any, settings: Any, *, kind: ParcelKind = ParcelKind.DELIVERY, cod: int = 0) -> PostalOrder:
