@@ -136,6 +136,10 @@ def test_change_after_submission_and_a_visit_without_javascript(
     marriage = dossier_for(db, email, procedure_code=MARRIAGE, submitted=True)
     page.goto(f"/dossiers/{marriage}/visit")
     page.locator(".visit-days a").first.click()
+    heights = page.locator("#slot-choice label").evaluate_all(
+        "(els) => els.map((e) => e.getBoundingClientRect().height)"
+    )
+    assert min(heights) >= 44, heights  # a time is easy to tap on a phone
     stale = page.context.new_page()
     stale.goto(page.url)
     page.locator("#slot-choice input[type=radio]").first.check()
