@@ -15,20 +15,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Page, ViewportSize, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlmodel import Session
 
-import portal.wiring  # noqa: F401  (the providers the simulator's development client needs: the agency check)
-from e2e.conftest import VIEWPORTS, check_axe
-from e2e.test_journey import _no_error_summary, _pdf, _pdf_text, _sso_login
+from e2e.conftest import VIEWPORTS
+from e2e.journey_helpers import (
+    STEP_URL,
+    agency_playing,
+    new_dossier,
+    off_main_thread,
+    partner_connection,
+    sign_in,
+    start_page,
+    visitor,
+)
+from e2e.test_journey import _no_error_summary, _pdf, _pdf_text
 from portal.dossiers import deadline
 from portal.dossiers.models import Dossier
 from portal.kernel.db import make_engine, writer
@@ -43,7 +50,6 @@ from portal.simulator.agent import (
     Policy,
     Supplement,
 )
-from portal.simulator.setup import build_simulators
 
 pytestmark = pytest.mark.e2e
 
@@ -52,30 +58,22 @@ AGENCY = "UBXA"
 AGENCY_NAME = "Ủy ban nhân dân phường Hoa Lư"
 RESULT_TITLE = "GIẤY XÁC NHẬN TÌNH TRẠNG HÔN NHÂN"
 ASKED = "giay_to_ly_hon"  # the optional component the citizen left out: the divorce decision
-STEP_URL = r"/dossiers/([0-9a-f]{32})/steps/"
 
 
 @pytest.fixture()
 def agency(server_url: str, server_settings: Settings) -> Iterator[Callable[..., AgencySimulator]]:
     """`agency(code, policy)`: the simulated back-office of UBXA, playing only that dossier."""
-    engine = make_engine(server_settings)
-    http = httpx.Client(base_url=server_url, timeout=60)
+    with partner_connection(server_url, server_settings) as (http, engine):
 
-    def make(code: str, policy: Policy) -> AgencySimulator:
-        [simulator] = build_simulators(http, server_settings, engine, policy=policy, agencies=[AGENCY])
-        simulator.only = lambda c: c == code
-        return simulator
+        def make(code: str, policy: Policy) -> AgencySimulator:
+            return agency_playing(http, server_settings, engine, AGENCY, code, policy)
 
-    yield make
-    http.close()
-    engine.dispose()
+        yield make
 
 
 def _pass(simulator: AgencySimulator) -> PassReport:
-    """One pass of the simulator, off the main thread (Playwright keeps an event loop running in it, and the
-    simulator's signing runs one of its own)."""
-    with ThreadPoolExecutor(1) as pool:
-        report = pool.submit(simulator.run_once).result(timeout=120)
+    """One pass of the simulator, off the main thread."""
+    report = off_main_thread(simulator.run_once, timeout=120)
     assert not report.errors, report.errors
     return report
 
@@ -84,31 +82,9 @@ def _steps(report: PassReport) -> list[str]:
     return [step for _, step in report.done]
 
 
-def _start(new_context: Callable[..., BrowserContext]) -> Page:
-    context = new_context(java_script_enabled=True, viewport=VIEWPORTS["desktop"])
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    expect.set_options(timeout=15_000)
-    return page
-
-
-def _sign_in(page: Page, shot: Callable[[Page, str], Path]) -> None:
-    page.goto("/")
-    page.get_by_role("banner").get_by_role("link", name="Đăng nhập").click()
-    page.wait_for_url("**/signin*")
-    page.get_by_role("button", name="Đăng nhập bằng VNeID").click()
-    _sso_login(page, shot, account="citizen-an", acr="urn:dvc:loa:2")
-    page.wait_for_url("**/dossiers")
-
-
 def _submit_dossier(page: Page, tmp_path: Path) -> tuple[str, str]:
     """File a marital-status certificate dossier (divorced, without the divorce decision); (id, code)."""
-    page.goto(PROCEDURE_PATH)
-    page.get_by_role("button", name="Nộp trực tuyến").click()
-    page.wait_for_url(re.compile(STEP_URL + "applicant$"))
-    match = re.search(STEP_URL, page.url)
-    assert match
-    dossier_id = match.group(1)
+    dossier_id = new_dossier(page, PROCEDURE_PATH)
     form = page.locator("form.dossier-form")
     form.get_by_label("Họ, chữ đệm và tên").fill("Nguyễn Văn An")
     form.get_by_role("group", name="Giới tính").get_by_label("Nam", exact=True).check()
@@ -187,13 +163,11 @@ def test_supplement_result_and_rating(
     shot: Callable[[Page, str], Path],
     tmp_path: Path,
 ) -> None:
-    page = _start(new_context)
+    page = start_page(new_context, timeout_ms=15_000)
 
-    def visit(name: str) -> None:
-        check_axe(page, f"lifecycle/{name}")
-        shot(page, name)
+    visit = visitor(page, shot, "lifecycle")
 
-    _sign_in(page, shot)
+    sign_in(page, shot)
     dossier_id, code = _submit_dossier(page, tmp_path)
     simulator = agency(code, Policy(supplement=Supplement.ALWAYS))
 
@@ -310,13 +284,11 @@ def test_late_dossier_apology(
     shot: Callable[[Page, str], Path],
     tmp_path: Path,
 ) -> None:
-    page = _start(new_context)
+    page = start_page(new_context, timeout_ms=15_000)
 
-    def visit(name: str) -> None:
-        check_axe(page, f"late/{name}")
-        shot(page, name)
+    visit = visitor(page, shot, "late")
 
-    _sign_in(page, shot)
+    sign_in(page, shot)
     dossier_id, code = _submit_dossier(page, tmp_path)
     simulator = agency(code, Policy(late=True))
     assert _steps(_pass(simulator)) == ["receive", "start_processing"]
@@ -371,14 +343,12 @@ def test_an_asked_answer_under_a_condition_can_be_changed_on_a_phone(
     purpose itself is not asked, so it is not an input. With JavaScript on, portal.js hid the asked field (it
     read no purpose in the form) and the citizen could not answer (found by QA; tests/web/test_lifecycle_qa.py
     checks the markup, this the browser)."""
-    page = _start(new_context)
+    page = start_page(new_context, timeout_ms=15_000)
     page.set_viewport_size(_size("phone"))
 
-    def visit(name: str) -> None:
-        check_axe(page, f"asked-field/{name}")
-        shot(page, name)
+    visit = visitor(page, shot, "asked-field")
 
-    _sign_in(page, shot)
+    sign_in(page, shot)
     dossier_id, code = _submit_dossier(page, tmp_path)
     simulator = agency(code, Policy(supplement=Supplement.ALWAYS, supplement_target="field:purpose_other"))
     assert _steps(_pass(simulator)) == ["receive", "start_processing", "request_supplement"]

@@ -19,28 +19,31 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-import portal.wiring  # noqa: F401  (the providers the simulators' development clients need: the agency check)
-from e2e.conftest import VIEWPORTS, check_axe
+from e2e.journey_helpers import (
+    STEP_URL,
+    agency_playing,
+    new_dossier,
+    off_main_thread,
+    partner_connection,
+    sign_in,
+    start_page,
+    visitor,
+)
 from e2e.test_journey import _jpeg, _no_error_summary, _pdf, _ui
-from e2e.test_lifecycle_journey import _sign_in
 from portal.dossiers.billing import PICKUP_WEIGHT_CLASS
 from portal.kernel.calendar import to_local
-from portal.kernel.db import make_engine
 from portal.kernel.settings import Settings
 from portal.simulator.agent import AgencySimulator, PassReport, Policy
 from portal.simulator.postal import ATTEMPT_REASON, PostalPassReport, PostalSimulator, build_postal_simulators
-from portal.simulator.setup import build_simulators
 from postal import tariff
 
 pytestmark = pytest.mark.e2e
@@ -50,7 +53,6 @@ AGENCY = "CAT"
 AGENCY_PROVINCE = "37"
 OPERATOR = "vnpost"
 FEE = 135_000
-STEP_URL = r"/dossiers/([0-9a-f]{32})/steps/"
 WAIT_MS = 60_000  # what a partner did shows within this (a loaded CI machine)
 RECIPIENT = "Nguyễn Văn An"
 ADDRESS = {"province": "01", "ward": "00004", "street": "25 Phan Đình Phùng"}
@@ -70,28 +72,21 @@ class Partners:
 @pytest.fixture()
 def partners(server_url: str, server_settings: Settings) -> Iterator[Partners]:
     """The simulated back-office of CAT and the simulated VNPost, each playing only the journey's dossier."""
-    engine = make_engine(server_settings)
-    http = httpx.Client(base_url=server_url, timeout=60)
+    with partner_connection(server_url, server_settings) as (http, engine):
 
-    def agency(code: str) -> AgencySimulator:
-        [simulator] = build_simulators(http, server_settings, engine, policy=Policy(), agencies=[AGENCY])
-        simulator.only = lambda c: c == code
-        return simulator
+        def agency(code: str) -> AgencySimulator:
+            return agency_playing(http, server_settings, engine, AGENCY, code, Policy())
 
-    def postal(code: str) -> PostalSimulator:
-        [simulator] = build_postal_simulators(http, server_settings, engine, operators=[OPERATOR])
-        simulator.only = lambda order: order.get("reference") == code
-        return simulator
+        def postal(code: str) -> PostalSimulator:
+            [simulator] = build_postal_simulators(http, server_settings, engine, operators=[OPERATOR])
+            simulator.only = lambda order: order.get("reference") == code
+            return simulator
 
-    yield Partners(agency, postal)
-    http.close()
-    engine.dispose()
+        yield Partners(agency, postal)
 
 
 def _off_main_thread(work: Callable[[], Any]) -> Any:
-    """Run a simulator off the main thread (Playwright keeps an event loop running in it; signing runs one)."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(work).result(timeout=180)
+    return off_main_thread(work, timeout=180)
 
 
 def _agency_until(simulator: AgencySimulator, code: str, status: str) -> list[str]:
@@ -120,14 +115,6 @@ def _postal_until_done(simulator: PostalSimulator, *, orders: int) -> PostalPass
     return report
 
 
-def _start(new_context: Callable[..., BrowserContext]) -> Page:
-    context = new_context(java_script_enabled=True, viewport=VIEWPORTS["desktop"])
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    expect.set_options(timeout=30_000)
-    return page
-
-
 def _choose_ward(scope: Locator, page: Page, province: str, ward: str) -> Locator:
     scope.get_by_label("Tỉnh/thành phố", exact=True).select_option(province)
     select = scope.get_by_label("Phường/xã/đặc khu", exact=True)
@@ -154,12 +141,7 @@ def _save_step(page: Page, form: Locator, next_url: str, ward_selects: list[tupl
 
 def _fill_form(page: Page, tmp_path: Path) -> str:
     """The two steps of the licence exchange and its two documents; the dossier's id."""
-    page.goto(PROCEDURE_PATH)
-    page.get_by_role("button", name="Nộp trực tuyến").click()
-    page.wait_for_url(re.compile(STEP_URL + "applicant$"))
-    match = re.search(STEP_URL, page.url)
-    assert match
-    dossier_id = match.group(1)
+    dossier_id = new_dossier(page, PROCEDURE_PATH)
     form = page.locator("form.dossier-form")
     form.get_by_label("Họ, chữ đệm và tên").fill(RECIPIENT)
     form.get_by_label("Ngày, tháng, năm sinh").fill("1990-04-12")
@@ -308,15 +290,13 @@ def test_result_returned_by_post(
     shot: Callable[[Page, str], Path],
     tmp_path: Path,
 ) -> None:
-    page = _start(new_context)
+    page = start_page(new_context, timeout_ms=30_000)
 
-    def visit(name: str) -> None:
-        check_axe(page, f"postal/{name}")
-        shot(page, name)
+    visit = visitor(page, shot, "postal")
 
     expected = _expected_fees(server_settings)
     total = _money(expected["total"])
-    _sign_in(page, shot)
+    sign_in(page, shot)
     dossier_id = _fill_form(page, tmp_path)
 
     # ---- the postal choices: delivery by post, pickup of the original; the tariff's fees before paying
