@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from auth.models import Account
 from portal.dossiers.models import Dossier
@@ -19,7 +18,7 @@ from portal.kernel.clock import local, utcnow
 from postal import service as postal
 from postal.models import ParcelKind, ParcelStatus, PostalOrder, RecipientRelation
 from tests import factories
-from tests.conftest import signup
+from tests.web import test_lifecycle_pages as lifecycle_pages
 
 pytestmark = pytest.mark.db
 HOME = {
@@ -38,19 +37,8 @@ AGENCY = {
 }
 
 
-@pytest.fixture()
-def person(client: TestClient, db: Session) -> tuple[TestClient, Account]:
-    login = signup(client)
-    account = db.exec(select(Account).where(Account.email == login)).one()
-    db.rollback()
-    return client, account
-
-
-@pytest.fixture()
-def other(app: Any) -> Iterator[TestClient]:
-    browser = TestClient(app, follow_redirects=False)
-    signup(browser, name="Lê Văn Khác")
-    yield browser
+# A signed-in citizen and their account; another citizen in a browser of their own.
+person, other = lifecycle_pages.person, lifecycle_pages.other
 
 
 def delivered_parcel(app: Any, db: Session, account: Account) -> tuple[Dossier, PostalOrder]:
@@ -75,7 +63,7 @@ def delivered_parcel(app: Any, db: Session, account: Account) -> tuple[Dossier, 
     postal.claim(session=db, order=order, operator=order.operator, tracking_number=None)
     start = utcnow()
 
-    def report(n: int, status: str, **extra: Any) -> None:
+    def report(n: int, status: str, proof: postal.Proof | None = None, **extra: Any) -> None:
         postal.record_event(
             session=db,
             settings=settings,
@@ -85,27 +73,19 @@ def delivered_parcel(app: Any, db: Session, account: Account) -> tuple[Dossier, 
             report=postal.TrackingReport(
                 event_id=f"web-{order.number}-{n}", status=status, occurred_at=start + timedelta(seconds=n), **extra
             ),
+            proof=proof,
         )
 
     report(1, ParcelStatus.PICKED_UP)
     report(2, ParcelStatus.DELIVERY_ATTEMPTED, reason="Không có người nhận")
-    postal.record_event(
-        session=db,
-        settings=settings,
-        storage=storage,
-        operator=order.operator,
-        order=order,
-        report=postal.TrackingReport(
-            event_id=f"web-{order.number}-3", status=ParcelStatus.DELIVERED, occurred_at=start + timedelta(seconds=3)
-        ),
-        proof=postal.Proof(
-            recipient_name="Nguyễn Thị Lan",
-            relation=RecipientRelation.FAMILY,
-            delivered_at=start + timedelta(seconds=3),
-            content=factories.png_bytes((90, 60)),
-            filename="ky-nhan.png",
-        ),
+    signed = postal.Proof(
+        recipient_name="Nguyễn Thị Lan",
+        relation=RecipientRelation.FAMILY,
+        delivered_at=start + timedelta(seconds=3),
+        content=factories.png_bytes((90, 60)),
+        filename="ky-nhan.png",
     )
+    report(3, ParcelStatus.DELIVERED, proof=signed)
     db.commit()
     return dossier, order
 

@@ -4,7 +4,6 @@ a day, a time, the ticket with its queue number and QR code, cancelling; nobody 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,26 +14,16 @@ from auth.models import Account
 from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
 from portal.visits.models import Visit, VisitStatus
 from tests import factories
-from tests.conftest import csrf, signup
+from tests.conftest import csrf
+from tests.web import test_lifecycle_pages as lifecycle_pages
 
 pytestmark = pytest.mark.db
 DAY_LINK = re.compile(r'href="(/dossiers/[0-9a-f]{32}/visit\?day=(\d{4}-\d{2}-\d{2})#slots)"')
 SLOT = re.compile(r'name="slot" value="(\d{2}:\d{2})"')
 
 
-@pytest.fixture()
-def person(client: TestClient, db: Session) -> tuple[TestClient, Account]:
-    login = signup(client)
-    account = db.exec(select(Account).where(Account.email == login)).one()
-    db.rollback()
-    return client, account
-
-
-@pytest.fixture()
-def other(app: Any) -> Iterator[TestClient]:
-    browser = TestClient(app, follow_redirects=False)
-    signup(browser, name="Lê Văn Khác")
-    yield browser
+# A signed-in citizen and their account; another citizen in a browser of their own.
+person, other = lifecycle_pages.person, lifecycle_pages.other
 
 
 def dossier_of(db: Session, account: Account, **over: Any) -> Dossier:
