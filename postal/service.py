@@ -546,7 +546,12 @@ def record_event(
         cod_collected=report.cod_collected,
         applied=applied,
     )
-    session.add(event)
+    try:  # before the proof is stored: an id taken meanwhile by another order of the operator keeps nothing
+        with session.begin_nested():
+            session.add(event)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(MSG_EVENT_REPLAYED_OTHER) from None
     stored_proof: DeliveryProof | None = None
     if proof is not None and media_type is not None and session.get(DeliveryProof, order.id) is None:
         key = storage.put(
