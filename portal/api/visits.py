@@ -71,13 +71,14 @@ class VisitList(BaseModel):
 
 
 class CallNextIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     counter: str = Field(
         min_length=1,
         max_length=20,
-        pattern=r"^[\w .\-]+$",
-        description="The counter that calls (its name or number, shown on the kiosk), e.g. 3.",
+        pattern=r"^[\w .\-]*\w[\w .\-]*$",  # at least one letter or digit: the kiosk shows it
+        description="The counter that calls (its name or number, shown on the kiosk; spaces around it are "
+        "dropped), e.g. 3.",
     )
 
 
