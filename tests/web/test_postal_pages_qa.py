@@ -4,6 +4,7 @@ a change of delivery, an error summary that says which address is wrong, other c
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +12,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
 from auth.models import Account
+from portal.kernel.clock import utcnow
+from postal import service as postal
+from postal.models import ParcelKind, ParcelStatus
 from tests import factories
 from tests.conftest import csrf, signup
 
@@ -85,3 +89,53 @@ def test_another_citizens_parcel_proof_and_visit_are_404(
         assert other.get(path).status_code == 404, path
     assert client.get(f"/dossiers/{mine.id}/parcels/BC260000001/proof").status_code == 404  # no such parcel
     assert client.get(f"/dossiers/{mine.id}/visits/{'0' * 40}").status_code == 404
+
+
+def test_the_portals_own_parcel_events_are_told_in_the_readers_language(
+    app: Any, person: tuple[TestClient, Account], db: Session
+) -> None:
+    """The automatic return after the last failed attempt and a pickup cancelled by a change of choices: the
+    English page shows neither the portal's Vietnamese note nor its code (pickup_changed)."""
+    client, account = person
+    client.cookies.set("lang", "en")
+    settings, storage = app.state.settings, app.state.storage
+    home = {**HOME, "notes": ""}
+    dossier = factories.dossier(
+        db, applicant=account, procedure_code=LICENCE, submitted=True, delivery_method="centre", pickup_address=home
+    )
+    orders = {}
+    for kind in (ParcelKind.PICKUP, ParcelKind.DELIVERY):
+        orders[kind] = postal.create_order(
+            session=db,
+            settings=settings,
+            kind=kind,
+            owner_id=dossier.id,
+            reference=dossier.code or "",
+            sender=home,
+            recipient=home,
+            province_code="37",
+            contents=[],
+            weight_class="document",
+            fee=16000,
+        )
+    delivery = orders[ParcelKind.DELIVERY]
+    postal.claim(session=db, order=delivery, operator=delivery.operator, tracking_number=None)
+    for n in range(settings.postal_max_attempts):
+        report = postal.TrackingReport(
+            event_id=f"qa-{delivery.number}-{n}",
+            status=ParcelStatus.DELIVERY_ATTEMPTED,
+            occurred_at=utcnow() + timedelta(seconds=n - 10),
+            reason="Không liên lạc được",
+        )
+        postal.record_event(
+            session=db, settings=settings, storage=storage, operator=delivery.operator, order=delivery, report=report
+        )
+    db.commit()
+    url = f"/dossiers/{dossier.id}/delivery"
+    r = client.post(url, data={"csrf_token": csrf(client, url), "method": "centre", "_action": "save"})
+    assert r.status_code == 303, r.text  # no pickup any more: its unclaimed order is cancelled
+    page = client.get(f"/dossiers/{dossier.id}").text
+    assert "Returned to the agency after the last failed delivery attempt." in page
+    assert "Cancelled: you changed the pickup of the originals." in page
+    assert "pickup_changed" not in page and "chuyển hoàn" not in page
+    assert "Không liên lạc được" in page  # the operator's own words are shown as they came
