@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,16 +20,51 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from sqlmodel import Session, col, select
 
 from auth.models import Account
+from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier, DossierChangeCounter, DossierEvent, DossierStatus
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import utcnow
 from portal.kernel.outbox import OutboxMessage
+from portal.kernel.settings import Settings
+from portal.kernel.storage import LocalStorage
 from portal.notifications.models import Notification
-from signing.pki import Issued
+from signing.pki import DevPKI, Issued
+from signing.verify_service import TrustSetup
 from tests import factories
 
 OFFICER = "Trần Văn Một Cửa"
 BACKOFFICE = "api:ubxa-backoffice"
+
+
+# Fixtures of the modules that issue results (each takes them with `storage, pki, trust = lf.storage, …`).
+
+
+@pytest.fixture()
+def storage(settings: Settings) -> LocalStorage:
+    return LocalStorage(Path(settings.storage_dir))
+
+
+@pytest.fixture(scope="module")
+def pki(settings: Settings) -> DevPKI:
+    # The one the portal's development seal uses too (signing.seal.get_sealer).
+    return DevPKI.load_or_create(Path(settings.storage_dir) / "pki", base_url=settings.base_url)
+
+
+@pytest.fixture()
+def trust(pki: DevPKI) -> TrustSetup:
+    return TrustSetup((pki.root,), tuple(pki.crls_der()), False)
+
+
+def procedure_of(session: Session, dossier: Dossier) -> Procedure:
+    procedure = session.get(Procedure, dossier.procedure_code)
+    assert procedure is not None
+    return procedure
+
+
+def applicant_of(session: Session, dossier: Dossier) -> Account:
+    account = session.get(Account, dossier.applicant_id)
+    assert account is not None
+    return account
 
 
 def received(session: Session, *, applicant: Account | None = None, **over: Any) -> Dossier:

@@ -7,15 +7,12 @@ import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from auth.models import Account
 from payments.events import PaymentSucceeded
-from portal.catalog.models import Procedure
 from portal.dossiers import deadline, issued, lifecycle, service
 from portal.dossiers.lifecycle import SupplementItem
 from portal.dossiers.models import (
@@ -41,43 +38,18 @@ from signing.verify_service import TrustSetup
 from tests import factories
 from tests import lifecycle_factories as lf
 from tests.factories import marital_step1, pdf_bytes
-from tests.lifecycle_factories import BACKOFFICE, OFFICER
+from tests.lifecycle_factories import BACKOFFICE, OFFICER, applicant_of, procedure_of
 from tests.signing.helpers import append_annotation
 
 pytestmark = pytest.mark.db
 
 
-@pytest.fixture()
-def storage(settings: Settings) -> LocalStorage:
-    return LocalStorage(Path(settings.storage_dir))
-
-
-@pytest.fixture(scope="module")
-def pki(settings: Settings) -> DevPKI:
-    # The one the portal's development seal uses too (signing.seal.get_sealer).
-    return DevPKI.load_or_create(Path(settings.storage_dir) / "pki", base_url=settings.base_url)
+storage, pki, trust = lf.storage, lf.pki, lf.trust
 
 
 @pytest.fixture(scope="module")
 def agency_cert(pki: DevPKI) -> Issued:
     return pki.issue_agency("Ủy ban nhân dân phường Hoa Lư", "UBXA")
-
-
-@pytest.fixture()
-def trust(pki: DevPKI) -> TrustSetup:
-    return TrustSetup((pki.root,), tuple(pki.crls_der()), False)
-
-
-def procedure_of(session: Session, dossier: Dossier) -> Procedure:
-    procedure = session.get(Procedure, dossier.procedure_code)
-    assert procedure is not None
-    return procedure
-
-
-def applicant_of(session: Session, dossier: Dossier) -> Account:
-    account = session.get(Account, dossier.applicant_id)
-    assert account is not None
-    return account
 
 
 # -- receive

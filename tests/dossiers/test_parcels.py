@@ -5,13 +5,11 @@ COD payment). The tests play the operator with `postal.service` itself; each run
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import Session, select
 
-from auth.models import Account
 from payments import service as payments
 from payments.gateways.base import GatewayResult, Outcome
 from payments.gateways.cod import CodGateway
@@ -48,24 +46,12 @@ HOME = {
 }
 
 
-@pytest.fixture()
-def storage(settings: Settings) -> LocalStorage:
-    return LocalStorage(Path(settings.storage_dir))
-
-
-@pytest.fixture(scope="module")
-def pki(settings: Settings) -> DevPKI:
-    return DevPKI.load_or_create(Path(settings.storage_dir) / "pki", base_url=settings.base_url)
+storage, pki, trust = lf.storage, lf.pki, lf.trust
 
 
 @pytest.fixture(scope="module")
 def agency_cert(pki: DevPKI) -> Issued:
     return pki.issue_agency("Công an tỉnh Ninh Bình", "CAT")
-
-
-@pytest.fixture()
-def trust(pki: DevPKI) -> TrustSetup:
-    return TrustSetup((pki.root,), tuple(pki.crls_der()), False)
 
 
 def licence_answers() -> dict[str, Any]:
@@ -110,12 +96,14 @@ def licence(session: Session) -> Procedure:
 
 
 def submit(session: Session, settings: Settings, dossier: Dossier) -> Dossier:
-    procedure = session.get(Procedure, dossier.procedure_code)
-    applicant = session.get(Account, dossier.applicant_id)
-    assert procedure is not None and applicant is not None
     defn = service.get_definition(session, dossier.form_id, dossier.form_version)
     return service.submit(
-        session=session, dossier=dossier, procedure=procedure, defn=defn, by=applicant, settings=settings
+        session=session,
+        dossier=dossier,
+        procedure=lf.procedure_of(session, dossier),
+        defn=defn,
+        by=lf.applicant_of(session, dossier),
+        settings=settings,
     )
 
 
@@ -526,15 +514,13 @@ def change(session: Session, settings: Settings, dossier: Dossier, **over: Any) 
         "pay_on_delivery": dossier.pay_on_delivery,
     }
     values.update(over)
-    applicant = session.get(Account, dossier.applicant_id)
-    assert applicant is not None
     delivery.change(
         session=session,
         settings=settings,
         procedure=licence(session),
         dossier=dossier,
         choices=delivery.Choices(**values),
-        by=applicant,
+        by=lf.applicant_of(session, dossier),
     )
 
 
