@@ -129,9 +129,11 @@ def save_delivery(
             change = delivery.change(
                 session=session, settings=settings, procedure=proc, dossier=dossier, choices=choices, by=account
             )
-            target = (
-                f"/dossiers/{dossier.id}/payment" if change.top_up else f"/dossiers/{dossier.id}?delivery_changed=1"
-            )
+            # A difference still unpaid leads to the payment page even when this save changed nothing: a second
+            # submit of the same form (its answer is the one the browser shows) must not hide the top-up.
+            kept = payments.kept_amount(session, dossier.id)
+            owed = change.top_up or (max(change.total_after - kept, 0) if kept else 0)
+            target = f"/dossiers/{dossier.id}/payment" if owed else f"/dossiers/{dossier.id}?delivery_changed=1"
     except DomainError as exc:
         session.rollback()  # nothing of a refused change is kept
         dossier = service.own_dossier(session, dossier_id, account)

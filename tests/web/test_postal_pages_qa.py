@@ -17,6 +17,8 @@ from postal import service as postal
 from postal.models import ParcelKind, ParcelStatus
 from tests import factories
 from tests.conftest import csrf, signup
+from tests.payments.helpers import pay
+from tests.web.flow import fill_marital, submit
 
 pytestmark = pytest.mark.db
 LICENCE = "3.000347"  # originals needed: the page has a delivery address and a pickup address
@@ -139,3 +141,21 @@ def test_the_portals_own_parcel_events_are_told_in_the_readers_language(
     assert "Cancelled: you changed the pickup of the originals." in page
     assert "pickup_changed" not in page and "chuyển hoàn" not in page
     assert "Không liên lạc được" in page  # the operator's own words are shown as they came
+
+
+def test_saving_the_same_change_twice_still_leads_to_the_top_up(citizen: TestClient, app: Any, db: Session) -> None:
+    """A double submit without JavaScript: the browser shows the second answer, which must still lead to paying
+    the difference (the first one's payment page is never seen)."""
+    dossier_id = fill_marital(citizen)
+    assert submit(citizen, dossier_id, "online").status_code == 303
+    pay(citizen, app, dossier_id)
+    url = f"/dossiers/{dossier_id}/delivery"
+    data = {"method": "post", "_action": "save", **{f"delivery.{k}": v for k, v in HOME.items()}}
+    first = client_post(citizen, url, data)
+    assert first.status_code == 303 and first.headers["location"] == f"/dossiers/{dossier_id}/payment"
+    second = client_post(citizen, url, data)
+    assert second.status_code == 303 and second.headers["location"] == f"/dossiers/{dossier_id}/payment"
+
+
+def client_post(client: TestClient, url: str, data: dict[str, str]) -> Any:
+    return client.post(url, data={**data, "csrf_token": csrf(client, url)})
