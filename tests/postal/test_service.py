@@ -341,6 +341,7 @@ def test_failed_attempts_return_the_parcel(
 
 def test_events_are_unique_per_operator(session: Session, settings: Settings, storage: LocalStorage) -> None:
     order = pf.claimed(session, settings)
-    rec = record(session, settings, storage, order, pf.report(S.PICKED_UP, event_id="same"))
+    # Unique in the run: event ids are unique per operator, and tests that commit share the database.
+    rec = record(session, settings, storage, order, pf.report(S.PICKED_UP, event_id=f"same-{order.number}"))
     stored = session.get(PostalEvent, rec.event.id)
     assert stored is not None and stored.content_hash and stored.operator == "vnpost"
