@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, Route, expect
 from sqlmodel import Session, select
 
 from auth.models import Account
 from e2e.conftest import check_axe
 from forms.address import wards
+from portal.dossiers.models import Dossier
 from portal.kernel.db import make_engine, writer
 from portal.kernel.settings import Settings
 from tests import factories
@@ -181,13 +183,28 @@ def test_delivery_choice_with_javascript(
     expect(page.locator("#pa-delivery-ward option")).to_have_count(len(wards("79")) + 1)
     page.locator("#pa-delivery-ward").select_option(wards("79")[0][0])
     page.locator("#pa-delivery-street").fill("45 Nguyễn Huệ")
+    page.locator("button[value=refresh]").last.click()  # the fee of these choices, nothing saved
+    expect(page.locator("#delivery-fee tbody tr")).to_have_count(2)
+    expect(page).to_have_url(re.compile(rf"/dossiers/{draft}/delivery$"))
+    db.expire_all()
+    saved = db.get(Dossier, draft)
+    assert saved is not None and saved.delivery_address is None  # shown, not saved
+    db.rollback()  # no read transaction left open beside the server's writes
     page.locator("#pickup-wanted").check()
     page.locator("button[value=save]").click()
     expect(page.locator("#error-summary")).to_be_visible()  # the pickup address is missing
     expect(page.locator("#pa-delivery-street")).to_have_value("45 Nguyễn Huệ")
     fits(page, "js/delivery-error")
     page.locator("#pickup-wanted").uncheck()
-    page.locator("button[value=save]").dblclick()  # twice: the same choices saved, one review page
+
+    # A slow connection: while the choices are being saved, the buttons are disabled (a second tap sends nothing).
+    def slowly(route: Route) -> None:
+        time.sleep(1)
+        route.continue_()
+
+    page.route(f"**/dossiers/{draft}/delivery", slowly)
+    page.locator("button[value=save]").click()
+    expect(page.locator("button[value=save]")).to_be_disabled()
     expect(page).to_have_url(re.compile(rf"/dossiers/{draft}/review$"))
     expect(page.locator("main")).to_contain_text("45 Nguyễn Huệ")
     check_axe(page, "js/review")
