@@ -22,6 +22,7 @@ from tests.web.flow import fill_marital, submit
 
 pytestmark = pytest.mark.db
 LICENCE = "3.000347"  # originals needed: the page has a delivery address and a pickup address
+MARRIAGE = "1.000894"  # the result at the centre only, no originals: nothing to choose
 HOME = {
     "name": "Nguyễn Văn Bình",
     "phone": "0912345678",
@@ -159,3 +160,13 @@ def test_saving_the_same_change_twice_still_leads_to_the_top_up(citizen: TestCli
 
 def client_post(client: TestClient, url: str, data: dict[str, str]) -> Any:
     return client.post(url, data={**data, "csrf_token": csrf(client, url)})
+
+
+def test_no_change_link_when_there_is_nothing_to_choose(person: tuple[TestClient, Account], db: Session) -> None:
+    """Marriage registration: the result only at the centre and no originals to pick up."""
+    client, account = person
+    only_centre = factories.dossier(db, applicant=account, procedure_code=MARRIAGE, submitted=True)
+    by_post = factories.dossier(db, applicant=account, submitted=True, delivery_method="post", delivery_address=HOME)
+    db.commit()
+    assert 'id="change-delivery"' not in client.get(f"/dossiers/{only_centre.id}").text
+    assert 'id="change-delivery"' in client.get(f"/dossiers/{by_post.id}").text
