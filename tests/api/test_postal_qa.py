@@ -9,8 +9,8 @@
   held by one GET. Expected to fail until the label's fix is applied (diff in the QA report): then drop the
   `xfail`.
 
-Meant for PostgreSQL (`PORTAL_TEST_DATABASE_URL`), where the requests really run at once; on SQLite writers take
-turns, and the outcome must be the same.
+The race is meant for PostgreSQL (`PORTAL_TEST_DATABASE_URL`), where the requests really run at once; on SQLite
+writers take turns, and the outcome must be the same.
 """
 
 from __future__ import annotations
