@@ -26,7 +26,7 @@ from portal.kernel.deps import SettingsDep
 from portal.kernel.errors import DomainError
 from portal.kernel.settings import Settings
 from portal.kernel.web import is_htmx, redirect, render
-from postal.models import WeightClass
+from postal.models import ParcelKind, ParcelStatus, WeightClass
 
 router = APIRouter()
 
@@ -60,6 +60,12 @@ def _render(
     status_code: int = 200,
 ) -> Response:
     bill, charges = _preview(session, settings, dossier, proc, values)
+    claimed: dict[str, str] = {}  # parcels the postal service accepted already: told before anything is typed
+    if dossier.status != DossierStatus.DRAFT:
+        for kind in (ParcelKind.DELIVERY, ParcelKind.PICKUP):
+            order = delivery.open_order(session, dossier, kind)
+            if order is not None and order.status != ParcelStatus.CREATED:
+                claimed[kind.value] = order.number
     return render(
         request,
         "dossiers/delivery.html",
@@ -73,6 +79,7 @@ def _render(
             "charges": charges,
             "paid": payments.kept_amount(session, dossier.id),
             "submitted": dossier.status != DossierStatus.DRAFT,
+            "claimed": claimed,
             "originals": delivery.originals(proc),
             "provinces": provinces(),
             "wards_for": wards,

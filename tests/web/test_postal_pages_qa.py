@@ -170,3 +170,36 @@ def test_no_change_link_when_there_is_nothing_to_choose(person: tuple[TestClient
     db.commit()
     assert 'id="change-delivery"' not in client.get(f"/dossiers/{only_centre.id}").text
     assert 'id="change-delivery"' in client.get(f"/dossiers/{by_post.id}").text
+
+
+def test_the_change_page_says_which_parcel_was_accepted_already(
+    app: Any, person: tuple[TestClient, Account], db: Session
+) -> None:
+    """Before the citizen types anything: the parcel the operator claimed cannot change (saving it gets a 409)."""
+    client, account = person
+    client.cookies.set("lang", "en")
+    home = {**HOME, "notes": ""}
+    dossier = factories.dossier(
+        db, applicant=account, procedure_code=LICENCE, submitted=True, delivery_method="post", delivery_address=home
+    )
+    order = postal.create_order(
+        session=db,
+        settings=app.state.settings,
+        kind=ParcelKind.DELIVERY,
+        owner_id=dossier.id,
+        reference=dossier.code or "",
+        sender=home,
+        recipient=home,
+        province_code="37",
+        contents=[],
+        weight_class="document",
+        fee=16000,
+    )
+    url = f"/dossiers/{dossier.id}/delivery"
+    db.commit()
+    assert 'id="delivery-claimed"' not in client.get(url).text  # not accepted yet: it can change
+    postal.claim(session=db, order=order, operator=order.operator, tracking_number=None)
+    db.commit()
+    page = client.get(url).text
+    assert 'id="delivery-claimed"' in page and order.number in page
+    assert 'id="pickup-claimed"' not in page
