@@ -12,6 +12,7 @@ until it does, and only the notes for the courier and the list of contents are e
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -158,11 +159,23 @@ def _height(pdf: FPDF, rows: list[_Row], base: float, width: float) -> float:
 
 def _shortened(pdf: FPDF, row: _Row, base: float, width: float, max_lines: int) -> _Row:
     """``row`` cut between words to at most ``max_lines`` lines, ending with "…"."""
-    text = row.text
-    while text and len(_lines(pdf, _Row(text + _ELLIPSIS, row.style, row.scale), base, width)) > max_lines:
-        cut = text.rstrip().rfind(" ")
-        text = text[:cut] if cut > 0 else text[:-1]
-    return replace(row, text=text.rstrip() + _ELLIPSIS)
+    text = row.text.rstrip()
+    cuts = [i for i, char in enumerate(text) if char == " "] or list(range(1, len(text)))
+    cuts.append(len(text))
+
+    def fits(end: int) -> bool:
+        return len(_lines(pdf, _Row(text[:end].rstrip() + _ELLIPSIS, row.style, row.scale), base, width)) <= max_lines
+
+    low, high = 0, len(cuts) - 1  # the longest cut between words that fits, by bisection (a few layouts)
+    if not fits(cuts[low]):
+        return replace(row, text=_ELLIPSIS)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(cuts[middle]):
+            low = middle
+        else:
+            high = middle - 1
+    return replace(row, text=text[: cuts[low]].rstrip() + _ELLIPSIS)
 
 
 def _fit(pdf: FPDF, rows: list[_Row], width: float, height: float) -> tuple[float, list[_Row]]:
@@ -173,12 +186,17 @@ def _fit(pdf: FPDF, rows: list[_Row], width: float, height: float) -> tuple[floa
     base = _BASE_SIZES[-1]
     fitted = list(rows)
     for index in reversed([i for i, row in enumerate(rows) if row.shorten]):
-        while _height(pdf, fitted, base, width) > height:
-            lines = len(_lines(pdf, fitted[index], base, width))
-            if lines <= 1:
-                fitted.pop(index)
-                break
-            fitted[index] = _shortened(pdf, rows[index], base, width, lines - 1)
+        overflow = _height(pdf, fitted, base, width) - height
+        if overflow <= 0:
+            break
+        row = fitted[index]
+        line_height = base * row.scale * _PT * _LINE_FACTOR
+        lines = len(_lines(pdf, row, base, width))
+        keep = lines - math.ceil(overflow / line_height - 1e-9)  # the lines this row may keep, counted once
+        if keep < 1:
+            fitted.pop(index)
+        else:
+            fitted[index] = _shortened(pdf, row, base, width, keep)
     return base, fitted
 
 
