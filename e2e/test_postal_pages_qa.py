@@ -93,6 +93,8 @@ def test_delivery_choice_without_javascript(
     # Without JavaScript the ward list comes with the button next to it; nothing typed is lost.
     page.locator("#pa-delivery-ward + button").click()
     expect(page.locator("#pa-delivery-ward option")).to_have_count(len(wards("79")) + 1)
+    expect(page).to_have_url(re.compile(r"/delivery#pa-delivery-ward$"))  # the answer opens at the ward list
+    expect(page.locator("#pa-delivery-ward")).to_be_in_viewport()
     expect(page.locator("#pa-delivery-street")).to_have_value("45 Nguyễn Huệ")
     expect(page.locator("#delivery-post")).to_be_checked()
     page.locator("#pa-delivery-ward").select_option(wards("79")[0][0])
