@@ -102,6 +102,7 @@ MSG_PROOF_FUTURE = N_("The time of delivery on the proof is in the future.")
 MSG_PROOF_NOT_IMAGE = N_("The proof of delivery must be a JPEG or PNG image.")
 MSG_PROOF_TOO_BIG = N_("The proof of delivery is larger than {max_kb} KB.")
 MSG_REASON_REQUIRED = N_("A delivery attempt needs the reason it failed.")
+MSG_COD_MISSING = N_("The amount collected is required: this parcel is cash on delivery ({expected} đồng).")
 MSG_COD_MISMATCH = N_("The amount collected ({collected} đồng) differs from the amount to collect ({expected} đồng).")
 MSG_COD_UNEXPECTED = N_("The amount collected is only reported when a cash-on-delivery parcel is delivered.")
 MSG_NOT_CANCELLABLE = N_(
@@ -475,6 +476,8 @@ def _validate(
     if status == ParcelStatus.DELIVERED:
         if proof is None:
             raise Invalid(MSG_PROOF_REQUIRED)
+        if order.cod_amount and collected is None:
+            raise Invalid(MSG_COD_MISSING, {"expected": order.cod_amount})
         if order.cod_amount and collected != order.cod_amount:
             raise Invalid(MSG_COD_MISMATCH, {"collected": collected or 0, "expected": order.cod_amount})
         if not order.cod_amount and collected:
