@@ -18,8 +18,12 @@ from auth.models import Account
 from e2e.conftest import check_axe
 from forms.address import wards
 from portal.dossiers.models import Dossier
+from portal.kernel.calendar import local_date
+from portal.kernel.clock import utcnow
 from portal.kernel.db import make_engine, writer
 from portal.kernel.settings import Settings
+from portal.visits import service as visits
+from portal.visits.models import VisitPurpose
 from tests import factories
 
 pytestmark = pytest.mark.e2e
@@ -213,10 +217,43 @@ def test_delivery_choice_with_javascript(
     context.close()
 
 
-def test_the_kiosk_fits_a_phone(new_context: Callable[..., BrowserContext], server_url: str) -> None:
-    page = phone_page(new_context, server_url, "vi")
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_the_kiosk_fits_a_phone(
+    lang: str, new_context: Callable[..., BrowserContext], server_url: str, server_settings: Settings, db: Session
+) -> None:
+    page = phone_page(new_context, server_url, lang)
+    email = sign_up(page)
+    code = f"UBXA-261207-{secrets.randbelow(10**6):06d}"  # the public lookup takes codes as the portal issues them
+    marriage = dossier_for(db, email, procedure_code=MARRIAGE, submitted=True, code=code)
+    found = db.get(Dossier, marriage)
+    assert found is not None
+    first = visits.available_days(db, server_settings, found.agency_code)[0]
+    visit = visits.book(
+        session=db,
+        settings=server_settings,
+        agency_code=found.agency_code,
+        account_id=found.applicant_id,
+        owner_id=found.id,
+        reference=found.code,
+        purpose=VisitPurpose.IN_PERSON,
+        day=first.day,
+        slot=first.slots[0].start,
+    )
+    visit.day = local_date(utcnow())  # checked in today
+    db.add(visit)
+    db.commit()
     page.goto("/kiosk")
-    fits(page, "kiosk-phone")
+    fits(page, f"kiosk-phone/{lang}")
+    page.locator("#token").fill(visit.token)
+    page.locator("#check-in button[type=submit]").click()
+    expect(page.locator("#checked-in-number")).to_be_visible()
+    fits(page, f"kiosk-phone/{lang}/checked-in")
+    page.goto("/kiosk")
+    page.locator("#q").fill(found.code or "")
+    page.locator("#lookup button[type=submit]").click()
+    expect(page.locator("#lookup-result")).to_be_visible()
+    fits(page, f"kiosk-phone/{lang}/lookup")
+    page.goto("/kiosk")
     page.locator("#q").fill("STP-991231-9999")
     page.locator("#lookup button[type=submit]").click()
     expect(page.locator("#q-error")).to_be_visible()
