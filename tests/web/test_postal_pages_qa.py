@@ -3,6 +3,7 @@ a change of delivery, an error summary that says which address is wrong, other c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -203,3 +204,18 @@ def test_the_change_page_says_which_parcel_was_accepted_already(
     page = client.get(url).text
     assert 'id="delivery-claimed"' in page and order.number in page
     assert 'id="pickup-claimed"' not in page
+
+
+def test_the_timeline_names_the_visits_ticket_and_time(person: tuple[TestClient, Account], db: Session) -> None:
+    client, account = person
+    client.cookies.set("lang", "en")
+    dossier = factories.dossier(db, applicant=account, procedure_code=MARRIAGE, submitted=True)
+    db.commit()
+    url = f"/dossiers/{dossier.id}/visit"
+    day = re.findall(r"\?day=(\d{4}-\d{2}-\d{2})#slots", client.get(url).text)[0]
+    slot = re.findall(r'name="slot" value="(\d{2}:\d{2})"', client.get(f"{url}?day={day}").text)[0]
+    booked = client.post(url, data={"csrf_token": csrf(client, url), "day": day, "slot": slot})
+    assert booked.status_code == 303
+    timeline = client.get(f"/dossiers/{dossier.id}").text.split('id="timeline-heading"', 1)[1]
+    assert re.search(r"Ticket [A-Z]+-\d{3} · ", timeline), timeline
+    assert f"{day[8:10]}/{day[5:7]}/{day[0:4]} {slot}" in timeline
