@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments messages clean
+.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments bench-postal messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -81,6 +81,10 @@ bench: $(VENV)/.installed-dev
 # The payment endpoints (start, gateway return, IPN, status) against a bare endpoint, in one run.
 bench-payments: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.http_payments
+
+# The shipping label PDF and the postal operator API's hot paths (in process, SQLite) against baselines (about a minute).
+bench-postal: $(VENV)/.installed
+	$(BIN)/python -m bench.postal
 
 # Signatures/s of the portal's signing service against a minimal pyHanko loop (about 1½ minutes).
 bench-signing: $(VENV)/.installed
