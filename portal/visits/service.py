@@ -133,6 +133,16 @@ def _next_number(session: Session, agency_code: str, day: date) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
+def _give_back_number(session: Session, agency_code: str, day: date) -> None:
+    """Undo `_next_number` in the same transaction (the counter row is still locked by it)."""
+    table = VisitCounter.__table__  # type: ignore[attr-defined]
+    session.execute(
+        update(table)
+        .where(table.c.agency_code == agency_code, table.c.day == day)
+        .values(value=table.c.value - 1)
+    )
+
+
 def active_visits(session: Session, owner_id: str) -> list[Visit]:
     """The visits of a dossier that still hold a place, soonest first."""
     return list(
@@ -182,6 +192,9 @@ def book(
     number = _next_number(session, agency_code, day)
     taken = _taken(session, agency_code, [day]).get((day, chosen.start), 0)
     if taken >= hours.counters:
+        # The refusal still commits (the page says why): give the number back, under the lock just taken, so
+        # the day's numbering keeps no gap.
+        _give_back_number(session, agency_code, day)
         raise Conflict(N_("This time is fully booked. Choose another time."))
     visit = Visit(
         agency_code=agency_code,

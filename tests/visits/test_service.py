@@ -77,6 +77,8 @@ def test_booking_numbers_each_agency_day_and_fills_slots(session: Session, setti
     with pytest.raises(Conflict) as full:
         booking(session, settings)
     assert "fully booked" in full.value.msgid
+    # The refusal gave its number back: the next booking of the day takes the one after the last given.
+    assert booking(session, settings, slot="09:00").queue_number == 4
 
 
 def test_one_active_booking_per_dossier_and_purpose(session: Session, settings: Settings) -> None:
