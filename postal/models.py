@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from portal.kernel.clock import utcnow
@@ -90,7 +90,11 @@ class PostalOrder(SQLModel, table=True):
     """One parcel: a pickup of originals from the applicant, or a delivery of a result to them."""
 
     __tablename__ = "postal_order"
-    __table_args__ = (UniqueConstraint("operator", "tracking_number", name="uq_postal_order_tracking"),)
+    __table_args__ = (
+        UniqueConstraint("operator", "tracking_number", name="uq_postal_order_tracking"),
+        # The operators' listing: one operator's orders in number order (bench/postal.py, docs/PERFORMANCE.md).
+        Index("ix_postal_order_operator_number", "operator", "number"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     # The portal's own number for the order (also the operator's order number for push operators).
