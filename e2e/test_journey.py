@@ -51,8 +51,10 @@ MODES = {
         viewport="phone",
         delivery="post",
         delivery_label="Qua bưu chính công ích",
-        fee_total="45.000 đ",  # 15.000 đ fee + 30.000 đ postal delivery (PORTAL_PAYMENT_POSTAL_FEE's default)
-        fee_in_words="Bốn mươi lăm nghìn đồng",
+        # 15.000 đ fee + 22.000 đ postage: a document envelope from Ninh Bình (the agency) to Hà Nội (the
+        # applicant's address), "nội vùng" in postal/data/tariff.yaml.
+        fee_total="37.000 đ",
+        fee_in_words="Ba mươi bảy nghìn đồng",
     ),
     "js-off": Mode(
         js=False,
