@@ -1,8 +1,9 @@
 """What the dossier workflow announces in the transaction that made the change (`portal.kernel.events`).
 
 Modules that react to a step without the step knowing them subscribe to these: the postal orders made at
-submission and when the result is ready (`parcels.py`), which `service.py` and `lifecycle.py` cannot import
-(parcels.py imports them: import-linter keeps the modules of one package acyclic).
+submission and when the result is ready (`parcels.py`), the visits cancelled when the dossier closes
+(`visit_links.py`), which `service.py` and `lifecycle.py` cannot import (those modules import them:
+import-linter keeps the modules of one package acyclic).
 """
 
 from __future__ import annotations
@@ -26,3 +27,13 @@ class ResultIssued:
 
     dossier: Dossier
     results: Sequence[DossierResult]
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The dossier left the workflow (once): withdrawn, rejected, or completed with its `handover` (online,
+    centre, post). The visits it still had booked are cancelled (`visit_links.py`)."""
+
+    dossier: Dossier
+    status: str  # a DossierStatus: WITHDRAWN, REJECTED or COMPLETED
+    handover: str | None = None

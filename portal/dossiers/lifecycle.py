@@ -24,7 +24,7 @@ from auth.models import Account
 from forms.validation import validate_data
 from portal.catalog.models import Procedure
 from portal.dossiers import deadline
-from portal.dossiers.events import ResultIssued
+from portal.dossiers.events import Closed, ResultIssued
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -684,6 +684,7 @@ def complete(*, session: Session, dossier: Dossier, handover: str, by: str) -> D
         N_("Dossier {code} completed"),
         N_("Your dossier {code} is completed. Tell us how the service went: open the dossier to rate it."),
     )
+    publish(session, Closed(dossier=dossier, status=DossierStatus.COMPLETED, handover=handover))  # visit_links.py
     session.flush()
     return dossier
 

@@ -26,8 +26,38 @@ from portal.kernel.errors import DomainError, Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 from portal.kernel.web import redirect, render, translator
+from postal import service as postal
+from postal.models import ParcelKind, ParcelStatus, PostalOrder
 
 router = APIRouter()
+
+# A delivery order in these states is still to reach the applicant: once the operator has claimed it, its courier
+# carries the amount to collect (the order cannot change any more), so the fee is no longer paid online.
+_COURIER_ON_ITS_WAY = frozenset(
+    {ParcelStatus.CLAIMED, ParcelStatus.PICKED_UP, ParcelStatus.IN_TRANSIT, ParcelStatus.DELIVERY_ATTEMPTED}
+)
+
+
+def courier_collects(session: Session, dossier: Dossier) -> PostalOrder | None:
+    """The dossier's claimed delivery order whose courier collects the fee at delivery, if any. Before the claim
+    the fee may still be paid online (the unclaimed order is then made again collecting nothing, `parcels.py`)."""
+    if dossier.status != DossierStatus.RESULT_READY:
+        return None
+    for order in postal.orders_of(session, dossier.id):
+        if order.kind == ParcelKind.DELIVERY and order.cod_amount > 0 and order.status in _COURIER_ON_ITS_WAY:
+            return order
+    return None
+
+
+def _collected_by_courier(request: Request, order: PostalOrder) -> DomainError:
+    return DomainError(
+        N_(
+            "The fee of {amount} is collected by the postal worker when your result is delivered (postal order "
+            "{number}): it can no longer be paid online."
+        ),
+        {"amount": translator(request).money(order.cod_amount), "number": order.number},
+        status_code=409,
+    )
 
 
 def _render(
@@ -49,8 +79,14 @@ def _render(
         reference=request.query_params.get("payment", ""),
         chosen=chosen,
     )
+    collecting = courier_collects(session, dossier)
+    if collecting is not None:
+        page["can_pay"] = False  # the postal worker collects it (the page says so)
     return render(
-        request, "dossiers/payment.html", {"dossier": dossier, **page, "error": error}, status_code=status_code
+        request,
+        "dossiers/payment.html",
+        {"dossier": dossier, **page, "error": error, "courier_order": collecting},
+        status_code=status_code,
     )
 
 
@@ -101,6 +137,10 @@ def start_payment(
             error=Invalid(N_("This dossier has ended; there is nothing to pay.")),
             status_code=409,
         )
+    collecting = courier_collects(session, dossier)
+    if collecting is not None:
+        error = _collected_by_courier(request, collecting)
+        return _render(request, session, dossier, settings=settings, gateways=gateways, error=error, status_code=409)
     if dossier.status == DossierStatus.DRAFT:
         try:
             require_level(viewer, proc.required_assurance, next_url=f"/dossiers/{dossier.id}/payment")

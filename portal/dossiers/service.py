@@ -31,7 +31,7 @@ from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
 from portal.catalog.models import Component, Procedure
 from portal.dossiers import billing
-from portal.dossiers.events import Submitted
+from portal.dossiers.events import Closed, Submitted
 from portal.dossiers.models import (
     Dossier,
     DossierChangeCounter,
@@ -663,6 +663,7 @@ def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:
         add_event(session, dossier, "withdrawn", actor=by.full_name)
         billing.refund_on_exit(session, dossier, reason="withdrawn")
         push(session, dossier, "dossier.withdrawn")
+        publish(session, Closed(dossier=dossier, status=DossierStatus.WITHDRAWN))  # its visits (visit_links.py)
         session.flush()
     return dossier
 
@@ -703,5 +704,6 @@ def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossi
             params={"code": dossier.code or "", "reason": reason},
             link=f"/dossiers/{dossier.id}",
         )
+        publish(session, Closed(dossier=dossier, status=DossierStatus.REJECTED))  # its visits (visit_links.py)
         session.flush()
     return dossier

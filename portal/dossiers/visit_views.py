@@ -22,6 +22,7 @@ from auth.deps import CurrentAccount
 from portal.catalog.models import Agency, DeliveryMethod, Procedure
 from portal.dossiers import service
 from portal.dossiers.models import Dossier, DossierEventKind, DossierStatus
+from portal.kernel.calendar import local_date
 from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep
@@ -30,7 +31,7 @@ from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 from portal.kernel.web import redirect, render, translator
 from portal.visits import service as visits
-from portal.visits.hours import hours_of
+from portal.visits.hours import booking_window, hours_of
 from portal.visits.models import Visit, VisitPurpose, VisitStatus
 
 router = APIRouter()
@@ -79,6 +80,13 @@ def _day(value: str) -> date | None:
         return date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
         return None
+
+
+def _bookable_day(settings: Settings, agency_code: str, day: date) -> bool:
+    """A day of the booking window on which the centre is open (its times may all be taken or past)."""
+    if day not in booking_window(local_date(utcnow()), settings.visits_booking_days):
+        return False
+    return bool(hours_of(settings).of(agency_code).slots_on(day))
 
 
 def _booking_page(
@@ -131,7 +139,9 @@ def visit_page(
     chosen = _day(day[:10])
     error = None
     status = 200
-    if day and chosen is None:
+    if day and (chosen is None or not _bookable_day(settings, found.dossier.agency_code, chosen)):
+        # Typed by hand: a past day, one the centre is closed or one beyond the window is not "full".
+        chosen = None
         error, status = DomainError(N_("Choose one of the days offered.")), 422
     return _booking_page(request, session, settings, found, day=chosen, error=error, status_code=status)
 

@@ -137,9 +137,7 @@ def _give_back_number(session: Session, agency_code: str, day: date) -> None:
     """Undo `_next_number` in the same transaction (the counter row is still locked by it)."""
     table = VisitCounter.__table__  # type: ignore[attr-defined]
     session.execute(
-        update(table)
-        .where(table.c.agency_code == agency_code, table.c.day == day)
-        .values(value=table.c.value - 1)
+        update(table).where(table.c.agency_code == agency_code, table.c.day == day).values(value=table.c.value - 1)
     )
 
 
@@ -227,6 +225,27 @@ def cancel(*, session: Session, visit: Visit, now: datetime | None = None) -> Vi
     session.add(visit)
     session.flush()
     return visit
+
+
+def cancel_open(*, session: Session, owner_id: str, now: datetime | None = None) -> list[Visit]:
+    """The dossier no longer needs a visit (it closed another way): each booked or checked-in visit is cancelled,
+    whatever its time (a visitor already called to a counter is left to the counter). A counter calling the
+    same visitor at the same moment wins or loses as a whole (conditional update); returns those cancelled."""
+    now = now or utcnow()
+    out = []
+    for visit in active_visits(session, owner_id):
+        if visit.status not in (VisitStatus.BOOKED, VisitStatus.CHECKED_IN):
+            continue
+        taken = session.execute(
+            update(Visit)
+            .where(col(Visit.id) == visit.id, col(Visit.status) == visit.status)
+            .values(status=VisitStatus.CANCELLED, cancelled_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        session.refresh(visit)
+        if getattr(taken, "rowcount", 0) == 1:
+            out.append(visit)
+    return out
 
 
 def visit_by_token(session: Session, token: str) -> Visit:
