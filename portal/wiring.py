@@ -39,6 +39,11 @@ import portal.dossiers.pushes
 
 # Outbox handlers.
 import portal.dossiers.tasks
+
+# Cancels the visits of a dossier withdrawn, rejected or handed over online or by post.
+import portal.dossiers.visit_links
+
+# Outbox handlers.
 import portal.notifications.tasks
 
 # Provides to auth the unread count shown in the page header.
