@@ -250,7 +250,8 @@ class PostalSimulator:
             "event_id": eid,
             "occurred_at": self._occurred_at(order).isoformat(),
             "recipient_name": name,
-            "relation": RELATION,
+            # A pickup is signed for at the agency by an officer on the applicant's behalf.
+            "relation": RELATION if order.get("kind") != "pickup" else "authorised",
             "location": DELIVERY_AT,
             "note": DELIVERED_NOTE,
         }
