@@ -13,8 +13,11 @@ from portal.api import idempotency
 from portal.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency, Replayed
 from portal.kernel.db import SessionDep
 
-BackOffice = Annotated[Partner, Depends(require_partner("backoffice"))]
-PostalOperator = Annotated[Partner, Depends(require_partner("postal"))]
+# One dependency per scope, shared by the routes and their idempotency check (FastAPI runs it once a request).
+backoffice_partner = require_partner("backoffice")
+postal_partner = require_partner("postal")
+BackOffice = Annotated[Partner, Depends(backoffice_partner)]
+PostalOperator = Annotated[Partner, Depends(postal_partner)]
 
 
 class PartnerRoute(PartnerAPIRoute):
@@ -38,31 +41,40 @@ class PartnerRoute(PartnerAPIRoute):
         return replaying_handler
 
 
-def backoffice_idempotency(
-    request: Request,
-    partner: BackOffice,
-    session: SessionDep,
-    request_hash: Annotated[str, Depends(idempotency.fingerprint)],
-    key: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            pattern=KEY_PATTERN,
-            description="Optional. A unique key per intended action (a UUID): a retry with the same key and "
-            "the same request gets the first answer again (header `Idempotent-Replayed: true`); the same key "
-            "with another request is 422.",
-        ),
-    ] = None,
-) -> Idempotency:
-    """The idempotency of a back-office POST (scoped to the client)."""
-    return idempotency.begin(
-        session,
-        principal=partner.client_id,
-        key=key,
-        request_hash=request_hash,
-        method=request.method,
-        path=request.url.path,
-    )
+def partner_idempotency(partner_dependency: Callable[..., Partner], scope: str) -> Callable[..., Idempotency]:
+    """The idempotency of a partner POST of one scope, scoped to the calling client."""
+
+    # The partner is a default, not in `Annotated[...]`: with postponed annotations FastAPI could not see it.
+    def dependency(
+        request: Request,
+        session: SessionDep,
+        request_hash: Annotated[str, Depends(idempotency.fingerprint)],
+        key: Annotated[
+            str | None,
+            Header(
+                alias=HEADER,
+                pattern=KEY_PATTERN,
+                description="Optional. A unique key per intended action (a UUID): a retry with the same key and "
+                "the same request gets the first answer again (header `Idempotent-Replayed: true`); the same key "
+                "with another request is 422.",
+            ),
+        ] = None,
+        partner: Partner = Depends(partner_dependency),
+    ) -> Idempotency:
+        return idempotency.begin(
+            session,
+            principal=partner.client_id,
+            key=key,
+            request_hash=request_hash,
+            method=request.method,
+            path=request.url.path,
+        )
+
+    dependency.__name__ = f"{scope}_idempotency"
+    return dependency
 
 
+backoffice_idempotency = partner_idempotency(backoffice_partner, "backoffice")
+postal_idempotency = partner_idempotency(postal_partner, "postal")
 IdempotencyDep = Annotated[Idempotency, Depends(backoffice_idempotency)]
+PostalIdempotencyDep = Annotated[Idempotency, Depends(postal_idempotency)]

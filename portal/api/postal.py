@@ -14,15 +14,14 @@ from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, Depends, File, Form, Header, Path, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Path, Query, Request, UploadFile
 from fastapi.responses import Response
 
 from auth.bearer import Partner
 from forms.address import province_name, ward_name
 from forms.uploads import UploadRejected
-from portal.api import idempotency
-from portal.api.deps import PartnerRoute, PostalOperator
-from portal.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency
+from portal.api.deps import PartnerRoute, PostalIdempotencyDep, PostalOperator
+from portal.api.idempotency import REPLAYED_HEADER
 from portal.api.postal_schemas import (
     EVENT_ID_PATTERN,
     PROVINCE_PATTERN,
@@ -75,36 +74,6 @@ def _order(session: SessionDep, partner: PostalOperator, number: Number) -> Post
 
 
 OrderDep = Annotated[PostalOrder, Depends(_order)]
-
-
-def postal_idempotency(
-    request: Request,
-    partner: PostalOperator,
-    session: SessionDep,
-    request_hash: Annotated[str, Depends(idempotency.fingerprint)],
-    key: Annotated[
-        str | None,
-        Header(
-            alias=HEADER,
-            pattern=KEY_PATTERN,
-            description="Optional. A unique key per intended action (a UUID): a retry with the same key and "
-            "the same request gets the first answer again (header `Idempotent-Replayed: true`); the same key "
-            "with another request is 422.",
-        ),
-    ] = None,
-) -> Idempotency:
-    """The idempotency of a postal POST (scoped to the client)."""
-    return idempotency.begin(
-        session,
-        principal=partner.client_id,
-        key=key,
-        request_hash=request_hash,
-        method=request.method,
-        path=request.url.path,
-    )
-
-
-PostalIdempotencyDep = Annotated[Idempotency, Depends(postal_idempotency)]
 
 
 # -- shaping ------------------------------------------------------------------------------------------------
