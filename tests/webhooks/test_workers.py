@@ -104,7 +104,9 @@ def workers(app, settings: Settings, tmp_path: Path) -> Iterator[Callable[[dict[
 
 def test_two_workers_deliver_each_message_once_and_never_at_the_same_time(app, secret: str, workers) -> None:
     code, n = agency(), 200
-    receiver = Receiver(answer=lambda i, r: (200, {}, 0.005))
+    # 20 ms per answer: long enough that two workers that both poll overlap even on a loaded machine (at 5 ms a
+    # busy CI once let one worker take every message before the other's poll came round).
+    receiver = Receiver(answer=lambda i, r: (200, {}, 0.02))
     with serve(receiver):
         pool = workers({code: {"url": receiver.url, "secrets": [secret]}})
         pool.start("worker-a"), pool.start("worker-b")
