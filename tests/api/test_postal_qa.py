@@ -27,6 +27,7 @@ from sqlmodel import Session, col, func, select
 from portal.kernel.db import writer
 from postal.models import PostalEvent, PostalOrder
 from tests.api.postal_helpers import ago, claimed_order, operator_headers, url
+from tests.postal.label_samples import LONGEST, long_contents
 
 pytestmark = pytest.mark.db
 
@@ -64,20 +65,14 @@ def test_one_event_id_raced_onto_two_orders_is_one_event_and_one_conflict(client
             assert kept == 1
 
 
-LONGEST_ADDRESS = {"name": "Ầ" * 120, "street": ("Số " + "Ẫ" * 300)[:200], "notes": ("Ghi chú giao hàng " * 20)[:300]}
-LONG_CONTENTS = [
-    {"id": f"ket_qua_{i}", "name_vi": ("Bản chính giấy tờ số " * 10)[:120], "name_en": ""} for i in range(10)
-]
-
-
 def test_a_label_with_long_contents_is_one_page_that_shortens_them(client, app, settings) -> None:
     h = operator_headers(client, app)
     order = claimed_order(client, app, settings, h)
     with Session(writer(app.state.engine)) as s:
         row = s.get(PostalOrder, order.id)
         assert row is not None
-        row.contents = LONG_CONTENTS
-        row.recipient = {**row.recipient, **LONGEST_ADDRESS}
+        row.contents = long_contents(10)
+        row.recipient = {**row.recipient, **LONGEST}
         s.add(row)
         s.commit()
     r = client.get(url(order, "/label.pdf"), headers=h)

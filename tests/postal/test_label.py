@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import unicodedata
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +28,10 @@ from postal.barcode import (
     encode_code128,
 )
 from postal.label import cod_text, render_label
-from postal.models import ParcelKind, PostalOrder
+from postal.models import ParcelKind
 from tests.pdftools import extract_text, poppler
+from tests.postal.label_samples import CENTRE, CITIZEN, label_order
 
-CENTRE = {
-    "name": "Trung tâm Phục vụ hành chính công tỉnh Ninh Bình",
-    "phone": "02293871234",
-    "province": "37",
-    "ward": "14329",  # Phường Hoa Lư
-    "street": "Số 1 đường Lê Hồng Phong",
-    "notes": "",
-}
-CITIZEN = {
-    "name": "Nguyễn Thị Hương",
-    "phone": "0912345678",
-    "province": "01",
-    "ward": "00070",  # Phường Hoàn Kiếm
-    "street": "Số 12 ngõ 34 phố Lý Thái Tổ",
-    "notes": "Gọi trước khi giao, giờ hành chính",
-}
 MM_PER_PT = 25.4 / 72
 
 
@@ -58,27 +42,6 @@ def _settings(**operators: dict[str, Any]) -> Settings:
         postal_operators=operators or {"vnpost": {"plugin": "pull", "provinces": ["*"]}},
         _env_file=None,  # type: ignore[call-arg]
     )
-
-
-def _order(**overrides: Any) -> PostalOrder:
-    values: dict[str, Any] = {
-        "number": "BC2507120001",
-        "kind": ParcelKind.DELIVERY,
-        "operator": "vnpost",
-        "owner_id": "a" * 32,
-        "reference": "G01.37-250712-0042",
-        "tracking_number": "RD123456785VN",
-        "province_code": "01",
-        "sender": CENTRE,
-        "recipient": CITIZEN,
-        "contents": [{"id": "gplx", "name_vi": "Giấy phép lái xe", "name_en": "Driving licence"}],
-        "weight_class": "document",
-        "fee": 32_000,
-        "cod_amount": 123_000,
-        "created_at": datetime(2025, 7, 12, 3, 0, tzinfo=UTC),
-    }
-    values.update(overrides)
-    return PostalOrder(**values)
 
 
 def _zbar() -> str:
@@ -215,7 +178,7 @@ def test_quiet_zones_are_at_least_ten_modules(text: str) -> None:
 
 
 def test_delivery_label(tmp_path: Path) -> None:
-    pdf = render_label(_order(), settings=_settings())
+    pdf = render_label(label_order(), settings=_settings())
     assert _page_size_mm(pdf) == [pytest.approx((105.0, 148.0), abs=0.1)]
     text = extract_text(pdf)
     assert text == unicodedata.normalize("NFC", text)
@@ -246,7 +209,7 @@ def test_delivery_label(tmp_path: Path) -> None:
 
 
 def test_pickup_label_before_the_claim_carries_the_order_number(tmp_path: Path) -> None:
-    order = _order(
+    order = label_order(
         kind=ParcelKind.PICKUP,
         number="BC2507120002",
         tracking_number=None,
@@ -283,7 +246,7 @@ def test_pickup_label_before_the_claim_carries_the_order_number(tmp_path: Path) 
 
 def test_an_operators_own_tracking_number(tmp_path: Path) -> None:
     settings = _settings(ghn={"plugin": "pull", "provinces": ["37"], "name": "Giao Hàng Nhanh"})
-    pdf = render_label(_order(operator="ghn", tracking_number="GHN-5XK2PQ7A9"), settings=settings)
+    pdf = render_label(label_order(operator="ghn", tracking_number="GHN-5XK2PQ7A9"), settings=settings)
     text = extract_text(pdf)
     assert "Giao Hàng Nhanh" in text
     assert "GHN-5XK2PQ7A9" in text
@@ -292,7 +255,7 @@ def test_an_operators_own_tracking_number(tmp_path: Path) -> None:
 
 def test_an_unnamed_operator_is_shown_by_its_id() -> None:
     settings = _settings(buucuc={"plugin": "pull", "provinces": ["*"]})
-    assert "Mã đơn vị: buucuc" in extract_text(render_label(_order(operator="buucuc"), settings=settings))
+    assert "Mã đơn vị: buucuc" in extract_text(render_label(label_order(operator="buucuc"), settings=settings))
 
 
 def test_long_names_and_streets_wrap_inside_the_page(tmp_path: Path) -> None:
@@ -308,7 +271,7 @@ def test_long_names_and_streets_wrap_inside_the_page(tmp_path: Path) -> None:
     # Words longer than a line, and notes of the largest size on both sides.
     centre = {**CENTRE, "name": "Trungtâm" * 15, "street": "Đườngsố" * 28, "notes": notes[::-1].strip()[:300]}
     contents = [{"id": f"c{i}", "name_vi": f"Giấy tờ bản gốc số {i} của hồ sơ", "name_en": ""} for i in range(12)]
-    order = _order(
+    order = label_order(
         sender=centre, recipient=citizen, contents=contents, reference="G01.37-250712-0042-ABCDEFGHIJKLMNOPQRS"
     )
     pdf = render_label(order, settings=_settings())
@@ -330,11 +293,11 @@ def test_long_names_and_streets_wrap_inside_the_page(tmp_path: Path) -> None:
 
 def test_the_same_order_gives_the_same_bytes() -> None:
     settings = _settings()
-    assert render_label(_order(), settings=settings) == render_label(_order(), settings=settings)
+    assert render_label(label_order(), settings=settings) == render_label(label_order(), settings=settings)
 
 
 def test_text_the_fonts_cannot_draw_is_marked_not_dropped() -> None:
-    text = extract_text(render_label(_order(recipient={**CITIZEN, "name": "Lê Văn 𝔄n"}), settings=_settings()))
+    text = extract_text(render_label(label_order(recipient={**CITIZEN, "name": "Lê Văn 𝔄n"}), settings=_settings()))
     assert "Lê Văn \ufffdn" in text
 
 
