@@ -87,6 +87,8 @@ class _OperatorSettings(BaseModel):
     plugin: str = Field(min_length=1)
     provinces: list[str | int] = Field(min_length=1)
     options: dict[str, Any] = {}
+    # The operator's name as printed on its labels (`postal.label.operator_name`); its id when empty.
+    name: str = Field(default="", max_length=120)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from portal.kernel.settings import Settings
 from portal.kernel.storage import LocalStorage
 from portal.kernel.uow import unit_of_work
 from postal import service
+from postal.label import operator_name
 from postal.models import DeliveryProof, ParcelKind, ParcelStatus, PostalEvent, PostalOrder, RecipientRelation
 from postal.operators import (
     OperatorConfigError,
@@ -259,6 +260,15 @@ def test_the_default_settings_serve_every_province_by_pull(settings: Settings) -
     plugins = check_operators(settings)
     assert {op: p.mode for op, p in plugins.items()} == {"vnpost": "pull"}
     assert choose_operator(settings, "79") == "vnpost"
+
+
+def test_an_operator_may_name_itself_for_its_labels(settings: Settings) -> None:
+    named = settings.model_copy(
+        update={"postal_operators": {"ghn": {"plugin": "pull", "provinces": ["*"], "name": "Giao Hàng Nhanh"}}}
+    )
+    assert check_operators(named)["ghn"].mode == "pull"  # the start accepts the name the label prints
+    assert operator_name(named, "ghn") == "Giao Hàng Nhanh"
+    close_operators(named)
 
 
 # -- the VNPost protocol, directly
