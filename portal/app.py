@@ -25,6 +25,7 @@ from auth.oidc import make_client
 from payments import views as payment_views
 from payments.setup import build_gateways
 from portal import pages
+from portal.api import stats as api_stats
 from portal.api import v1 as api_v1
 from portal.api import v1_payments as api_v1_payments
 from portal.businesses import views as businesses_views
@@ -43,8 +44,11 @@ from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
 from portal.kernel.web import STATIC_DIR, is_htmx, redirect, render
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from portal.notifications import callbacks as notification_callbacks
+from portal.notifications import preferences_views as notification_preferences_views
 from portal.notifications import views as notifications_views
 from portal.simulator.embedded import start_embedded
+from portal.stats import views as stats_views
 from portal.visits.hours import hours_of
 from portal.webhooks.openapi import document_webhooks
 from postal.operators import check_operators, close_operators
@@ -227,6 +231,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         parcel_views,
         visit_views,
         kiosk_views,
+        notification_preferences_views,
+        notification_callbacks,
+        stats_views,
+        api_stats,
     ):
         app.include_router(module.router)
     app.include_router(oidc_views.router)

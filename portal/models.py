@@ -21,7 +21,7 @@ from portal.dossiers.models import (
 from portal.kernel.audit import AuditEvent
 from portal.kernel.idempotency import IdempotencyRecord
 from portal.kernel.outbox import OutboxMessage
-from portal.notifications.models import Notification
+from portal.notifications.models import Notification, NotificationDelivery, NotificationPreference, ProviderCallback
 from portal.visits.models import Visit, VisitCounter
 from portal.webhooks.models import WebhookAttempt, WebhookEndpoint
 from postal.models import DeliveryProof, PostalCounter, PostalEvent, PostalOrder
@@ -47,6 +47,8 @@ __all__ = [
     "FormVersion",
     "IdempotencyRecord",
     "Notification",
+    "NotificationDelivery",
+    "NotificationPreference",
     "OutboxMessage",
     "Payment",
     "PaymentEvent",
@@ -54,6 +56,7 @@ __all__ = [
     "PostalEvent",
     "PostalOrder",
     "Procedure",
+    "ProviderCallback",
     "ReceiptSequence",
     "Refund",
     "Representative",

@@ -43,6 +43,9 @@ import portal.dossiers.tasks
 # Cancels the visits of a dossier withdrawn, rejected or handed over online or by post.
 import portal.dossiers.visit_links
 
+# Reports of status changes and ratings to the national portal (outbox handlers).
+import portal.national.tasks
+
 # Outbox handlers.
 import portal.notifications.tasks
 

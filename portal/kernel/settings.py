@@ -84,6 +84,18 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     smtp_from: str = "no-reply@dichvucong.local"
     smtp_timeout_seconds: float = 10
+    # SMS and Zalo (docs/NOTIFICATIONS.md): "log" records what would be sent (the embedded default); "http" is
+    # an HTTP SMS provider, "zns" Zalo's template messages. Each plugin's options are a JSON object.
+    sms_provider: str = "log"
+    sms_options: dict[str, Any] = {}
+    sms_max_segments: int = Field(default=2, ge=1, le=10)
+    zalo_provider: str = "log"
+    zalo_options: dict[str, Any] = {}
+    # Reporting to the national public-service portal (docs/NATIONAL_REPORTING.md): "log" or "http".
+    national_reporting: str = "log"
+    national_options: dict[str, Any] = {}
+    # Public statistics (/stats): how long one computed answer is served again.
+    stats_cache_seconds: float = Field(default=60.0, ge=0)
     # Payments (docs/PAYMENTS.md): the gateways offered to payers, in order, and each one's options.
     payment_gateways: list[str] = ["sandbox"]
     payment_options: dict[str, dict[str, Any]] = {}

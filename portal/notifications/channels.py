@@ -31,6 +31,11 @@ class NotifierError(Exception):
     """The message could not be handed over (server down, refused, timed out): try again later."""
 
 
+class NotifierRejected(NotifierError):
+    """Refused for good (a bouncing address, a number the provider does not serve, a template refused): the
+    delivery is marked failed at once, never retried."""
+
+
 class NotifierConfigError(Exception):
     """The notifier's options cannot work (no host, conflicting TLS modes): raised by ``check_config``."""
 
@@ -208,6 +213,63 @@ class SmtpNotifier:
                 smtp.send_message(mail)
         except (smtplib.SMTPException, OSError) as exc:
             raise NotifierError(f"smtp {o.host}:{o.port}: {exc}") from exc
+
+
+# --- SMS and Zalo: the plugin interfaces (the plugins: sms.py, zalo.py) -------------------------------
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    """One SMS as the provider receives it: the text already fitted (`sms_text.fit`)."""
+
+    delivery_id: str  # the portal's id of this delivery: the provider's client reference
+    phone: str  # international form without "+": 84912345678
+    text: str
+    encoding: str  # "gsm7" or "ucs2"
+
+
+@dataclass(frozen=True)
+class ZaloMessage:
+    """One Zalo template message (ZNS): a registered template and its parameters, never free text."""
+
+    delivery_id: str  # the portal's id of this delivery: ZNS `tracking_id`
+    phone: str  # 84912345678
+    template_id: str
+    data: dict[str, str]
+
+
+class SmsSender(Protocol):
+    """An SMS provider; `send` returns the provider's message id (the key of its delivery receipts)."""
+
+    id: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, options: Any) -> None: ...
+
+    def send(self, message: SmsMessage) -> str:
+        """Hand the SMS over; NotifierError to retry, NotifierRejected when it can never be sent."""
+        ...
+
+    def check_config(self) -> None: ...
+
+
+class ZaloSender(Protocol):
+    """A Zalo Notification Service account; `send` returns ZNS's msg_id."""
+
+    id: ClassVar[str]
+    options_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, options: Any) -> None: ...
+
+    def send(self, message: ZaloMessage) -> str:
+        """Hand the message over; NotifierError to retry, NotifierRejected when it can never be sent."""
+        ...
+
+    def check_config(self) -> None: ...
+
+
+sms_registry: Registry[SmsSender] = Registry("sms provider")
+zalo_registry: Registry[ZaloSender] = Registry("zalo provider")
 
 
 def notifier_from_settings(settings: Settings) -> Notifier:

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import uuid4
 
-from sqlalchemy import JSON, Column, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from portal.kernel.clock import utcnow
@@ -32,10 +32,26 @@ def translate(msgid: str, params: Mapping[str, str], locale: str) -> str:
 
 
 class NotificationChannel:
-    """How a notification reaches the citizen (stored in ``Notification.channel``)."""
+    """How a notification reaches the citizen (``Notification.channel`` of rows written before issue 14, and
+    ``NotificationDelivery.channel``)."""
 
     EMAIL = "email"  # to the account's email address, through the configured notifier
     LOG = "log"  # an account without email: written to the log, read on the portal's notifications page
+    SMS = "sms"  # to the preference's phone, through the SMS provider plugin (PORTAL_SMS_PROVIDER)
+    ZALO = "zalo"  # a Zalo template message (ZNS) to the preference's phone (PORTAL_ZALO_PROVIDER)
+
+
+# The channels a citizen may choose besides the inbox, which every notification reaches.
+CHOOSABLE_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.SMS, NotificationChannel.ZALO)
+
+
+class DeliveryStatus:
+    """Where one channel's copy of a notification stands, as the citizen sees it ("sent / delivered / failed")."""
+
+    QUEUED = "queued"  # waiting for the worker (or for a retry)
+    SENT = "sent"  # the provider took it
+    DELIVERED = "delivered"  # the provider's delivery receipt says it reached the phone or mailbox
+    FAILED = "failed"  # refused for good, or still failing after PORTAL_OUTBOX_MAX_ATTEMPTS tries
 
 
 class Notification(SQLModel, table=True):
@@ -95,3 +111,58 @@ class Notification(SQLModel, table=True):
     @property
     def body_en(self) -> str:
         return self.body_in("en")
+
+
+class NotificationPreference(SQLModel, table=True):
+    """How one account wants to be told (each representative of a business chooses for themselves).
+
+    No row: the defaults of ``preferences.defaults`` (email when the account has an address, SMS when it has a
+    Vietnamese mobile number). The inbox on the portal is always on: it is the record of every notification.
+    """
+
+    account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=32)
+    email: bool = True
+    sms: bool = False
+    zalo: bool = False
+    # A Vietnamese mobile number in national form (0912345678) for SMS and Zalo; None: the account's phone.
+    phone: str | None = Field(default=None, max_length=20)
+    language: str = Field(default="vi", max_length=2)  # "vi" or "en": the language of every channel
+    sms_plain: bool = False  # SMS without diacritics (GSM-7: 160 characters a segment instead of 70)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """One channel's copy of a notification: what was sent, to whom, and what the provider said of it."""
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", name="uq_notificationdelivery_channel"),
+        Index("ix_notificationdelivery_provider_message", "provider", "provider_message_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    notification_id: str = Field(foreign_key="notification.id", index=True, max_length=32)
+    account_id: str = Field(foreign_key="account.id", index=True, max_length=32)
+    channel: str = Field(max_length=10)  # a NotificationChannel: email, sms, zalo
+    provider: str = Field(default="", max_length=20)  # the plugin id: smtp, log, http, zns
+    recipient: str = Field(default="", max_length=255)  # the email address or the phone (84912345678)
+    status: str = Field(default=DeliveryStatus.QUEUED, index=True, max_length=10)
+    # Exactly what went (or, with the log plugins, would have gone) out: subject and text, or the template id and
+    # its data; for SMS the encoding ("gsm7"/"ucs2"), the segments and whether the text was shortened.
+    content: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    provider_message_id: str | None = Field(default=None, max_length=100)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # when delivered or failed
+
+
+class ProviderCallback(SQLModel, table=True):
+    """A delivery-status callback already applied: the same one again (a replay) changes nothing."""
+
+    __table_args__ = (UniqueConstraint("provider", "callback_id", name="uq_providercallback_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=20)
+    callback_id: str = Field(max_length=128)  # the provider's event id, else the sha256 of the signed body
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,3 @@
+"""Outbox handlers of the national reporting."""
+
+from __future__ import annotations
