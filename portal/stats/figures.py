@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from portal.kernel.errors import Invalid
 from portal.kernel.i18n import N_
 
 # The longest period a query may cover (days): five years of monthly series is still a readable chart.
@@ -51,17 +52,15 @@ class StatsQuery:
         return out
 
 
-class StatsQueryError(ValueError):
-    """A refused query: `message` is an English msgid (translate with `params`), `param` names the filter at
-    fault ("from", "to", "agency", "field", "procedure", or "" for the whole query). HTTP status 422."""
-
-    status_code = 422
+class StatsQueryError(Invalid):
+    """A refused query: `message` (= `msgid`) is an English msgid (translate with `params`), `param` names the
+    filter at fault ("from", "to", "agency", "field", "procedure", or "" for the whole query). A DomainError of
+    status 422: uncaught, the app's handler renders it (page or problem+json)."""
 
     def __init__(self, message: str, *, param: str = "", **params: Any) -> None:
-        super().__init__(message)
+        super().__init__(message, params)
         self.message = message
         self.param = param
-        self.params = params
 
 
 @dataclass(frozen=True, slots=True)
