@@ -133,7 +133,7 @@ def stacked_bars(
         every = max(1, math.ceil(count / max(1, int(plot_w // 56))))
         for i, category in enumerate(categories):
             x = left + slot * i + (slot - bar_w) / 2
-            base = upper + plot_h
+            base = float(upper + plot_h)
             for s in series:
                 value = s.values[i]
                 if value <= 0:
@@ -245,6 +245,7 @@ def swatch(colour: str) -> Markup:
     """A small square of a legend (an SVG, since the CSP allows no inline style); hidden from screen readers,
     which read the name written beside it."""
     return Markup(
-        '<svg xmlns="http://www.w3.org/2000/svg" class="swatch" viewBox="0 0 10 10" aria-hidden="true" focusable="false">'
+        '<svg xmlns="http://www.w3.org/2000/svg" class="swatch" viewBox="0 0 10 10" aria-hidden="true"'
+        ' focusable="false">'
         f'<rect width="10" height="10" fill="{escape(colour)}"/></svg>'
     )
