@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 from portal.kernel.clock import utcnow
 from portal.kernel.i18n import Translator
 from portal.kernel.types import UTCDateTime
+from portal.notifications import templates
 
 
 def new_id() -> str:
@@ -58,7 +59,9 @@ class Notification(SQLModel, table=True):
     """A message to one account about one event; ``dedupe_key`` makes the same event notify once.
 
     Its texts are gettext message ids (English, marked with ``N_``) and the values of their placeholders,
-    translated into the reader's language when shown or sent. Rows written before that (migration 0006)
+    translated into the reader's language when shown or sent; since issue 14 a row with an empty ``subject`` is
+    written from the template file of its ``kind`` (portal/notifications/templates.py) with ``params``. Rows
+    written before the catalogue (migration 0006)
     keep their Vietnamese and English texts in ``texts`` and are shown as they were written.
     """
 
@@ -86,6 +89,14 @@ class Notification(SQLModel, table=True):
         if self.texts is not None:
             written: dict[str, Any] = self.texts.get(part) or {}
             return str(written.get(locale) or written.get("vi") or "")
+        if not self.subject:
+            # Written from the kind's template file (portal/notifications/templates/<kind>.yaml). Shown leniently:
+            # a template edited since the row was written must not break the citizen's inbox.
+            try:
+                rendered = templates.texts(self.kind, self.params, locale, strict=False)
+            except templates.TemplateError:
+                return self.kind if part == "subject" else ""
+            return rendered.subject if part == "subject" else rendered.body
         return translate(msgid, self.params, locale)
 
     def subject_in(self, locale: str) -> str:
