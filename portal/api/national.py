@@ -1,64 +1,34 @@
-"""Each main status's code in the national public-service portal's reporting (Cổng DVC quốc gia).
-
-The national portal's synchronisation of dossiers (đồng bộ trạng thái hồ sơ) reports a dossier's state as
-one of a fixed list of codes, whatever workflow the province's one-door software runs; OpenCPS keeps its own
-statuses and maps each to that list the same way. Sub-statuses (the agency's own steps) are never reported:
-they map through their main status. Documented in docs/BACKOFFICE.md.
-"""
+"""The national status codes, for the partner API (the mapping lives in portal/national/codes.py, below the
+dossier domain, so that the national reporting can use it too)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from portal.national.codes import (
+    DONE,
+    IN_PROCESS,
+    NOT_RECEIVED,
+    RECEIVED,
+    RETURNED,
+    STOPPED,
+    SUBMITTED,
+    SUPPLEMENT,
+    WITHDRAWN,
+    NationalStatus,
+    national_status,
+    table,
+)
 
-from portal.dossiers.models import DossierStatus
-
-
-@dataclass(frozen=True)
-class NationalStatus:
-    """A national reporting code with its official Vietnamese name and an English gloss."""
-
-    code: str
-    name_vi: str
-    name_en: str
-
-
-SUBMITTED = NationalStatus("1", "Mới đăng ký", "Newly registered")
-RECEIVED = NationalStatus("2", "Được tiếp nhận", "Received")
-NOT_RECEIVED = NationalStatus("3", "Không được tiếp nhận", "Not received")
-IN_PROCESS = NationalStatus("4", "Đang xử lý", "Being processed")
-SUPPLEMENT = NationalStatus("5", "Yêu cầu bổ sung giấy tờ", "Supplement requested")
-WITHDRAWN = NationalStatus("7", "Công dân yêu cầu rút hồ sơ", "Withdrawn by the applicant")
-STOPPED = NationalStatus("8", "Dừng xử lý", "Processing stopped")
-DONE = NationalStatus("9", "Đã xử lý xong", "Processed (result ready)")
-RETURNED = NationalStatus("10", "Đã trả kết quả", "Result handed over")
-
-_BY_STATUS: dict[str, NationalStatus] = {
-    DossierStatus.SUBMITTED: SUBMITTED,
-    DossierStatus.RECEIVED: RECEIVED,
-    DossierStatus.IN_PROCESS: IN_PROCESS,
-    DossierStatus.SUPPLEMENT_REQUESTED: SUPPLEMENT,
-    DossierStatus.RESULT_READY: DONE,
-    DossierStatus.COMPLETED: RETURNED,
-    DossierStatus.WITHDRAWN: WITHDRAWN,
-}
-
-
-def national_status(status: str, *, received: bool) -> NationalStatus:
-    """The national code of a submitted dossier's status.
-
-    A rejection is "not received" (3) before the agency received the dossier and "processing stopped" (8)
-    after: the national report counts the two apart.
-    """
-    if status == DossierStatus.REJECTED:
-        return STOPPED if received else NOT_RECEIVED
-    found = _BY_STATUS.get(status)
-    if found is None:
-        raise ValueError(f"no national status for {status!r}")  # a draft: never shown to partners
-    return found
-
-
-def table() -> list[tuple[str, NationalStatus]]:
-    """The mapping as (portal status, national status) rows, for the docs and their test."""
-    rows = [(str(s), n) for s, n in _BY_STATUS.items()]
-    rows += [("rejected (before reception)", NOT_RECEIVED), ("rejected (after reception)", STOPPED)]
-    return rows
+__all__ = [
+    "DONE",
+    "IN_PROCESS",
+    "NOT_RECEIVED",
+    "RECEIVED",
+    "RETURNED",
+    "STOPPED",
+    "SUBMITTED",
+    "SUPPLEMENT",
+    "WITHDRAWN",
+    "NationalStatus",
+    "national_status",
+    "table",
+]

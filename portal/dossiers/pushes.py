@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from portal.dossiers.models import Dossier
 from portal.kernel.clock import utcnow
+from portal.national import reporting
 from portal.webhooks import publish
 from portal.webhooks.events import register_event
 
@@ -220,7 +221,39 @@ def payload(dossier: Dossier, type: str, **extra: Any) -> DossierPush:
     )
 
 
+def national_facts(dossier: Dossier) -> reporting.DossierFacts:
+    """The dossier as the national reporting needs it."""
+    return reporting.DossierFacts(
+        code=dossier.code or "",
+        procedure_code=dossier.procedure_code,
+        agency_code=dossier.agency_code,
+        status=str(dossier.status),
+        change_seq=dossier.change_seq,
+        channel=str(dossier.channel),
+        postal_pickup=dossier.pickup_address is not None,
+        submitted_at=dossier.submitted_at,
+        received_at=dossier.received_at,
+        due_date=dossier.due_date,
+        official_due_date=dossier.official_due_date,
+        result_ready_at=dossier.result_ready_at,
+        completed_at=dossier.completed_at,
+        handover=dossier.handover,
+        timeliness=dossier.timeliness,
+    )
+
+
 def push(session: Session, dossier: Dossier, type: str, **extra: Any) -> str:
-    """Queue the push of event `type` to the dossier's agency in the caller's transaction; the event id."""
-    data = payload(dossier, type, **extra).model_dump(mode="json")
+    """Queue the push of event `type` to the dossier's agency in the caller's transaction, and its report to
+    the national portal when it is a status change or a rating (docs/NATIONAL_REPORTING.md); the event id."""
+    event = payload(dossier, type, **extra)
+    reporting.report(
+        session,
+        national_facts(dossier),
+        type,
+        reason=extra.get("reason"),
+        scores=extra.get("scores"),
+        comment=extra.get("comment"),
+        at=event.occurred_at,
+    )
+    data = event.model_dump(mode="json")
     return publish(session, agency_code=dossier.agency_code, type=type, data=data)
