@@ -1,8 +1,10 @@
-"""Notifier plugins: how a notification leaves the portal (the log, an SMTP server; later SMS, Zalo).
+"""Notifier plugins: how a notification leaves the portal. Email goes through the log or an SMTP server
+(`Notifier`, chosen by PORTAL_NOTIFY_CHANNEL); SMS and Zalo through their providers (`SmsSender`, `ZaloSender`,
+the plugins in sms.py and zalo.py).
 
 A plugin implements one method, ``send(message)``, and raises :class:`NotifierError` when the message
-could not be handed over; the outbox then retries it later. ``check_config`` catches configuration that
-cannot work before anything is sent.
+could not be handed over (the outbox then retries it later), :class:`NotifierRejected` when it never can be
+(the delivery fails at once). ``check_config`` catches configuration that cannot work before anything is sent.
 """
 
 from __future__ import annotations
@@ -57,6 +59,11 @@ def absolute_link(base_url: str, path: str) -> str:
     return base_url.rstrip("/") + "/" + path.lstrip("/")
 
 
+OTHER_LANGUAGE = {"vi": "en", "en": "vi"}
+# What introduces each language's part of an email, and its "details" link, in that language.
+_HEADINGS = {"vi": ("-- Tiếng Việt --", "Xem chi tiết"), "en": ("-- English --", "Details")}
+
+
 def compose(
     *,
     notification_id: str,
@@ -66,18 +73,23 @@ def compose(
     body: Mapping[str, str],
     link: str,
     base_url: str,
+    locale: str = "vi",
 ) -> OutgoingMessage:
-    """The message a citizen receives: Vietnamese subject; Vietnamese body, then the English one."""
+    """The email a citizen receives: the subject and the body in the account's language (`locale`), then the
+    other language's subject and body, for a reader the message is forwarded to."""
     url = absolute_link(base_url, link)
+    first = locale if locale in OTHER_LANGUAGE else "vi"
+    second = OTHER_LANGUAGE[first]
+    heading, details = _HEADINGS[second]
     text = (
-        f"{body['vi'].strip()}\n\nXem chi tiết: {url}\n\n"
-        f"-- English --\n\n{subject['en'].strip()}\n\n{body['en'].strip()}\n\nDetails: {url}\n"
+        f"{body[first].strip()}\n\n{_HEADINGS[first][1]}: {url}\n\n"
+        f"{heading}\n\n{subject[second].strip()}\n\n{body[second].strip()}\n\n{details}: {url}\n"
     )
     return OutgoingMessage(
         notification_id=notification_id,
         kind=kind,
         recipient=recipient,
-        subject=subject["vi"].strip(),
+        subject=subject[first].strip(),
         text=text,
         link=url,
     )
@@ -92,7 +104,8 @@ class Notifier(Protocol):
     def __init__(self, options: Any) -> None: ...
 
     def send(self, message: OutgoingMessage) -> None:
-        """Hand the message over; raise NotifierError if it could not be (it will be retried)."""
+        """Hand the message over; raise NotifierError if it could not be (it will be retried), NotifierRejected
+        if it never can be (the server refused the address: a bounce)."""
         ...
 
     def check_config(self) -> None:
@@ -196,7 +209,7 @@ class SmtpNotifier:
 
     def send(self, message: OutgoingMessage) -> None:
         if not message.recipient:
-            raise NotifierError(f"notification {message.notification_id} has no email address")
+            raise NotifierRejected(f"notification {message.notification_id} has no email address")
         o = self.options
         mail = self.email(message)
         try:
@@ -211,6 +224,15 @@ class SmtpNotifier:
                 if o.username:
                     smtp.login(o.username, o.password.get_secret_value())
                 smtp.send_message(mail)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if codes and all(code >= 500 for code in codes):  # 550 no such mailbox: a bounce, for good
+                raise NotifierRejected(f"smtp {o.host}:{o.port} refused {message.recipient}: {exc.recipients}") from exc
+            raise NotifierError(f"smtp {o.host}:{o.port}: {exc}") from exc
+        except smtplib.SMTPDataError as exc:
+            if exc.smtp_code >= 500:  # the message itself refused for good (554 content rejected)
+                raise NotifierRejected(f"smtp {o.host}:{o.port} refused the message: {exc}") from exc
+            raise NotifierError(f"smtp {o.host}:{o.port}: {exc}") from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise NotifierError(f"smtp {o.host}:{o.port}: {exc}") from exc
 

@@ -14,15 +14,12 @@ from portal.kernel.clock import utcnow
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
+from portal.notifications import templates
 from portal.notifications.models import Notification, NotificationChannel, translate
 from portal.notifications.outbox import SendNotification
+from portal.notifications.preferences import LANGUAGES, contact_email
 
-LANGUAGES = ("vi", "en")
-
-
-def contact_email(account: Account) -> str | None:
-    """Where the citizen's emails go: the address of the portal account, else the one the SSO gave."""
-    return account.email or account.sso_email
+__all__ = ["contact_email", "mark_read", "notifications_of", "notify", "unread_count"]
 
 
 def _render(name: str, msgid: str, params: Mapping[str, str], max_length: int | None = None) -> None:
@@ -36,6 +33,21 @@ def _render(name: str, msgid: str, params: Mapping[str, str], max_length: int | 
             raise ValueError(f"notification {name} has no {lang!r} text")
         if max_length is not None and len(text) > max_length:
             raise ValueError(f"notification {name} in {lang!r} is longer than {max_length} characters")
+
+
+def _render_template(kind: str, params: Mapping[str, str]) -> None:
+    """Refuse a notification whose template file is missing or cannot be filled with `params`."""
+    if not templates.has_template(kind):
+        raise ValueError(f"notification kind {kind!r} has no template file and no subject and body were given")
+    for lang in LANGUAGES:
+        try:
+            written = templates.texts(kind, params, lang)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"notification template {kind!r} in {lang!r} cannot be formatted: {exc}") from None
+        if not written.subject.strip() or not written.body.strip():
+            raise ValueError(f"notification template {kind!r} has no {lang!r} subject or body")
+        if len(written.subject) > 200:
+            raise ValueError(f"notification template {kind!r} in {lang!r} has a subject longer than 200 characters")
 
 
 def _check(kind: str, dedupe_key: str, link: str) -> None:
@@ -54,23 +66,29 @@ def notify(
     account_id: str,
     kind: str,
     dedupe_key: str,
-    subject: str,
-    body: str,
     params: Mapping[str, str] | None = None,
     link: str,
+    subject: str = "",
+    body: str = "",
 ) -> Notification | None:
-    """Record one notification and queue its sending, in the caller's transaction.
+    """Record one notification (the inbox) and queue its fan-out to the channels the account chose, in the
+    caller's transaction.
 
-    ``subject`` and ``body`` are message ids marked with ``N_`` (English, with ``{placeholders}``) and
-    ``params`` the values of their placeholders: they are translated when the notification is shown or sent.
+    With ``subject`` and ``body`` empty, the texts are the template file of ``kind`` (`templates`), filled with
+    ``params``. Otherwise they are message ids marked with ``N_`` (English, with ``{placeholders}``) and
+    ``params`` the values of their placeholders. Either way they are rendered in the reader's language when
+    the notification is shown or sent.
     ``dedupe_key`` names the event (``payment.succeeded:<payment id>``): when it was already notified,
     nothing is added and None is returned. The unique key decides, so two concurrent calls for one
     event make one row whichever commits first.
     """
     _check(kind, dedupe_key, link)
     values = {key: str(value) for key, value in (params or {}).items()}
-    _render("subject", subject, values, 200)
-    _render("body", body, values)
+    if not subject and not body:
+        _render_template(kind, values)
+    else:
+        _render("subject", subject, values, 200)
+        _render("body", body, values)
     account = session.get(Account, account_id)
     if account is None:
         raise LookupError(f"no account {account_id!r} to notify")

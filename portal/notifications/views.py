@@ -9,7 +9,7 @@ from sqlmodel import Session
 from auth.deps import CurrentAccount, unread_count_of
 from portal.kernel.db import SessionDep
 from portal.kernel.web import ENV, is_htmx, redirect, render
-from portal.notifications import service
+from portal.notifications import deliveries, service
 
 router = APIRouter()
 
@@ -32,17 +32,22 @@ ENV.globals["unread_notifications"] = header_unread_count
 
 def _page(request: Request, session: Session, account_id: str, *, oob: bool = False) -> Response:
     unread = service.unread_count(session, account_id)
-    return render(
-        request,
-        "notifications/list.html",
-        {"notifications": service.notifications_of(session, account_id), "unread": unread, "oob": oob},
-        block="list",
-    )
+    rows = service.notifications_of(session, account_id)
+    context = {
+        "notifications": rows,
+        "deliveries": deliveries.deliveries_by_notification(session, [n.id for n in rows]),
+        "status_labels": deliveries.STATUS_LABELS,
+        "channel_labels": deliveries.CHANNEL_LABELS,
+        "failure_reason": deliveries.failure_reason,
+        "unread": unread,
+        "oob": oob,
+    }
+    return render(request, "notifications/list.html", context, block="list")
 
 
 @router.get("/notifications", name="notifications")
 def notifications(request: Request, session: SessionDep, account: CurrentAccount) -> Response:
-    """The signed-in citizen's notifications, newest first."""
+    """The signed-in citizen's notifications, newest first, each with how far each channel got."""
     return _page(request, session, account.id)
 
 
