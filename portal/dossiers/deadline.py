@@ -19,7 +19,6 @@ from portal.dossiers.pushes import push
 from portal.dossiers.service import add_event
 from portal.kernel.calendar import add_working_days, local_date, working_days_between
 from portal.kernel.clock import as_utc, utcnow
-from portal.kernel.i18n import N_
 from portal.kernel.outbox import WorkerContext, periodic
 from portal.kernel.uow import unit_of_work
 from portal.notifications.service import notify
@@ -134,11 +133,6 @@ def mark_overdue_one(session: Session, dossier: Dossier, *, now: datetime) -> bo
         account_id=dossier.applicant_id,
         kind="dossier.overdue",
         dedupe_key=f"dossier.overdue:{dossier.id}",
-        subject=N_("Dossier {code} is past its appointment date"),
-        body=N_(
-            "Your dossier {code} was due on {due} and the agency has not issued the result yet. "
-            "The agency has been told."
-        ),
         params={"code": dossier.code or "", "due": official.strftime("%d/%m/%Y") if official else ""},
         link=f"/dossiers/{dossier.id}",
     )

@@ -259,11 +259,6 @@ def register_at_counter(
         account_id=account.id,
         kind="dossier.registered",
         dedupe_key=f"dossier.registered:{dossier.id}",
-        subject=N_("Dossier {code} registered at the counter"),
-        body=N_(
-            "Your dossier {code} was registered at the counter and received by the agency. "
-            "The result is due on {due}. Follow it online with its code."
-        ),
         params={"code": dossier.code, "due": due.strftime("%d/%m/%Y")},
         link=f"/dossiers/{dossier.id}",
     )

@@ -134,15 +134,14 @@ def _procedure(session: Session, dossier: Dossier) -> Procedure:
     return procedure
 
 
-def _tell(session: Session, dossier: Dossier, kind: str, key: str, subject: str, body: str, **params: str) -> None:
-    """The applicant's notification of a step (once per `key`)."""
+def _tell(session: Session, dossier: Dossier, kind: str, key: str, **params: str) -> None:
+    """The applicant's notification of a step (once per `key`), written from the template file of `kind`
+    (portal/notifications/templates/<kind>.yaml)."""
     notify(
         session,
         account_id=dossier.applicant_id,
         kind=kind,
         dedupe_key=f"{kind}:{key}",
-        subject=subject,
-        body=body,
         params={"code": dossier.code or "", **params},
         link=_link(dossier),
     )
@@ -178,8 +177,6 @@ def receive(*, session: Session, dossier: Dossier, officer: str, by: str) -> Dos
         dossier,
         "dossier.received",
         dossier.id,
-        N_("Dossier {code} received"),
-        N_("The agency received your dossier {code}. The result is due on {due}."),
         due=_day(due),
     )
     session.flush()
@@ -200,8 +197,6 @@ def start_processing(*, session: Session, dossier: Dossier, by: str) -> Dossier:
         dossier,
         "dossier.processing",
         dossier.id,
-        N_("Dossier {code} is being processed"),
-        N_("The agency started processing your dossier {code}."),
     )
     session.flush()
     return dossier
@@ -234,8 +229,6 @@ def set_sub_status(*, session: Session, dossier: Dossier, code: str, text_vi: st
         dossier,
         "dossier.sub_status",
         f"{dossier.id}:{event.id}",
-        N_("Dossier {code}: a new processing step"),
-        N_("Your dossier {code} is at a new step of processing: {step}."),
         **{"step": text_vi, "step@vi": text_vi, "step@en": text_en},
     )
     session.flush()
@@ -324,8 +317,6 @@ def request_supplement(
         dossier,
         "dossier.supplement",
         request.id,
-        N_("Dossier {code}: additional documents requested"),
-        N_("The agency asks for more on your dossier {code}: {message} Open the dossier to answer."),
         message=message,
     )
     session.flush()
@@ -558,8 +549,6 @@ def issue_result(
         dossier,
         "dossier.result",
         dossier.id,
-        N_("The result of dossier {code} is ready"),
-        N_("The agency issued the result of your dossier {code}. Open the dossier to download it."),
     )
     publish(session, ResultIssued(dossier=dossier, results=results))  # a delivery by post is ordered (parcels.py)
     session.flush()
@@ -638,8 +627,6 @@ def apologise(*, session: Session, dossier: Dossier, reason: str, new_date: date
         dossier,
         "dossier.apology",
         str(apology.id),
-        N_("Dossier {code} is late: the agency apologises"),
-        N_("The agency apologises for the delay of your dossier {code}: {reason} The new appointment date is {due}."),
         reason=reason,
         due=_day(new_date),
     )
@@ -681,8 +668,6 @@ def complete(*, session: Session, dossier: Dossier, handover: str, by: str) -> D
         dossier,
         "dossier.completed",
         dossier.id,
-        N_("Dossier {code} completed"),
-        N_("Your dossier {code} is completed. Tell us how the service went: open the dossier to rate it."),
     )
     publish(session, Closed(dossier=dossier, status=DossierStatus.COMPLETED, handover=handover))  # visit_links.py
     session.flush()

@@ -38,7 +38,6 @@ from portal.kernel.clock import local
 from portal.kernel.db import settings_of
 from portal.kernel.errors import DomainError
 from portal.kernel.events import subscribe
-from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 from portal.notifications.service import notify
 from postal import service as postal
@@ -121,7 +120,7 @@ def order_pickup(session: Session, dossier: Dossier) -> PostalOrder | None:
         for c in procedure.component_list
         if c.id in procedure.originals
     ]
-    return postal.create_order(
+    order = postal.create_order(
         session=session,
         settings=settings,
         kind=ParcelKind.PICKUP,
@@ -134,6 +133,15 @@ def order_pickup(session: Session, dossier: Dossier) -> PostalOrder | None:
         weight_class=WeightClass.DOCUMENT,
         fee=quote.amount,
     )
+    notify(
+        session,
+        account_id=dossier.applicant_id,
+        kind="postal.pickup_ordered",
+        dedupe_key=f"postal.pickup_ordered:{order.id}",
+        params={"code": dossier.code or "", "number": order.number},
+        link=f"/dossiers/{dossier.id}",
+    )
+    return order
 
 
 def order_delivery(session: Session, dossier: Dossier, results: list[DossierResult]) -> PostalOrder | None:
@@ -309,19 +317,22 @@ def _when(event: ParcelEvent) -> str:
     return local(event.occurred_at).strftime("%H:%M %d/%m/%Y")
 
 
-def _tell(
-    session: Session, dossier: Dossier, event: ParcelEvent, key: str, subject: str, body: str, **params: str
-) -> None:
-    """The applicant's notification of a parcel's step (once per `key`)."""
+def _tell(session: Session, dossier: Dossier, event: ParcelEvent, key: str, **params: str) -> None:
+    """The applicant's notification of a parcel's step (once per `key`), from the template file of
+    ``postal.<status>``: its variant for the parcel's kind (the pickup of the originals, the delivery of the result).
+    """
     kind = f"postal.{event.status}"[:40]
     notify(
         session,
         account_id=dossier.applicant_id,
         kind=kind,
         dedupe_key=f"{kind}:{event.order_id}:{key}"[:120],
-        subject=subject,
-        body=body,
-        params={"code": dossier.code or "", "tracking": event.tracking_number or event.number, **params},
+        params={
+            "code": dossier.code or "",
+            "parcel": str(event.kind),
+            "tracking": event.tracking_number or event.number,
+            **params,
+        },
         link=f"/dossiers/{dossier.id}",
     )
 
@@ -396,32 +407,12 @@ def _originals_arrived(session: Session, dossier: Dossier, event: ParcelEvent) -
         received_by=event.recipient_name,
         originals=originals,
     )
-    _tell(
-        session,
-        dossier,
-        event,
-        "arrived",
-        N_("Dossier {code}: your originals arrived at the agency"),
-        N_("The paper originals of your dossier {code} arrived at the agency at {time} (tracking number {tracking})."),
-        time=_when(event),
-    )
+    _tell(session, dossier, event, "arrived", time=_when(event))
 
 
 def _result_delivered(session: Session, dossier: Dossier, event: ParcelEvent) -> None:
     _settle_cod(session, dossier, event)
-    _tell(
-        session,
-        dossier,
-        event,
-        "delivered",
-        N_("Dossier {code}: result delivered"),
-        N_(
-            "The postal service delivered the result of your dossier {code} at {time} to {recipient} "
-            "(tracking number {tracking})."
-        ),
-        time=_when(event),
-        recipient=event.recipient_name or "",
-    )
+    _tell(session, dossier, event, "delivered", time=_when(event), recipient=event.recipient_name or "")
     session.refresh(dossier)
     if dossier.status == DossierStatus.RESULT_READY:
         lifecycle.complete(session=session, dossier=dossier, handover="post", by=actor(event.operator))
@@ -431,86 +422,18 @@ def _changed(session: Session, dossier: Dossier, event: ParcelEvent) -> None:
     """What a move of the parcel's status does for the dossier and its applicant."""
     pickup = event.kind == ParcelKind.PICKUP
     if event.status == ParcelStatus.PICKED_UP:
-        if pickup:
-            _tell(
-                session,
-                dossier,
-                event,
-                "picked_up",
-                N_("Dossier {code}: your originals were picked up"),
-                N_(
-                    "The postal service picked up the paper originals of your dossier {code} at {time} "
-                    "(tracking number {tracking}). They are on their way to the agency."
-                ),
-                time=_when(event),
-            )
-        else:
-            _tell(
-                session,
-                dossier,
-                event,
-                "picked_up",
-                N_("Dossier {code}: your result is on its way"),
-                N_(
-                    "The postal service took the result of your dossier {code} from the agency at {time} "
-                    "(tracking number {tracking}). It is on its way to the address you gave."
-                ),
-                time=_when(event),
-            )
+        _tell(session, dossier, event, "picked_up", time=_when(event))
     elif event.status == ParcelStatus.DELIVERY_ATTEMPTED:
-        _tell(
-            session,
-            dossier,
-            event,
-            f"attempt-{event.attempts}",
-            N_("Dossier {code}: the postal service could not hand over your parcel"),
-            (
-                N_(
-                    "The postal service could not pick up the originals of your dossier {code} at {time} "
-                    "(tracking number {tracking}): {reason}. It will try again."
-                )
-                if pickup
-                else N_(
-                    "The postal service could not deliver the result of your dossier {code} at {time} "
-                    "(tracking number {tracking}): {reason}. It will try again; after the last failed attempt the "
-                    "result goes back to the agency."
-                )
-            ),
-            time=_when(event),
-            reason=event.reason or "",
-        )
+        _tell(session, dossier, event, f"attempt-{event.attempts}", time=_when(event), reason=event.reason or "")
     elif event.status == ParcelStatus.DELIVERED:
         if pickup:
             _originals_arrived(session, dossier, event)
         else:
             _result_delivered(session, dossier, event)
     elif event.status == ParcelStatus.RETURNED:
-        if pickup:
-            _tell(
-                session,
-                dossier,
-                event,
-                "returned",
-                N_("Dossier {code}: the pickup of your originals failed"),
-                N_(
-                    "The postal service could not bring the paper originals of your dossier {code} to the agency "
-                    "(tracking number {tracking}). Bring them to the centre, or contact the agency."
-                ),
-            )
-        else:
+        if not pickup:
             _cancel_cod(session, dossier, "parcel returned to the agency")
-            _tell(
-                session,
-                dossier,
-                event,
-                "returned",
-                N_("Dossier {code}: your result is back at the agency"),
-                N_(
-                    "The postal service could not deliver the result of your dossier {code} and brought it back to "
-                    "the agency (tracking number {tracking}). The result waits for you at the centre: collect it at "
-                    "the counter, or contact the agency."
-                ),
-            )
+        _tell(session, dossier, event, "returned")
     elif event.status == ParcelStatus.CANCELLED and not pickup:
         _cancel_cod(session, dossier, "postal order cancelled")
 

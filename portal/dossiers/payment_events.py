@@ -22,7 +22,6 @@ from portal.dossiers.pushes import push
 from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import subscribe
-from portal.kernel.i18n import N_
 from portal.kernel.money import group_thousands
 from portal.notifications.service import notify
 
@@ -55,11 +54,6 @@ def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
         account_id=payment.account_id,
         kind="payment.succeeded",
         dedupe_key=f"payment.succeeded:{payment.id}",
-        subject=N_("Payment of {amount}\u00a0VND received"),
-        body=N_(
-            "The portal received your payment of {amount}\u00a0VND (reference {reference}). "
-            "The e-receipt is on the dossier's page."
-        ),
         params={"amount": amount, "reference": payment.reference},
         link=f"/dossiers/{dossier.id}",
     )
@@ -143,8 +137,6 @@ def on_refunded(session: Session, event: PaymentRefunded) -> None:
         account_id=payment.account_id,
         kind="payment.refunded",
         dedupe_key=f"payment.refunded:{refund.id}",
-        subject=N_("{amount}\u00a0VND refunded"),
-        body=N_("{amount}\u00a0VND of payment {reference} was refunded through the payment gateway."),
         params={"amount": amount, "reference": payment.reference},
         link=f"/dossiers/{dossier.id}",
     )
@@ -158,3 +150,11 @@ def on_refund_failed(session: Session, event: PaymentRefundFailed) -> None:
     log.error("refund %s of payment %s failed: %s", refund.id, refund.payment_id, refund.message)
     if dossier is not None:
         dossiers.add_event(session, dossier, "payment_refund_failed", actor="system", amount=refund.amount)
+        notify(
+            session,
+            account_id=payment.account_id,
+            kind="payment.refund_failed",
+            dedupe_key=f"payment.refund_failed:{refund.id}",
+            params={"amount": group_thousands(refund.amount), "reference": payment.reference},
+            link=f"/dossiers/{dossier.id}",
+        )

@@ -569,6 +569,14 @@ def submit(
     session.add(dossier)
     add_event(session, dossier, "submitted", actor=by.full_name, code=dossier.code, due=dossier.due_date.isoformat())
     session.flush()
+    notify(
+        session,
+        account_id=dossier.applicant_id,
+        kind="dossier.submitted",
+        dedupe_key=f"dossier.submitted:{dossier.id}",
+        params={"code": dossier.code, "due": dossier.due_date.strftime("%d/%m/%Y")},
+        link=f"/dossiers/{dossier.id}",
+    )
     enqueue(session, DossierSubmitted(dossier_id=dossier.id))
     push(session, dossier, "dossier.submitted", channel=dossier.channel, submitted_at=dossier.submitted_at)
     publish(session, Submitted(dossier=dossier))  # the pickup of the originals is ordered (parcels.py)
@@ -699,8 +707,6 @@ def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossi
             account_id=dossier.applicant_id,
             kind="dossier.rejected",
             dedupe_key=f"dossier.rejected:{dossier.id}",
-            subject=N_("Dossier {code} was rejected"),
-            body=N_("The agency rejected your dossier {code}. Reason: {reason}"),
             params={"code": dossier.code or "", "reason": reason},
             link=f"/dossiers/{dossier.id}",
         )
