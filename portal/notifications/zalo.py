@@ -97,7 +97,12 @@ def check_message(
     if not template_id:
         raise TemplateRefused("zalo: no template id (ZNS sends registered templates only, never free text)")
     if numeric_template_ids and not TEMPLATE_ID_RE.match(template_id):
-        raise TemplateRefused(f"zalo: template id {template_id!r} is not a ZNS template id (digits)")
+        # The template file still holds a placeholder (or a text): the province's configuration, not this
+        # message, is wrong. Retried, then dead-lettered: replayable once the file holds Zalo's id.
+        raise NotifierError(
+            f"zalo: template id {template_id!r} is not a ZNS template id (digits): put the id Zalo gave the"
+            " approved template in the notification template file"
+        )
     if not PHONE_RE.match(message.phone or ""):
         raise TemplateRefused(f"zalo: {message.phone!r} is not a Vietnamese mobile number in the form 84xxxxxxxxx")
     data = message.data
