@@ -138,7 +138,7 @@ def test_a_wrong_token_is_retried_not_refused(gateway: FakeSmsGateway) -> None:
 
 def test_a_timeout_is_retried(gateway: FakeSmsGateway) -> None:
     gateway.delay_next(1.5)
-    with pytest.raises(NotifierError, match="no answer within 0.3 s") as caught:
+    with pytest.raises(NotifierError, match=r"no answer within 0\.3 s") as caught:
         plugin(gateway, timeout_seconds=0.3).send(message())
     assert not isinstance(caught.value, NotifierRejected)
 
@@ -154,7 +154,7 @@ def test_no_connection_is_retried() -> None:
 
 
 def test_an_answer_without_the_message_id_is_retried(gateway: FakeSmsGateway) -> None:
-    with pytest.raises(NotifierError, match="no message id at 'data.id'"):
+    with pytest.raises(NotifierError, match=r"no message id at 'data\.id'"):
         plugin(gateway, message_id_path="data.id").send(message())
 
 
