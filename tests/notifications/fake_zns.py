@@ -188,9 +188,9 @@ class FakeZns:
 
 
 @contextmanager
-def serve(fake: FakeZns | None = None) -> Iterator[FakeZns]:
+def serve(given: FakeZns | None = None) -> Iterator[FakeZns]:
     """Run the fake on 127.0.0.1 (a free port) for the block; `fake.url` is its base URL."""
-    fake = fake or FakeZns()
+    fake = given or FakeZns()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:

@@ -117,7 +117,7 @@ def test_failures_that_may_pass_later_are_retried(fake: FakeZns, script: tuple[s
 
 def test_a_timeout_is_retried(fake: FakeZns) -> None:
     fake.script.append(("sleep", 1.5))
-    with pytest.raises(NotifierError, match="no answer within 0.3 s") as caught:
+    with pytest.raises(NotifierError, match=r"no answer within 0\.3 s") as caught:
         zns(fake, timeout=0.3).send(message())
     assert not isinstance(caught.value, NotifierRejected)
 
@@ -180,9 +180,11 @@ def test_a_spent_refresh_token_is_retried_and_logged(
 ) -> None:
     fake.expire_tokens()
     fake.refresh_token = "rt-someone-else-used-it"
-    with caplog.at_level(logging.ERROR, "portal.notifications.zalo"):
-        with pytest.raises(NotifierError, match="could not be renewed") as caught:
-            renewing(fake, tmp_path).send(message())
+    with (
+        caplog.at_level(logging.ERROR, "portal.notifications.zalo"),
+        pytest.raises(NotifierError, match="could not be renewed") as caught,
+    ):
+        renewing(fake, tmp_path).send(message())
     assert not isinstance(caught.value, NotifierRejected)
     assert "Refresh token is invalid or used" in caplog.text
 
