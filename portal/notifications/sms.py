@@ -470,10 +470,13 @@ class ReceiptsAnswer(BaseModel):
     """What the portal did with a callback's receipts."""
 
     received: int = Field(description="Receipts in the callback.")
-    applied: int = Field(description="Receipts that changed a delivery's status.")
+    applied: int = Field(
+        description="Receipts recorded against a delivery (which moves on to delivered or failed unless it is "
+        "already past that: a receipt never moves a delivery backwards)."
+    )
     ignored: int = Field(
-        description="Receipts acknowledged without a change: an intermediate status, an unknown message id, "
-        "a status the delivery is already past, or a callback already applied (a replay)."
+        description="Receipts acknowledged without effect: an intermediate status, an unknown message id, or a "
+        "callback already applied (a replay)."
     )
 
 
