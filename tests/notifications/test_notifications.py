@@ -24,7 +24,7 @@ from portal.kernel.db import writer
 from portal.kernel.outbox import OutboxMessage, WorkerContext, drain
 from portal.kernel.settings import Settings
 from portal.notifications.channels import SmtpNotifier, SmtpOptions, compose
-from portal.notifications.models import Notification
+from portal.notifications.models import Notification, NotificationDelivery
 from portal.notifications.service import notify
 from tests.conftest import csrf, signup
 
@@ -127,9 +127,24 @@ def notify_in_own_transaction(engine: Engine, account_id: str, key: str, link: s
 
 
 def send_messages(engine: Engine, notification_id: str) -> list[OutboxMessage]:
+    """The fan-out messages of one notification."""
     with Session(engine) as s:
         rows = s.exec(select(OutboxMessage).where(OutboxMessage.topic == "notification.send")).all()
         return [m for m in rows if m.payload.get("id") == notification_id]
+
+
+def deliveries_of(engine: Engine, notification_id: str) -> dict[str, NotificationDelivery]:
+    """The notification's deliveries by channel."""
+    with Session(engine) as s:
+        rows = s.exec(select(NotificationDelivery).where(NotificationDelivery.notification_id == notification_id))
+        return {d.channel: d for d in rows}
+
+
+def deliver_messages(engine: Engine, delivery_id: str) -> list[OutboxMessage]:
+    """The sending messages of one delivery."""
+    with Session(engine) as s:
+        rows = s.exec(select(OutboxMessage).where(OutboxMessage.topic == "notification.deliver")).all()
+        return [m for m in rows if m.payload.get("id") == delivery_id]
 
 
 def get_notification(engine: Engine, notification_id: str) -> Notification:
@@ -190,9 +205,13 @@ def test_same_event_notifies_once_with_one_email(app, settings: Settings, smtp: 
     subject_line = next(line for line in headers.split(b"\r\n") if line.startswith(b"Subject:"))
     assert b"=?utf-8?" in subject_line and headers.isascii()  # RFC 2047: the Vietnamese subject as UTF-8
 
-    sent = get_notification(engine, first)
-    assert sent.sent_at is not None and sent.attempts == 1 and sent.last_error is None
+    assert get_notification(engine, first).sent_at is not None  # fanned out
     assert all(m.processed_at is not None for m in send_messages(engine, first))
+    (delivery,) = deliveries_of(engine, first).values()
+    assert (delivery.channel, delivery.provider, delivery.recipient) == ("email", "smtp", email)
+    assert delivery.status == "sent" and delivery.attempts == 1 and delivery.last_error is None
+    assert delivery.content["subject"] == SUBJECT["vi"] and delivery.content["text"] == text.replace("\r\n", "\n")
+    assert all(m.processed_at is not None for m in deliver_messages(engine, delivery.id))
 
 
 def test_smtp_down_is_retried_and_sends_once_when_back(app, settings: Settings) -> None:
@@ -203,32 +222,37 @@ def test_smtp_down_is_retried_and_sends_once_when_back(app, settings: Settings) 
     account_id = make_account(engine, email=email)
     nid = notify_in_own_transaction(engine, account_id, f"refund:{secrets.token_hex(8)}")
     assert nid is not None
-    (message,) = send_messages(engine, nid)
 
     drain_all(engine, ctx)
-    (failed,) = send_messages(engine, nid)
-    assert failed.attempts == 1 and failed.processed_at is None and not failed.dead
-    assert "NotifierError" in (failed.last_error or "")
-    assert failed.available_at > utcnow()  # backed off, not retried at once
-    assert get_notification(engine, nid).sent_at is None
+    (delivery,) = deliveries_of(engine, nid).values()
+    (message,) = deliver_messages(engine, delivery.id)
+    assert message.attempts == 1 and message.processed_at is None and not message.dead
+    assert "NotifierError" not in (message.last_error or "") and "smtp 127.0.0.1" in (message.last_error or "")
+    assert message.available_at > utcnow()  # backed off, not retried at once
+    # The try's record survives the rolled-back handler: attempts and the error, still queued.
+    delivery = deliveries_of(engine, nid)["email"]
+    assert delivery.status == "queued" and delivery.attempts == 1 and "smtp 127.0.0.1" in (delivery.last_error or "")
+    assert get_notification(engine, nid).sent_at is not None  # the fan-out itself is done, once
 
     make_due(engine, message.id)
     drain_all(engine, ctx)
-    assert send_messages(engine, nid)[0].attempts == 2
+    assert deliver_messages(engine, delivery.id)[0].attempts == 2
+    assert deliveries_of(engine, nid)["email"].attempts == 2
 
     controller, sink = start_sink(port)
     try:
         make_due(engine, message.id)
         drain_all(engine, ctx)
-        make_due(engine, message.id)  # even if asked again, a sent notification is not sent twice
+        make_due(engine, message.id)  # even if asked again, a sent delivery is not sent twice
         drain_all(engine, ctx)
     finally:
         controller.stop()
     assert len(sink.to(email)) == 1
-    (done,) = send_messages(engine, nid)
+    (done,) = deliver_messages(engine, delivery.id)
     assert done.processed_at is not None and done.attempts == 2
-    sent = get_notification(engine, nid)
-    assert sent.sent_at is not None and sent.attempts == 3 and "NotifierError" in (sent.last_error or "")
+    sent = deliveries_of(engine, nid)["email"]
+    assert sent.status == "sent" and sent.attempts == 3 and sent.sent_at is not None
+    assert "smtp 127.0.0.1" in (sent.last_error or "")  # the last failure stays on record
 
 
 def test_concurrent_notifications_of_one_event_make_one_row(app) -> None:
@@ -262,7 +286,7 @@ def test_concurrent_notifications_of_one_event_make_one_row(app) -> None:
 # --------------------------------------------------------------------------- the log channel
 
 
-def test_log_channel_logs_emails_and_accounts_without_email(
+def test_log_channel_logs_emails_and_accounts_without_email_get_the_inbox_only(
     app, settings: Settings, smtp: tuple[int, Sink], caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = app.state.engine
@@ -276,18 +300,19 @@ def test_log_channel_logs_emails_and_accounts_without_email(
     assert any(
         with_email in m and email in m and SUBJECT["vi"] in m and "http://testserver/dossiers/abc" in m for m in logged
     )
-    assert get_notification(engine, with_email).sent_at is not None
+    delivery = deliveries_of(engine, with_email)["email"]
+    assert delivery.provider == "log" and delivery.status == "sent" and delivery.content["subject"] == SUBJECT["vi"]
 
-    # No email address: the log, even when SMTP is configured; nothing reaches the SMTP server.
+    # No email address, no phone: the inbox only, even when SMTP is configured; nothing reaches the SMTP server.
     port, sink = smtp
-    phone = "09" + "".join(secrets.choice("0123456789") for _ in range(8))
-    no_email = notify_in_own_transaction(engine, make_account(engine, phone=phone), f"k:{secrets.token_hex(8)}")
+    no_email = notify_in_own_transaction(
+        engine, make_account(engine, phone=f"+1555{secrets.randbelow(10**7):07d}"), f"k:{secrets.token_hex(8)}"
+    )
     assert no_email is not None
-    caplog.clear()
     drain_all(engine, smtp_ctx(app, settings, port))
     row = get_notification(engine, no_email)
     assert row.sent_at is not None and row.channel == "log" and row.recipient == ""
-    assert any(no_email in r.getMessage() for r in caplog.records if r.name == "portal.notifications")
+    assert deliveries_of(engine, no_email) == {}
     assert not any(no_email.encode() in raw for _, raw in sink.received)
 
 
