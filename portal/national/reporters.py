@@ -178,7 +178,7 @@ class HttpReporter:
             "MaTinh": self.options.province_code,
             "MaHeThong": self.options.system_code,
         }
-        checked = wire.BaoCao.model_validate(document)
+        checked = wire.Report.model_validate(document)
         return json.dumps(checked.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")).encode()
 
     def headers(self, report: Report, body: bytes) -> dict[str, str]:

@@ -84,9 +84,9 @@ def channel_code(facts: DossierFacts) -> Literal[1, 2, 3]:
     return 3 if facts.postal_pickup else 2
 
 
-def dossier_part(facts: DossierFacts, *, at: datetime, reason: str | None = None) -> wire.HoSo:
+def dossier_part(facts: DossierFacts, *, at: datetime, reason: str | None = None) -> wire.Dossier:
     status = codes.national_status(facts.status, received=facts.received_at is not None)
-    return wire.HoSo(
+    return wire.Dossier(
         MaHoSo=facts.code,
         MaTTHC=facts.procedure_code,
         MaCoQuan=facts.agency_code,
@@ -106,10 +106,10 @@ def dossier_part(facts: DossierFacts, *, at: datetime, reason: str | None = None
     )
 
 
-def rating_part(scores: Mapping[str, int], comment: str | None) -> wire.DanhGia:
-    items = [wire.TieuChi(MaTieuChi=k, Diem=int(v)) for k, v in scores.items()]
+def rating_part(scores: Mapping[str, int], comment: str | None) -> wire.Rating:
+    items = [wire.Criterion(MaTieuChi=k, Diem=int(v)) for k, v in scores.items()]
     average = round(sum(i.Diem for i in items) / len(items), 2)
-    return wire.DanhGia(TieuChi=items, DiemTrungBinh=average, YKien=(comment or "").strip() or None)
+    return wire.Rating(TieuChi=items, DiemTrungBinh=average, YKien=(comment or "").strip() or None)
 
 
 def next_sequence(session: Session, facts: DossierFacts) -> int:

@@ -24,7 +24,7 @@ class _Wire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class HoSo(_Wire):
+class Dossier(_Wire):
     """The dossier as it is after the reported change."""
 
     MaHoSo: str = Field(min_length=1, max_length=40, description="The dossier's code (mã hồ sơ).")
@@ -54,20 +54,20 @@ class HoSo(_Wire):
     LyDo: str | None = Field(default=None, description="The reason of a rejection or of an apology.")
 
 
-class TieuChi(_Wire):
+class Criterion(_Wire):
     MaTieuChi: str
     Diem: int = Field(ge=1, le=5)
 
 
-class DanhGia(_Wire):
+class Rating(_Wire):
     """The applicant's rating of the service (one per completed dossier)."""
 
-    TieuChi: list[TieuChi] = Field(min_length=1)
+    TieuChi: list[Criterion] = Field(min_length=1)
     DiemTrungBinh: float = Field(ge=1, le=5)
     YKien: str | None = None
 
 
-class BaoCao(_Wire):
+class Report(_Wire):
     """One report: a status change (TrangThai) or a rating (DanhGia) of one dossier."""
 
     PhienBan: Literal["1"] = VERSION
@@ -79,5 +79,5 @@ class BaoCao(_Wire):
         ge=0, description="Increasing per dossier (not consecutive): a later change has a larger number."
     )
     SuKien: str = Field(description="The portal's event (dossier.received, ...), for tracing.")
-    HoSo: HoSo
-    DanhGia: DanhGia | None = None
+    HoSo: Dossier
+    DanhGia: Rating | None = None
