@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -243,6 +244,9 @@ class ZnsOptions(_Declared):
     """The application's secret key (Zalo for Developers): OAuth refresh."""
     oa_secret_key: SecretStr = SecretStr("")
     """The OA secret key of the webhook settings: signs the delivery events (X-ZEvent-Signature)."""
+    template_ids: dict[str, str] = Field(default_factory=dict)
+    """The name a template file gives (DVC_HOSO_CO_KET_QUA) → the id Zalo gave the province's approved template
+    (501443). A name not listed is sent as it is: the file may hold Zalo's id itself."""
     oauth_url: str = OAUTH_URL
     token_file: str = ""
     """Where renewed tokens are kept (JSON, mode 600), shared by the web and worker processes."""
@@ -405,6 +409,9 @@ class ZnsSender:
             log.warning("zalo zns: no token_file: a renewed refresh token is lost when the process stops")
         if not o.oa_secret_key.get_secret_value() or not o.app_id:
             log.warning("zalo zns: no oa_secret_key/app_id: delivery events are refused, deliveries stay 'sent'")
+        for name, template_id in o.template_ids.items():
+            if not TEMPLATE_ID_RE.match(template_id):
+                raise NotifierConfigError(f"zalo zns: template_ids maps {name!r} to {template_id!r}, not digits")
         for template_id, params in o.templates.items():
             if not TEMPLATE_ID_RE.match(template_id):
                 raise NotifierConfigError(f"zalo zns: declared template id {template_id!r} is not digits")
@@ -426,12 +433,18 @@ class ZnsSender:
         except httpx.HTTPError as exc:
             raise NotifierError(f"zalo zns: {type(exc).__name__}: {exc}") from exc
 
+    def zns_template_id(self, template_id: str) -> str:
+        """The id ZNS knows for the template a file names."""
+        name = template_id.strip() if isinstance(template_id, str) else ""
+        return self.options.template_ids.get(name, name)
+
     def send(self, message: ZaloMessage) -> str:
         o = self.options
+        message = replace(message, template_id=self.zns_template_id(message.template_id))
         check_message(message, declared=o.templates, max_value_length=o.max_value_length, numeric_template_ids=True)
         body: dict[str, Any] = {
             "phone": message.phone,
-            "template_id": message.template_id.strip(),
+            "template_id": message.template_id,
             "template_data": dict(message.data),
             "tracking_id": message.delivery_id[:TRACKING_ID_MAX],
         }
@@ -519,8 +532,8 @@ class ZaloEventAnswer(BaseModel):
     """What the portal did with the event (always 200 for an authentic event, so Zalo does not repeat it)."""
 
     outcome: Literal["recorded", "unchanged", "ignored"] = Field(
-        description="recorded: the delivery is now delivered; unchanged: a replay, an unknown msg_id or a "
-        "delivery already final; ignored: an event that says nothing about delivery."
+        description="recorded: the receipt was applied (a delivery never moves backwards); unchanged: a replay "
+        "or an unknown msg_id; ignored: an event that says nothing about delivery."
     )
 
 

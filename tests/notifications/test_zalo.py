@@ -235,6 +235,12 @@ def test_a_template_id_zalo_did_not_give_is_not_sent_and_waits_for_the_province(
     assert fake.calls == []
 
 
+def test_a_template_name_is_sent_as_the_id_zalo_gave_it(fake: FakeZns) -> None:
+    sender = zns(fake, template_ids={"DVC_HOSO_CO_KET_QUA": "501443"})
+    sender.send(message(template_id="DVC_HOSO_CO_KET_QUA"))
+    assert fake.template_calls()[0].json()["template_id"] == "501443"
+
+
 def test_declared_templates_refuse_missing_extra_and_unknown(fake: FakeZns) -> None:
     declared = {"templates": {"501443": {"dossier_code": 30, "status": 30, "date": 20}}}
     sender = zns(fake, **declared)
@@ -283,6 +289,7 @@ def test_registry_and_options() -> None:
         ({"access_token": "x", "base_url": "business.openapi.zalo.me"}, "not an http"),
         ({"access_token": "x", "templates": {"abc": {"code": 30}}}, "not digits"),
         ({"access_token": "x", "templates": {"123": {}}}, "bad parameters"),
+        ({"access_token": "x", "template_ids": {"DVC_HOSO_CO_KET_QUA": "DVC"}}, "not digits"),
     ],
 )
 def test_check_config_refuses_what_cannot_work(options: dict[str, Any], problem: str) -> None:
