@@ -192,7 +192,7 @@ def test_options_are_strict_and_checked() -> None:
         sms_registry.create("http", {"url": "https://sms.example.vn", "sender": "BRANDNAME-TOO-LONG"})
     with pytest.raises(ValidationError):
         sms_registry.create("http", {})  # no url
-    bad = [
+    bad: list[tuple[dict[str, Any], str]] = [
         ({"url": "ftp://sms.example.vn"}, "http\\(s\\) URL"),
         ({"url": "https://sms.example.vn", "auth": "bearer"}, "needs a token"),
         ({"url": "https://sms.example.vn", "auth": "basic", "username": "u"}, "username and a password"),
@@ -206,7 +206,7 @@ def test_options_are_strict_and_checked() -> None:
 
 
 def test_settings_choose_the_plugin(tmp_path: Any) -> None:
-    base = {"secret_key": "x" * 48, "database_url": f"sqlite:///{tmp_path / 'db'}", "_env_file": None}
+    base: dict[str, Any] = {"secret_key": "x" * 48, "database_url": f"sqlite:///{tmp_path / 'db'}", "_env_file": None}
     assert isinstance(sender_from_settings(Settings(**base)), LogSms)
     http = Settings(**base, sms_provider="http", sms_options={"url": "https://sms.example.vn/send"})
     assert isinstance(sender_from_settings(http), HttpSms)

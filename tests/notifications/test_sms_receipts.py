@@ -139,7 +139,7 @@ def test_a_batch_with_intermediate_statuses_and_unknown_ids(
 ) -> None:
     first_id, first_msg = sent_sms(sms_app)
     second_id, second_msg = sent_sms(sms_app)
-    batch = [
+    batch: list[dict[str, Any]] = [
         {"message_id": first_msg, "status": "delivered", "time": int(time.time()) - 60},
         {"message_id": second_msg, "status": "ENROUTE"},  # not final: acknowledged, ignored
         {"message_id": "SMS-NOT-OURS", "status": "delivered"},  # unknown: acknowledged, ignored
