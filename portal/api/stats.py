@@ -164,7 +164,9 @@ From = Annotated[
     str | None,
     Query(alias="from", description="First day, YYYY-MM-DD (or DD/MM/YYYY); default 1 January of the end's year."),
 ]
-To = Annotated[str | None, Query(description="Last day (included), YYYY-MM-DD (or DD/MM/YYYY); default today.")]
+To = Annotated[
+    str | None, Query(alias="to", description="Last day (included), YYYY-MM-DD (or DD/MM/YYYY); default today.")
+]
 AgencyParam = Annotated[str | None, Query(description="Agency code (empty: all).")]
 FieldParam = Annotated[str | None, Query(description="Field of procedures, its Vietnamese name (empty: all).")]
 ProcedureParam = Annotated[str | None, Query(description="Procedure code (empty: all).")]

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import fields
 
-from portal.kernel.i18n import Translator
+from portal.kernel.i18n import N_, Translator
 from portal.stats.figures import CriterionScore, Figures, RankingRow, StatsResult
 
 BOM = "\ufeff"
@@ -28,6 +28,19 @@ _MEASURES = {
     "fees_paid": "vnd",
     "fees_refunded": "vnd",
     "fees_collected": "vnd",
+}
+# Names of the figures that have no definition of their own (the others take their definition's title).
+_LABELS = {
+    "received_online": N_("Received online"),
+    "received_postal_pickup": N_("Received online with a postal pickup"),
+    "received_counter": N_("Received at the counter"),
+    "early_percent": N_("Early (%)"),
+    "on_time_percent": N_("On time (%)"),
+    "late_percent": N_("Late (%)"),
+    "supplement_requested": N_("Dossiers with a supplement request"),
+    "fees_paid": N_("Fees paid"),
+    "fees_refunded": N_("Fees refunded"),
+    "ratings": N_("Ratings"),
 }
 _RANKING_MEASURES = ("rank", "resolved", "early", "on_time", "late", "on_time_rate")
 
@@ -51,7 +64,7 @@ def rows(result: StatsResult, *, locale: str = "vi") -> Iterator[tuple[str, str,
         ("computed_at", result.computed_at.isoformat(timespec="seconds")),
     ):
         yield ("query", key, "", "filter", value)
-    titles = {d.key: t(d.title) for d in result.definitions}
+    titles = {d.key: t(d.title) for d in result.definitions} | {k: t(v) for k, v in _LABELS.items()}
     for item in fields(Figures):
         if item.name == "satisfaction":
             continue
