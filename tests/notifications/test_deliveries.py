@@ -23,6 +23,8 @@ from portal.notifications.deliveries import record_receipt
 from portal.notifications.models import NotificationDelivery, ProviderCallback
 from portal.notifications.preferences import PreferenceForm, save
 from portal.notifications.service import notify
+from portal.notifications.sms_text import fit, strip_diacritics
+from portal.notifications.templates import sms_text, texts, zalo_template
 from tests.conftest import signup
 from tests.notifications.test_notifications import (
     PARAMS,
@@ -40,6 +42,7 @@ from tests.notifications.test_notifications import (
 pytestmark = pytest.mark.db
 
 KIND = "payment.succeeded"  # its template file: portal/notifications/templates/payment.succeeded.yaml
+LINK = "http://testserver/dossiers/d-1"
 
 
 def mobile() -> str:
@@ -81,13 +84,17 @@ def test_defaults_email_and_sms_when_the_account_has_both(app, settings: Setting
     assert set(sent) == {"email", "sms"}  # Zalo is off until chosen
     email, sms = sent["email"], sent["sms"]
     assert email.status == sms.status == "sent" and email.provider == sms.provider == "log"
-    assert email.content["language"] == "vi" and email.content["subject"] == "Đã thanh toán 200.000 đồng"
-    assert email.content["text"].index("Cổng Dịch vụ công") < email.content["text"].index("-- English --")
+    vi, en = texts(KIND, PARAMS, "vi"), texts(KIND, PARAMS, "en")
+    assert email.content["language"] == "vi" and email.content["subject"] == vi.subject
+    assert "200.000" in vi.subject and "đồng" in vi.subject
+    text = email.content["text"]
+    assert text.startswith(vi.body) and text.index(vi.body) < text.index("-- English --") < text.index(en.body)
     assert sms.recipient == "84" + phone[1:]
-    assert sms.content["text"] == (
-        "Đã nhận thanh toán 200.000 đồng, mã giao dịch STP-261122-0001. Biên lai: http://testserver/dossiers/d-1"
-    )
-    assert sms.content["encoding"] == "ucs2" and sms.content["segments"] == 2 and not sms.content["shortened"]
+    assert sms.content["text"] == sms_text(KIND, {**PARAMS, "link": LINK}, "vi")
+    assert "STP-261122-0001" in sms.content["text"] and sms.content["text"].endswith(LINK)
+    fitted = fit(sms_text(KIND, {**PARAMS, "link": LINK}, "vi"), plain=False, max_segments=settings.sms_max_segments)
+    assert sms.content["encoding"] == "ucs2" and sms.content["segments"] == fitted.segments
+    assert sms.content["shortened"] is fitted.shortened
     assert sms.provider_message_id == f"log-{sms.id}"
 
 
@@ -102,17 +109,19 @@ def test_the_chosen_channels_in_the_chosen_language(app, settings: Settings) -> 
     sent = deliveries_of(engine, nid)
     assert set(sent) == {"email", "sms", "zalo"}
     email, sms, zalo = sent["email"], sent["sms"], sent["zalo"]
-    assert email.content["subject"] == "Payment of 200.000\u00a0VND received"
-    assert email.content["text"].startswith("The portal received your payment")
+    assert email.content["subject"] == texts(KIND, PARAMS, "en").subject == "Payment of 200.000\u00a0VND received"
+    assert email.content["text"].startswith(texts(KIND, PARAMS, "en").body)
     assert (
         "-- Tiếng Việt --" in email.content["text"]
         and "Xem chi tiết: http://testserver/dossiers/d-1" in (email.content["text"])
     )
-    assert sms.content["text"].startswith("Payment of 200.000 VND received, reference STP-261122-0001.")
-    assert sms.content["encoding"] == "gsm7" and sms.content["segments"] == 1
+    assert sms.content["text"] == sms_text(KIND, {**PARAMS, "link": LINK}, "en")
+    assert sms.content["text"].startswith("Payment of 200.000 VND")
+    assert sms.content["encoding"] == "gsm7" and sms.content["segments"] >= 1
     assert zalo.recipient == sms.recipient == "84" + phone[1:]
-    assert zalo.content["template_id"] == "DVC_THANH_TOAN_THANH_CONG"
-    assert zalo.content["data"] == {"so_tien": "200.000", "ma_giao_dich": "STP-261122-0001"}
+    zns = zalo_template(KIND, {**PARAMS, "link": LINK})
+    assert zalo.content["template_id"] == zns.template_id and zalo.content["data"] == zns.data
+    assert "200.000" in zalo.content["data"].values() and "STP-261122-0001" in zalo.content["data"].values()
     assert all(d.status == "sent" and d.provider_message_id for d in (sms, zalo))
 
 
@@ -124,7 +133,8 @@ def test_sms_without_diacritics_and_no_email_when_unticked(app, settings: Settin
     drain_all(engine, log_ctx(app, settings))
     sent = deliveries_of(engine, nid)
     assert set(sent) == {"sms"}
-    assert sent["sms"].content["text"].startswith("Da nhan thanh toan 200.000 dong, ma giao dich STP-261122-0001.")
+    assert sent["sms"].content["text"] == strip_diacritics(sms_text(KIND, {**PARAMS, "link": LINK}, "vi"))
+    assert sent["sms"].content["text"].isascii() and "200.000 dong" in sent["sms"].content["text"]
     assert sent["sms"].content["encoding"] == "gsm7" and sent["sms"].content["plain"] is True
 
 
@@ -345,9 +355,10 @@ def test_the_development_page_shows_what_each_channel_sent(app, settings: Settin
     page = browser.get("/dev/notifications")
     assert page.status_code == 200
     text = page.text
-    assert f'id="delivery-{sent["email"].id}"' in text and "Đã thanh toán 200.000 đồng" in text
+    assert f'id="delivery-{sent["email"].id}"' in text and texts(KIND, PARAMS, "vi").subject in text
     assert sent["sms"].content["text"] in text and "ucs2" in text and "Segments" in text
-    assert "DVC_THANH_TOAN_THANH_CONG" in text and "<code>so_tien</code>" in text
+    zns = zalo_template(KIND, {**PARAMS, "link": LINK})
+    assert zns.template_id in text and all(f"<code>{name}</code>" in text for name in zns.data)
     # newest first
     assert text.index(f'id="delivery-{sent["sms"].id}"') < text.index(
         f'id="delivery-{deliveries_of(engine, earlier)["sms"].id}"'
