@@ -56,6 +56,22 @@ from postal.tariff import check_tariff
 from signing import pki_views, verify_views
 
 log = logging.getLogger("portal")
+
+
+def check_outbound(settings: Settings) -> None:
+    """Stop the start (web or worker) with the reason when a way out of the portal cannot work: the email
+    notifier, the SMS and Zalo providers, the notification template files, the national reporting."""
+    from pydantic import ValidationError
+
+    from portal.national import reporters
+    from portal.notifications import channels, sms, templates, zalo
+
+    templates.load()
+    for check in (channels.check_config, sms.check_config, zalo.check_config, reporters.check_config):
+        try:
+            check(settings)
+        except ValidationError as exc:
+            raise channels.NotifierConfigError(f"{check.__module__}: {exc}") from None
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -214,6 +230,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.postal_operators = check_operators(settings)  # a bad operator setting stops the start with its reason
     check_tariff(settings)  # so does a bad tariff file
     hours_of(settings)  # and a bad opening-hours file
+    check_outbound(settings)  # and a bad notification channel, template file or national reporting setting
     install_error_handlers(app)
     for module in (
         pages,

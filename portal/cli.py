@@ -222,6 +222,7 @@ def _worker_context() -> Any:
     settings = get_settings()
     check_operators(settings)
     check_tariff(settings)
+    portal.app.check_outbound(settings)
     return WorkerContext(
         settings=settings, storage=LocalStorage(settings.storage_dir), gateways=build_gateways(settings)
     )

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and the app."""
 
+import portal.stats.query  # noqa: F401  (declares the statistics indexes on the dossier tables, for Alembic)
 from auth.clients import ApiClient
 from auth.models import Account, ExternalIdentity, UserSession
 from forms.models import FormVersion
