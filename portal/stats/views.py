@@ -22,7 +22,7 @@ from portal.kernel.calendar import local_date
 from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep
-from portal.kernel.i18n import Translator
+from portal.kernel.i18n import N_, Translator
 from portal.kernel.web import render, translator
 from portal.stats import charts
 from portal.stats.figures import DEFINITIONS, Definition, FilterChoices, StatsQuery, StatsQueryError, StatsResult
@@ -74,9 +74,9 @@ def _presets(request: Request, t: Translator, form: dict[str, str], today: date)
     base = str(request.app.url_path_for("stats"))
     keep = {name: form[name] for name in ("agency", "field", "procedure") if form.get(name)}
     periods = (
-        (t("This year"), date(today.year, 1, 1), today),
-        (t("Last 12 months"), _months_back(today, 11), today),
-        (t("Last year"), date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)),
+        (t(N_("This year")), date(today.year, 1, 1), today),
+        (t(N_("Last 12 months")), _months_back(today, 11), today),
+        (t(N_("Last year")), date(today.year - 1, 1, 1), date(today.year - 1, 12, 31)),
     )
     return [
         Preset(
@@ -108,16 +108,18 @@ def build_charts(result: StatsResult, t: Translator) -> dict[str, Markup]:
     f = result.figures
     fmt = t.number
     timeliness = [
-        charts.Slice(t("Early"), charts.EARLY, f.early),
-        charts.Slice(t("On time"), charts.ON_TIME, f.on_time),
-        charts.Slice(t("Late"), charts.LATE, f.late),
+        charts.Slice(t(N_("Early")), charts.EARLY, f.early),
+        charts.Slice(t(N_("On time")), charts.ON_TIME, f.on_time),
+        charts.Slice(t(N_("Late")), charts.LATE, f.late),
     ]
     shares = charts.donut(
         chart_id="chart-timeliness",
-        title=t("Resolved dossiers by timeliness"),
+        title=t(N_("Resolved dossiers by timeliness")),
         desc=t(
-            "Early {early}, on time {on_time}, late {late} of {resolved} resolved; on-time rate {rate}. "
-            "The table below gives the same numbers.",
+            N_(
+                "Early {early}, on time {on_time}, late {late} of {resolved} resolved; on-time rate {rate}. "
+                "The table below gives the same numbers."
+            ),
             early=fmt(f.early),
             on_time=fmt(f.on_time),
             late=fmt(f.late),
@@ -126,32 +128,34 @@ def build_charts(result: StatsResult, t: Translator) -> dict[str, Markup]:
         ),
         slices=timeliness,
         centre=percent(t, f.on_time_rate),
-        centre_sub=t("on time") if f.on_time_rate is not None else "",
+        centre_sub=t(N_("on time")) if f.on_time_rate is not None else "",
         fmt=fmt,
     )
     months = [month_label(p.month) for p in result.monthly]
     monthly = charts.stacked_bars(
         chart_id="chart-monthly",
-        title=t("Resolved dossiers by month and timeliness"),
+        title=t(N_("Resolved dossiers by month and timeliness")),
         desc=t(
-            "One bar per month from {first} to {last}: early at the bottom, then on time, then late. "
-            "The table below gives the same numbers.",
+            N_(
+                "One bar per month from {first} to {last}: early at the bottom, then on time, then late. "
+                "The table below gives the same numbers."
+            ),
             first=months[0] if months else "",
             last=months[-1] if months else "",
         ),
         categories=months,
         series=[
-            charts.Series(t("Early"), charts.EARLY, tuple(p.early for p in result.monthly)),
-            charts.Series(t("On time"), charts.ON_TIME, tuple(p.on_time for p in result.monthly)),
-            charts.Series(t("Late"), charts.LATE, tuple(p.late for p in result.monthly)),
+            charts.Series(t(N_("Early")), charts.EARLY, tuple(p.early for p in result.monthly)),
+            charts.Series(t(N_("On time")), charts.ON_TIME, tuple(p.on_time for p in result.monthly)),
+            charts.Series(t(N_("Late")), charts.LATE, tuple(p.late for p in result.monthly)),
         ],
         fmt=fmt,
     )
     satisfaction = charts.horizontal_bars(
         chart_id="chart-satisfaction",
-        title=t("Average satisfaction per criterion"),
+        title=t(N_("Average satisfaction per criterion")),
         desc=t(
-            "Average score from 1 to 5 of each criterion over {n} ratings. The table below gives the same numbers.",
+            N_("Average score from 1 to 5 of each criterion over {n} ratings. The table below gives the same numbers."),
             n=fmt(f.ratings),
         ),
         bars=[charts.Bar(t(c.label), c.average, score(t, c.average)) for c in f.satisfaction],

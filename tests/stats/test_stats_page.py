@@ -54,10 +54,10 @@ def at(month: int, day: int, hour: int = 10) -> datetime:
 class Dataset:
     procedure: Procedure
     ids: tuple[str, ...]
+    applicant_id: str
 
 
-@pytest.fixture()
-def dataset(db: Session) -> Iterator[Dataset]:
+def add_dataset(db: Session) -> Dataset:
     """Five dossiers of one procedure in YEAR, committed (the page reads them through its own session).
 
     Counted by hand, for the whole of YEAR:
@@ -68,7 +68,6 @@ def dataset(db: Session) -> Iterator[Dataset]:
       ratings 1 (A): reception 5, guidance 4
       by month: March received 2, resolved 2 (early 1, on time 1); April received 2, resolved 1 (late 1)
     """
-    clear_cache()
     procedure = db.get(Procedure, factories.MARITAL)
     assert procedure is not None
     applicant = factories.account(db)
@@ -112,16 +111,26 @@ def dataset(db: Session) -> Iterator[Dataset]:
         )
     )
     db.commit()
-    ids = (a.id, b.id, c.id, d.id, e.id)
+    return Dataset(procedure, (a.id, b.id, c.id, d.id, e.id), applicant.id)
+
+
+def remove_dataset(db: Session, data: Dataset) -> None:
+    db.rollback()
+    db.execute(delete(DossierEvent).where(col(DossierEvent.dossier_id).in_(data.ids)))
+    db.execute(delete(DossierRating).where(col(DossierRating.dossier_id).in_(data.ids)))
+    db.execute(delete(Dossier).where(col(Dossier.id).in_(data.ids)))
+    db.execute(delete(Account).where(col(Account.id) == data.applicant_id))
+    db.commit()
+
+
+@pytest.fixture()
+def dataset(db: Session) -> Iterator[Dataset]:
+    clear_cache()
+    data = add_dataset(db)
     try:
-        yield Dataset(procedure, ids)
+        yield data
     finally:
-        db.rollback()
-        db.execute(delete(DossierEvent).where(col(DossierEvent.dossier_id).in_(ids)))
-        db.execute(delete(DossierRating).where(col(DossierRating.dossier_id).in_(ids)))
-        db.execute(delete(Dossier).where(col(Dossier.id).in_(ids)))
-        db.execute(delete(Account).where(col(Account.id) == applicant.id))
-        db.commit()
+        remove_dataset(db, data)
         clear_cache()
 
 
