@@ -6,7 +6,8 @@ is rendered in the account's language from the database (prepare), handed to the
 database held (perform), and recorded (finish): sent with the provider's message id; failed at once when the
 provider refuses it for good (NotifierRejected: a bouncing address, a number it does not serve); otherwise
 HandlerFailed keeps the try's record (attempts, last error) and the outbox retries, the last try marking the
-delivery failed as the outbox marks the message dead (`portal outbox list --dead`). The dossier is never touched.
+delivery failed as the outbox marks the message dead (`portal outbox list --dead`); `portal outbox replay ID`
+tries a failed delivery again. A delivery already sent is never sent twice. The dossier is never touched.
 """
 
 from __future__ import annotations
@@ -138,10 +139,22 @@ def _render(
     return content, ZaloMessage(delivery_id=delivery_id, phone=recipient, template_id=zns.template_id, data=zns.data)
 
 
+def _replayed(session: Session) -> bool:
+    """Whether the message being handled was replayed by an operator: its tries start again from none, which
+    a message finding its delivery already failed can only mean."""
+    message = session.get(OutboxMessage, current_message_id(session))
+    return message is not None and message.attempts == 0
+
+
 def prepare(session: Session, payload: SendDelivery, ctx: WorkerContext) -> Job | None:
     """The message in the account's language, to where the account is reached now; None when there is nothing
     to send (the delivery is gone, or was sent or failed already)."""
     delivery = session.get(NotificationDelivery, payload.id)
+    if delivery is not None and delivery.status == DeliveryStatus.FAILED and _replayed(session):
+        # An operator replayed the message (`portal outbox replay ID`): the failed delivery is tried again.
+        delivery.status, delivery.status_at = DeliveryStatus.QUEUED, None
+        session.add(delivery)
+        session.flush()
     if delivery is None or delivery.status != DeliveryStatus.QUEUED:
         return None
     notification = session.get(Notification, delivery.notification_id)

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from auth.models import Account
 from portal.kernel.clock import utcnow
 from portal.kernel.db import writer
-from portal.kernel.outbox import WorkerContext, list_messages
+from portal.kernel.outbox import WorkerContext, list_messages, replay
 from portal.kernel.settings import Settings
 from portal.notifications.deliveries import record_receipt
 from portal.notifications.models import NotificationDelivery, ProviderCallback
@@ -37,6 +37,7 @@ from tests.notifications.test_notifications import (
     make_account,
     make_due,
     smtp_ctx,
+    start_sink,
 )
 
 pytestmark = pytest.mark.db
@@ -223,6 +224,23 @@ def test_a_provider_down_is_retried_then_failed_and_dead(app, settings: Settings
     client.get("/lang/en?next=/notifications")
     page = client.get("/notifications").text
     assert "Email: <strong>failed</strong> — We could not reach the provider after several tries." in page
+
+    # The operator replays it once the server is back: sent, once.
+    controller, sink = start_sink(port)
+    try:
+        with Session(writer(engine)) as s:
+            replay(s, dead.id, by="operator")  # type: ignore[arg-type]
+            s.commit()
+        drain_all(engine, ctx)
+        with Session(writer(engine)) as s:
+            replay(s, dead.id, by="operator")  # type: ignore[arg-type]  # again: a sent delivery is not resent
+            s.commit()
+        drain_all(engine, ctx)
+    finally:
+        controller.stop()
+    assert len(sink.to(login)) == 1
+    resent = deliveries_of(engine, nid)["email"]
+    assert resent.status == "sent" and resent.attempts == 1 and resent.status_at is None
 
 
 # --------------------------------------------------------------------------- receipts
