@@ -334,3 +334,13 @@ def test_english(client: TestClient, dataset: Dataset) -> None:
     assert text(doc.get_element_by_id("chart-timeliness-title")) == "Resolved dossiers by timeliness"
     (json_link,) = doc.xpath('//a[contains(@href, "/api/stats?")]/@href')
     assert "lang=en" in json_link
+
+
+def test_a_period_with_nothing_shows_dashes_not_zero_percent(client: TestClient) -> None:
+    doc = page(client, "from=1995-01-01&to=1995-03-31")
+    assert card(doc, "on_time_rate")[1] == "—" and card(doc, "received")[1] == "0"
+    assert not doc.xpath('//li[@id="figure-early"]//p[@class="stat-sub"]')  # no "— of resolved"
+    assert len(doc.xpath('//svg[@role="img"]')) == 3  # the charts are drawn empty, with their axes
+    assert [row[0] for row in table(doc, "monthly-table-caption")] == ["01/1995", "02/1995", "03/1995"]
+    assert not doc.xpath('//table[@id="ranking-agencies"]')
+    assert VI("nothing was resolved in the period.") in text(doc.xpath("//main")[0])
