@@ -33,7 +33,7 @@ from portal.kernel.outbox import (
     staged,
 )
 from portal.kernel.settings import Settings
-from portal.notifications import sms_text, templates
+from portal.notifications import sms, sms_text, templates, zalo
 from portal.notifications.channels import (
     NotifierConfigError,
     NotifierError,
@@ -176,6 +176,8 @@ def prepare(session: Session, payload: SendDelivery, ctx: WorkerContext) -> Job 
     return Job(delivery.id, delivery.channel, provider, recipient, content, message)
 
 
+# sms and zalo register their plugins on import: a worker process (`portal worker`) imports no router.
+PLUGIN_MODULES = (sms, zalo)
 _senders: dict[tuple[str, int, str], Any] = {}
 _senders_lock = threading.Lock()
 

@@ -392,3 +392,21 @@ def test_the_development_page_does_not_exist_in_production(app) -> None:
         app.state.settings = development
     assert page.status_code == 404 and "delivery-" not in page.text
     assert TestClient(app).get("/dev/notifications").status_code == 200
+
+
+def test_a_worker_process_knows_every_channels_plugins() -> None:
+    """`portal worker` imports portal.wiring and no router: the SMS and Zalo plugins must register anyway."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import portal.wiring\n"
+        "from portal.notifications.channels import registry, sms_registry, zalo_registry\n"
+        "print(registry.ids(), sms_registry.ids(), zalo_registry.ids())\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "('log', 'smtp') ('http', 'log') ('log', 'zns')"
