@@ -100,6 +100,20 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("GET", "/notifications"): R("citizen", "/notifications"),
     # one notification: its addressee only
     ("POST", "/notifications/{notification_id}/read"): R("owner", "/notifications/{notification}/read", ok=(303,)),
+    # notification preferences: each account its own; what each channel sent (development only: 404 in production)
+    ("GET", "/notifications/preferences"): R("citizen", "/notifications/preferences"),
+    ("POST", "/notifications/preferences"): R("citizen", "/notifications/preferences", ok=(422,), language="fr"),
+    ("GET", "/dev/notifications"): R("public", "/dev/notifications"),
+    # providers' delivery receipts: authenticated by the provider's signature, not by a session (the test app's
+    # providers are "log": nothing to receive, 404)
+    ("POST", "/api/notifications/sms/{provider}/receipts"): R(
+        "public", "/api/notifications/sms/http/receipts", ok=(404,)
+    ),
+    ("POST", "/api/notifications/zalo/events"): R("public", "/api/notifications/zalo/events", ok=(404,)),
+    # public statistics: page, JSON and CSV, no sign-in
+    ("GET", "/stats"): R("public", "/stats?from=2026-01-01&to=2026-03-31"),
+    ("GET", "/api/stats"): R("public", "/api/stats?from=2026-01-01&to=2026-03-31"),
+    ("GET", "/api/stats.csv"): R("public", "/api/stats.csv?from=2026-01-01&to=2026-03-31"),
     # one personal dossier: its applicant only
     ("GET", "/dossiers/{dossier_id}"): R("owner", D),
     ("GET", "/dossiers/{dossier_id}/continue"): R("owner", D + "/continue", ok=(303,)),
