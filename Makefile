@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments bench-postal messages clean
+.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments bench-postal bench-stats messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -85,6 +85,11 @@ bench-payments: $(VENV)/.installed-dev
 # The shipping label PDF and the postal operator API's hot paths (in process, SQLite) against baselines (about a minute).
 bench-postal: $(VENV)/.installed
 	$(BIN)/python -m bench.postal
+
+# /stats and /api/stats for a year of 1 M dossiers on PostgreSQL (database bench_stats on 127.0.0.1:5432, made the
+# first time: about 2 minutes; then about 4). Needs psycopg (dev dependencies). Options: ARGS="--dossiers 200000".
+bench-stats: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.stats $(ARGS)
 
 # Signatures/s of the portal's signing service against a minimal pyHanko loop (about 1½ minutes).
 bench-signing: $(VENV)/.installed
