@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Response, ViewportSize, expect
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -36,8 +36,8 @@ from tests import factories
 
 pytestmark = pytest.mark.e2e
 
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PREFERENCES = "/notifications/preferences"
 NO_SCROLL = "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 # What sticks out: the innermost elements whose content is wider than their box.
