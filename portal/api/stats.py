@@ -9,7 +9,7 @@ Vietnamese text beside it (`detail_vi`). docs/STATISTICS.md defines every figure
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -18,14 +18,12 @@ from pydantic import BaseModel, Field
 from portal.api.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep
-from portal.kernel.i18n import Translator
+from portal.kernel.i18n import N_, Translator
 from portal.stats import export
 from portal.stats.figures import StatsQueryError, StatsResult
 from portal.stats.query import cached, parse_query
 
 router = APIRouter(tags=["public statistics"])
-
-Lang = Literal["vi", "en"]
 
 
 class QueryOut(BaseModel):
@@ -154,8 +152,8 @@ def _refused(exc: StatsQueryError) -> JSONResponse:
 REFUSED: dict[int | str, dict[str, Any]] = {
     422: {
         "description": "A refused filter: not a date, a reversed or too long period, an unknown agency, field or "
-        "procedure, a repeated or unknown parameter. `param` names the filter at fault, `detail_vi` says it in "
-        "Vietnamese.",
+        "procedure, a language other than vi and en, a repeated or unknown parameter. `param` names the filter "
+        "at fault, `detail_vi` says it in Vietnamese.",
         "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}},
     }
 }
@@ -170,15 +168,30 @@ To = Annotated[
 AgencyParam = Annotated[str | None, Query(description="Agency code (empty: all).")]
 FieldParam = Annotated[str | None, Query(description="Field of procedures, its Vietnamese name (empty: all).")]
 ProcedureParam = Annotated[str | None, Query(description="Procedure code (empty: all).")]
-LangParam = Annotated[Lang, Query(description="Language of names and definitions.")]
+# A plain string checked in `_answer` (not the Literal), so that lang=xx is refused with a message naming it.
+LangParam = Annotated[
+    str, Query(description="Language of names and definitions.", json_schema_extra={"enum": ["vi", "en"]})
+]
+LANGS = ("vi", "en")
 
 
 def _answer(request: Request, session: SessionDep, seconds: float) -> StatsResult | JSONResponse:
     params: dict[str, list[str]] = {}
+    langs: list[str] = []
     for name, value in request.query_params.multi_items():
-        if name != "lang":
+        if name == "lang":
+            langs.append(value)
+        else:
             params.setdefault(name, []).append(value)
     try:
+        if len(langs) > 1:
+            raise StatsQueryError(N_("The filter {name} is given more than once."), param="lang", name="lang")
+        if langs and langs[0] not in LANGS:
+            raise StatsQueryError(
+                N_("There is no language {value}: the names and definitions are in vi or en."),
+                param="lang",
+                value=langs[0][:40],
+            )
         query = parse_query(session, params, strict=True)
     except StatsQueryError as exc:
         return _refused(exc)

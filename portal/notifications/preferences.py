@@ -15,7 +15,7 @@ from portal.notifications.models import CHOOSABLE_CHANNELS, NotificationChannel,
 
 LANGUAGES = ("vi", "en")
 # A Vietnamese mobile number in national form: 0, then a mobile prefix (3, 5, 7, 8, 9), then 8 digits.
-MOBILE_RE = re.compile(r"^0[35789]\d{8}$")
+MOBILE_RE = re.compile(r"^0[35789][0-9]{8}$")  # ASCII digits only: \d would also take ٣ and ３
 
 
 def national_mobile(value: str | None) -> str | None:

@@ -41,6 +41,7 @@ from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep
 from portal.kernel.settings import Settings
 from portal.notifications import deliveries
+from portal.notifications.callback_input import MAX_CALLBACK_BYTES, capped_body, parse_json
 from portal.notifications.channels import (
     NotifierConfigError,
     NotifierError,
@@ -56,7 +57,7 @@ log = logging.getLogger("portal.notifications")
 USER_AGENT = "dichvucong-sms/1"
 RETRY_STATUSES = frozenset({401, 403, 408, 425, 429})
 # A Vietnamese mobile number in international form without "+": 84 then 9 digits starting 3, 5, 7, 8 or 9.
-VN_MOBILE = re.compile(r"84[35789]\d{8}")
+VN_MOBILE = re.compile(r"84[35789][0-9]{8}")  # ASCII digits only (\d takes any script's digits)
 MAX_RECEIPTS = 500  # receipts in one callback
 ERROR_TEXT_MAX = 300
 
@@ -331,7 +332,7 @@ class HttpSms:
         signed = body
         if o.timestamp_header:
             raw = headers.get(o.timestamp_header.lower(), "").strip()
-            if not raw.isdigit() or len(raw) > 12:
+            if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
                 raise CallbackRefused(401, f"no {o.timestamp_header} header of Unix seconds")
             age = abs(now.timestamp() - int(raw))
             if age > o.timestamp_tolerance_seconds:
@@ -357,9 +358,9 @@ class HttpSms:
         if content_type.split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
             return [dict(parse_qsl(text, keep_blank_values=True))]
         try:
-            doc = json.loads(text)
-        except ValueError:
-            raise CallbackRefused(400, "the body is not JSON (nor a form)") from None
+            doc = parse_json(text)
+        except ValueError as exc:
+            raise CallbackRefused(400, f"the body is not JSON (nor a form): {exc}") from None
         docs = doc if isinstance(doc, list) else [doc]
         if not docs or not all(isinstance(d, dict) for d in docs):
             raise CallbackRefused(422, "the body is not a receipt object or a list of them")
@@ -552,6 +553,7 @@ _OPENAPI_EXTRA: dict[str, Any] = {
         400: _problem_doc("A body that is not UTF-8, JSON or a form"),
         401: _problem_doc("No signature, a forged one, or a timestamp outside the tolerance (a replay)"),
         404: _problem_doc("Not the configured SMS provider, or one that takes no receipts (no callback_secret)"),
+        413: _problem_doc(f"A body longer than {MAX_CALLBACK_BYTES} bytes"),
         422: _problem_doc("A receipt without message id or status, an unreadable time, too many receipts"),
         503: _problem_doc("The SMS provider's options cannot be read: the portal's configuration"),
     },
@@ -578,7 +580,9 @@ async def sms_receipts(
         return problem_response(503, "Service Unavailable", "the SMS provider is not configured correctly")
     if not isinstance(sender, ReceiptReader) or not sender.accepts_receipts():
         return problem_response(404, "Not Found", f"the SMS provider {provider!r} takes no delivery receipts")
-    body = await request.body()
+    body = await capped_body(request)
+    if body is None:
+        return problem_response(413, "Content Too Large", f"a callback body is at most {MAX_CALLBACK_BYTES} bytes")
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         receipts = sender.read_receipts(headers, body, now=utcnow())

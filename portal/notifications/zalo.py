@@ -48,6 +48,7 @@ from portal.kernel.errors import DomainError, Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 from portal.notifications import deliveries
+from portal.notifications.callback_input import MAX_CALLBACK_BYTES, capped_body, parse_json
 from portal.notifications.channels import (
     NotifierConfigError,
     NotifierError,
@@ -577,8 +578,8 @@ def _ms_to_datetime(value: str | int | None) -> datetime | None:
         number = int(str(value))
     except (TypeError, ValueError):
         return None
-    seconds = number / 1000 if number > 10**11 else number  # Zalo sends milliseconds; accept seconds too
     try:
+        seconds = number / 1000 if number > 10**11 else number  # Zalo sends milliseconds; accept seconds too
         return datetime.fromtimestamp(seconds, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
@@ -609,6 +610,7 @@ def _unauthorized() -> DomainError:
     response_model=ZaloEventAnswer,
     responses={
         400: {"description": "The body is not a JSON object", "content": _PROBLEM},
+        413: {"description": f"A body longer than {MAX_CALLBACK_BYTES} bytes", "content": _PROBLEM},
         401: {
             "description": "X-ZEvent-Signature missing or wrong, another app id, or a stale timestamp",
             "content": _PROBLEM,
@@ -639,10 +641,12 @@ async def zalo_events(request: Request, settings: SettingsDep, session: SessionD
     The same event twice changes nothing (the replay guard of ``record_receipt``).
     """
     options = _event_options(settings)
-    raw = await request.body()
+    raw = await capped_body(request)
+    if raw is None:
+        raise DomainError(N_("The body is too large for a delivery event."), status_code=413)
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        payload = parse_json(raw)  # invalid, too deeply nested, lone surrogates: refused, never a crash
+    except ValueError:
         raise DomainError(N_("The body is not a JSON object."), status_code=400) from None
     if not isinstance(payload, dict):
         raise DomainError(N_("The body is not a JSON object."), status_code=400)

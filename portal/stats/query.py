@@ -136,8 +136,8 @@ def _local_month_pg(element: LocalMonth, compiler: SQLCompiler, **kw: Any) -> st
 
 # -- reading the filters
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_VN = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)  # ASCII digits: int() reads ٢ and ２ too
+_VN = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
 
 
 def _day(raw: str, param: str) -> date:
