@@ -10,6 +10,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -80,11 +81,12 @@ def sign_up(page: Page) -> str:
     return email
 
 
-def checked(page: Page, name: str) -> None:
-    """Axe-core finds nothing serious, and nothing makes the page scroll sideways."""
+def checked(page: Page, name: str, shot: Callable[[Page, str], Path]) -> None:
+    """Axe-core finds nothing serious, nothing makes the page scroll sideways; photographed into e2e/artifacts."""
     wide = page.evaluate(WIDER_THAN_SCREEN)
     assert page.evaluate(NO_SCROLL), f"{name}: the page scrolls sideways ({page.url}): {wide}"
     check_axe(page, name)
+    shot(page, name)
 
 
 def labelled_and_in_order(page: Page, language: str) -> None:
@@ -139,6 +141,7 @@ def sent_deliveries(
 def test_choosing_how_to_be_reached_and_being_reached(
     new_context: Callable[..., BrowserContext],
     browser: Browser,
+    shot: Callable[[Page, str], Path],
     server_url: str,
     server_settings: Settings,
     engine: Engine,
@@ -163,7 +166,7 @@ def test_choosing_how_to_be_reached_and_being_reached(
     expect(page.locator("#sms")).not_to_be_checked()
     expect(page.locator("#language-vi")).to_be_checked()
     labelled_and_in_order(page, "vi")
-    checked(page, "preferences/phone-vi")
+    checked(page, "preferences/phone-vi", shot)
 
     # A foreign number: refused next to its field, everything typed kept, nothing saved.
     page.locator("#sms").check()
@@ -184,7 +187,7 @@ def test_choosing_how_to_be_reached_and_being_reached(
     for kept in ("#email", "#sms", "#language-en", "#sms_plain"):
         expect(page.locator(kept)).to_be_checked()
     assert preference(engine, account_id) is None
-    checked(page, "preferences/phone-vi-refused")
+    checked(page, "preferences/phone-vi-refused", shot)
 
     # A Vietnamese number, as people write it: saved in national form, the page says so.
     page.locator("#phone").fill("0912 345 678")
@@ -202,7 +205,7 @@ def test_choosing_how_to_be_reached_and_being_reached(
         "en",
         True,
     )
-    checked(page, "preferences/phone-vi-saved")
+    checked(page, "preferences/phone-vi-saved", shot)
 
     # ---- A desktop, JavaScript on, in English (the same citizen's session).
     desk_context = new_context(java_script_enabled=True, viewport=DESKTOP, storage_state=phone_context.storage_state())
@@ -214,7 +217,7 @@ def test_choosing_how_to_be_reached_and_being_reached(
     assert not VIETNAMESE.search(main_text), main_text
     expect(desk.locator("#phone")).to_have_value("0912345678")
     labelled_and_in_order(desk, "en")
-    checked(desk, "preferences/desktop-en")
+    checked(desk, "preferences/desktop-en", shot)
     # Zalo too, but the number typed is British: refused, kept; what was saved before stays as it was.
     desk.locator("#zalo").check()
     desk.locator("#sms_plain").uncheck()
@@ -228,7 +231,7 @@ def test_choosing_how_to_be_reached_and_being_reached(
     assert not VIETNAMESE.search(errors), errors
     after_refusal = preference(engine, account_id)
     assert after_refusal == saved
-    checked(desk, "preferences/desktop-en-refused")
+    checked(desk, "preferences/desktop-en-refused", shot)
     desk.locator("#phone").fill("+84 91 234 5678")
     assert submit(desk).status == 200
     expect(desk.locator("#saved")).to_be_visible()
@@ -274,12 +277,12 @@ def test_choosing_how_to_be_reached_and_being_reached(
     expect(statuses.nth(0)).to_have_text(f"{EN('Email')}: {EN('sent')}")
     expect(statuses.nth(1)).to_have_text(f"{EN('SMS')}: {EN('failed')} — {unreachable}")
     expect(statuses.nth(2)).to_have_text(f"{EN('Zalo')}: {EN('delivered')}")
-    checked(desk, "notifications/desktop-en")
+    checked(desk, "notifications/desktop-en", shot)
     # Marked read through HTMX: the list comes back with the channels still shown.
     item.locator("form button[type=submit]").click()
     expect(item.locator(".status")).to_have_count(0)
     expect(item.locator("ul.deliveries li")).to_have_count(3)
-    checked(desk, "notifications/desktop-en-read")
+    checked(desk, "notifications/desktop-en-read", shot)
 
     page.goto("/notifications")
     vi_statuses = page.locator(f"#notification-{note.id} ul.deliveries li")
@@ -289,7 +292,7 @@ def test_choosing_how_to_be_reached_and_being_reached(
         + VI("The provider could not deliver it to your phone (it may have been off or out of reach).")
     )
     expect(vi_statuses.nth(2)).to_have_text(f"{VI('Zalo')}: {VI('delivered')}")
-    checked(page, "notifications/phone-vi")
+    checked(page, "notifications/phone-vi", shot)
 
     # ---- The development page: the exact SMS, in the citizen's language (English), with its encoding.
     params = {**note.params, templates.LINK: absolute_link(server_settings.base_url, note.link)}
@@ -306,10 +309,10 @@ def test_choosing_how_to_be_reached_and_being_reached(
     expect(body.nth(1)).to_have_text(expected.encoding)
     expect(sms_item.locator(".delivery-status")).to_have_text(EN("failed"))
     expect(desk.locator(f"#delivery-{by_channel['zalo'].id} .delivery-status")).to_have_text(EN("delivered"))
-    checked(desk, "dev-notifications/desktop-en")
+    checked(desk, "dev-notifications/desktop-en", shot)
     page.goto("/dev/notifications")
     expect(page.locator(f"#delivery-{by_channel['sms'].id} dd").nth(0)).to_have_text(expected.text)
-    checked(page, "dev-notifications/phone-vi")
+    checked(page, "dev-notifications/phone-vi", shot)
 
     # ---- Under the portal's own CSP (no bypass): nothing refused, nothing broken.
     # (A context of its own: the journeys' contexts bypass the CSP so that axe-core can be injected.)
