@@ -44,6 +44,7 @@ from portal.kernel.settings import Settings, get_settings
 from portal.kernel.storage import LocalStorage
 from portal.kernel.web import STATIC_DIR, is_htmx, redirect, render
 from portal.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from portal.national.openapi import document_national_report
 from portal.notifications import callbacks as notification_callbacks
 from portal.notifications import preferences_views as notification_preferences_views
 from portal.notifications import views as notifications_views
@@ -264,6 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         app.include_router(devidp.router)
     document_webhooks(app)  # OpenAPI `webhooks`: every event type pushed to back-offices and its payload
+    document_national_report(app)  # and the report posted to the national portal
     app.state.sso = make_client(app, settings)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(
