@@ -16,12 +16,12 @@ from sqlmodel import Session, col, select
 
 from portal.dossiers.models import Dossier, DossierPause, DossierStatus, SupplementRequest, Timeliness
 from portal.dossiers.pushes import push
+from portal.dossiers.recipients import tell
 from portal.dossiers.service import add_event
 from portal.kernel.calendar import add_working_days, local_date, working_days_between
 from portal.kernel.clock import as_utc, utcnow
 from portal.kernel.outbox import WorkerContext, periodic
 from portal.kernel.uow import unit_of_work
-from portal.notifications.service import notify
 
 log = logging.getLogger("portal.dossiers")
 
@@ -128,13 +128,12 @@ def mark_overdue_one(session: Session, dossier: Dossier, *, now: datetime) -> bo
     official = dossier.official_due_date
     add_event(session, dossier, "overdue", actor="system", due=official.isoformat() if official else None)
     push(session, dossier, "dossier.overdue")
-    notify(
+    tell(
         session,
-        account_id=dossier.applicant_id,
+        dossier,
         kind="dossier.overdue",
         dedupe_key=f"dossier.overdue:{dossier.id}",
         params={"code": dossier.code or "", "due": official.strftime("%d/%m/%Y") if official else ""},
-        link=f"/dossiers/{dossier.id}",
     )
     session.flush()
     return True

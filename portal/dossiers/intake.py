@@ -22,6 +22,7 @@ from portal.catalog.models import Procedure
 from portal.dossiers.models import Channel, Dossier, DossierStatus
 from portal.dossiers.outbox import DossierSubmitted
 from portal.dossiers.pushes import push
+from portal.dossiers.recipients import tell
 from portal.dossiers.service import (
     DELIVERY_FIELD,
     PreparedFile,
@@ -39,7 +40,6 @@ from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
-from portal.notifications.service import notify
 from postal.addresses import PostalAddress
 
 _Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -254,13 +254,13 @@ def register_at_counter(
         intake_officer=officer,
         submitted_at=now,
     )
-    notify(
+    tell(
         session,
+        dossier,
         account_id=account.id,
         kind="dossier.registered",
         dedupe_key=f"dossier.registered:{dossier.id}",
         params={"code": dossier.code, "due": due.strftime("%d/%m/%Y")},
-        link=f"/dossiers/{dossier.id}",
     )
     session.flush()
     return dossier

@@ -36,6 +36,7 @@ from portal.dossiers.models import (
     Timeliness,
 )
 from portal.dossiers.pushes import push
+from portal.dossiers.recipients import tell
 from portal.dossiers.service import (
     OPEN_STATES,
     add_event,
@@ -54,7 +55,6 @@ from portal.kernel.i18n import N_
 from portal.kernel.labels import LabelledEnum
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
-from portal.notifications.service import notify
 from signing.seal import seal_or_pass
 from signing.verify import VerificationReport
 from signing.verify_service import TrustSetup, check_pdf
@@ -137,13 +137,12 @@ def _procedure(session: Session, dossier: Dossier) -> Procedure:
 def _tell(session: Session, dossier: Dossier, kind: str, key: str, **params: str) -> None:
     """The applicant's notification of a step (once per `key`), written from the template file of `kind`
     (portal/notifications/templates/<kind>.yaml)."""
-    notify(
+    tell(
         session,
-        account_id=dossier.applicant_id,
+        dossier,
         kind=kind,
         dedupe_key=f"{kind}:{key}",
         params={"code": dossier.code or "", **params},
-        link=_link(dossier),
     )
 
 

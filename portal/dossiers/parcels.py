@@ -33,13 +33,13 @@ from portal.dossiers.delivery import DeliveryChanged
 from portal.dossiers.events import ResultIssued, Submitted
 from portal.dossiers.models import Dossier, DossierEventKind, DossierResult, DossierStatus
 from portal.dossiers.pushes import push
+from portal.dossiers.recipients import tell
 from portal.dossiers.service import OPEN_STATES, add_event
 from portal.kernel.clock import local
 from portal.kernel.db import settings_of
 from portal.kernel.errors import DomainError
 from portal.kernel.events import subscribe
 from portal.kernel.settings import Settings
-from portal.notifications.service import notify
 from postal import service as postal
 from postal.events import ParcelEvent
 from postal.models import ParcelKind, ParcelStatus, PostalOrder, WeightClass
@@ -133,13 +133,12 @@ def order_pickup(session: Session, dossier: Dossier) -> PostalOrder | None:
         weight_class=WeightClass.DOCUMENT,
         fee=quote.amount,
     )
-    notify(
+    tell(
         session,
-        account_id=dossier.applicant_id,
+        dossier,
         kind="postal.pickup_ordered",
         dedupe_key=f"postal.pickup_ordered:{order.id}",
         params={"code": dossier.code or "", "number": order.number},
-        link=f"/dossiers/{dossier.id}",
     )
     return order
 
@@ -322,9 +321,9 @@ def _tell(session: Session, dossier: Dossier, event: ParcelEvent, key: str, **pa
     ``postal.<status>``: its variant for the parcel's kind (the pickup of the originals, the delivery of the result).
     """
     kind = f"postal.{event.status}"[:40]
-    notify(
+    tell(
         session,
-        account_id=dossier.applicant_id,
+        dossier,
         kind=kind,
         dedupe_key=f"{kind}:{event.order_id}:{key}"[:120],
         params={
@@ -333,7 +332,6 @@ def _tell(session: Session, dossier: Dossier, event: ParcelEvent, key: str, **pa
             "tracking": event.tracking_number or event.number,
             **params,
         },
-        link=f"/dossiers/{dossier.id}",
     )
 
 

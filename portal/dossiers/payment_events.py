@@ -19,11 +19,11 @@ from portal.catalog.models import Procedure
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.dossiers.pushes import push
+from portal.dossiers.recipients import tell
 from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import subscribe
 from portal.kernel.money import group_thousands
-from portal.notifications.service import notify
 
 log = logging.getLogger("portal.dossiers")
 
@@ -49,13 +49,13 @@ def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
         reference=payment.reference,
     )
     amount = group_thousands(payment.amount)
-    notify(
+    tell(
         session,
+        dossier,
         account_id=payment.account_id,
         kind="payment.succeeded",
         dedupe_key=f"payment.succeeded:{payment.id}",
         params={"amount": amount, "reference": payment.reference},
-        link=f"/dossiers/{dossier.id}",
     )
     if dossier.status == DossierStatus.DRAFT:
         _submit_paid_draft(session, dossier)
@@ -132,13 +132,13 @@ def on_refunded(session: Session, event: PaymentRefunded) -> None:
     if dossier.status != DossierStatus.DRAFT:
         push(session, dossier, "dossier.refunded", amount=refund.amount, reason=refund.reason)
     amount = group_thousands(refund.amount)
-    notify(
+    tell(
         session,
+        dossier,
         account_id=payment.account_id,
         kind="payment.refunded",
         dedupe_key=f"payment.refunded:{refund.id}",
         params={"amount": amount, "reference": payment.reference},
-        link=f"/dossiers/{dossier.id}",
     )
 
 
@@ -150,11 +150,11 @@ def on_refund_failed(session: Session, event: PaymentRefundFailed) -> None:
     log.error("refund %s of payment %s failed: %s", refund.id, refund.payment_id, refund.message)
     if dossier is not None:
         dossiers.add_event(session, dossier, "payment_refund_failed", actor="system", amount=refund.amount)
-        notify(
+        tell(
             session,
+            dossier,
             account_id=payment.account_id,
             kind="payment.refund_failed",
             dedupe_key=f"payment.refund_failed:{refund.id}",
             params={"amount": group_thousands(refund.amount), "reference": payment.reference},
-            link=f"/dossiers/{dossier.id}",
         )

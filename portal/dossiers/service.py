@@ -44,6 +44,7 @@ from portal.dossiers.models import (
 )
 from portal.dossiers.outbox import DossierSubmitted
 from portal.dossiers.pushes import push
+from portal.dossiers.recipients import tell
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
@@ -52,7 +53,6 @@ from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
-from portal.notifications.service import notify
 from postal.addresses import clean_postal_address
 
 TYPE_NAMES = {"application/pdf": "pdf", "image/jpeg": "jpeg", "image/png": "png"}
@@ -569,13 +569,12 @@ def submit(
     session.add(dossier)
     add_event(session, dossier, "submitted", actor=by.full_name, code=dossier.code, due=dossier.due_date.isoformat())
     session.flush()
-    notify(
+    tell(
         session,
-        account_id=dossier.applicant_id,
+        dossier,
         kind="dossier.submitted",
         dedupe_key=f"dossier.submitted:{dossier.id}",
         params={"code": dossier.code, "due": dossier.due_date.strftime("%d/%m/%Y")},
-        link=f"/dossiers/{dossier.id}",
     )
     enqueue(session, DossierSubmitted(dossier_id=dossier.id))
     push(session, dossier, "dossier.submitted", channel=dossier.channel, submitted_at=dossier.submitted_at)
@@ -702,13 +701,12 @@ def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossi
         add_event(session, dossier, "rejected", actor=by, reason=reason)
         billing.refund_on_exit(session, dossier, reason="rejected")
         push(session, dossier, "dossier.rejected", reason=reason)
-        notify(
+        tell(
             session,
-            account_id=dossier.applicant_id,
+            dossier,
             kind="dossier.rejected",
             dedupe_key=f"dossier.rejected:{dossier.id}",
             params={"code": dossier.code or "", "reason": reason},
-            link=f"/dossiers/{dossier.id}",
         )
         publish(session, Closed(dossier=dossier, status=DossierStatus.REJECTED))  # its visits (visit_links.py)
         session.flush()
