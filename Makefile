@@ -87,7 +87,7 @@ bench-postal: $(VENV)/.installed
 	$(BIN)/python -m bench.postal
 
 # /stats and /api/stats for a year of 1 M dossiers on PostgreSQL (database bench_stats on 127.0.0.1:5432, made the
-# first time: about 2 minutes; then about 4). Needs psycopg (dev dependencies). Options: ARGS="--dossiers 200000".
+# first time: about 2 minutes; then about 12). Needs psycopg (dev dependencies). Options: ARGS="--dossiers 200000".
 bench-stats: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.stats $(ARGS)
 
