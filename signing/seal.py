@@ -36,10 +36,11 @@ class Sealer:
 
     def seal(self, pdf: bytes, *, box: Box | None = None, page: int = -1) -> SignResult:
         """Seal ``pdf``: invisible, or visible in ``box`` (PDF points, x1 y1 x2 y2) on ``page`` (-1: the last)."""
-        # A validation context collects revocation data as it goes: a fresh one for each seal.
+        # A validation context collects revocation data as it goes: a fresh one for each seal. The signer's
+        # asn1crypto objects go into the seal and are not thread-safe: its own for each seal too.
         return seal_document(
             pdf,
-            signer=self.signer,
+            signer=self.signer.fresh(),
             timestamper=self.timestamper,
             validation_context=self.validation_context(),
             box=box,

@@ -2,7 +2,8 @@
 
 Both are PAdES signatures (ETSI.CAdES.detached, SHA-256) made by pyHanko. The functions are synchronous
 and each runs its own event loop: call them from worker threads (the portal does), not from inside an
-event loop.
+event loop. Each signature gets its own parsed timestamp tokens (see `_OneSignatureTimeStamper`), so a
+timestamper may be shared by threads signing at the same time.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import enum
 import hashlib
 import io
 import logging
+import threading
+import weakref
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from asn1crypto import cms
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign.fields import SigFieldSpec, SigSeedSubFilter
@@ -25,6 +29,7 @@ from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner
 from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, PdfSigningSession, SigDSSPlacementPreference
 from pyhanko.sign.timestamps.api import TimeStamper
+from pyhanko.sign.timestamps.common_utils import dummy_digest
 from pyhanko.stamp import BaseStampStyle
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import InsufficientRevinfoError, PathBuildingError, PathValidationError
@@ -90,7 +95,12 @@ def sign_application(
     )
     field = SigFieldSpec(sig_field_name=field_name, on_page=page, box=_int_box(box))
     pdf_signer = _TimedPdfSigner(
-        meta, signer, signed_at, timestamper=timestamper, stamp_style=signature_stamp_style(), new_field_spec=field
+        meta,
+        signer,
+        signed_at,
+        timestamper=_OneSignatureTimeStamper(timestamper) if timestamper is not None else None,
+        stamp_style=signature_stamp_style(),
+        new_field_spec=field,
     )
     out = _run(_sign(pdf_signer, pdf), None)
     level = PadesLevel.B_T if timestamper is not None else PadesLevel.B_B
@@ -140,7 +150,12 @@ def seal_document(
             ),
         )
         return _TimedPdfSigner(
-            meta, signer, signed_at, timestamper=timestamper, stamp_style=signature_stamp_style(), new_field_spec=field
+            meta,
+            signer,
+            signed_at,
+            timestamper=_OneSignatureTimeStamper(timestamper),
+            stamp_style=signature_stamp_style(),
+            new_field_spec=field,
         )
 
     level = PadesLevel.B_T
@@ -157,6 +172,47 @@ def seal_document(
     if level is PadesLevel.B_T:
         out = _run(_sign(pdf_signer(None), pdf), None)
     return SignResult(out, hashlib.sha256(out).hexdigest(), name, signed_at, field_name, level)
+
+
+# DER of each shared timestamper's dummy token, per digest algorithm: what pyHanko's own cache holds, as bytes.
+_dummy_tokens: weakref.WeakKeyDictionary[TimeStamper, dict[str, bytes]] = weakref.WeakKeyDictionary()
+_dummy_tokens_lock = threading.Lock()
+
+
+class _OneSignatureTimeStamper(TimeStamper):
+    """The timestamper of one signature, over a shared one (the seal's, the app's): tokens are its own.
+
+    pyHanko's TimeStamper keeps its dummy token (used to reserve the signature's space and to find the TSA's
+    certificates) as one asn1crypto object for the life of the timestamper, and embeds that same object in
+    every signature. asn1crypto objects change when they are read (lazy parsing, cached encodings), which is
+    not thread-safe; and a lazily parsed defaulted field (the ESS certificate id's hash algorithm) marks the
+    token "mutated" for good, after which asn1crypto re-encodes it twice per nesting level at every dump:
+    a seal then took 40-60 s instead of 0.05 s, in every later seal of the process. So the shared timestamper
+    only asks the TSA; the dummy is kept as DER and each signature parses its own copy, as it does each token.
+    """
+
+    def __init__(self, shared: TimeStamper) -> None:
+        super().__init__(include_nonce=shared.include_nonce)
+        self.shared = shared
+
+    async def async_timestamp(self, message_digest: bytes, md_algorithm: str) -> cms.ContentInfo:
+        token = await self.shared.async_timestamp(message_digest, md_algorithm)
+        return cms.ContentInfo.load(token.dump())
+
+    async def async_dummy_response(self, md_algorithm: str) -> cms.ContentInfo:
+        dummy = self._dummy_response_cache.get(md_algorithm)
+        if dummy is not None:
+            return dummy
+        with _dummy_tokens_lock:
+            der = _dummy_tokens.get(self.shared, {}).get(md_algorithm)
+        if der is None:
+            token = await self.shared.async_timestamp(dummy_digest(md_algorithm), md_algorithm)
+            der = token.dump()
+            with _dummy_tokens_lock:
+                _dummy_tokens.setdefault(self.shared, {})[md_algorithm] = der
+        dummy = cms.ContentInfo.load(der)
+        self._register_dummy(md_algorithm, dummy)
+        return dummy
 
 
 class _TimedPdfSigner(PdfSigner):

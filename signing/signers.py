@@ -204,6 +204,18 @@ class InMemoryKeySigner(SimpleSigner):
             prefer_pss=prefer_pss,
         )
         self._key = key
+        self._cert = cert
+        self._chain = tuple(chain)
+        self._prefer_pss = prefer_pss
+
+    def fresh(self) -> InMemoryKeySigner:
+        """The same key and certificates with asn1crypto objects of their own, for one signature.
+
+        pyHanko puts the signer's certificate objects into every signature it builds, and asn1crypto objects
+        change when they are read or encoded: a signer shared by threads signing at once must not lend them.
+        The key (a cryptography object) is shared; this costs a few certificate parses.
+        """
+        return InMemoryKeySigner(self._key, self._cert, self._chain, prefer_pss=self._prefer_pss)
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
