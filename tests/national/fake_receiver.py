@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.http_server import Reply, json_reply, serve_http
+from tests.http_server import Request as HttpRequest
 
 CODES = {"1", "2", "3", "4", "5", "7", "8", "9", "10"}
 INSTANT = re.compile(r"^\d{14}$")
@@ -180,33 +182,12 @@ class FakeReceiver:
 
 @contextmanager
 def serve(receiver: FakeReceiver) -> Iterator[FakeReceiver]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            status, answer, delay = receiver.handle(headers, body)
-            if delay:
-                time.sleep(delay)
-            data = json.dumps(answer, ensure_ascii=False).encode()
-            try:
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # the client gave up (its timeout)
-                pass
+    def handle(request: HttpRequest) -> Reply:
+        status, answer, delay = receiver.handle(request.headers, request.body)
+        if delay:
+            time.sleep(delay)
+        return json_reply(status, answer)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/api/dongbo/hoso"
-    try:
+    with serve_http(handle) as url:
+        receiver.url = f"{url}/api/dongbo/hoso"
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -20,11 +20,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 from portal.notifications.zalo import event_signature
+from tests.http_server import Reply, Request, json_reply, serve_http
 
 APP_ID = "3608465249409039670"
 APP_SECRET = "app-secret-kZ8p"
@@ -192,38 +192,17 @@ def serve(given: FakeZns | None = None) -> Iterator[FakeZns]:
     """Run the fake on 127.0.0.1 (a free port) for the block; `fake.url` is its base URL."""
     fake = given or FakeZns()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            with fake.lock:
-                fake.calls.append(Call(self.path, headers, raw))
-            if self.path == "/message/template":
-                status, answer = fake.answer_template(headers, raw)
-            elif self.path == "/v4/oa/access_token":
-                status, answer = fake.answer_oauth(headers, raw)
-            else:
-                status, answer = 404, {"error": 404, "message": "not found"}
-            data = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-            except OSError:  # the client gave up (its timeout)
-                pass
+    def handle(request: Request) -> Reply:
+        with fake.lock:
+            fake.calls.append(Call(request.path, request.headers, request.body))
+        if request.path == "/message/template":
+            status, answer = fake.answer_template(request.headers, request.body)
+        elif request.path == "/v4/oa/access_token":
+            status, answer = fake.answer_oauth(request.headers, request.body)
+        else:
+            status, answer = 404, {"error": 404, "message": "not found"}
+        return json_reply(status, answer)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serve_http(handle) as url:
+        fake.url = url
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()

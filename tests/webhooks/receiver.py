@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.http_server import Reply, Request, serve_http
 
 
 @dataclass
@@ -37,37 +38,17 @@ class Receiver:
 
 @contextmanager
 def serve(receiver: Receiver) -> Iterator[Receiver]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("content-length") or 0))
-            got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
-            with receiver.lock:
-                n = len(receiver.requests)
-                receiver.requests.append(got)
-            status, headers, delay = receiver.answer(n, got)
-            if delay:
-                time.sleep(delay)
-            got.status, got.ended = status, time.monotonic()
-            try:
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-            except OSError:  # the client gave up (timeout, killed worker)
-                pass
+    def handle(request: Request) -> Reply:
+        got = Received(request.path, request.headers, request.body, time.monotonic())
+        with receiver.lock:
+            n = len(receiver.requests)
+            receiver.requests.append(got)
+        status, headers, delay = receiver.answer(n, got)
+        if delay:
+            time.sleep(delay)
+        got.status, got.ended = status, time.monotonic()
+        return Reply(status, b"ok", headers)
 
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
-    try:
+    with serve_http(handle) as url:
+        receiver.url = f"{url}/hooks"
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
