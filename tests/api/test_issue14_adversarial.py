@@ -46,7 +46,8 @@ from portal.notifications.models import (
 )
 from portal.stats.figures import Figures
 from tests.factories import account
-from tests.stats.dataset import PERIOD_FROM, PERIOD_TO, Dataset, build
+from tests.stats import dataset
+from tests.stats.dataset import PERIOD_FROM, PERIOD_TO, Dataset
 
 pytestmark = pytest.mark.db
 
@@ -186,14 +187,8 @@ def test_other_methods_and_a_huge_url_are_4xx(http: httpx.Client) -> None:
 
 @pytest.fixture()
 def committed(served: Served) -> Iterator[Dataset]:
-    with Session(served.engine) as db:
-        data = build(db)
-        db.commit()
+    with Session(served.engine) as db, dataset.committed(db) as data:
         yield data
-        for row in reversed(data.rows):
-            db.delete(row)
-            db.flush()
-        db.commit()
 
 
 def test_json_csv_and_page_links_agree_over_http(http: httpx.Client, committed: Dataset) -> None:

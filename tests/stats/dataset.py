@@ -27,6 +27,8 @@ Plus a failed payment (not counted), a payment and a rating after the period (no
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -268,6 +270,23 @@ def build(session: Session) -> Dataset:
     )
     dossier(status=DossierStatus.DRAFT, code=None)
     return Dataset(agency_a, agency_b, procedure_a, procedure_b, field, rows)
+
+
+@contextmanager
+def committed(session: Session) -> Iterator[Dataset]:
+    """The dataset committed for an app to read, deleted at the end of the block (its codes are fresh per call)."""
+    data = build(session)
+    session.commit()
+    yield data
+    for row in reversed(data.rows):
+        session.delete(row)
+        session.flush()
+    session.commit()
+
+
+def params(data: Dataset, **more: str) -> dict[str, str]:
+    """The query parameters of the period and the dataset's field (plus `more`) for /stats and /api/stats."""
+    return {"from": PERIOD_FROM.isoformat(), "to": PERIOD_TO.isoformat(), "field": data.field, **more}
 
 
 def _criteria(*averages: tuple[str, str, float | None, int]) -> tuple[CriterionScore, ...]:

@@ -5,44 +5,24 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from dataclasses import fields
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
 
 from portal.stats.figures import Figures
 from tests.stats.dataset import (
     EXPECTED,
     EXPECTED_AGENCY_RANKING,
     EXPECTED_MONTHLY,
-    PERIOD_FROM,
-    PERIOD_TO,
     Dataset,
-    build,
+    params,
 )
 
 pytestmark = pytest.mark.db
 
 SCALARS = [f.name for f in fields(Figures) if f.name != "satisfaction"]
-
-
-@pytest.fixture()
-def committed(db: Session) -> Iterator[Dataset]:
-    """The dataset committed for the app to read, deleted afterwards (its codes are fresh per test)."""
-    data = build(db)
-    db.commit()
-    yield data
-    for row in reversed(data.rows):
-        db.delete(row)
-        db.flush()
-    db.commit()
-
-
-def params(data: Dataset, **more: str) -> dict[str, str]:
-    return {"from": PERIOD_FROM.isoformat(), "to": PERIOD_TO.isoformat(), "field": data.field, **more}
 
 
 def test_json_gives_the_hand_counted_figures(client: TestClient, committed: Dataset) -> None:

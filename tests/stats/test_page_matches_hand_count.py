@@ -11,11 +11,9 @@ import lxml.html
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.stats.dataset import EXPECTED, Dataset
-from tests.stats.test_api import committed, params
+from tests.stats.dataset import EXPECTED, Dataset, params
 
 pytestmark = pytest.mark.db
-__all__ = ["committed"]  # the fixture, used by name
 
 NBSP = "\u00a0"
 

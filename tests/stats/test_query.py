@@ -19,15 +19,9 @@ from tests.stats.dataset import (
     PERIOD_FROM,
     PERIOD_TO,
     Dataset,
-    build,
 )
 
 pytestmark = pytest.mark.db
-
-
-@pytest.fixture()
-def data(session: Session) -> Dataset:
-    return build(session)
 
 
 def period(**filters: str) -> StatsQuery:
