@@ -46,6 +46,7 @@ from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep
 from portal.kernel.errors import DomainError, Invalid, NotFound
 from portal.kernel.i18n import N_
+from portal.kernel.problems import inlined_schema
 from portal.kernel.settings import Settings
 from portal.notifications import deliveries
 from portal.notifications.callback_input import MAX_CALLBACK_BYTES, capped_body, parse_json
@@ -538,23 +539,6 @@ class ZaloEventAnswer(BaseModel):
     )
 
 
-def _inline(schema: dict[str, Any]) -> dict[str, Any]:
-    """A JSON schema with its `$defs` put in place (an OpenAPI request body cannot point at them)."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return walk(defs[ref.removeprefix("#/$defs/")])
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    return dict(walk(schema))
-
-
 _PROBLEM = {
     "application/problem+json": {
         "schema": {
@@ -630,7 +614,7 @@ def _unauthorized() -> DomainError:
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _inline(ZaloEvent.model_json_schema())}},
+            "content": {"application/json": {"schema": inlined_schema(ZaloEvent)}},
         },
     },
 )
