@@ -134,5 +134,7 @@ def test_issue14_routes_conform_to_their_schema(served: Served) -> None:
     # Not only refusals: the signed half gets past the signature, the valid queries get figures.
     assert 200 in seen["GET /api/stats"] and 422 in seen["GET /api/stats"], seen
     assert 200 in seen["GET /api/stats.csv"], seen
-    assert 200 in seen["POST /api/notifications/sms/{provider}/receipts"], seen
+    # 200 (taken) or 422 (signed, but not a receipt): both mean the signed half got past the signature, whichever
+    # bodies Hypothesis happened to draw.
+    assert {200, 422} & seen["POST /api/notifications/sms/{provider}/receipts"], seen
     assert {200, 401} <= seen["POST /api/notifications/zalo/events"], seen
