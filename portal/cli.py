@@ -212,7 +212,7 @@ def client_list() -> None:
 
 def _worker_context() -> Any:
     """The context the outbox handlers and periodic jobs get, with every handler registered."""
-    import portal.app  # noqa: F401  (imports every module that registers handlers, jobs and subscribers)
+    import portal.app  # imports every module that registers handlers, jobs and subscribers
     from payments.setup import build_gateways
     from portal.kernel.outbox import WorkerContext
     from portal.kernel.storage import LocalStorage
@@ -283,3 +283,30 @@ main.add_command(postal)
 
 if __name__ == "__main__":
     main()
+
+
+@main.group()
+def stats() -> None:
+    """Public statistics: the daily roll-up."""
+
+
+@stats.command("build")
+@click.option("--days", default=0, type=int, help="build at most this many days (default: every day that needs it)")
+def stats_build(days: int) -> None:
+    """Build the roll-up of the settled days that need it (the worker does it a month at a time)."""
+    from portal.kernel.db import make_engine
+    from portal.kernel.uow import unit_of_work
+    from portal.stats import rollup
+
+    settings = get_settings()
+    engine = make_engine(settings)
+    total = 0
+    while days <= 0 or total < days:
+        with unit_of_work(engine, write=True, settings=settings) as session:
+            limit = rollup.BUILD_DAYS_PER_RUN if days <= 0 else min(rollup.BUILD_DAYS_PER_RUN, days - total)
+            built = rollup.build(session, limit=limit)
+        if not built:
+            break
+        total += len(built)
+        click.echo(f"built {len(built)} days ({built[0]} to {built[-1]})")
+    click.echo(f"{total} days built")

@@ -23,6 +23,7 @@ from portal.kernel.audit import AuditEvent
 from portal.kernel.idempotency import IdempotencyRecord
 from portal.kernel.outbox import OutboxMessage
 from portal.notifications.models import Notification, NotificationDelivery, NotificationPreference, ProviderCallback
+from portal.stats.models import StatsDay, StatsDayState
 from portal.visits.models import Visit, VisitCounter
 from portal.webhooks.models import WebhookAttempt, WebhookEndpoint
 from postal.models import DeliveryProof, PostalCounter, PostalEvent, PostalOrder
@@ -62,6 +63,8 @@ __all__ = [
     "Refund",
     "Representative",
     "SigningCredential",
+    "StatsDay",
+    "StatsDayState",
     "SupplementRequest",
     "UserSession",
     "Visit",

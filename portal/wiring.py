@@ -51,6 +51,9 @@ import portal.notifications.tasks
 
 # Provides to auth the unread count shown in the page header.
 import portal.notifications.views
+
+# The statistics' daily roll-up (periodic) and the days it marks when a pickup changes.
+import portal.stats.rollup
 import portal.webhooks.tasks
 
 # Postal operators served by push: orders posted through the outbox, tracking polled (periodic).

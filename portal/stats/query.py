@@ -17,31 +17,26 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Index, String, and_, case, distinct, func, literal, text
+from sqlalchemy import Index, and_, case, distinct, func, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session, col, select
 
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import Refund
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.lifecycle import RatingCriterion
 from portal.dossiers.models import (
-    Channel,
     Dossier,
     DossierEvent,
     DossierEventKind,
     DossierRating,
     DossierStatus,
-    SupplementRequest,
-    Timeliness,
 )
 from portal.kernel.calendar import TZ, local_date
 from portal.kernel.clock import utcnow
 from portal.kernel.i18n import N_
+from portal.stats import rollup
 from portal.stats.cache import TTLCache
 from portal.stats.figures import (
     DEFINITIONS,
@@ -56,7 +51,7 @@ from portal.stats.figures import (
     StatsQueryError,
     StatsResult,
 )
-from postal.models import ParcelKind, ParcelStatus, PostalOrder
+from portal.stats.models import StatsDay
 
 __all__ = ["INDEXES", "KNOWN_PARAMS", "cached", "choices", "compute", "default_query", "parse_query"]
 
@@ -95,43 +90,6 @@ RUNNING = (DossierStatus.RECEIVED, DossierStatus.IN_PROCESS)
 
 _CACHE: TTLCache[StatsResult] = TTLCache(max_entries=256)
 _CHOICES: TTLCache[FilterChoices] = TTLCache(max_entries=8)
-
-
-# -- local dates in SQL
-
-
-class LocalDay(FunctionElement[date]):
-    """The local (Asia/Ho_Chi_Minh) calendar date of a UTC timestamp column."""
-
-    type = Date()
-    inherit_cache = True
-
-
-class LocalMonth(FunctionElement[str]):
-    """The local month "YYYY-MM" of a UTC timestamp column."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(LocalDay, "sqlite")
-def _local_day_sqlite(element: LocalDay, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)}, '+7 hours')"
-
-
-@compiles(LocalDay, "postgresql")
-def _local_day_pg(element: LocalDay, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(({compiler.process(element.clauses, **kw)} AT TIME ZONE '{TZ.key}') AS DATE)"
-
-
-@compiles(LocalMonth, "sqlite")
-def _local_month_sqlite(element: LocalMonth, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"strftime('%Y-%m', {compiler.process(element.clauses, **kw)}, '+7 hours')"
-
-
-@compiles(LocalMonth, "postgresql")
-def _local_month_pg(element: LocalMonth, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"to_char(({compiler.process(element.clauses, **kw)} AT TIME ZONE '{TZ.key}'), 'YYYY-MM')"
 
 
 # -- reading the filters
@@ -296,70 +254,12 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def _judged() -> ColumnElement[str]:
-    """Early / on time / late of a dossier with a result, as `portal.dossiers.deadline.judge` decides: the
-    stored judgement of a completed dossier, else the local day of the result against the official date."""
-    official = func.coalesce(col(Dossier.official_due_date), col(Dossier.due_date))
-    ready = LocalDay(col(Dossier.result_ready_at))
-    return case(
-        (col(Dossier.timeliness).is_not(None), col(Dossier.timeliness)),
-        (official.is_(None), literal(Timeliness.ON_TIME.value)),
-        (ready < official, literal(Timeliness.EARLY.value)),
-        (ready == official, literal(Timeliness.ON_TIME.value)),
-        else_=literal(Timeliness.LATE.value),
-    )
-
-
-def _timeliness_sums() -> tuple[ColumnElement[int], ...]:
-    judged = _judged()
-    return (
-        func.count(),
-        _count_if(judged == Timeliness.EARLY.value),
-        _count_if(judged == Timeliness.ON_TIME.value),
-        _count_if(judged == Timeliness.LATE.value),
-    )
-
-
 def _percent(part: int, whole: int) -> float | None:
     return round(part * 100 / whole, 2) if whole else None
 
 
 def _int(value: Any) -> int:
     return int(value or 0)
-
-
-def _received(session: Session, query: StatsQuery, start: datetime, end: datetime) -> tuple[int, ...]:
-    """Received in the period: all, online, online with a postal pickup, at the counter, with a supplement request.
-
-    The pickup and the supplement are outer joins to the distinct dossiers that have one, not a correlated EXISTS
-    per dossier: one hash join instead of a lookup per row (5.3 s of 11 s at 1 M dossiers, docs/PERFORMANCE.md).
-    """
-    pickups = (
-        sa_select(col(PostalOrder.owner_id).label("dossier_id"))
-        .where(
-            col(PostalOrder.owner_kind) == "dossier",
-            col(PostalOrder.kind) == ParcelKind.PICKUP.value,
-            col(PostalOrder.status) != ParcelStatus.CANCELLED.value,
-        )
-        .distinct()
-        .subquery("pickups")
-    )
-    supplements = sa_select(col(SupplementRequest.dossier_id)).distinct().subquery("supplements")
-    online = col(Dossier.channel) == Channel.ONLINE.value
-    row = session.execute(
-        sa_select(
-            func.count(),
-            _count_if(online),
-            _count_if(and_(online, pickups.c.dossier_id.is_not(None))),
-            _count_if(col(Dossier.channel) == Channel.COUNTER.value),
-            _count_if(supplements.c.dossier_id.is_not(None)),
-        )
-        .select_from(Dossier)
-        .outerjoin(pickups, pickups.c.dossier_id == col(Dossier.id))
-        .outerjoin(supplements, supplements.c.dossier_id == col(Dossier.id))
-        .where(_within(col(Dossier.received_at), start, end), *_scope(query))
-    ).one()
-    return tuple(_int(v) for v in row)
 
 
 def _closed_by_event(
@@ -399,53 +299,6 @@ def _in_process(session: Session, query: StatsQuery, end: datetime) -> int:
     return _int(still_open) + _int(resolved_after) + rejected_after
 
 
-def _fees(session: Session, query: StatsQuery, start: datetime, end: datetime) -> tuple[int, int]:
-    scope = _scope(query)  # the dossier is joined only when a filter reads it
-    paid_stmt = select(func.coalesce(func.sum(Payment.amount), 0)).where(
-        Payment.order_kind == "dossier",
-        Payment.status == PaymentStatus.SUCCEEDED.value,
-        _within(col(Payment.settled_at), start, end),
-    )
-    refunded_stmt = (
-        select(func.coalesce(func.sum(Refund.amount), 0))
-        .join(Payment, col(Payment.id) == Refund.payment_id)
-        .where(
-            Payment.order_kind == "dossier",
-            Refund.status == RefundStatus.SUCCEEDED.value,
-            _within(col(Refund.settled_at), start, end),
-        )
-    )
-    if scope:
-        paid_stmt = paid_stmt.join(Dossier, col(Dossier.id) == Payment.order_id).where(*scope)
-        refunded_stmt = refunded_stmt.join(Dossier, col(Dossier.id) == Payment.order_id).where(*scope)
-    return _int(session.exec(paid_stmt).one()), _int(session.exec(refunded_stmt).one())
-
-
-def _satisfaction(
-    session: Session, query: StatsQuery, start: datetime, end: datetime
-) -> tuple[int, tuple[CriterionScore, ...]]:
-    criteria = list(RatingCriterion)
-    columns: list[ColumnElement[Any]] = [func.count()]
-    for criterion in criteria:
-        score = col(DossierRating.scores)[criterion.value].as_integer()
-        columns += [func.avg(score), func.count(score)]
-    stmt = sa_select(*columns).select_from(DossierRating).where(_within(col(DossierRating.at), start, end))
-    scope = _scope(query)
-    if scope:
-        stmt = stmt.join(Dossier, col(Dossier.id) == DossierRating.dossier_id).where(*scope)
-    row = session.execute(stmt).one()
-    scores = tuple(
-        CriterionScore(
-            criterion=criterion.value,
-            label=criterion.label,
-            average=round(float(row[1 + 2 * i]), 2) if row[2 + 2 * i] else None,
-            ratings=_int(row[2 + 2 * i]),
-        )
-        for i, criterion in enumerate(criteria)
-    )
-    return _int(row[0]), scores
-
-
 def _months(query: StatsQuery) -> list[str]:
     months = []
     year, month = query.date_from.year, query.date_from.month
@@ -453,36 +306,6 @@ def _months(query: StatsQuery) -> list[str]:
         months.append(f"{year:04d}-{month:02d}")
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return months
-
-
-def _monthly(session: Session, query: StatsQuery, start: datetime, end: datetime) -> tuple[MonthlyPoint, ...]:
-    received_month = LocalMonth(col(Dossier.received_at))
-    received = {
-        month: _int(count)
-        for month, count in session.execute(
-            sa_select(received_month, func.count())
-            .where(_within(col(Dossier.received_at), start, end), *_scope(query))
-            .group_by(received_month)
-        )
-    }
-    ready_month = LocalMonth(col(Dossier.result_ready_at))
-    resolved = {
-        row[0]: tuple(_int(v) for v in row[1:])
-        for row in session.execute(
-            sa_select(ready_month, *_timeliness_sums())
-            .where(_within(col(Dossier.result_ready_at), start, end), *_scope(query))
-            .group_by(ready_month)
-        )
-    }
-    points = []
-    for month in _months(query):
-        total, early, on_time, late = resolved.get(month, (0, 0, 0, 0))
-        points.append(
-            MonthlyPoint(
-                month=month, received=received.get(month, 0), resolved=total, early=early, on_time=on_time, late=late
-            )
-        )
-    return tuple(points)
 
 
 def _ranking(rows: list[tuple[str, str, str, int, int, int, int]]) -> tuple[RankingRow, ...]:
@@ -507,64 +330,69 @@ def _ranking(rows: list[tuple[str, str, str, int, int, int, int]]) -> tuple[Rank
     )
 
 
-def _rankings(
-    session: Session, query: StatsQuery, start: datetime, end: datetime
-) -> tuple[tuple[RankingRow, ...], tuple[RankingRow, ...]]:
-    resolved_in_period = _within(col(Dossier.result_ready_at), start, end)
-    by_agency = session.execute(
-        sa_select(col(Agency.code), col(Agency.name_vi), col(Agency.name_en), *_timeliness_sums())
-        .join(Agency, col(Agency.code) == Dossier.agency_code)
-        .where(resolved_in_period, *_scope(query))
-        .group_by(col(Agency.code), col(Agency.name_vi), col(Agency.name_en))
-    ).all()
-    by_procedure = session.execute(
-        sa_select(col(Procedure.code), col(Procedure.name_vi), col(Procedure.name_en), *_timeliness_sums())
-        .join(Procedure, col(Procedure.code) == Dossier.procedure_code)
-        .where(resolved_in_period, *_scope(query))
-        .group_by(col(Procedure.code), col(Procedure.name_vi), col(Procedure.name_en))
-    ).all()
+def _rolled_scope(query: StatsQuery) -> list[ColumnElement[bool]]:
+    """The agency, field and procedure filters on the roll-up rows."""
+    conditions: list[ColumnElement[bool]] = []
+    if query.agency:
+        conditions.append(col(StatsDay.agency_code) == query.agency)
+    if query.procedure:
+        conditions.append(col(StatsDay.procedure_code) == query.procedure)
+    if query.field:
+        in_field = select(Procedure.code).where(Procedure.field_vi == query.field)
+        conditions.append(col(StatsDay.procedure_code).in_(in_field))
+    return conditions
 
-    def rows(found: Sequence[Any]) -> list[tuple[str, str, str, int, int, int, int]]:
-        return [(r[0], r[1], r[2], _int(r[3]), _int(r[4]), _int(r[5]), _int(r[6])) for r in found]
 
-    return _ranking(rows(by_agency)), _ranking(rows(by_procedure))
+def _names(session: Session, model: type[Agency] | type[Procedure], codes: set[str]) -> dict[str, tuple[str, str]]:
+    if not codes:
+        return {}
+    rows = session.execute(
+        sa_select(col(model.code), col(model.name_vi), col(model.name_en)).where(col(model.code).in_(codes))
+    )
+    return {code: (name_vi, name_en) for code, name_vi, name_en in rows}
 
 
 def compute(session: Session, query: StatsQuery, *, today: date | None = None) -> StatsResult:
-    """Every figure of `query` from the database, now (`today`: the local day "overdue now" is judged on)."""
+    """Every figure of `query`, now (`today`: the local day "overdue now" is judged on).
+
+    The additive figures are sums of the daily roll-up for settled days and of the dossiers themselves for the
+    other days (`rollup.period_measures`); "in process" and "overdue now" are counted from the dossiers.
+    """
     today = today or local_date(utcnow())
-    start, end = _bounds(query)
+    _, end = _bounds(query)
     if session.get_bind().dialect.name == "postgresql":
         # A dozen aggregates, each planned once: compiling them (JIT) costs more than it saves (0.15-0.3 s each).
         session.execute(text("SET LOCAL jit = off"))
-    received, online, pickup, counter, supplemented = _received(session, query, start, end)
-    resolved_row = session.execute(
-        sa_select(*_timeliness_sums()).where(_within(col(Dossier.result_ready_at), start, end), *_scope(query))
-    ).one()
-    resolved, early, on_time, late = (_int(v) for v in resolved_row)
-    in_period = and_(col(DossierEvent.at) >= start, col(DossierEvent.at) < end)
-    rejected = _closed_by_event(session, query, DossierEventKind.REJECTED, in_period)
-    withdrawn = _closed_by_event(session, query, DossierEventKind.WITHDRAWN, in_period)
+    found = rollup.period_measures(
+        session, query.date_from, query.date_to, scope=_scope(query), rolled_scope=_rolled_scope(query), today=today
+    )
+    total = rollup.totals(found)
+
+    def n(name: str) -> int:
+        return total[rollup.INDEX[name]]
+
     overdue = session.exec(
         select(func.count()).where(
             col(Dossier.status).in_(RUNNING), col(Dossier.official_due_date) < today, *_scope(query)
         )
     ).one()
-    by_post = session.exec(
-        select(func.count()).where(
-            _within(col(Dossier.completed_at), start, end),
-            col(Dossier.status) == DossierStatus.COMPLETED.value,
-            col(Dossier.handover) == "post",
-            *_scope(query),
+    received, resolved, early, on_time, late = n("received"), n("resolved"), n("early"), n("on_time"), n("late")
+    satisfaction = tuple(
+        CriterionScore(
+            criterion=criterion.value,
+            label=criterion.label,
+            average=round(n(f"{criterion.value}_sum") / n(f"{criterion.value}_n"), 2)
+            if n(f"{criterion.value}_n")
+            else None,
+            ratings=n(f"{criterion.value}_n"),
         )
-    ).one()
-    paid, refunded = _fees(session, query, start, end)
-    ratings, satisfaction = _satisfaction(session, query, start, end)
+        for criterion in RatingCriterion
+    )
     figures = Figures(
         received=received,
-        received_online=online,
-        received_postal_pickup=pickup,
-        received_counter=counter,
+        received_online=n("received_online"),
+        received_postal_pickup=n("received_pickup"),
+        received_counter=n("received_counter"),
         resolved=resolved,
         early=early,
         on_time=on_time,
@@ -573,26 +401,44 @@ def compute(session: Session, query: StatsQuery, *, today: date | None = None) -
         on_time_percent=_percent(on_time, resolved),
         late_percent=_percent(late, resolved),
         on_time_rate=_percent(early + on_time, resolved),
-        rejected=rejected,
-        withdrawn=withdrawn,
+        rejected=n("rejected"),
+        withdrawn=n("withdrawn"),
         in_process=_in_process(session, query, end),
         overdue_now=_int(overdue),
-        supplement_requested=supplemented,
-        supplement_rate=_percent(supplemented, received),
-        returned_by_post=_int(by_post),
-        fees_paid=paid,
-        fees_refunded=refunded,
-        fees_collected=paid - refunded,
-        ratings=ratings,
+        supplement_requested=n("supplemented"),
+        supplement_rate=_percent(n("supplemented"), received),
+        returned_by_post=n("by_post"),
+        fees_paid=n("fees_paid"),
+        fees_refunded=n("fees_refunded"),
+        fees_collected=n("fees_paid") - n("fees_refunded"),
+        ratings=n("ratings"),
         satisfaction=satisfaction,
     )
-    agencies, procedures = _rankings(session, query, start, end)
+    timeliness = [rollup.INDEX[name] for name in ("resolved", "early", "on_time", "late")]
+    months: dict[str, list[int]] = {}
+    agencies: dict[str, list[int]] = {}
+    procedures: dict[str, list[int]] = {}
+    for (month, agency, procedure), values in found.items():
+        point = months.setdefault(str(month), [0] * 5)
+        point[0] += values[rollup.INDEX["received"]]
+        for i, index in enumerate(timeliness, start=1):
+            point[i] += values[index]
+        for target in (agencies.setdefault(agency, [0] * 4), procedures.setdefault(procedure, [0] * 4)):
+            for i, index in enumerate(timeliness):
+                target[i] += values[index]
+    monthly = tuple(MonthlyPoint(month, *months.get(month, [0] * 5)) for month in _months(query))
+    agency_names = _names(session, Agency, {code for code, v in agencies.items() if v[0]})
+    procedure_names = _names(session, Procedure, {code for code, v in procedures.items() if v[0]})
     return StatsResult(
         query=query,
         figures=figures,
-        monthly=_monthly(session, query, start, end),
-        agencies=agencies,
-        procedures=procedures,
+        monthly=monthly,
+        agencies=_ranking(
+            [(code, *agency_names.get(code, (code, code)), *v) for code, v in agencies.items()]  # type: ignore[misc]
+        ),
+        procedures=_ranking(
+            [(code, *procedure_names.get(code, (code, code)), *v) for code, v in procedures.items()]  # type: ignore[misc]
+        ),
         computed_at=utcnow(),
         definitions=DEFINITIONS,
     )
