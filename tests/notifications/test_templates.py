@@ -46,8 +46,9 @@ TOLD_PARCEL_STATUSES = (
 
 
 def kinds_in_code() -> set[str]:
-    """The kinds the code notifies: each `notify(kind="...")` and lifecycle's `_tell(session, dossier, "...")`,
-    and the postal steps parcels.py tells (kind f"postal.{event.status}")."""
+    """The kinds the code notifies: each `notify(kind="...")` or dossier `tell(kind="...")`
+    (portal/dossiers/recipients.py), lifecycle's `_tell(session, dossier, "...")`, and the postal steps parcels.py
+    tells (kind f"postal.{event.status}")."""
     found: set[str] = set()
     for source in (ROOT / "portal").rglob("*.py"):
         if "notifications" in source.parts:
@@ -55,12 +56,14 @@ def kinds_in_code() -> set[str]:
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
                 continue
-            if node.func.id == "notify":
+            if node.func.id in ("notify", "tell"):
                 kind = next((k.value for k in node.keywords if k.arg == "kind"), None)
                 if isinstance(kind, ast.Constant):
                     found.add(str(kind.value))
                 else:  # inside the _tell helpers: lifecycle's are read below, parcels' are TOLD_PARCEL_STATUSES
-                    assert source.name in ("lifecycle.py", "parcels.py"), f"{source}:{node.lineno}: a literal kind"
+                    assert source.name in ("lifecycle.py", "parcels.py", "recipients.py"), (
+                        f"{source}:{node.lineno}: a literal kind"
+                    )
             elif node.func.id == "_tell" and source.name == "lifecycle.py":
                 assert isinstance(node.args[2], ast.Constant), f"{source}:{node.lineno}: the kind must be a literal"
                 found.add(str(node.args[2].value))
