@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -24,7 +25,7 @@ def mobile() -> str:
     return "09" + "".join(secrets.choice("0123456789") for _ in range(8))
 
 
-def post(client: TestClient, **fields: str) -> object:
+def post(client: TestClient, **fields: str) -> httpx.Response:
     return client.post(PAGE, data={"csrf_token": csrf(client, PAGE), **fields})
 
 
