@@ -270,9 +270,10 @@ def _lease(settings: Settings) -> float:
     HTTP call may take its timeout."""
     timeouts = [settings.smtp_timeout_seconds, 30.0]
     for options in (settings.sms_options, settings.zalo_options):
-        value = options.get("timeout")
-        if isinstance(value, int | float):
-            timeouts.append(float(value))
+        for key in ("timeout", "timeout_seconds"):  # Zalo's option and the SMS gateway's
+            value = options.get(key)
+            if isinstance(value, int | float):
+                timeouts.append(float(value))
     return 5 * max(timeouts) + 60
 
 
