@@ -103,6 +103,11 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
 # -- the measures from the dossiers
 
 
+def _dossiers_with(kind: str) -> ColumnElement[int]:
+    """How many distinct dossiers have an event of `kind` among the grouped events."""
+    return func.count(distinct(case((col(DossierEvent.kind) == kind, col(DossierEvent.dossier_id)))))
+
+
 def _judged() -> ColumnElement[str]:
     """Early / on time / late as `portal.dossiers.deadline.judge` decides: the stored judgement of a completed
     dossier, else the local day of the result against the official date (an apology's date never counts)."""
@@ -138,6 +143,19 @@ def measures(
                 counts[INDEX[name]] += int(value or 0)
 
     agency, procedure = col(Dossier.agency_code), col(Dossier.procedure_code)
+    dossiers = Dossier.__table__  # type: ignore[attr-defined]
+
+    def count(moment: Any, columns: Mapping[str, Any], *conditions: Any, source: Any = dossiers) -> None:
+        """The aggregates `columns` (measure → expression) of the rows of `source` whose `moment` is in `ranges`,
+        per bucket of `moment`, agency and procedure."""
+        bucket = bucket_of(moment)
+        stmt = (
+            sa_select(bucket, agency, procedure, *columns.values())
+            .select_from(source)
+            .where(_within(moment, ranges), *conditions, *scope)
+            .group_by(bucket, agency, procedure)
+        )
+        add(session.execute(stmt), tuple(columns))
 
     # received: the pickup and the supplement by outer joins to the dossiers that have one (no EXISTS per row)
     pickups = (
@@ -152,126 +170,71 @@ def measures(
     )
     supplements = sa_select(col(SupplementRequest.dossier_id)).distinct().subquery("supplements")
     online = col(Dossier.channel) == Channel.ONLINE.value
-    bucket = bucket_of(col(Dossier.received_at))
-    add(
-        session.execute(
-            sa_select(
-                bucket,
-                agency,
-                procedure,
-                func.count(),
-                _count_if(online),
-                _count_if(and_(online, pickups.c.dossier_id.is_not(None))),
-                _count_if(col(Dossier.channel) == Channel.COUNTER.value),
-                _count_if(supplements.c.dossier_id.is_not(None)),
-            )
-            .select_from(Dossier)
-            .outerjoin(pickups, pickups.c.dossier_id == col(Dossier.id))
-            .outerjoin(supplements, supplements.c.dossier_id == col(Dossier.id))
-            .where(_within(col(Dossier.received_at), ranges), *scope)
-            .group_by(bucket, agency, procedure)
+    count(
+        col(Dossier.received_at),
+        {
+            "received": func.count(),
+            "received_online": _count_if(online),
+            "received_pickup": _count_if(and_(online, pickups.c.dossier_id.is_not(None))),
+            "received_counter": _count_if(col(Dossier.channel) == Channel.COUNTER.value),
+            "supplemented": _count_if(supplements.c.dossier_id.is_not(None)),
+        },
+        source=dossiers.outerjoin(pickups, pickups.c.dossier_id == dossiers.c.id).outerjoin(
+            supplements, supplements.c.dossier_id == dossiers.c.id
         ),
-        ("received", "received_online", "received_pickup", "received_counter", "supplemented"),
     )
-
     judged = _judged()
-    bucket = bucket_of(col(Dossier.result_ready_at))
-    add(
-        session.execute(
-            sa_select(
-                bucket,
-                agency,
-                procedure,
-                func.count(),
-                _count_if(judged == Timeliness.EARLY.value),
-                _count_if(judged == Timeliness.ON_TIME.value),
-                _count_if(judged == Timeliness.LATE.value),
-            )
-            .where(_within(col(Dossier.result_ready_at), ranges), *scope)
-            .group_by(bucket, agency, procedure)
-        ),
-        ("resolved", "early", "on_time", "late"),
+    count(
+        col(Dossier.result_ready_at),
+        {
+            "resolved": func.count(),
+            "early": _count_if(judged == Timeliness.EARLY.value),
+            "on_time": _count_if(judged == Timeliness.ON_TIME.value),
+            "late": _count_if(judged == Timeliness.LATE.value),
+        },
     )
-
-    bucket = bucket_of(col(DossierEvent.at))
-    add(
-        session.execute(
-            sa_select(
-                bucket,
-                agency,
-                procedure,
-                func.count(distinct(case((col(DossierEvent.kind) == REJECTED, col(DossierEvent.dossier_id))))),
-                func.count(distinct(case((col(DossierEvent.kind) == WITHDRAWN, col(DossierEvent.dossier_id))))),
-            )
-            .join(Dossier, col(Dossier.id) == DossierEvent.dossier_id)
-            .where(col(DossierEvent.kind).in_(CLOSING_KINDS), _within(col(DossierEvent.at), ranges), *scope)
-            .group_by(bucket, agency, procedure)
-        ),
-        ("rejected", "withdrawn"),
+    events = DossierEvent.__table__.join(dossiers, dossiers.c.id == DossierEvent.__table__.c.dossier_id)  # type: ignore[attr-defined]
+    count(
+        col(DossierEvent.at),
+        {
+            "rejected": func.count(distinct(case((col(DossierEvent.kind) == REJECTED, col(DossierEvent.dossier_id))))),
+            "withdrawn": func.count(
+                distinct(case((col(DossierEvent.kind) == WITHDRAWN, col(DossierEvent.dossier_id))))
+            ),
+        },
+        col(DossierEvent.kind).in_(CLOSING_KINDS),
+        source=events,
     )
-
-    bucket = bucket_of(col(Dossier.completed_at))
-    add(
-        session.execute(
-            sa_select(bucket, agency, procedure, func.count())
-            .where(
-                _within(col(Dossier.completed_at), ranges),
-                col(Dossier.status) == DossierStatus.COMPLETED.value,
-                col(Dossier.handover) == "post",
-                *scope,
-            )
-            .group_by(bucket, agency, procedure)
-        ),
-        ("by_post",),
+    count(
+        col(Dossier.completed_at),
+        {"by_post": func.count()},
+        col(Dossier.status) == DossierStatus.COMPLETED.value,
+        col(Dossier.handover) == "post",
     )
-
-    bucket = bucket_of(col(Payment.settled_at))
-    add(
-        session.execute(
-            sa_select(bucket, agency, procedure, func.coalesce(func.sum(Payment.amount), 0))
-            .join(Dossier, col(Dossier.id) == Payment.order_id)
-            .where(
-                col(Payment.order_kind) == "dossier",
-                col(Payment.status) == PaymentStatus.SUCCEEDED.value,
-                _within(col(Payment.settled_at), ranges),
-                *scope,
-            )
-            .group_by(bucket, agency, procedure)
-        ),
-        ("fees_paid",),
+    payments = Payment.__table__.join(dossiers, dossiers.c.id == Payment.__table__.c.order_id)  # type: ignore[attr-defined]
+    count(
+        col(Payment.settled_at),
+        {"fees_paid": func.coalesce(func.sum(Payment.amount), 0)},
+        col(Payment.order_kind) == "dossier",
+        col(Payment.status) == PaymentStatus.SUCCEEDED.value,
+        source=payments,
     )
-    bucket = bucket_of(col(Refund.settled_at))
-    add(
-        session.execute(
-            sa_select(bucket, agency, procedure, func.coalesce(func.sum(Refund.amount), 0))
-            .join(Payment, col(Payment.id) == Refund.payment_id)
-            .join(Dossier, col(Dossier.id) == Payment.order_id)
-            .where(
-                col(Payment.order_kind) == "dossier",
-                col(Refund.status) == RefundStatus.SUCCEEDED.value,
-                _within(col(Refund.settled_at), ranges),
-                *scope,
-            )
-            .group_by(bucket, agency, procedure)
-        ),
-        ("fees_refunded",),
+    count(
+        col(Refund.settled_at),
+        {"fees_refunded": func.coalesce(func.sum(Refund.amount), 0)},
+        col(Payment.order_kind) == "dossier",
+        col(Refund.status) == RefundStatus.SUCCEEDED.value,
+        source=Refund.__table__.join(payments, Payment.__table__.c.id == Refund.__table__.c.payment_id),  # type: ignore[attr-defined]
     )
-
-    bucket = bucket_of(col(DossierRating.at))
-    columns: list[Any] = [func.count()]
-    names = ["ratings"]
+    ratings: dict[str, Any] = {"ratings": func.count()}
     for criterion in RatingCriterion:
         score = col(DossierRating.scores)[criterion.value].as_integer()
-        columns += [func.coalesce(func.sum(score), 0), func.count(score)]
-        names += [f"{criterion.value}_sum", f"{criterion.value}_n"]
-    add(
-        session.execute(
-            sa_select(bucket, agency, procedure, *columns)
-            .join(Dossier, col(Dossier.id) == DossierRating.dossier_id)
-            .where(_within(col(DossierRating.at), ranges), *scope)
-            .group_by(bucket, agency, procedure)
-        ),
-        names,
+        ratings[f"{criterion.value}_sum"] = func.coalesce(func.sum(score), 0)
+        ratings[f"{criterion.value}_n"] = func.count(score)
+    count(
+        col(DossierRating.at),
+        ratings,
+        source=DossierRating.__table__.join(dossiers, dossiers.c.id == DossierRating.__table__.c.dossier_id),  # type: ignore[attr-defined]
     )
     return found
 
