@@ -4,6 +4,7 @@ first step, and the back-office simulator run off the main thread."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -54,6 +55,19 @@ def sign_in(page: Page, shot: Callable[[Page, str], Path]) -> None:
     page.get_by_role("button", name="Đăng nhập bằng VNeID").click()
     _sso_login(page, shot, account="citizen-an", acr="urn:dvc:loa:2")
     page.wait_for_url("**/dossiers")
+
+
+def sign_up(page: Page, prefix: str) -> str:
+    """A new portal account made through /signup (signed in afterwards, on /dossiers); its email address."""
+    email = f"{prefix}-{secrets.token_hex(4)}@example.vn"
+    page.goto("/signup")
+    page.locator("input[name=full_name]").fill("Phạm Thị Kiểm")
+    page.locator("input[name=login]").fill(email)
+    page.locator("input[name=password]").fill("mat-khau-rat-dai-2026")
+    page.locator("input[name=password2]").fill("mat-khau-rat-dai-2026")
+    page.locator("main form button[type=submit]").last.click()
+    page.wait_for_url("**/dossiers")
+    return email
 
 
 def new_dossier(page: Page, procedure_path: str) -> str:

@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from auth.models import Account
 from e2e.conftest import check_axe
+from e2e.journey_helpers import sign_up
 from portal.dossiers import lifecycle
 from portal.kernel.clock import utcnow
 from portal.kernel.db import make_engine, writer
@@ -67,18 +68,6 @@ def read(engine: Engine, query: Callable[[Session], T]) -> T:
     """What `query` finds now, in a short read-only session (nothing held beside the server's writes)."""
     with Session(engine) as session:
         return query(session)
-
-
-def sign_up(page: Page) -> str:
-    email = f"qa-preferences-{secrets.token_hex(4)}@example.vn"
-    page.goto("/signup")
-    page.locator("input[name=full_name]").fill("Phạm Thị Kiểm")
-    page.locator("input[name=login]").fill(email)
-    page.locator("input[name=password]").fill("mat-khau-rat-dai-2026")
-    page.locator("input[name=password2]").fill("mat-khau-rat-dai-2026")
-    page.locator("main form button[type=submit]").last.click()
-    page.wait_for_url("**/dossiers")
-    return email
 
 
 def checked(page: Page, name: str, shot: Callable[[Page, str], Path]) -> None:
@@ -151,7 +140,7 @@ def test_choosing_how_to_be_reached_and_being_reached(
     phone_context.add_cookies([{"name": "lang", "value": "vi", "url": server_url}])
     page = phone_context.new_page()
     page.set_default_timeout(15_000)
-    email = sign_up(page)
+    email = sign_up(page, "qa-preferences")
     account_id = read(engine, lambda session: session.exec(select(Account.id).where(Account.email == email)).one())
     header = page.get_by_role("banner")
     expect(header.get_by_role("link", name=VI("Statistics"), exact=True)).to_have_attribute("href", "/stats")

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from auth.models import Account
 from e2e.conftest import check_axe
+from e2e.journey_helpers import sign_up
 from forms.address import wards
 from portal.dossiers.models import Dossier
 from portal.kernel.calendar import local_date
@@ -48,18 +49,6 @@ def phone_page(new_context: Callable[..., BrowserContext], server_url: str, lang
     return context.new_page()
 
 
-def sign_up(page: Page) -> str:
-    email = f"qa-pages-{secrets.token_hex(4)}@example.vn"
-    page.goto("/signup")
-    page.locator("input[name=full_name]").fill("Phạm Thị Kiểm")
-    page.locator("input[name=login]").fill(email)
-    page.locator("input[name=password]").fill("mat-khau-rat-dai-2026")
-    page.locator("input[name=password2]").fill("mat-khau-rat-dai-2026")
-    page.locator("main form button[type=submit]").last.click()
-    page.wait_for_url("**/dossiers")
-    return email
-
-
 @pytest.fixture()
 def db(server_settings: Settings) -> Iterator[Session]:
     engine = make_engine(server_settings)
@@ -85,7 +74,7 @@ def test_delivery_choice_without_javascript(
     lang: str, new_context: Callable[..., BrowserContext], server_url: str, db: Session
 ) -> None:
     page = phone_page(new_context, server_url, lang)
-    email = sign_up(page)
+    email = sign_up(page, "qa-pages")
     draft = dossier_for(db, email, procedure_code=LICENCE)
     page.goto(f"/dossiers/{draft}/delivery")
     fits(page, f"{lang}/delivery")
@@ -131,7 +120,7 @@ def test_change_after_submission_and_a_visit_without_javascript(
     lang: str, new_context: Callable[..., BrowserContext], server_url: str, db: Session
 ) -> None:
     page = phone_page(new_context, server_url, lang)
-    email = sign_up(page)
+    email = sign_up(page, "qa-pages")
     submitted = dossier_for(db, email, submitted=True, delivery_method="post", delivery_address=dict(HOME))
     page.goto(f"/dossiers/{submitted}/delivery")
     fits(page, f"{lang}/delivery-change")
@@ -181,7 +170,7 @@ def test_delivery_choice_with_javascript(
 ) -> None:
     context = new_context(java_script_enabled=True, viewport=PHONE)
     page = context.new_page()
-    email = sign_up(page)
+    email = sign_up(page, "qa-pages")
     draft = dossier_for(db, email, procedure_code=LICENCE)
     page.goto(f"/dossiers/{draft}/delivery")
     expect(page.locator("#pa-delivery-ward + button")).to_be_hidden()  # the wards come by themselves
@@ -225,7 +214,7 @@ def test_the_kiosk_fits_a_phone(
     lang: str, new_context: Callable[..., BrowserContext], server_url: str, server_settings: Settings, db: Session
 ) -> None:
     page = phone_page(new_context, server_url, lang)
-    email = sign_up(page)
+    email = sign_up(page, "qa-pages")
     code = f"UBXA-261207-{secrets.randbelow(10**6):06d}"  # the public lookup takes codes as the portal issues them
     marriage = dossier_for(db, email, procedure_code=MARRIAGE, submitted=True, code=code)
     found = db.get(Dossier, marriage)

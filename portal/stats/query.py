@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Index, and_, case, distinct, func, text
+from sqlalchemy import Index, and_, distinct, func, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.elements import ColumnElement
@@ -244,14 +244,6 @@ def _scope(query: StatsQuery) -> list[ColumnElement[bool]]:
         in_field = select(Procedure.code).where(Procedure.field_vi == query.field)
         conditions.append(col(Dossier.procedure_code).in_(in_field))
     return conditions
-
-
-def _within(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
-    return and_(column >= start, column < end)
-
-
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
 def _percent(part: int, whole: int) -> float | None:
