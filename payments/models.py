@@ -99,6 +99,9 @@ class Refund(SQLModel, table=True):
     payment_id: str = Field(foreign_key="payment.id", index=True, max_length=32)
     amount: int
     reason: str = Field(max_length=40)  # rejected | withdrawn | duplicate | agency | delivery_changed
+    # The agency whose fees are given back (a payment of a linked application collects for several
+    # agencies: its lines carry each one's code); None: the payment's agency.
+    agency_code: str | None = Field(default=None, max_length=10, index=True)
     status: str = Field(default=RefundStatus.PENDING, index=True, max_length=12)
     gateway_ref: str | None = Field(default=None, max_length=100)
     message: str = Field(default="", max_length=300)

@@ -32,7 +32,16 @@ from portal.businesses import views as businesses_views
 from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.catalog.snapshot import CatalogCache
-from portal.dossiers import delivery_views, kiosk_views, parcel_views, sign_views, visit_views
+from portal.documents import views as documents_views
+from portal.dossiers import (
+    delivery_views,
+    kiosk_views,
+    linked_views,
+    parcel_views,
+    sign_views,
+    store_views,
+    visit_views,
+)
 from portal.dossiers import payment_views as dossier_payment_views
 from portal.dossiers import views as dossier_views
 from portal.kernel.db import make_engine
@@ -73,6 +82,8 @@ def check_outbound(settings: Settings) -> None:
             check(settings)
         except ValidationError as exc:
             raise channels.NotifierConfigError(f"{check.__module__}: {exc}") from None
+
+
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -253,6 +264,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notification_callbacks,
         stats_views,
         api_stats,
+        linked_views,
+        store_views,
+        documents_views,
     ):
         app.include_router(module.router)
     app.include_router(oidc_views.router)

@@ -7,6 +7,7 @@ from forms.models import FormVersion
 from payments.models import Payment, PaymentEvent, ReceiptSequence, Refund
 from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
+from portal.documents.models import StoredDocument
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -65,6 +66,7 @@ __all__ = [
     "SigningCredential",
     "StatsDay",
     "StatsDayState",
+    "StoredDocument",
     "SupplementRequest",
     "UserSession",
     "Visit",

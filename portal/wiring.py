@@ -28,6 +28,9 @@ import portal.dossiers.deadline
 # Lookups of issued documents for /verify.
 import portal.dossiers.issued
 
+# Linked applications: children created at submission, dependents released by results, the parent following.
+import portal.dossiers.linked
+
 # Subscribers of the postal events; postal orders made at submission and when the result is ready.
 import portal.dossiers.parcels
 
@@ -36,6 +39,9 @@ import portal.dossiers.payment_events
 
 # The event types pushed to back-offices (their payload models, for the OpenAPI `webhooks` section).
 import portal.dossiers.pushes
+
+# Results and kept uploads go into the personal document store.
+import portal.dossiers.store_links
 
 # Outbox handlers.
 import portal.dossiers.tasks

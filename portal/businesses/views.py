@@ -22,7 +22,6 @@ from portal.kernel.web import is_htmx, redirect, render
 router = APIRouter()
 
 
-
 @router.get("/businesses", name="my_businesses")
 def my_businesses(request: Request, session: SessionDep, viewer: CurrentViewer) -> Response:
     return render(request, "businesses/list.html", {"rows": service.businesses_of(session, viewer.id)})

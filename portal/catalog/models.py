@@ -45,6 +45,9 @@ class Component(BaseModel):
     application: bool = False
     # The proof of a declared fee reduction, added by the loader: needed only while a reduction is declared.
     reduction_proof: bool = False
+    # The kind of document (a key shared across procedures, e.g. "giay_khai_sinh"): a document of this type
+    # kept in the citizen's personal store (/documents) can be picked instead of a new upload.
+    doc_type: str | None = None
 
 
 @lru_cache(maxsize=512)
@@ -109,6 +112,21 @@ class Procedure(SQLModel, table=True):
     result_weight_class: str = Field(default="document", max_length=20)
     cod_allowed: bool = False
     in_person: bool = False
+    # "single", or "linked" (thủ tục liên thông, docs/LINKED.md): one application for several member
+    # procedures, each handled by its own agency. `members` (linked only), in the catalogue's order:
+    # [{"procedure": code, "depends_on": [codes], "from_result": {member component: code of the member whose
+    #   result fills it}, "optional": {vi, en} | None, "fields": {member field: shared field},
+    #   "components": {member component: shared component}}].
+    kind: str = Field(default="single", max_length=10)
+    members: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # The document type of the result (kept in the citizen's store under it) and how long it stays valid
+    # (days; None: no expiry).
+    result_doc_type: str | None = Field(default=None, max_length=40)
+    result_valid_days: int | None = None
+
+    @property
+    def is_linked(self) -> bool:
+        return self.kind == "linked"
 
     @property
     def fee_total(self) -> int:

@@ -37,3 +37,12 @@ class Closed:
     dossier: Dossier
     status: str  # a DossierStatus: WITHDRAWN, REJECTED or COMPLETED
     handover: str | None = None
+
+
+@dataclass(frozen=True)
+class Moved:
+    """The dossier's status changed (`service.move_status`, once per change): a linked application's parent
+    follows its children (`linked.py`)."""
+
+    dossier: Dossier
+    previous: str  # the DossierStatus it left

@@ -22,6 +22,8 @@ def new_id() -> str:
 class DossierStatus(LabelledEnum):
     DRAFT = "draft", N_("Draft")
     SUBMITTED = "submitted", N_("Submitted")
+    # A member of a linked application waiting for another member's result (chờ liên thông).
+    WAITING = "waiting", N_("Waiting for a linked procedure")
     RECEIVED = "received", N_("Received")
     IN_PROCESS = "in_process", N_("Being processed")
     SUPPLEMENT_REQUESTED = "supplement_requested", N_("Supplement requested")
@@ -75,6 +77,14 @@ class DossierEventKind(LabelledEnum):
     ORIGINALS_ARRIVED = "originals_arrived", N_("Paper originals arrived at the agency")
     VISIT_BOOKED = "visit_booked", N_("Visit to the centre booked")
     VISIT_CANCELLED = "visit_cancelled", N_("Visit to the centre cancelled")
+    # Linked procedures (issue 15): on the parent, the children's creation and failures; on a child, its
+    # wait for another member's result, the result attached and its release to the agency.
+    LINKED_CREATED = "linked_created", N_("Linked dossiers created, one per agency")
+    LINKED_WAITING = "linked_waiting", N_("Waiting for the result of a linked procedure")
+    LINKED_RESULT_ATTACHED = "linked_result_attached", N_("Result of a linked procedure attached")
+    LINKED_RELEASED = "linked_released", N_("Sent to the agency after the linked result")
+    LINKED_MEMBER_FAILED = "linked_member_failed", N_("One part of the linked application failed")
+    DOCUMENT_REUSED = "document_reused", N_("Document taken from the personal document store")
 
 
 class Channel(LabelledEnum):
@@ -147,6 +157,12 @@ class Dossier(SQLModel, table=True):
     overdue_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The change feed of partner APIs: the value of the dossier change counter at its latest change.
     change_seq: int = Field(default=0, index=True)
+    # Linked procedures (docs/LINKED.md): "parent" (the citizen's one application: no agency handles it, the
+    # statistics never count it) or "child" (one member, handled by its own agency), None otherwise. A child
+    # names its parent; `waiting_on` lists the member procedure codes whose results it still waits for.
+    linked_role: str | None = Field(default=None, max_length=10)
+    parent_id: str | None = Field(default=None, foreign_key="dossier.id", index=True, max_length=32)
+    waiting_on: list[str] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DossierFile(SQLModel, table=True):
@@ -167,6 +183,11 @@ class DossierFile(SQLModel, table=True):
     # "uploaded" (signed elsewhere, validated at upload); the validation report as shown to the citizen.
     signature: str | None = Field(default=None, max_length=10)
     signature_report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Where the file came from when the applicant did not upload it here: a document of their personal store
+    # (`StoredDocument.id`), or the result of another member of a linked application (`DossierResult.id`).
+    # Files that share a storage key are never deleted from storage while another row names the key.
+    reused_from: str | None = Field(default=None, max_length=32, index=True)
+    from_result: str | None = Field(default=None, max_length=32)
 
 
 class DossierEvent(SQLModel, table=True):

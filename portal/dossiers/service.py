@@ -31,7 +31,7 @@ from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
 from portal.catalog.models import Component, Procedure
 from portal.dossiers import billing
-from portal.dossiers.events import Closed, Submitted
+from portal.dossiers.events import Closed, Moved, Submitted
 from portal.dossiers.models import (
     Dossier,
     DossierChangeCounter,
@@ -648,6 +648,7 @@ def move_status(
     """
     if dossier.status == to:
         return False
+    previous = dossier.status
     won = session.execute(
         update(Dossier)
         .where(col(Dossier.id) == dossier.id, col(Dossier.status).in_(allowed))
@@ -656,6 +657,7 @@ def move_status(
     )
     session.refresh(dossier)
     if won.rowcount == 1:  # type: ignore[attr-defined]
+        publish(session, Moved(dossier=dossier, previous=previous))  # a linked parent follows (linked.py)
         return True
     if dossier.status == to:
         return False
