@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic import Field as PField
 
 NAME_RE = r"^[a-z][a-z0-9_]*$"
@@ -72,16 +81,27 @@ class Option(BaseModel):
 
 
 class Condition(BaseModel):
-    """A ``show_if`` condition: ``{field, equals}`` or ``{field, in}``."""
+    """A ``show_if`` condition: ``{field, equals}`` or ``{field, in}``, and optionally ``also``: a second
+    condition that must hold too (an AND; a linked procedure's composed form gates a member's own
+    conditions on that member being chosen)."""
 
     model_config = _MODEL
     field: Name
     equals: str | None = None
     in_: list[str] | None = PField(default=None, alias="in")
+    also: Condition | None = None
 
     _coerce = field_validator("equals", "in_", mode="before")(
         lambda value: [_as_text(v) for v in value] if isinstance(value, list) else _as_text(value)
     )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_also(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``also`` out when there is none, so stored bodies of forms without it stay unchanged."""
+        data: dict[str, Any] = handler(self)
+        if self.also is None:
+            data.pop("also", None)
+        return data
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Condition:
@@ -96,9 +116,26 @@ class Condition(BaseModel):
         return [self.equals] if self.equals is not None else list(self.in_ or [])
 
     def holds(self, values: Mapping[str, Any]) -> bool:
-        """Whether the condition holds for the given canonical values."""
+        """Whether the condition (and its ``also``) holds for the given canonical values."""
         value = values.get(self.field)
-        return any(_as_text(v) in self.accepted for v in (value if isinstance(value, list) else [value]))
+        if not any(_as_text(v) in self.accepted for v in (value if isinstance(value, list) else [value])):
+            return False
+        return self.also is None or self.also.holds(values)
+
+    @property
+    def chain(self) -> list[Condition]:
+        """This condition and every ``also`` after it, in order."""
+        out: list[Condition] = []
+        current: Condition | None = self
+        while current is not None:
+            out.append(current)
+            current = current.also
+        return out
+
+    @property
+    def fields(self) -> list[str]:
+        """The names of the fields the condition reads (this one's first)."""
+        return [c.field for c in self.chain]
 
 
 class Field(BaseModel):
@@ -333,35 +370,43 @@ def _check_field(f: Field, p: Path_, in_group: bool) -> None:
 
 
 def _check_condition(f: Field, p: Path_, scope: Mapping[str, Field], top: Mapping[str, Field]) -> None:
-    """Check that a ``show_if`` refers to a usable field with plausible values."""
-    cond = f.show_if
-    if cond is None:
+    """Check that a ``show_if`` (and each ``also``) refers to a usable field with plausible values."""
+    if f.show_if is None:
         return
-    target = scope.get(cond.field) or top.get(cond.field)
-    if target is None:
-        raise _Problem((*p, "show_if", "field"), f"show_if refers to unknown field '{cond.field}'")
-    if target is f:
-        raise _Problem((*p, "show_if", "field"), "show_if cannot refer to the field itself")
-    if target.type in (FieldType.GROUP, FieldType.ADDRESS):
-        raise _Problem((*p, "show_if", "field"), f"show_if cannot refer to a {target.type} field")
-    allowed: list[str] | None = None
-    if target.options:
-        allowed = target.option_values()
-    elif target.type is FieldType.CHECKBOX:
-        allowed = ["true", "false"]
-    key = "equals" if cond.equals is not None else "in"
-    for value in cond.accepted:
-        if allowed is not None and value not in allowed:
-            raise _Problem((*p, "show_if", key), f"'{value}' is not a value of field '{target.name}'")
-    # Cycle detection: follow the chain of conditions.
-    current, hops = target, 0
-    while current.show_if is not None and hops <= len(scope) + len(top):
-        nxt = scope.get(current.show_if.field) or top.get(current.show_if.field)
+    where: Path_ = (*p, "show_if")
+    for cond in f.show_if.chain:
+        target = scope.get(cond.field) or top.get(cond.field)
+        if target is None:
+            raise _Problem((*where, "field"), f"show_if refers to unknown field '{cond.field}'")
+        if target is f:
+            raise _Problem((*where, "field"), "show_if cannot refer to the field itself")
+        if target.type in (FieldType.GROUP, FieldType.ADDRESS):
+            raise _Problem((*where, "field"), f"show_if cannot refer to a {target.type} field")
+        allowed: list[str] | None = None
+        if target.options:
+            allowed = target.option_values()
+        elif target.type is FieldType.CHECKBOX:
+            allowed = ["true", "false"]
+        key = "equals" if cond.equals is not None else "in"
+        for value in cond.accepted:
+            if allowed is not None and value not in allowed:
+                raise _Problem((*where, key), f"'{value}' is not a value of field '{target.name}'")
+        where = (*where, "also")
+    # Cycle detection: follow every field the conditions read, and the fields their conditions read.
+    seen: set[str] = set()
+    todo = list(f.show_if.fields)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        nxt = scope.get(name) or top.get(name)
         if nxt is None:
-            break
+            continue
         if nxt is f:
             raise _Problem((*p, "show_if", "field"), "show_if conditions form a cycle")
-        current, hops = nxt, hops + 1
+        if nxt.show_if is not None:
+            todo.extend(nxt.show_if.fields)
 
 
 def _check_definition(defn: FormDefinition) -> None:
@@ -393,6 +438,14 @@ def _check_definition(defn: FormDefinition) -> None:
             siblings = {s.name: s for s in f.fields}
             for gi, sub in enumerate(f.fields):
                 _check_condition(sub, (*p, "fields", gi), siblings, top)
+
+
+def check_definition(defn: FormDefinition, source: str) -> None:
+    """The cross-field checks of a definition built in code (e.g. a linked procedure's composed form)."""
+    try:
+        _check_definition(defn)
+    except _Problem as problem:
+        raise FormDefinitionError(source, None, f"{_fmt_path(problem.path)}: {problem.message}") from None
 
 
 def parse_definition(text: str, source: str, *, expect: tuple[str, int] | None = None) -> FormDefinition:

@@ -97,9 +97,11 @@ def _walk(
         pending.add(f.name)
         visible = True
         if f.show_if is not None:
-            target = local.get(f.show_if.field)
-            if target is not None:
-                visit(target)
+            # Every field the condition reads (its `also` targets too) is decided first.
+            for name in f.show_if.fields:
+                target = local.get(name)
+                if target is not None:
+                    visit(target)
             visible = f.show_if.holds(env)
         effective[f.name] = on_visible(f, env) if visible else None
         if visible:

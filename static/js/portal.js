@@ -16,6 +16,14 @@
       var wanted = wrap.getAttribute("data-show-values").split("|");
       var values = currentValues(form, wrap.getAttribute("data-show-if"));
       var show = values.some(function (v) { return wanted.indexOf(v) !== -1; });
+      // `also` conditions (data-show-also: [[name, [values]], ...]) must hold too.
+      var also = wrap.getAttribute("data-show-also");
+      if (show && also) {
+        JSON.parse(also).forEach(function (pair) {
+          var got = currentValues(form, pair[0]);
+          if (!got.some(function (v) { return pair[1].indexOf(v) !== -1; })) show = false;
+        });
+      }
       wrap.hidden = !show;
       wrap.querySelectorAll(".conditional-hint").forEach(function (h) { h.hidden = true; });
     });
