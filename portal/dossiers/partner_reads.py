@@ -1,7 +1,8 @@
 """What an agency's back-office reads through the partner API: the change feed and one dossier whole.
 
-Reads only. Every function takes the client's agency and sees only that agency's submitted dossiers
-(`submitted_only()`); any other dossier is the same 404 as a missing one.
+Reads only. Every function takes the client's agency and sees only the submitted dossiers filed with that agency
+(`queries.filed_with_agency()`: never a linked application's parent, nor a member still waiting for another
+member's result); any other dossier is the same 404 as a missing one.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from portal.dossiers.models import (
     DossierRating,
     DossierResult,
     SupplementRequest,
-    submitted_only,
 )
 from portal.dossiers.parcel_reads import Parcel
 from portal.kernel.errors import Invalid, NotFound
@@ -65,7 +65,11 @@ def changes(
     horizon = last_change(session)  # read first: see the docstring
     if after > horizon:
         raise Invalid(N_("This cursor was not given out by this API; start again without one."))
-    conditions = [col(Dossier.agency_code) == agency_code, *submitted_only(), col(Dossier.change_seq) > after]
+    conditions = [
+        col(Dossier.agency_code) == agency_code,
+        *queries.filed_with_agency(),
+        col(Dossier.change_seq) > after,
+    ]
     if changed_since is not None:
         since = changed_since if changed_since.tzinfo else changed_since.replace(tzinfo=UTC)
         conditions.append(

@@ -239,6 +239,7 @@ def national_facts(dossier: Dossier) -> reporting.DossierFacts:
         completed_at=dossier.completed_at,
         handover=dossier.handover,
         timeliness=dossier.timeliness,
+        linked_role=dossier.linked_role,
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, func
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -25,7 +25,14 @@ from payments.queries import refunds_of
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import billing, parcel_reads, service
-from portal.dossiers.models import Dossier, DossierEvent, DossierFile, DossierStatus, submitted_only
+from portal.dossiers.models import (
+    Dossier,
+    DossierEvent,
+    DossierEventKind,
+    DossierFile,
+    DossierStatus,
+    submitted_only,
+)
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
@@ -236,6 +243,43 @@ def public_status(session: Session, code: str) -> PublicStatus | None:
 
 # -- what partner machines read (agency back-offices, postal operators)
 
+PARENT = "parent"
+CHILD = "child"
+
+
+def not_parent() -> ColumnElement[bool]:
+    """Not the parent of a linked application (the citizen's one application: no agency handles it, no partner
+    reads it, the statistics never count it; docs/LINKED.md)."""
+    return or_(col(Dossier.linked_role).is_(None), col(Dossier.linked_role) != PARENT)
+
+
+def never_filed() -> ColumnElement[bool]:
+    """A member of a linked application not yet filed with its agency: still waiting for another member's
+    result, or closed while it waited (rejected with the member it depended on, withdrawn with the application)
+    and so never released (`LINKED_WAITING` without `LINKED_RELEASED`)."""
+
+    def has(kind: DossierEventKind) -> ColumnElement[bool]:
+        return exists().where(col(DossierEvent.dossier_id) == col(Dossier.id), col(DossierEvent.kind) == kind.value)
+
+    return and_(
+        col(Dossier.linked_role) == CHILD,
+        or_(
+            col(Dossier.status) == DossierStatus.WAITING,
+            and_(has(DossierEventKind.LINKED_WAITING), not_(has(DossierEventKind.LINKED_RELEASED))),
+        ),
+    )
+
+
+def filed_with_agency() -> tuple[ColumnElement[bool], ...]:
+    """Conditions for the dossiers an agency handles and its back-office may read: submitted (`submitted_only`),
+    not a linked application's parent, not a member waiting for another member's result (it appears in the
+    change feed, as a new change, when it is released to its agency)."""
+    return (
+        *submitted_only(),
+        not_parent(),
+        or_(col(Dossier.linked_role).is_(None), not_(never_filed())),
+    )
+
 
 def _since(since: datetime | None) -> list[ColumnElement[bool]]:
     if since is None:
@@ -265,7 +309,7 @@ def agency_dossiers(
     page_size: int,
 ) -> Paged[tuple[Dossier, str]]:
     """An agency's submitted dossiers with the applicant's name, newest first."""
-    conditions = [col(Dossier.agency_code) == agency_code, *submitted_only(), *_since(since)]
+    conditions = [col(Dossier.agency_code) == agency_code, *filed_with_agency(), *_since(since)]
     if status is not None:
         conditions.append(col(Dossier.status) == status)
     rows = session.exec(
@@ -282,7 +326,7 @@ def agency_dossiers(
 def agency_dossier(session: Session, code: str, agency_code: str | None, *, lock: bool = False) -> Dossier:
     """A submitted dossier of the agency by code; any other code (another agency's too) is a 404."""
     stmt = select(Dossier).where(
-        col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *submitted_only()
+        col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *filed_with_agency()
     )
     if lock and session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -305,7 +349,7 @@ def agency_dossier_and_applicant(session: Session, code: str, agency_code: str |
     row = session.exec(
         select(Dossier, Account.full_name)
         .join(Account, col(Account.id) == col(Dossier.applicant_id))
-        .where(col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *submitted_only())
+        .where(col(Dossier.code) == code[:40], col(Dossier.agency_code) == agency_code, *filed_with_agency())
     ).first()
     if row is None:
         raise NotFound(N_("There is no dossier with this code."))

@@ -35,6 +35,9 @@ RETURNED = NationalStatus("10", "Đã trả kết quả", "Result handed over")
 
 REJECTED_STATUS = "rejected"
 DRAFT_STATUS = "draft"
+# A member of a linked application waiting for another member's result is not yet filed with its agency: it
+# has no national code and is not reported until it is released (then as a submission).
+WAITING_STATUS = "waiting"
 
 _BY_STATUS: dict[str, NationalStatus] = {
     "submitted": SUBMITTED,
@@ -57,7 +60,7 @@ def national_status(status: str, *, received: bool) -> NationalStatus:
         return STOPPED if received else NOT_RECEIVED
     found = _BY_STATUS.get(str(status))
     if found is None:
-        raise ValueError(f"no national status for {status!r}")  # a draft: never shown to partners
+        raise ValueError(f"no national status for {status!r}")  # a draft or a waiting member: never reported
     return found
 
 

@@ -5,6 +5,10 @@ facts; a status change (submission, reception, processing, supplement, rejection
 hand-over, withdrawal) becomes a "TrangThai" report and a rating a "DanhGia" report. Other pushes (payments,
 parcels, the agency's own steps) are not reported. The document is built now, as the dossier is after the
 change: a report retried hours later still says what happened then.
+
+A linked application (docs/LINKED.md) is reported member by member: each child is a dossier of its own procedure
+and agency. The parent (the citizen's one application) is never reported, and a member waiting for another
+member's result is reported only once released to its agency (`reportable`).
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class DossierFacts:
     completed_at: datetime | None = None
     handover: str | None = None
     timeliness: str | None = None
+    linked_role: str | None = None  # "parent" or "child" of a linked application, None otherwise
 
 
 def instant(value: datetime | None) -> str | None:
@@ -127,6 +132,12 @@ def new_report_id() -> str:
     return f"bc_{uuid.uuid4().hex}"
 
 
+def reportable(facts: DossierFacts) -> bool:
+    """Whether the national portal is told of the dossier: not a linked application's parent (its children are
+    reported, each for its own agency), not a member still waiting for another member's result."""
+    return facts.linked_role != "parent" and facts.status != codes.WAITING_STATUS
+
+
 def report(
     session: Session,
     facts: DossierFacts,
@@ -138,7 +149,9 @@ def report(
     at: datetime | None = None,
 ) -> str | None:
     """Queue the report of `event` in the caller's transaction; the report id, or None when the event is
-    not one the national portal is told of."""
+    not one the national portal is told of (or the dossier is not reported: `reportable`)."""
+    if not reportable(facts):
+        return None
     if event == RATING_EVENT:
         if not scores:
             return None
