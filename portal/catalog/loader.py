@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from sqlmodel import Session, select
 from forms.address import normalize_province_code
 from forms.definition import FormDefinition, FormDefinitionError, LocalText, load_all_definitions
 from forms.models import FormVersion
+from portal.catalog.errors import CatalogError
+from portal.catalog.linked import compose
 from portal.catalog.models import Agency, Component, Procedure
 from portal.kernel.text import fold
 from postal.models import WeightClass
@@ -32,12 +35,21 @@ REDUCTION_PROOF_NAME = {
     "vi": "Giấy tờ chứng minh thuộc đối tượng được miễn, giảm phí, lệ phí",
     "en": "Proof of eligibility for the fee exemption or reduction",
 }
-# What a component of a data file may say; reduction_proof is the loader's own.
-COMPONENT_KEYS = frozenset(Component.model_fields) - {"reduction_proof"}
+# What a component of a data file may say; reduction_proof and members are the loader's own.
+COMPONENT_KEYS = frozenset(Component.model_fields) - {"reduction_proof", "members"}
+KINDS = {"single", "linked"}
+DOC_TYPE_RE = re.compile(r"^[a-z0-9_]+$")
+# A linked entry (docs/LINKED.md): what its file may say, and what it must not (derived from the members).
+LINKED_KEYS = frozenset(
+    {"code", "kind", "slug", "agency", "name", "field", "level", "description", "result", "delivery", "form", "members"}
+    | {"min_assurance"}
+)
+LINKED_DERIVED = frozenset(
+    {"fees", "components", "reductions", "originals", "cod", "in_person", "payment", "deadline_days"}
+    | {"refundable", "result_doc_type", "result_valid_days", "result_weight_class"}
+)
 
-
-class CatalogError(Exception):
-    """A data file is wrong; the message names the file."""
+__all__ = ["CatalogError", "LoadReport", "load_catalog"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,62 @@ def _check_procedure(
     form = doc["form"]
     if (form.get("id"), form.get("version")) not in forms:
         raise CatalogError(f"{source}: form {form} has no definition in forms/definitions")
+    _check_result_keys(doc, source)
+
+
+def _check_result_keys(doc: dict[str, Any], source: Path) -> None:
+    """`result_doc_type` (the result's type in the citizen's store) and `result_valid_days` (its validity)."""
+    doc_type = doc.get("result_doc_type")
+    if doc_type is not None and not (isinstance(doc_type, str) and DOC_TYPE_RE.fullmatch(doc_type)):
+        raise CatalogError(f"{source}: result_doc_type uses a-z, 0-9 and _")
+    days = doc.get("result_valid_days")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        raise CatalogError(f"{source}: result_valid_days must be a positive whole number of days")
+
+
+def _check_linked(
+    doc: dict[str, Any], source: Path, agencies: set[str], forms: dict[tuple[str, int], FormDefinition]
+) -> None:
+    """The keys of a linked entry's file (the rest is checked while composing it from its members)."""
+    derived = sorted(set(doc) & LINKED_DERIVED)
+    if derived:
+        raise CatalogError(
+            f"{source}: {', '.join(derived)} not allowed on a linked entry: derived from its member procedures"
+        )
+    unknown = sorted(set(doc) - LINKED_KEYS)
+    if unknown:
+        raise CatalogError(f"{source}: unknown key(s) {', '.join(unknown)} on a linked entry")
+    for key in ("code", "slug", "agency", "level", "delivery", "form", "members"):
+        _need(doc, key, source)
+    if doc["agency"] not in agencies:
+        raise CatalogError(f"{source}: unknown agency {doc['agency']!r}")
+    if doc["level"] not in LEVELS:
+        raise CatalogError(f"{source}: level must be one of {sorted(LEVELS)}")
+    if doc.get("min_assurance") not in (None, 1, 2):
+        raise CatalogError(f"{source}: min_assurance is the sign-in assurance level needed, 1 or 2")
+    if not isinstance(doc["delivery"], list) or not set(doc["delivery"]) <= DELIVERY or not doc["delivery"]:
+        raise CatalogError(f"{source}: delivery must be a non-empty subset of {sorted(DELIVERY)}")
+    form = doc["form"]
+    if not isinstance(form, dict) or not isinstance(form.get("id"), str) or not isinstance(form.get("version"), int):
+        raise CatalogError(f"{source}: form is {{id, version}} of the composed form")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", form["id"]) or form["version"] < 1:
+        raise CatalogError(f"{source}: form id uses a-z, 0-9, _ and -, and version is at least 1")
+    if any(form_id == form["id"] for form_id, _ in forms):
+        raise CatalogError(
+            f"{source}: form {form['id']} is composed from the members' forms: remove forms/definitions/{form['id']}"
+        )
+
+
+def _store_form(session: Session, defn: FormDefinition) -> None:
+    """Insert or update one form version (its body and sha256)."""
+    body = defn.model_dump(mode="json", by_alias=True)
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    row = session.get(FormVersion, (defn.id, defn.version))
+    if row is None:
+        session.add(FormVersion(form_id=defn.id, version=defn.version, body=body, sha256=digest))
+    elif row.sha256 != digest:
+        row.body, row.sha256 = body, digest
+        session.add(row)
 
 
 def _component(comp: Any, source: Path, seen: set[str]) -> Component:
@@ -127,6 +195,8 @@ def _component(comp: Any, source: Path, seen: set[str]) -> Component:
         raise CatalogError(f"{source}: component {cid} accepts must be a subset of {sorted(FILE_TYPES)}")
     if comp.get("application") and "pdf" not in comp["accepts"]:
         raise CatalogError(f"{source}: component {cid} is the application form, so it must accept pdf")
+    if comp.get("doc_type") is not None and not DOC_TYPE_RE.fullmatch(str(comp["doc_type"])):
+        raise CatalogError(f"{source}: component {cid}: doc_type uses a-z, 0-9 and _")
     try:
         return Component.model_validate(comp)
     except ValidationError as exc:
@@ -140,15 +210,8 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         definitions = load_all_definitions(forms_dir)
     except FormDefinitionError as exc:
         raise CatalogError(str(exc)) from exc
-    for (form_id, version), defn in definitions.items():
-        body = defn.model_dump(mode="json", by_alias=True)
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        row = session.get(FormVersion, (form_id, version))
-        if row is None:
-            session.add(FormVersion(form_id=form_id, version=version, body=body, sha256=digest))
-        elif row.sha256 != digest:
-            row.body, row.sha256 = body, digest
-            session.add(row)
+    for defn in definitions.values():
+        _store_form(session, defn)
 
     agency_docs = yaml.safe_load((data_dir / "agencies.yaml").read_text(encoding="utf-8")) or []
     agency_names: dict[str, tuple[str, str]] = {}
@@ -168,15 +231,29 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
 
     files = sorted((data_dir / "procedures").glob("*.yaml"))
     codes: set[str] = set()
+    slugs: set[str] = set()
+    docs: list[tuple[Path, dict[str, Any]]] = []
     for source in files:
         doc = yaml.safe_load(source.read_text(encoding="utf-8"))
         if not isinstance(doc, dict):
             raise CatalogError(f"{source}: expected a mapping")
-        _check_procedure(doc, source, set(agency_names), definitions)
-        code = str(doc["code"])
+        if doc.get("kind", "single") not in KINDS:
+            raise CatalogError(f"{source}: kind must be one of {sorted(KINDS)}")
+        code, slug = str(_need(doc, "code", source)), str(_need(doc, "slug", source))
         if code in codes:
             raise CatalogError(f"{source}: duplicate procedure code {code}")
+        if slug in slugs:
+            raise CatalogError(f"{source}: duplicate slug {slug}")
         codes.add(code)
+        slugs.add(slug)
+        docs.append((source, doc))
+    singles: dict[str, Procedure] = {}
+    # Single procedures first: a linked entry is composed from them.
+    for source, doc in docs:
+        if doc.get("kind", "single") != "single":
+            continue
+        _check_procedure(doc, source, set(agency_names), definitions)
+        code = str(doc["code"])
         name_vi, name_en = _text(doc, "name", source)
         field_vi, field_en = _text(doc, "field", source)
         desc_vi, desc_en = _text(doc, "description", source, required=False)
@@ -224,13 +301,98 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         proc.cod_allowed = bool(doc.get("cod", False))
         proc.in_person = bool(doc.get("in_person", False))
         proc.form_id, proc.form_version = doc["form"]["id"], doc["form"]["version"]
+        proc.kind, proc.members = "single", []
+        proc.result_doc_type, proc.result_valid_days = doc.get("result_doc_type"), doc.get("result_valid_days")
         proc.active = True
         agency_vi, agency_en = agency_names[doc["agency"]]
         proc.search_text = fold(" ".join([code, name_vi, name_en, field_vi, field_en, agency_vi, agency_en]))
         session.add(proc)
+        singles[code] = proc
+    linked_codes = {str(doc["code"]) for _, doc in docs if doc.get("kind") == "linked"}
+    composed_forms = 0
+    for source, doc in docs:
+        if doc.get("kind") != "linked":
+            continue
+        _check_linked(doc, source, set(agency_names), definitions)
+        _load_linked(session, doc, source, singles, linked_codes, definitions, agency_names)
+        composed_forms += 1
     for stale in session.exec(select(Procedure).where(Procedure.active == True)):
         if stale.code not in codes:
             stale.active = False
             session.add(stale)
     session.flush()
-    return LoadReport(agencies=len(agency_names), procedures=len(codes), forms=len(definitions))
+    return LoadReport(agencies=len(agency_names), procedures=len(codes), forms=len(definitions) + composed_forms)
+
+
+def _load_linked(
+    session: Session,
+    doc: dict[str, Any],
+    source: Path,
+    singles: dict[str, Procedure],
+    linked_codes: set[str],
+    definitions: dict[tuple[str, int], FormDefinition],
+    agency_names: dict[str, tuple[str, str]],
+) -> None:
+    """Compose a linked entry from its (already loaded) members and store it with its composed form."""
+    code = str(doc["code"])
+    name_vi, name_en = _text(doc, "name", source)
+    field_vi, field_en = _text(doc, "field", source)
+    desc_vi, desc_en = _text(doc, "description", source, required=False)
+    res_vi, res_en = _text(doc, "result", source, required=False)
+    done = compose(
+        code,
+        doc,
+        str(source),
+        singles,
+        linked_codes,
+        lambda member: definitions[(member.form_id, member.form_version)],
+        LocalText(vi=name_vi, en=name_en),
+    )
+    _store_form(session, done.form)
+    proc = session.get(Procedure, code) or Procedure(
+        code=code,
+        slug=doc["slug"],
+        agency_code=doc["agency"],
+        name_vi=name_vi,
+        name_en=name_en,
+        field_vi=field_vi,
+        field_en=field_en,
+        level=doc["level"],
+        deadline_days=done.deadline_days,
+        form_id=done.form.id,
+        form_version=done.form.version,
+    )
+    proc.slug, proc.agency_code = doc["slug"], doc["agency"]
+    proc.name_vi, proc.name_en, proc.field_vi, proc.field_en = name_vi, name_en, field_vi, field_en
+    proc.level, proc.deadline_days = doc["level"], done.deadline_days
+    proc.min_assurance = done.min_assurance
+    proc.description_vi, proc.description_en, proc.result_vi, proc.result_en = desc_vi, desc_en, res_vi, res_en
+    proc.kind, proc.members = "linked", done.members
+    proc.fees = done.fees
+    proc.components = [c.model_dump(mode="json") for c in done.components]
+    proc.payment_timing, proc.refundable, proc.reductions = done.payment_timing, False, []
+    proc.delivery = list(doc["delivery"])
+    proc.originals = done.originals
+    proc.result_weight_class = WeightClass.DOCUMENT.value
+    proc.cod_allowed, proc.in_person = False, done.in_person
+    proc.result_doc_type, proc.result_valid_days = None, None
+    proc.form_id, proc.form_version = done.form.id, done.form.version
+    proc.active = True
+    agency_vi, agency_en = agency_names[doc["agency"]]
+    member_names = [t for m in done.members for t in (singles[m["procedure"]].name_vi, singles[m["procedure"]].name_en)]
+    proc.search_text = fold(
+        " ".join(
+            [
+                code,
+                name_vi,
+                name_en,
+                field_vi,
+                field_en,
+                agency_vi,
+                agency_en,
+                *[m["procedure"] for m in done.members],
+                *member_names,
+            ]
+        )
+    )
+    session.add(proc)
