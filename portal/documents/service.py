@@ -212,7 +212,8 @@ def _unique(name: str, taken: set[str]) -> str:
 def archive_name(doc: StoredDocument) -> str:
     """The readable name of a document inside the ZIP: its Vietnamese name and date, e.g.
     "Giấy khai sinh - 2026-12-01.pdf"."""
-    return safe_filename(f"{doc.name_vi} - {doc.issued_on.isoformat()}.pdf")
+    name = doc.name_vi.replace("/", " ").replace("\\", " ")  # a slash in a name is not a folder
+    return safe_filename(f"{name} - {doc.issued_on.isoformat()}.pdf")
 
 
 def _manifest_entry(doc: StoredDocument, path: str | None) -> dict[str, Any]:

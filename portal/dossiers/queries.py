@@ -24,7 +24,7 @@ from payments.models import Payment, PaymentStatus
 from payments.queries import refunds_of
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import billing, parcel_reads, service
+from portal.dossiers import billing, parcel_reads, service, store_links
 from portal.dossiers.models import (
     Dossier,
     DossierEvent,
@@ -146,6 +146,9 @@ def files_page(session: Session, dossier: Dossier, *, settings: Settings) -> dic
         "used_bytes": sum(f.size for f in files),
         "max_file_mb": settings.max_file_bytes // (1024 * 1024),
         "max_dossier_mb": settings.max_dossier_bytes // (1024 * 1024),
+        # The personal document store: what each component may take from it, and the files kept there.
+        "store_offers": store_links.offers(session, dossier, procedure(session, dossier.procedure_code)),
+        "kept_files": store_links.kept_files(session, dossier),
     }
 
 
