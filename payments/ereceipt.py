@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from payments import queries, service
 from payments.amounts import amount_in_words_vi
-from payments.fees import FeeBreakdown
+from payments.fees import FeeBreakdown, agency_shares
 from payments.models import Payment, PaymentStatus, RefundStatus
 from portal.kernel.calendar import to_local
 from portal.kernel.clock import as_utc
@@ -36,9 +36,11 @@ __all__ = [
     "TITLE",
     "EReceiptData",
     "EReceiptLine",
+    "ReceiptPart",
     "RefundNoticeData",
     "RefundNoticeLine",
     "receipt_lines",
+    "receipt_parts",
     "refund_notice_data",
     "refund_notice_pdf",
     "render_e_receipt_pdf",
@@ -111,6 +113,9 @@ class EReceiptData:
     template_code: str = TEMPLATE_CODE
     collector_tax_code: str | None = None
     payment_method: str = ONLINE_PAYMENT
+    # One payment for several agencies (a linked application): each agency issues its own receipt for its
+    # own fees; this says which payment it was, its whole amount and the other receipts made from it.
+    shared_payment: str | None = None
 
     def __post_init__(self) -> None:
         to_local(self.issued_at)  # refuses a naive datetime
@@ -134,6 +139,40 @@ def receipt_lines(breakdown: FeeBreakdown) -> tuple[tuple[EReceiptLine, ...], tu
         for reduction, amount in breakdown.reductions
     )
     return lines, reductions
+
+
+@dataclass(frozen=True)
+class ReceiptPart:
+    """What one agency's e-receipt of a payment lists: that agency's lines and reductions, and their total."""
+
+    agency_code: str
+    lines: tuple[EReceiptLine, ...]
+    reductions: tuple[EReceiptLine, ...]
+    total: int
+
+
+def receipt_parts(payment: Payment) -> list[ReceiptPart]:
+    """A payment's lines grouped by the agency that collects them, one part per e-receipt to issue.
+
+    A payment for one agency is one part: all its lines and reductions, its amount. A payment for several
+    (a linked application: each line names its agency, a line without one is the payment's agency's) is
+    one part per agency, in the order of `service.receipt_agencies`, reductions on the payment's agency's
+    part; each part's total is that agency's share (`fees.agency_shares`), so the parts add up to the amount.
+    """
+    shares = agency_shares(payment.lines, amount=payment.amount, agency_code=payment.agency_code)
+    reductions = tuple(EReceiptLine(f"{r['name_vi']} ({r['percent']}%)", int(r["amount"])) for r in payment.reductions)
+    if len(shares) == 1:
+        lines = tuple(EReceiptLine(line["name_vi"], int(line["amount"])) for line in payment.lines)
+        return [ReceiptPart(next(iter(shares)), lines, reductions, payment.amount)]
+    parts = []
+    for agency in service.receipt_agencies(payment):
+        own = tuple(
+            EReceiptLine(line["name_vi"], int(line["amount"]))
+            for line in payment.lines
+            if (line.get("agency_code") or payment.agency_code) == agency
+        )
+        parts.append(ReceiptPart(agency, own, reductions if agency == payment.agency_code else (), shares[agency]))
+    return parts
 
 
 def _new_pdf(data: EReceiptData) -> PortalPDF:
@@ -254,6 +293,7 @@ def _payment(pdf: PortalPDF, data: EReceiptData) -> None:
                 ("Hình thức thanh toán:", f"{method} ({gateway})" if gateway else method),
                 ("Mã thanh toán:", data.payment_reference),
                 ("Mã giao dịch của cổng thanh toán:", data.gateway_ref),
+                ("Thanh toán chung:", data.shared_payment),
                 ("Thời điểm lập biên lai:", f"{local:%H:%M}, ngày {local:%d/%m/%Y}"),
                 ("Tra cứu biên lai tại:", data.lookup_url),
             ]
@@ -460,30 +500,46 @@ def render_refund_notice_pdf(data: RefundNoticeData) -> bytes:
     return bytes(pdf.output())
 
 
-def refund_notice_data(session: Session, payment: Payment, settings: Settings) -> RefundNoticeData | None:
-    """The refund notice of a payment's e-receipt: its refunds paid back so far (None while there is none)."""
+def refund_notice_data(
+    session: Session, payment: Payment, settings: Settings, *, agency_code: str | None = None
+) -> RefundNoticeData | None:
+    """The refund notice of a payment's e-receipt: its refunds paid back so far (None while there is none).
+
+    A payment for several agencies has one receipt per agency, so one notice per agency: `agency_code` picks
+    the receipt (None: the payment's first), and the notice lists the refunds of that agency's fees only.
+    """
     if payment.status != PaymentStatus.SUCCEEDED or not payment.receipt_number or payment.settled_at is None:
         return None
+    receipts = queries.agency_receipts(session, payment)
+    receipt = next((r for r in receipts if r.agency_code == agency_code), None) if agency_code else receipts[0]
+    if receipt is None:
+        return None
+    several = len(receipts) > 1
     done = sorted(
         (as_utc(r.settled_at), r.id, r)
         for r in queries.refunds_of(session, [payment])
-        if r.status == RefundStatus.SUCCEEDED and r.settled_at is not None and r.amount > 0
+        if r.status == RefundStatus.SUCCEEDED
+        and r.settled_at is not None
+        and r.amount > 0
+        and (not several or (r.agency_code or payment.agency_code) == receipt.agency_code)
     )
     if not done:
         return None
     info = service.describe_order(session, payment)
+    part = info.part(receipt.agency_code if several else None)
+    total = next((p.total for p in receipt_parts(payment) if p.agency_code == receipt.agency_code), payment.amount)
     return RefundNoticeData(
-        receipt_number=payment.receipt_number,
-        receipt_symbol=payment.receipt_symbol or "",
+        receipt_number=receipt.number,
+        receipt_symbol=receipt.symbol,
         receipt_issued_at=as_utc(payment.settled_at),
-        receipt_total=payment.amount,
-        collector_name=info.collector_name,
-        collector_address=info.collector_address,
+        receipt_total=total if several else payment.amount,
+        collector_name=part.collector_name,
+        collector_address=part.collector_address,
         province_name=settings.province_name,
         payer_name=info.payer_name,
         payer_id_number=info.payer_id_number,
-        dossier_code=info.code,
-        procedure_name=info.title,
+        dossier_code=part.code,
+        procedure_name=part.title,
         refunds=tuple(
             RefundNoticeLine(
                 refunded_at=settled_at,
@@ -497,7 +553,9 @@ def refund_notice_data(session: Session, payment: Payment, settings: Settings) -
     )
 
 
-def refund_notice_pdf(session: Session, payment: Payment, settings: Settings) -> bytes | None:
+def refund_notice_pdf(
+    session: Session, payment: Payment, settings: Settings, *, agency_code: str | None = None
+) -> bytes | None:
     """The sealed refund notice of a payment's e-receipt, made now; None while nothing was paid back."""
-    data = refund_notice_data(session, payment, settings)
+    data = refund_notice_data(session, payment, settings, agency_code=agency_code)
     return None if data is None else seal_issued(render_refund_notice_pdf(data), settings)

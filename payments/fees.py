@@ -23,12 +23,18 @@ def _check_amount(amount: object, what: str) -> int:
 
 @dataclass(frozen=True)
 class FeeLine:
-    """One charge on the bill: a fee or charge of the procedure, or the postal delivery."""
+    """One charge on the bill: a fee or charge of the procedure, or the postal delivery.
+
+    A linked application's bill collects for several agencies: each of its lines names the agency that
+    collects it (`agency_code`) and the member procedure it is for (`member`). None: the payment's agency.
+    """
 
     code: str
     name_vi: str
     name_en: str
     amount: int
+    agency_code: str | None = None
+    member: str | None = None
 
     def __post_init__(self) -> None:
         _check_amount(self.amount, f"fee {self.code!r}")
@@ -65,6 +71,9 @@ def compute_fees(
 ) -> FeeBreakdown:
     """Build the bill from a procedure's fee items ({"name": {"vi", "en"}, "amount"}) and the postal fee.
 
+    A linked entry's items also carry "agency" (the member's agency code) and "member" (its procedure code):
+    the lines keep them, so the payment records which agency collects each line.
+
     A reduction takes its percentage of the sum of the procedure's fee items, rounded down to
     whole đồng; the postal fee is a carrier's charge, not a state fee, so no reduction touches it.
     Raises ValueError for a malformed fee item or an amount that is not a whole number of đồng.
@@ -91,4 +100,57 @@ def _fee_line(position: int, item: Mapping[str, Any]) -> FeeLine:
     if not isinstance(code, str):
         raise ValueError(f"fee item {position} has a code that is not text: {code!r}")
     amount = _check_amount(item.get("amount"), f"fee item {position}")
-    return FeeLine(code, name["vi"], name["en"], amount)
+    agency, member = item.get("agency"), item.get("member")
+    for key, value in (("agency", agency), ("member", member)):
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"fee item {position} has an {key} that is not a code: {value!r}")
+    return FeeLine(code, name["vi"], name["en"], amount, agency_code=agency, member=member)
+
+
+# -- the lines as a payment stores them (Payment.lines: JSON)
+
+
+def line_record(line: FeeLine) -> dict[str, Any]:
+    """A bill line as stored on a payment: agency and member only when the line has them (old rows had none)."""
+    record: dict[str, Any] = {
+        "code": line.code,
+        "name_vi": line.name_vi,
+        "name_en": line.name_en,
+        "amount": line.amount,
+    }
+    if line.agency_code is not None:
+        record["agency_code"] = line.agency_code
+    if line.member is not None:
+        record["member"] = line.member
+    return record
+
+
+def line_from_record(record: Mapping[str, Any]) -> FeeLine:
+    """A stored line read back; rows written before lines carried agencies read as the payment's agency (None)."""
+    return FeeLine(
+        code=str(record.get("code") or ""),
+        name_vi=str(record.get("name_vi") or ""),
+        name_en=str(record.get("name_en") or ""),
+        amount=int(record.get("amount") or 0),
+        agency_code=record.get("agency_code") or None,
+        member=record.get("member") or None,
+    )
+
+
+def agency_shares(lines: Sequence[Mapping[str, Any]], *, amount: int, agency_code: str) -> dict[str, int]:
+    """What each agency collects of a payment of `amount` with these stored lines, in the order lines name them.
+
+    A line collects for its own agency, else for the payment's (`agency_code`). What the lines do not add up
+    to (a reduction, which only single-agency bills have) is the payment's agency's, so the shares always
+    add up to the amount the gateway took. Agencies whose share is 0 are left out, except the payment's own
+    when nothing else collects anything.
+    """
+    shares: dict[str, int] = {}
+    for record in lines:
+        agency = record.get("agency_code") or agency_code
+        shares[agency] = shares.get(agency, 0) + int(record.get("amount") or 0)
+    rest = amount - sum(shares.values())
+    if rest:
+        shares[agency_code] = shares.get(agency_code, 0) + rest
+    kept = {agency: share for agency, share in shares.items() if share}
+    return kept or {agency_code: amount}

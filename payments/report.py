@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from payments.fees import agency_shares
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from portal.kernel.clock import LOCAL_TZ, as_utc
 
@@ -36,25 +37,42 @@ def _local_day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def daily_report(session: Session, day: date, *, agency_code: str | None = None) -> list[ReportRow]:
-    """Per agency and gateway: payments that succeeded on the local day, and refunds made that day."""
+    """Per agency and gateway: payments that succeeded on the local day, and refunds made that day.
+
+    Each agency collects its own fees: a payment of a linked application (its lines name several agencies)
+    is split by its lines, each agency credited with its lines (`fees.agency_shares`: a line without an
+    agency, and what the lines do not add up to, are the payment's agency's), so the amounts of all rows
+    still add up to what the gateway took. Such a payment counts once in each of its agencies' rows. A
+    refund is debited to its `agency_code`, else the payment's agency. `agency_code`: only that agency's row.
+    """
     start, end = _local_day_bounds(day)
-    paid = select(Payment.agency_code, Payment.gateway, func.count(), func.coalesce(func.sum(Payment.amount), 0)).where(
+    paid = select(Payment.agency_code, Payment.gateway, Payment.amount, Payment.lines).where(
         Payment.status == PaymentStatus.SUCCEEDED, col(Payment.settled_at) >= start, col(Payment.settled_at) < end
     )
     refunded = (
-        select(Payment.agency_code, Payment.gateway, func.count(), func.coalesce(func.sum(Refund.amount), 0))
+        select(
+            func.coalesce(Refund.agency_code, Payment.agency_code),
+            Payment.gateway,
+            func.count(),
+            func.coalesce(func.sum(Refund.amount), 0),
+        )
         .join(Payment, col(Payment.id) == col(Refund.payment_id))
         .where(Refund.status == RefundStatus.SUCCEEDED, col(Refund.settled_at) >= start, col(Refund.settled_at) < end)
+        .group_by(func.coalesce(Refund.agency_code, Payment.agency_code), Payment.gateway)
     )
-    if agency_code is not None:
-        paid = paid.where(Payment.agency_code == agency_code)
-        refunded = refunded.where(Payment.agency_code == agency_code)
     totals: dict[tuple[str, str], list[int]] = {}
-    for agency, gateway, n, amount in session.exec(paid.group_by(Payment.agency_code, Payment.gateway)).all():
-        totals.setdefault((agency, gateway), [0, 0, 0, 0])[0:2] = [int(n), int(amount)]
-    for agency, gateway, n, amount in session.exec(refunded.group_by(Payment.agency_code, Payment.gateway)).all():
+    for payment_agency, gateway, amount, lines in session.exec(paid).all():
+        for agency, share in agency_shares(lines or [], amount=amount, agency_code=payment_agency).items():
+            row = totals.setdefault((agency, gateway), [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += share
+    for agency, gateway, n, amount in session.exec(refunded).all():
         totals.setdefault((agency, gateway), [0, 0, 0, 0])[2:4] = [int(n), int(amount)]
-    return [ReportRow(day, agency, gateway, *values) for (agency, gateway), values in sorted(totals.items())]
+    return [
+        ReportRow(day, agency, gateway, *values)
+        for (agency, gateway), values in sorted(totals.items())
+        if agency_code is None or agency == agency_code
+    ]
 
 
 REPORT_HEADER = (

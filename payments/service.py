@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from starlette.requests import Request
 
 from payments.events import PaymentDuplicate, PaymentFailed, PaymentRefunded, PaymentRefundFailed, PaymentSucceeded
-from payments.fees import FeeBreakdown
+from payments.fees import FeeBreakdown, agency_shares, line_record
 from payments.gateways.base import (
     Acknowledgement,
     GatewayError,
@@ -64,6 +64,16 @@ TOPUP_NAME_EN = "Top-up of the difference after a change of choices"
 
 
 @dataclass(frozen=True)
+class OrderPart:
+    """The part of an order one agency collects for (a linked application pays several agencies at once)."""
+
+    collector_name: str
+    collector_address: str
+    title: str  # Vietnamese: the procedure(s) this agency's fees are for
+    code: str | None  # the code of that agency's own dossier, when it has one yet
+
+
+@dataclass(frozen=True)
 class OrderInfo:
     """What the payments package needs to know about the thing being paid for."""
 
@@ -75,6 +85,13 @@ class OrderInfo:
     page: str  # the payer's page of the order in the portal (a path)
     collector_name: str
     collector_address: str
+    # By agency code: each collecting agency's part, when the order pays several (its own agency's included).
+    parts: Mapping[str, OrderPart] = field(default_factory=dict)
+
+    def part(self, agency_code: str | None) -> OrderPart:
+        """One agency's part; the order itself for its own agency or one it does not describe."""
+        found = self.parts.get(agency_code) if agency_code else None
+        return found or OrderPart(self.collector_name, self.collector_address, self.title, self.code)
 
 
 OrderDescriber = Callable[[Session, str], OrderInfo]
@@ -268,9 +285,7 @@ def start_payment(
         ]
         reductions: list[dict[str, Any]] = []
     else:
-        lines = [
-            {"code": ln.code, "name_vi": ln.name_vi, "name_en": ln.name_en, "amount": ln.amount} for ln in bill.lines
-        ]
+        lines = [line_record(ln) for ln in bill.lines]
         reductions = [
             {"category": r.category, "name_vi": r.name_vi, "name_en": r.name_en, "percent": r.percent, "amount": cut}
             for r, cut in bill.reductions
@@ -433,7 +448,7 @@ def _succeed(session: Session, payment: Payment, result: GatewayResult) -> Appli
     # others (two tabs again) makes this one a duplicate. A first payment started with nothing kept.
     if paid_amount(earlier) > _paid_before(payment):
         # Paid twice (two gateways, two tabs): the later payment is given back at once.
-        request_refund(session=session, payment=payment, amount=payment.amount, reason="duplicate")
+        refund_payment(session=session, payment=payment, reason="duplicate")
         publish(session, PaymentDuplicate(payment=payment))
     else:
         publish(session, PaymentSucceeded(payment=payment))
@@ -484,9 +499,46 @@ def settle_by_query(*, session: Session, gateway: PaymentGateway, payment: Payme
 # -- e-receipt numbers
 
 
+def receipt_agencies(payment: Payment) -> list[str]:
+    """The agencies that each issue an e-receipt for a payment: those whose fees it collects (its lines'
+    agencies), its own agency first when it collects any. One agency for every payment but a linked one's."""
+    agencies = list(agency_shares(payment.lines, amount=payment.amount, agency_code=payment.agency_code))
+    if payment.agency_code in agencies:
+        agencies.remove(payment.agency_code)
+        agencies.insert(0, payment.agency_code)
+    return agencies
+
+
 def _number_receipt(session: Session, payment: Payment) -> None:
-    """Give a succeeded payment the next e-receipt number of its agency's year (ký hiệu <agency>-<yy>E)."""
-    symbol = f"{payment.agency_code}-{local(utcnow()):%y}E"
+    """Give a succeeded payment the next e-receipt number of its agency's year (ký hiệu <agency>-<yy>E).
+
+    A payment collecting for several agencies (a linked application) gets one e-receipt per agency, each
+    numbered in that agency's own sequence: the first agency's is the payment's `receipt_symbol`/`number`,
+    and every one is recorded as a `receipt_numbered` event (agency_code, symbol, number).
+    """
+    agencies = receipt_agencies(payment)
+    for position, agency in enumerate(agencies):
+        symbol, number = _next_receipt_number(session, agency)
+        if position == 0:
+            payment.receipt_symbol, payment.receipt_number = symbol, number
+            session.add(payment)
+            session.flush()
+        if len(agencies) > 1:
+            add_payment_event(
+                session,
+                payment,
+                "receipt_numbered",
+                outcome="succeeded",
+                dedupe_key=f"receipt:{payment.id}:{agency}",
+                agency_code=agency,
+                symbol=symbol,
+                number=number,
+            )
+
+
+def _next_receipt_number(session: Session, agency_code: str) -> tuple[str, str]:
+    """The next symbol and number of an agency's e-receipts this year."""
+    symbol = f"{agency_code}-{local(utcnow()):%y}E"
     table = ReceiptSequence.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
     stmt = (
@@ -496,9 +548,7 @@ def _number_receipt(session: Session, payment: Payment) -> None:
         .returning(table.c.last)
     )
     number = int(session.execute(stmt).scalar_one())
-    payment.receipt_symbol, payment.receipt_number = symbol, f"{number:07d}"
-    session.add(payment)
-    session.flush()
+    return symbol, f"{number:07d}"
 
 
 # -- refunds
@@ -508,25 +558,94 @@ def refundable(payment: Payment) -> int:
     return payment.amount - payment.refunded_amount if payment.status == PaymentStatus.SUCCEEDED else 0
 
 
-def request_refund(*, session: Session, payment: Payment, amount: int, reason: str) -> Refund:
-    """Record a refund to make and queue it for the gateway; refuses what was never paid or is given back."""
+def request_refund(
+    *,
+    session: Session,
+    payment: Payment,
+    amount: int,
+    reason: str,
+    agency_code: str | None = None,
+    member: str | None = None,
+) -> Refund:
+    """Record a refund to make and queue it for the gateway; refuses what was never paid or is given back.
+
+    `agency_code`: whose fees are given back (None: the payment's agency); `member`: the member procedure
+    of a linked application it is for, recorded on the `refund_requested` event (see `member_refunds`).
+    """
     if amount <= 0 or amount > refundable(payment) - _pending_refunds(session, payment):
         raise Conflict(N_("There is no paid amount left to refund on this payment."))
-    refund = Refund(payment_id=payment.id, amount=amount, reason=reason)
+    refund = Refund(payment_id=payment.id, amount=amount, reason=reason, agency_code=agency_code)
     session.add(refund)
     session.flush()
-    add_payment_event(session, payment, "refund_requested", outcome="pending", amount=amount, reason=reason)
+    extra: dict[str, Any] = {"refund_id": refund.id}
+    if agency_code is not None:
+        extra["agency_code"] = agency_code
+    if member is not None:
+        extra["member"] = member
+    add_payment_event(session, payment, "refund_requested", outcome="pending", amount=amount, reason=reason, **extra)
     enqueue(session, ExecuteRefund(refund_id=refund.id))
     return refund
+
+
+def _given_back(session: Session, payment: Payment) -> list[Refund]:
+    """The refunds of a payment that give money back or will (pending or succeeded; failed ones do not)."""
+    return list(
+        session.exec(
+            select(Refund).where(
+                Refund.payment_id == payment.id,
+                col(Refund.status).in_([RefundStatus.PENDING, RefundStatus.SUCCEEDED]),
+            )
+        )
+    )
+
+
+def agency_refunded(session: Session, payment: Payment) -> dict[str, int]:
+    """What of a payment is given back (pending or done) per agency: a refund's agency, else the payment's."""
+    given: dict[str, int] = {}
+    for refund in _given_back(session, payment):
+        agency = refund.agency_code or payment.agency_code
+        given[agency] = given.get(agency, 0) + refund.amount
+    return given
+
+
+def member_refunds(session: Session, payment: Payment, member: str) -> list[Refund]:
+    """The refunds of a payment requested for one member procedure of a linked application (pending or done)."""
+    ids = {
+        str(event.detail.get("refund_id"))
+        for event in session.exec(
+            select(PaymentEvent).where(PaymentEvent.payment_id == payment.id, PaymentEvent.kind == "refund_requested")
+        )
+        if event.detail.get("member") == member
+    }
+    return [refund for refund in _given_back(session, payment) if refund.id in ids]
+
+
+def refund_payment(*, session: Session, payment: Payment, reason: str) -> list[Refund]:
+    """Give back all a payment still keeps: one refund, or one per agency when it collected for several
+    (each with its `agency_code`, for what that agency still keeps), so the daily report debits each its own."""
+    left = refundable(payment) - _pending_refunds(session, payment)
+    if left <= 0:
+        return []
+    shares = agency_shares(payment.lines, amount=payment.amount, agency_code=payment.agency_code)
+    if len(shares) == 1:
+        return [request_refund(session=session, payment=payment, amount=left, reason=reason)]
+    given = agency_refunded(session, payment)
+    refunds = []
+    for agency, share in shares.items():
+        amount = min(share - given.get(agency, 0), left)
+        if amount > 0:
+            refunds.append(
+                request_refund(session=session, payment=payment, amount=amount, reason=reason, agency_code=agency)
+            )
+            left -= amount
+    return refunds
 
 
 def refund_order(*, session: Session, order_id: str, reason: str, kind: str = "dossier") -> list[Refund]:
     """Refund everything an order kept; Conflict when nothing was paid."""
     refunds = []
     for payment in payments_of(session, order_id, kind=kind):
-        left = refundable(payment) - _pending_refunds(session, payment)
-        if left > 0:
-            refunds.append(request_refund(session=session, payment=payment, amount=left, reason=reason))
+        refunds += refund_payment(session=session, payment=payment, reason=reason)
     if not refunds:
         raise Conflict(N_("This dossier has no payment to refund."))
     return refunds

@@ -11,12 +11,13 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from payments import service
-from payments.ereceipt import EReceiptData, EReceiptLine, render_e_receipt_pdf, seal_issued
+from payments import queries, service
+from payments.ereceipt import EReceiptData, receipt_parts, render_e_receipt_pdf, seal_issued
 from payments.gateways.base import GatewayError, PaymentGateway
-from payments.models import Payment, PaymentStatus, Refund
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.outbox import ExecuteRefund, IssueEReceipt
 from portal.kernel.clock import as_utc
+from portal.kernel.money import format_vnd
 from portal.kernel.outbox import WorkerContext, handler, periodic
 from portal.kernel.settings import Settings
 from portal.kernel.storage import Storage
@@ -25,10 +26,35 @@ from portal.kernel.uow import unit_of_work
 log = logging.getLogger("portal.payments")
 
 
-def e_receipt_data(session: Session, payment: Payment, settings: Settings) -> EReceiptData:
-    """Everything printed on the e-receipt of a succeeded payment."""
+def _receipt_of(session: Session, payment: Payment, agency_code: str | None) -> queries.AgencyReceipt:
+    """One agency's e-receipt of a payment (None: the payment's first); LookupError for an agency without one."""
+    receipts = queries.agency_receipts(session, payment)
+    if agency_code is None:
+        return receipts[0]
+    for receipt in receipts:
+        if receipt.agency_code == agency_code:
+            return receipt
+    raise LookupError(f"payment {payment.reference} has no e-receipt of agency {agency_code!r}")
+
+
+def e_receipt_data(
+    session: Session, payment: Payment, settings: Settings, *, agency_code: str | None = None
+) -> EReceiptData:
+    """Everything printed on the e-receipt of a succeeded payment, or of one agency's part of it.
+
+    A payment for several agencies (a linked application) has one e-receipt per agency, each in its own
+    numbering and listing that agency's fees only; `agency_code` picks one (None: the payment's first).
+    """
     assert payment.status == PaymentStatus.SUCCEEDED and payment.settled_at and payment.receipt_number
     info = service.describe_order(session, payment)
+    receipt = _receipt_of(session, payment, agency_code)
+    parts = receipt_parts(payment)
+    part = next(p for p in parts if p.agency_code == receipt.agency_code) if len(parts) > 1 else parts[0]
+    order = info.part(receipt.agency_code if len(parts) > 1 else None)
+    shared = None
+    if len(parts) > 1:
+        others = ", ".join(r.label for r in queries.agency_receipts(session, payment) if r.label != receipt.label)
+        shared = f"{format_vnd(payment.amount)}, thu cùng các biên lai {others}"
     gateway_names = {
         "sandbox": "Ngân hàng thử nghiệm (sandbox)",
         "vnpay": "VNPAY",
@@ -36,54 +62,98 @@ def e_receipt_data(session: Session, payment: Payment, settings: Settings) -> ER
         "cod": "Thu hộ khi giao kết quả qua bưu chính (COD)",
     }
     return EReceiptData(
-        receipt_number=payment.receipt_number,
-        receipt_symbol=payment.receipt_symbol or "",
+        receipt_number=receipt.number,
+        receipt_symbol=receipt.symbol,
         issued_at=as_utc(payment.settled_at),
-        collector_name=info.collector_name,
-        collector_address=info.collector_address,
+        collector_name=order.collector_name,
+        collector_address=order.collector_address,
         province_name=settings.province_name,
         payer_name=info.payer_name,
         payer_id_number=info.payer_id_number,
         payer_address=info.payer_address,
-        dossier_code=info.code,
-        procedure_name=info.title,
-        lines=tuple(EReceiptLine(line["name_vi"], int(line["amount"])) for line in payment.lines),
-        reductions=tuple(
-            EReceiptLine(f"{r['name_vi']} ({r['percent']}%)", int(r["amount"])) for r in payment.reductions
-        ),
-        total=payment.amount,
+        dossier_code=order.code,
+        procedure_name=order.title,
+        lines=part.lines,
+        reductions=part.reductions,
+        total=part.total,
         gateway_name=gateway_names.get(payment.gateway, payment.gateway),
         gateway_ref=payment.gateway_ref,
         payment_reference=payment.reference,
         lookup_url=f"{settings.base_url.rstrip('/')}/lookup?code={info.code}" if info.code else None,
-        refunded=payment.refunded_amount,
+        refunded=min(_refunded(session, payment, receipt.agency_code, several=len(parts) > 1), part.total),
+        shared_payment=shared,
     )
 
 
-def ensure_e_receipt(session: Session, payment: Payment, *, storage: Storage, settings: Settings) -> bytes:
-    """The payment's sealed e-receipt, built and stored the first time."""
-    if payment.receipt_key and storage.exists(payment.receipt_key):
-        return storage.get(payment.receipt_key)
-    pdf = seal_issued(render_e_receipt_pdf(e_receipt_data(session, payment, settings)), settings)
-    payment.receipt_key = storage.put(pdf, prefix=f"payments/{payment.id}", suffix="-bien-lai.pdf")
-    payment.receipt_sha256 = hashlib.sha256(pdf).hexdigest()
-    session.add(payment)
-    service.add_payment_event(session, payment, "receipt_issued", outcome="succeeded", number=payment.receipt_number)
+def _refunded(session: Session, payment: Payment, agency_code: str, *, several: bool) -> int:
+    """What was refunded of one agency's receipt (of the whole payment when it has one receipt)."""
+    if not several:
+        return payment.refunded_amount
+    return sum(
+        r.amount
+        for r in queries.refunds_of(session, [payment])
+        if r.status == RefundStatus.SUCCEEDED and (r.agency_code or payment.agency_code) == agency_code
+    )
+
+
+def ensure_e_receipt(
+    session: Session, payment: Payment, *, storage: Storage, settings: Settings, agency_code: str | None = None
+) -> bytes:
+    """The payment's sealed e-receipt (or that of one agency's part of it), built and stored the first time.
+
+    The first receipt is stored on the payment's row (`receipt_key`, `receipt_sha256`, which /verify knows);
+    another agency's, on a `receipt_issued` event keyed by its SHA-256 (its own /verify lookup).
+    """
+    receipt = _receipt_of(session, payment, agency_code)
+    if receipt.key and storage.exists(receipt.key):
+        return storage.get(receipt.key)
+    data = e_receipt_data(session, payment, settings, agency_code=receipt.agency_code)
+    pdf = seal_issued(render_e_receipt_pdf(data), settings)
+    key = storage.put(pdf, prefix=f"payments/{payment.id}", suffix="-bien-lai.pdf")
+    sha256 = hashlib.sha256(pdf).hexdigest()
+    if receipt.number == payment.receipt_number and receipt.symbol == payment.receipt_symbol:
+        payment.receipt_key, payment.receipt_sha256 = key, sha256
+        session.add(payment)
+        service.add_payment_event(session, payment, "receipt_issued", outcome="succeeded", number=receipt.number)
+    else:
+        service.add_payment_event(
+            session,
+            payment,
+            "receipt_issued",
+            outcome="succeeded",
+            dedupe_key=f"ereceipt:{sha256}",
+            agency_code=receipt.agency_code,
+            symbol=receipt.symbol,
+            number=receipt.number,
+            key=key,
+            sha256=sha256,
+        )
     return pdf
 
 
-def current_e_receipt(session: Session, payment: Payment, *, storage: Storage, settings: Settings) -> bytes:
-    """The stored e-receipt, or the same document made now while the worker has not stored it yet."""
-    if payment.receipt_key and storage.exists(payment.receipt_key):
-        return storage.get(payment.receipt_key)
-    return seal_issued(render_e_receipt_pdf(e_receipt_data(session, payment, settings)), settings)
+def current_e_receipt(
+    session: Session, payment: Payment, *, storage: Storage, settings: Settings, agency_code: str | None = None
+) -> bytes:
+    """The stored e-receipt, or the same document made now while the worker has not stored it yet.
+
+    LookupError when `agency_code` issued no receipt for this payment.
+    """
+    receipt = _receipt_of(session, payment, agency_code)
+    if receipt.key and storage.exists(receipt.key):
+        return storage.get(receipt.key)
+    data = e_receipt_data(session, payment, settings, agency_code=receipt.agency_code)
+    return seal_issued(render_e_receipt_pdf(data), settings)
 
 
 @handler(IssueEReceipt)
 def on_receipt(session: Session, payload: IssueEReceipt, ctx: WorkerContext) -> None:
+    """Issue the payment's e-receipt: one per agency when it collected for several."""
     payment = session.get(Payment, payload.payment_id)
     if payment is not None and payment.status == PaymentStatus.SUCCEEDED:
-        ensure_e_receipt(session, payment, storage=ctx.storage, settings=ctx.settings)
+        for receipt in queries.agency_receipts(session, payment):
+            ensure_e_receipt(
+                session, payment, storage=ctx.storage, settings=ctx.settings, agency_code=receipt.agency_code
+            )
 
 
 @handler(ExecuteRefund)
