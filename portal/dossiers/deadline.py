@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -91,6 +91,11 @@ def judge(dossier: Dossier) -> Timeliness:
     return Timeliness.LATE
 
 
+def _not_a_parent() -> ColumnElement[bool]:
+    """The parent of a linked application runs no clock of its own: it is late when a child is."""
+    return or_(col(Dossier.linked_role).is_(None), col(Dossier.linked_role) != "parent")
+
+
 def overdue_ids(session: Session, today: date) -> list[str]:
     """Dossiers whose clock runs past their official date and that were not marked yet."""
     return list(
@@ -100,6 +105,7 @@ def overdue_ids(session: Session, today: date) -> list[str]:
                 col(Dossier.status).in_(RUNNING),
                 col(Dossier.official_due_date) < today,
                 col(Dossier.overdue_at).is_(None),
+                _not_a_parent(),
             )
             .order_by(col(Dossier.official_due_date), col(Dossier.id))
         )
@@ -118,6 +124,7 @@ def mark_overdue_one(session: Session, dossier: Dossier, *, now: datetime) -> bo
             col(Dossier.status).in_(RUNNING),
             col(Dossier.official_due_date) < today,
             col(Dossier.overdue_at).is_(None),
+            _not_a_parent(),
         )
         .values(overdue_at=now)
         .execution_options(synchronize_session=False)
@@ -125,6 +132,15 @@ def mark_overdue_one(session: Session, dossier: Dossier, *, now: datetime) -> bo
     session.refresh(dossier)
     if won.rowcount != 1:  # type: ignore[attr-defined]
         return False
+    if dossier.linked_role == "child" and dossier.parent_id is not None:
+        # A late member makes its linked application late (the parent is shown overdue; its agencies are the
+        # children's, each told of its own).
+        session.execute(
+            update(Dossier)
+            .where(col(Dossier.id) == dossier.parent_id, col(Dossier.overdue_at).is_(None))
+            .values(overdue_at=now)
+            .execution_options(synchronize_session=False)
+        )
     official = dossier.official_due_date
     add_event(session, dossier, "overdue", actor="system", due=official.isoformat() if official else None)
     push(session, dossier, "dossier.overdue")

@@ -12,13 +12,28 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
+from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier
 from portal.kernel.clock import utcnow
 from portal.national import reporting
 from portal.webhooks import publish
 from portal.webhooks.events import register_event
+
+
+class LinkedPush(BaseModel):
+    """The linked application (thủ tục liên thông) a dossier belongs to, when it is one member of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parent_code: str = Field(description="The code of the citizen's one application (the parent dossier).")
+    member: str = Field(description="The member procedure this dossier is (its procedure code).")
+    depends_on: list[str] = Field(
+        default_factory=list,
+        description="The codes of the other members' dossiers whose results this one needs: it is pushed as "
+        "submitted only once they are issued, and their sealed results are among its files.",
+    )
 
 
 class DossierPush(BaseModel):
@@ -37,6 +52,10 @@ class DossierPush(BaseModel):
     )
     change_seq: int = Field(description="The dossier's position in the change feed after this event.")
     occurred_at: datetime
+    linked: LinkedPush | None = Field(
+        default=None,
+        description="Set when the dossier is one member of a linked application (liên thông); absent otherwise.",
+    )
 
 
 class SubmittedPush(DossierPush):
@@ -204,7 +223,31 @@ for _type, (_model, _description) in EVENT_TYPES.items():
     register_event(_type, _model, _description)
 
 
-def payload(dossier: Dossier, type: str, **extra: Any) -> DossierPush:
+def linked_of(session: Session, dossier: Dossier) -> LinkedPush | None:
+    """What a child of a linked application tells its agency of the application (None for any other dossier):
+    the parent's code, its member and the codes of its siblings whose results it needs."""
+    if dossier.linked_role != "child" or dossier.parent_id is None:
+        return None
+    parent = session.get(Dossier, dossier.parent_id)
+    linked = session.get(Procedure, parent.procedure_code) if parent is not None else None
+    if parent is None or linked is None:
+        return None
+    entry = next((m for m in linked.members if m.get("procedure") == dossier.procedure_code), {})
+    needs = [str(code) for code in entry.get("depends_on") or ()]
+    siblings = session.exec(
+        select(Dossier.procedure_code, Dossier.code).where(
+            col(Dossier.parent_id) == parent.id, col(Dossier.procedure_code).in_(needs)
+        )
+    ).all()
+    codes = {member: code for member, code in siblings if code}
+    return LinkedPush(
+        parent_code=parent.code or "",
+        member=dossier.procedure_code,
+        depends_on=[codes[code] for code in needs if code in codes],
+    )
+
+
+def payload(dossier: Dossier, type: str, *, linked: LinkedPush | None = None, **extra: Any) -> DossierPush:
     """The validated payload of event `type` for the dossier as it is now (KeyError for an unknown type)."""
     model, _ = EVENT_TYPES[type]
     return model(
@@ -217,6 +260,7 @@ def payload(dossier: Dossier, type: str, **extra: Any) -> DossierPush:
         official_due_date=dossier.official_due_date,
         change_seq=dossier.change_seq,
         occurred_at=utcnow(),
+        linked=linked,
         **extra,
     )
 
@@ -245,8 +289,14 @@ def national_facts(dossier: Dossier) -> reporting.DossierFacts:
 
 def push(session: Session, dossier: Dossier, type: str, **extra: Any) -> str:
     """Queue the push of event `type` to the dossier's agency in the caller's transaction, and its report to
-    the national portal when it is a status change or a rating (docs/NATIONAL_REPORTING.md); the event id."""
-    event = payload(dossier, type, **extra)
+    the national portal when it is a status change or a rating (docs/NATIONAL_REPORTING.md); the event id.
+
+    The parent of a linked application is never pushed nor reported (no agency handles it: its children are
+    pushed, each to its own agency): "" and nothing queued.
+    """
+    if dossier.linked_role == "parent":
+        return ""
+    event = payload(dossier, type, linked=linked_of(session, dossier), **extra)
     reporting.report(
         session,
         national_facts(dossier),

@@ -165,6 +165,8 @@ def create_draft(*, session: Session, procedure: Procedure, by: Account, busines
         form_version=defn.version,
         data=prefill_values(defn, by.profile),
         delivery_method=procedure.delivery[0] if len(procedure.delivery) == 1 else None,
+        # A linked entry's dossier is the parent of the members' dossiers created at its submission (linked.py).
+        linked_role="parent" if procedure.is_linked else None,
     )
     session.add(dossier)
     session.flush()
@@ -567,6 +569,10 @@ def submit(
     dossier.code = f"{procedure.agency_code}-{day}-{seq:04d}"
     dossier.due_date = appointment_date(now, procedure.deadline_days)
     session.add(dossier)
+    if dossier.linked_role == "parent":
+        # A linked application: its children are created now (linked.py), each with its own code and date, the
+        # parent's date is the last child's; a failure rolls the whole submission back. It is never pushed.
+        publish(session, Submitted(dossier=dossier))
     add_event(session, dossier, "submitted", actor=by.full_name, code=dossier.code, due=dossier.due_date.isoformat())
     session.flush()
     tell(
@@ -578,7 +584,8 @@ def submit(
     )
     enqueue(session, DossierSubmitted(dossier_id=dossier.id))
     push(session, dossier, "dossier.submitted", channel=dossier.channel, submitted_at=dossier.submitted_at)
-    publish(session, Submitted(dossier=dossier))  # the pickup of the originals is ordered (parcels.py)
+    if dossier.linked_role != "parent":
+        publish(session, Submitted(dossier=dossier))  # the pickup of the originals is ordered (parcels.py)
     return dossier
 
 
@@ -666,15 +673,57 @@ def move_status(
 
 
 def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:
-    """The applicant takes back a submitted dossier before the agency has received it (idempotent)."""
+    """The applicant takes back a submitted dossier before the agency has received it (idempotent).
+
+    A linked application is taken back whole: it and each of its members' dossiers, while no agency has
+    received its part (else Conflict naming the part); a member waiting for another's result is taken back too.
+    """
     refused = N_("Only a submitted dossier that the agency has not received yet can be withdrawn.")
+    children: list[Dossier] = []
+    if dossier.linked_role == "parent":
+        children = _withdrawable_children(session, dossier)
     if move_status(session, dossier, to=DossierStatus.WITHDRAWN, allowed=[DossierStatus.SUBMITTED], refused=refused):
         add_event(session, dossier, "withdrawn", actor=by.full_name)
         billing.refund_on_exit(session, dossier, reason="withdrawn")
         push(session, dossier, "dossier.withdrawn")
         publish(session, Closed(dossier=dossier, status=DossierStatus.WITHDRAWN))  # its visits (visit_links.py)
+        for child in children:
+            pushed = child.status == DossierStatus.SUBMITTED  # a waiting child was never pushed to its agency
+            allowed = [DossierStatus.SUBMITTED, DossierStatus.WAITING]
+            if move_status(session, child, to=DossierStatus.WITHDRAWN, allowed=allowed, refused=refused):
+                add_event(session, child, "withdrawn", actor=by.full_name)
+                billing.refund_on_exit(session, child, reason="withdrawn")
+                if pushed:
+                    push(session, child, "dossier.withdrawn")
+                publish(session, Closed(dossier=child, status=DossierStatus.WITHDRAWN))
         session.flush()
     return dossier
+
+
+def _withdrawable_children(session: Session, parent: Dossier) -> list[Dossier]:
+    """The members' dossiers of a linked application not withdrawn yet; Conflict when an agency already has its
+    part (received or further), naming it."""
+    rows = session.exec(
+        select(Dossier)
+        .where(col(Dossier.parent_id) == parent.id, col(Dossier.linked_role) == "child")
+        .order_by(col(Dossier.created_at), col(Dossier.code))
+    ).all()
+    children = [c for c in rows if c.status != DossierStatus.WITHDRAWN]
+    for child in children:
+        if child.status not in (DossierStatus.SUBMITTED, DossierStatus.WAITING):
+            procedure = session.get(Procedure, child.procedure_code)
+            raise Conflict(
+                N_(
+                    "This linked application can no longer be withdrawn: the agency already has its part "
+                    "{procedure} ({code}), which is {status}."
+                ),
+                {
+                    "procedure": procedure.name_vi if procedure else child.procedure_code,
+                    "code": child.code or "",
+                    "status": DossierStatus(child.status),
+                },
+            )
+    return children
 
 
 OPEN_STATES = (
@@ -703,13 +752,14 @@ def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossi
         add_event(session, dossier, "rejected", actor=by, reason=reason)
         billing.refund_on_exit(session, dossier, reason="rejected")
         push(session, dossier, "dossier.rejected", reason=reason)
-        tell(
-            session,
-            dossier,
-            kind="dossier.rejected",
-            dedupe_key=f"dossier.rejected:{dossier.id}",
-            params={"code": dossier.code or "", "reason": reason},
-        )
+        if dossier.linked_role != "child":  # a member's: the applicant is told which part failed (linked.py)
+            tell(
+                session,
+                dossier,
+                kind="dossier.rejected",
+                dedupe_key=f"dossier.rejected:{dossier.id}",
+                params={"code": dossier.code or "", "reason": reason},
+            )
         publish(session, Closed(dossier=dossier, status=DossierStatus.REJECTED))  # its visits (visit_links.py)
         session.flush()
     return dossier

@@ -32,6 +32,10 @@ VALUES = {
     "recipient": "Nguyễn Thị Lan",
     "amount": "1.250.000",
     "reference": "PAY260315ABCD",
+    "part": "Đăng ký thường trú",
+    "agency": "Công an phường Hoa Lư",
+    "part_code": "CAP-260315-0002",
+    "stopped": "Cấp thẻ bảo hiểm y tế cho trẻ em dưới 6 tuổi (BHXH-260315-0003)",
 }
 # Texts the agency, the operator or the citizen wrote: the SMS puts them after the code and the fact.
 FREE_TEXT = {"step", "message", "reason", "recipient"}
