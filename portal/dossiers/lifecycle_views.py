@@ -24,7 +24,7 @@ from forms.address import format_address
 from forms.definition import Field, FormDefinition
 from forms.validation import validate_data
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import lifecycle, queries, service
+from portal.dossiers import lifecycle, linked_pages, queries, service
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -124,12 +124,19 @@ class TimelineEntry:
     due: date | None  # the appointment date promised from this step on, when the step set or moved it
     text: dict[str, str] | None  # a sub-status's own words, {vi, en}
     reason: str | None
+    # In a linked application's merged timeline: the agency ({vi, en}) and code of the dossier it belongs to.
+    agency: dict[str, str] | None = None
+    code: str | None = None
 
 
-def timeline_entries(events: Iterable[DossierEvent]) -> list[TimelineEntry]:
-    """The events with what each one says: who acted, the appointment date as it changes, the agency's text."""
+def timeline_entries(
+    events: Iterable[DossierEvent], owners: Mapping[str, tuple[dict[str, str], str | None]] | None = None
+) -> list[TimelineEntry]:
+    """The events with what each one says: who acted, the appointment date as it changes, the agency's text;
+    `owners` (a linked application's merged timeline): each dossier's agency name and code, shown on its events."""
     entries = []
     for event in events:
+        owner = owners.get(event.dossier_id) if owners is not None else None
         d = event.details or {}
         text = None
         if event.kind == DossierEventKind.SUB_STATUS and (d.get("text_vi") or d.get("text_en")):
@@ -145,6 +152,8 @@ def timeline_entries(events: Iterable[DossierEvent]) -> list[TimelineEntry]:
                 due=_as_date(d.get("due") or d.get("due_date") or d.get("new_date")),
                 text=text,
                 reason=str(d["reason"]) if d.get("reason") and event.kind in REASONED_KINDS else None,
+                agency=owner[0] if owner else None,
+                code=owner[1] if owner else None,
             )
         )
     return entries
@@ -209,6 +218,7 @@ class SignatureLine:
 class ResultView:
     row: DossierResult
     signatures: list[SignatureLine]
+    member: linked_pages.Member | None = None  # in a linked application: the member that issued it
 
     @property
     def ok(self) -> bool:
@@ -248,6 +258,36 @@ def criteria() -> list[tuple[str, str]]:
     return [(str(c.value), c.label) for c in lifecycle.RATING_CRITERIA]
 
 
+def linked_context(session: Session, parent: Dossier) -> dict[str, Any]:
+    """What a linked application's page shows besides the parent's own: its members, one timeline of every
+    member's events (each with its agency), every member's results and open supplement requests, one rating."""
+    found = linked_pages.context(session, parent)
+    members: list[linked_pages.Member] = found["members"]
+    by_id = {m.dossier.id: m for m in members}
+    receiving = session.get(Agency, parent.agency_code)
+    owners: dict[str, tuple[dict[str, str], str | None]] = {
+        m.dossier.id: (m.agency_name, m.dossier.code) for m in members
+    }
+    if receiving is not None:
+        owners[parent.id] = ({"vi": receiving.name_vi, "en": receiving.name_en}, parent.code)
+    supplements = []
+    for child, request in found["supplements"]:
+        member = by_id[child.id]
+        defn = service.get_definition(session, child.form_id, child.form_version)
+        supplements.append((member, SupplementView(request, asked_items(request, member.procedure, defn))))
+    return {
+        "linked": True,
+        "members": members,
+        "timeline": timeline_entries((e for e, _owner in found["events"]), owners),
+        "results": [
+            ResultView(r, signature_lines(r.signature_report), by_id.get(r.dossier_id)) for r in found["results"]
+        ],
+        "member_supplements": supplements,
+        "can_rate": found["can_rate"],
+        "failed_members": [m for m in members if m.dossier.status == DossierStatus.REJECTED],
+    }
+
+
 def life_context(session: Session, dossier: Dossier, proc: Procedure, defn: FormDefinition) -> dict[str, Any]:
     """What the dossier page shows of the dossier's life after submission."""
     events = queries.timeline(session, dossier)
@@ -277,6 +317,8 @@ def life_context(session: Session, dossier: Dossier, proc: Procedure, defn: Form
         "score_labels": SCORE_LABELS,
         "max_comment": MAX_COMMENT,
         "handover_labels": HANDOVER_LABELS,
+        "linked": False,
+        "can_rate": dossier.status == DossierStatus.COMPLETED,
     }
 
 
@@ -294,6 +336,9 @@ def dossier_response(
 ) -> Response:
     """The dossier page; with the rating form's errors and what was typed when a rating was refused."""
     page = queries.dossier_page(session, dossier_id, account, settings=settings)
+    life = life_context(session, page["dossier"], page["proc"], page["defn"])
+    if linked_pages.is_parent(page["dossier"]):
+        life.update(linked_context(session, page["dossier"]))
     flags = {
         "submitted": "just_submitted",
         "withdrawn": "just_withdrawn",
@@ -312,7 +357,7 @@ def dossier_response(
         "dossiers/detail.html",
         {
             **page,
-            **life_context(session, page["dossier"], page["proc"], page["defn"]),
+            **life,
             **{name: request.query_params.get(flag) == "1" for flag, name in flags.items()},
             "format_address": format_address,
             "rating_errors": errors,
@@ -388,6 +433,13 @@ def _label(defn: FormDefinition, name: str) -> Any:
 def supplement_page(request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
     """What the agency asked for, each item with a link to change it, and the button that sends the answer."""
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
+    if linked_pages.is_parent(dossier):
+        # The requests are the members' (each agency asks for its own part): the one awaited, or the
+        # application's page listing them all.
+        waiting = linked_pages.open_supplements(session, linked_pages.children_of(session, dossier))
+        if len(waiting) == 1:
+            return redirect(str(request.app.url_path_for("dossier_supplement", dossier_id=waiting[0][0].id)))
+        return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)) + "#linked-supplements")
     if dossier.status != DossierStatus.SUPPLEMENT_REQUESTED:
         return redirect(str(request.app.url_path_for("dossier", dossier_id=dossier.id)))
     return _supplement_page(request, session, dossier, proc, defn)
@@ -484,7 +536,15 @@ def rate(
 ) -> Response:
     """Rate the service once the dossier is completed; a refusal shows the form again with what was typed."""
     dossier = service.own_dossier(session, dossier_id, account, lock=True)
-    if dossier.status != DossierStatus.COMPLETED:
+    if linked_pages.is_child(dossier):
+        # One rating for the whole application, given on its page and copied to each completed part.
+        raise Conflict(N_("This dossier is one part of a linked application: rate the application on its page."))
+    parent = linked_pages.is_parent(dossier)
+    if parent and not linked_pages.can_rate(linked_pages.children_of(session, dossier)):
+        raise Conflict(
+            N_("A linked application can be rated once every part of it has ended and at least one was completed.")
+        )
+    if not parent and dossier.status != DossierStatus.COMPLETED:
         # The page has no rating form to show a refusal in: the error page says why.
         raise Conflict(
             N_("A dossier can be rated once it is completed: this one is {status}."),
@@ -506,7 +566,10 @@ def rate(
             request, session, dossier.id, account, settings, status_code=422, rating_errors=errors, typed=typed
         )
     try:
-        lifecycle.rate(session=session, dossier=dossier, account=account, scores=scores, comment=comment)
+        if parent:
+            linked_pages.rate_parent(session=session, parent=dossier, account=account, scores=scores, comment=comment)
+        else:
+            lifecycle.rate(session=session, dossier=dossier, account=account, scores=scores, comment=comment)
     except DomainError as exc:
         return dossier_response(
             request, session, dossier.id, account, settings, status_code=exc.status_code, rating_error=exc, typed=typed

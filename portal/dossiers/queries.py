@@ -24,7 +24,7 @@ from payments.models import Payment, PaymentStatus
 from payments.queries import refunds_of
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import billing, parcel_reads, service, store_links
+from portal.dossiers import billing, linked_pages, parcel_reads, service, store_links
 from portal.dossiers.models import (
     Dossier,
     DossierEvent,
@@ -73,7 +73,7 @@ def dossiers_of(session: Session, account_id: str, business_id: str | None) -> l
     rows = session.exec(
         select(Dossier, Procedure)
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
-        .where(service.acting_identity(account_id, business_id))
+        .where(service.acting_identity(account_id, business_id), col(Dossier.parent_id).is_(None))
         .order_by(col(Dossier.updated_at).desc())
         .limit(200)
     ).all()
@@ -210,6 +210,8 @@ class PublicStatus:
     procedure: dict[str, str]
     agency: dict[str, str]
     receipt_sha256: str | None
+    # A linked application's code: each member's code, procedure, agency, status and date (no personal data).
+    members: tuple[linked_pages.MemberFacts, ...] = ()
 
 
 def public_status(session: Session, code: str) -> PublicStatus | None:
@@ -226,6 +228,8 @@ def public_status(session: Session, code: str) -> PublicStatus | None:
             col(Agency.name_vi),
             col(Agency.name_en),
             col(Dossier.receipt_sha256),
+            col(Dossier.linked_role),
+            col(Dossier.id),
         )
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .join(Agency, col(Agency.code) == col(Dossier.agency_code))
@@ -233,6 +237,7 @@ def public_status(session: Session, code: str) -> PublicStatus | None:
     ).first()
     if row is None:
         return None
+    parent = session.get(Dossier, row[10]) if row[9] == linked_pages.PARENT else None
     return PublicStatus(
         code=row[0],
         status=row[1],
@@ -241,6 +246,7 @@ def public_status(session: Session, code: str) -> PublicStatus | None:
         procedure={"vi": row[4], "en": row[5]},
         agency={"vi": row[6], "en": row[7]},
         receipt_sha256=row[8],
+        members=tuple(linked_pages.member_facts(session, parent)) if parent is not None else (),
     )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "FONT_DIR",
     "ReceiptComponent",
     "ReceiptData",
+    "ReceiptMember",
     "format_local_datetime",
     "render_receipt_pdf",
 ]
@@ -43,6 +44,19 @@ class ReceiptComponent:
 
 
 @dataclass(frozen=True)
+class ReceiptMember:
+    """One member of a linked application (thủ tục liên thông): its own dossier, agency and date."""
+
+    code: str
+    procedure_code: str
+    procedure_name: str
+    agency_name: str
+    appointment_date: date | None
+    # A member waiting for another's result: its date is an estimate, counted again when the result arrives.
+    estimated: bool = False
+
+
+@dataclass(frozen=True)
 class ReceiptData:
     """Everything printed on a receipt; texts are already in Vietnamese."""
 
@@ -63,6 +77,8 @@ class ReceiptData:
     fee_total: int
     province_name: str = "Tỉnh ..."
     business: str | None = None  # "<name> (MST <tax code>)" when filed for a business
+    # A linked application: every member's dossier, each handled by its own agency (empty otherwise).
+    members: tuple[ReceiptMember, ...] = ()
 
 
 def format_local_datetime(dt: datetime) -> str:
@@ -161,6 +177,38 @@ def _components(pdf: PortalPDF, data: ReceiptData) -> None:
     pdf.ln(2)
 
 
+def _members(pdf: PortalPDF, data: ReceiptData) -> None:
+    """Write the table of a linked application's members: each one's code, procedure, agency and date."""
+    if not data.members:
+        return
+    _fields(pdf, [("Hồ sơ liên thông:", f"{len(data.members):02d} thủ tục, mỗi thủ tục có mã hồ sơ riêng")])
+    pdf.set_font(FONT, "", 10.5)
+    widths = (12.0, 46.0, pdf.epw - 12.0 - 46.0 - 28.0, 28.0)
+    with pdf.table(col_widths=widths, line_height=5.5, padding=1.5, text_align="LEFT") as table:
+        heading = table.row()
+        for text in ("STT", "Mã hồ sơ", "Thủ tục / Cơ quan giải quyết", "Ngày hẹn trả"):
+            heading.cell(text, align="C")
+        for number, member in enumerate(data.members, start=1):
+            row = table.row()
+            row.cell(str(number), align="C")
+            row.cell(clean_text(member.code))
+            row.cell(
+                f"{clean_text(member.procedure_name)} ({clean_text(member.procedure_code)})\n"
+                f"{clean_text(member.agency_name)}"
+            )
+            when = f"{member.appointment_date:%d/%m/%Y}" if member.appointment_date else ""
+            row.cell(f"{when} (dự kiến)" if member.estimated and when else when, align="C")
+    if any(m.estimated for m in data.members):
+        pdf.set_font(FONT, "I", 10)
+        pdf.multi_cell(
+            0,
+            5.5,
+            "(dự kiến): thủ tục chờ kết quả của thủ tục liên thông trước; ngày hẹn được tính lại khi có kết quả đó.",
+            new_x=XPos.LMARGIN,
+        )
+    pdf.ln(2)
+
+
 def _schedule(pdf: PortalPDF, data: ReceiptData) -> None:
     """Write number of sets, receipt and appointment times, delivery method and fees."""
     items = [
@@ -245,6 +293,7 @@ def render_receipt_pdf(data: ReceiptData) -> bytes:
     _title(pdf, data)
     _applicant(pdf, data)
     _components(pdf, data)
+    _members(pdf, data)
     _schedule(pdf, data)
     _lookup(pdf, data)
     return bytes(pdf.output())

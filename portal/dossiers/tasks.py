@@ -11,9 +11,10 @@ from forms.address import format_address
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import deadline  # noqa: F401  (registers the periodic job "dossiers.overdue")
+from portal.dossiers.linked_pages import PARENT, member_facts
 from portal.dossiers.models import Dossier
 from portal.dossiers.outbox import DossierSubmitted
-from portal.dossiers.receipt import ReceiptComponent, ReceiptData, render_receipt_pdf
+from portal.dossiers.receipt import ReceiptComponent, ReceiptData, ReceiptMember, render_receipt_pdf
 from portal.dossiers.service import add_event, dossier_files
 from portal.kernel.outbox import WorkerContext, handler
 from portal.kernel.settings import Settings
@@ -67,6 +68,24 @@ def receipt_data(session: Session, dossier: Dossier, settings: Settings) -> Rece
         fee_total=proc.fee_total,
         province_name=settings.province_name,
         business=_business_line(session, dossier),
+        members=_members(session, dossier),
+    )
+
+
+def _members(session: Session, dossier: Dossier) -> tuple[ReceiptMember, ...]:
+    """A linked application's members, each with its own code, agency and appointment date."""
+    if dossier.linked_role != PARENT:
+        return ()
+    return tuple(
+        ReceiptMember(
+            code=m.code,
+            procedure_code=m.procedure_code,
+            procedure_name=m.procedure["vi"],
+            agency_name=m.agency["vi"],
+            appointment_date=m.due_date,
+            estimated=m.estimated,
+        )
+        for m in member_facts(session, dossier)
     )
 
 

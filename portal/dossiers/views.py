@@ -517,7 +517,15 @@ def submit(
 def dossier_page(
     request: Request, dossier_id: str, session: SessionDep, account: CurrentAccount, settings: SettingsDep
 ) -> Response:
-    """The dossier: status and the agency's step, timeline, supplement request, results, apology, rating."""
+    """The dossier: status and the agency's step, timeline, supplement request, results, apology, rating.
+
+    A member (child) of a linked application is shown on its application's page: the citizen sees one
+    dossier (its supplement page, files and results keep their own addresses)."""
+    dossier = service.own_dossier(session, dossier_id, account)
+    if dossier.linked_role == "child" and dossier.parent_id:
+        target = str(request.app.url_path_for("dossier", dossier_id=dossier.parent_id))
+        query = request.url.query
+        return redirect(f"{target}?{query}" if query else target)
     return lifecycle_views.dossier_response(request, session, dossier_id, account, settings)
 
 
