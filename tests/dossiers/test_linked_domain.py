@@ -213,3 +213,45 @@ def test_withdrawal_is_refused_once_an_agency_received_its_part(session: Session
     session.refresh(parent)
     assert parent.status == DossierStatus.IN_PROCESS
     assert {str(session.get(Dossier, c.id).status) for c in children} == {"submitted", "waiting", "received"}  # type: ignore[union-attr]
+
+
+# -- the shipped birth-registration package
+
+
+def test_the_birth_package_of_the_catalogue_gives_three_children_two_waiting_for_the_birth_certificate(
+    session: Session,
+) -> None:
+    from portal.catalog.linked import MEMBERS_FIELD
+    from portal.catalog.models import Procedure
+    from portal.kernel.clock import utcnow
+    from tests import factories
+
+    package = session.get(Procedure, "LT.KS")
+    assert package is not None and package.is_linked
+    parent = service.create_draft(session=session, procedure=package, by=factories.account(session))
+    assert parent.linked_role == "parent"
+    parent.data = {
+        **parent.data,
+        "child_name": "Nguyễn Minh An",
+        "child_birth_date": "2026-11-20",
+        MEMBERS_FIELD: ["1.004222"],
+    }
+    for component in package.component_list:
+        factories.dossier_file(session, parent, component_id=component.id, filename=f"{component.id}.pdf")
+    parent.status, parent.code, parent.submitted_at = DossierStatus.SUBMITTED, f"UBXA-T-{parent.id[:8]}", utcnow()
+    parent.delivery_method = "online"
+    session.add(parent)
+    session.flush()
+
+    children = linked.create_children(session, parent)
+
+    kids = lk.by_member(children)
+    assert list(kids) == ["1.001193", "1.004222", "BHXH.TE6"]
+    assert lk.statuses(children) == {"1.001193": "submitted", "1.004222": "waiting", "BHXH.TE6": "waiting"}
+    assert kids["BHXH.TE6"].agency_code == "BHXH" and kids["BHXH.TE6"].code.startswith("BHXH-")  # type: ignore[union-attr]
+    assert kids["1.004222"].waiting_on == ["1.001193"]
+    residence = {f.component_id for f in service.dossier_files(session, kids["1.004222"])}
+    assert "to_khai_thay_doi_cu_tru" in residence and "giay_khai_sinh" not in residence  # filled by the result
+    assert kids["1.004222"].data.get("registrant_name") == "Nguyễn Minh An"
+    assert kids["BHXH.TE6"].data.get("insured_name") == "Nguyễn Minh An"
+    assert parent.due_date == max(c.due_date for c in children if c.due_date)
