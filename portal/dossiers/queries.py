@@ -268,7 +268,9 @@ def never_filed() -> ColumnElement[bool]:
     and so never released (`LINKED_WAITING` without `LINKED_RELEASED`)."""
 
     def has(kind: DossierEventKind) -> ColumnElement[bool]:
-        return exists().where(col(DossierEvent.dossier_id) == col(Dossier.id), col(DossierEvent.kind) == kind.value)
+        # An alias: correlated with the dossier only, also inside a query that reads the events themselves.
+        event = DossierEvent.__table__.alias("linked_event")  # type: ignore[attr-defined]
+        return exists().where(event.c.dossier_id == col(Dossier.id), event.c.kind == kind.value)
 
     return and_(
         col(Dossier.linked_role) == CHILD,
