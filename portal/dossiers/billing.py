@@ -6,21 +6,24 @@ What a payment means for a dossier (its events) is in `payment_events.py`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import object_session
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from auth.models import Account
 from forms.address import format_address
 from payments import service as payments
 from payments.fees import POSTAL_LINE_CODE, FeeBreakdown, FeeLine, Reduction, compute_fees
-from payments.models import Refund
+from payments.models import Payment, PaymentEvent, PaymentStatus, Refund
+from portal.catalog import linked as catalog_linked
 from portal.catalog.loader import REDUCTION_PROOF
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.models import Dossier, DossierStatus
+from portal.kernel.documents import IssuedDocument, register_document_lookup
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
@@ -136,7 +139,11 @@ def bill_for(
         if declared
         else None
     )
-    fees = compute_fees(fee_items=procedure.fees, postal_fee=None, reduction=reduction)
+    items = procedure.fees
+    if procedure.is_linked:
+        applying = applying_members(procedure, dossier)
+        items = [item for item in items if item.get("member") in applying]
+    fees = compute_fees(fee_items=items, postal_fee=None, reduction=reduction)
     postal = [c.line for c in postal_charges(procedure, dossier, settings, province=province)]
     if not postal:
         return fees
@@ -145,6 +152,44 @@ def bill_for(
         reductions=fees.reductions,
         total=fees.total + sum(line.amount for line in postal),
     )
+
+
+def applying_members(procedure: Procedure, dossier: Dossier) -> set[str]:
+    """The member procedures of a linked application that apply to this dossier (whose fees it pays).
+
+    Once submitted, its children say it (one per applying member); before, every member applies but an
+    optional one the applicant did not tick (`portal.catalog.linked.applies`).
+    """
+    session = object_session(dossier)
+    if session is not None and dossier.status != DossierStatus.DRAFT:
+        children = session.scalars(sa_select(col(Dossier.procedure_code)).where(col(Dossier.parent_id) == dossier.id))
+        codes = set(children)
+        if codes:
+            return codes
+    return {
+        m.procedure for m in catalog_linked.members_of(procedure) if catalog_linked.applies(procedure, m, dossier.data)
+    }
+
+
+@dataclass(frozen=True)
+class AgencyBill:
+    """The lines of a bill one agency collects (a linked application's payment is split per agency)."""
+
+    agency_code: str
+    agency: Agency | None
+    lines: tuple[FeeLine, ...]
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+
+def bill_by_agency(session: Session, bill: FeeBreakdown, agency_code: str) -> list[AgencyBill]:
+    """A bill's lines grouped by the agency collecting them (a line without one: `agency_code`'s), in order."""
+    groups: dict[str, list[FeeLine]] = {}
+    for line in bill.lines:
+        groups.setdefault(line.agency_code or agency_code, []).append(line)
+    return [AgencyBill(code, session.get(Agency, code), tuple(lines)) for code, lines in groups.items()]
 
 
 def amount_left(session: Session, procedure: Procedure, dossier: Dossier, settings: Settings) -> int:
@@ -223,17 +268,112 @@ def describe(session: Session, dossier_id: str) -> payments.OrderInfo:
         page=f"/dossiers/{dossier.id}/payment",
         collector_name=agency.name_vi,
         collector_address=agency.address,
+        parts=_linked_parts(session, procedure, dossier) if procedure.is_linked else {},
     )
+
+
+def _linked_parts(session: Session, linked: Procedure, parent: Dossier) -> dict[str, payments.OrderPart]:
+    """Each member agency's part of a linked application's payment: who collects, for which procedures, and
+    the code of that agency's child dossier once there is one (the parent's code before)."""
+    children = {c.procedure_code: c for c in session.exec(select(Dossier).where(Dossier.parent_id == parent.id))}
+    by_agency: dict[str, list[str]] = {}
+    for item in linked.fees:
+        if item.get("agency") and item.get("member"):
+            members = by_agency.setdefault(str(item["agency"]), [])
+            if item["member"] not in members:
+                members.append(str(item["member"]))
+    parts = {}
+    for agency_code, members in by_agency.items():
+        agency = session.get(Agency, agency_code)
+        if agency is None:
+            continue
+        procedures = [p for code in members if (p := session.get(Procedure, code)) is not None]
+        names = "; ".join(p.name_vi for p in procedures) or linked.name_vi
+        codes = [c.code for code in members if (c := children.get(code)) is not None and c.code]
+        parts[agency_code] = payments.OrderPart(
+            collector_name=agency.name_vi,
+            collector_address=agency.address,
+            title=f"{names} (liên thông: {linked.name_vi})",
+            code=", ".join(codes) if codes else parent.code,
+        )
+    return parts
 
 
 payments.register_order_kind("dossier", describe)
 
 
 def refund_on_exit(session: Session, dossier: Dossier, *, reason: str) -> list[Refund]:
-    """On rejection or withdrawal: give back what was paid, where the procedure allows it."""
+    """On rejection or withdrawal: give back what was paid, where the procedure allows it.
+
+    A child of a linked application has no payment of its own: its fee was paid with its parent's, and
+    `refund_member` gives back that share only. A parent's procedure is never refundable itself (each
+    child is refunded by its own procedure's rule as it ends).
+    """
+    if dossier.linked_role == "child":
+        return refund_member(session, dossier, reason)
     procedure = session.get(Procedure, dossier.procedure_code)
     if procedure is None or not procedure.refundable:
         return []
     if not payments.paid_amount(payments.payments_of(session, dossier.id)):
         return []
     return payments.refund_order(session=session, order_id=dossier.id, reason=reason)
+
+
+def refund_member(session: Session, child: Dossier, reason: str) -> list[Refund]:
+    """Give back one member's fee of a linked application: the lines of the parent's succeeded payments for
+    the child's procedure, collected by the child's agency; the other members' money stays.
+
+    Only when the member's own procedure is refundable. Each payment gives back the member's share it
+    actually collected, less what was already given back for that member (or of the payment at all), so a
+    second call refunds nothing more. Each refund carries the child's agency (`Refund.agency_code`).
+    """
+    if child.linked_role != "child" or not child.parent_id:
+        return []
+    procedure = session.get(Procedure, child.procedure_code)
+    if procedure is None or not procedure.refundable:
+        return []
+    refunds = []
+    for payment in payments.payments_of(session, child.parent_id):
+        if payment.status != PaymentStatus.SUCCEEDED:
+            continue
+        share = sum(
+            int(line.get("amount") or 0)
+            for line in payment.lines
+            if line.get("member") == child.procedure_code
+            and (line.get("agency_code") or payment.agency_code) == child.agency_code
+        )
+        given = sum(r.amount for r in payments.member_refunds(session, payment, child.procedure_code))
+        left = payments.refundable(payment) - payments.pending_refunds(session, payment)
+        amount = min(share - given, left)
+        if amount > 0:
+            refunds.append(
+                payments.request_refund(
+                    session=session,
+                    payment=payment,
+                    amount=amount,
+                    reason=reason,
+                    agency_code=child.agency_code,
+                    member=child.procedure_code,
+                )
+            )
+    return refunds
+
+
+@register_document_lookup
+def agency_e_receipts(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocument]:
+    """The e-receipts of the other agencies of a linked application's payment (the first is on the payment's
+    row, found by `issued.e_receipts`): recorded on `receipt_issued` events keyed by their SHA-256."""
+    rows = session.execute(
+        sa_select(col(Dossier.code), col(PaymentEvent.at), col(Procedure.name_vi), col(Procedure.name_en))
+        .join(Payment, col(Payment.id) == col(PaymentEvent.payment_id))
+        .join(Dossier, col(Dossier.id) == col(Payment.order_id))
+        .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
+        .where(
+            col(PaymentEvent.dedupe_key) == f"ereceipt:{sha256}",
+            col(Payment.order_kind) == "dossier",
+            col(Dossier.code).is_not(None),
+        )
+        .limit(limit)
+    ).all()
+    for code, at, name_vi, name_en in rows:
+        yield IssuedDocument(str(code), "e_receipt", at, {"vi": name_vi, "en": name_en})

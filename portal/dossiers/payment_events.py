@@ -61,7 +61,7 @@ def on_payment_succeeded(session: Session, event: PaymentSucceeded) -> None:
         _submit_paid_draft(session, dossier)
     elif dossier.status in (DossierStatus.WITHDRAWN, DossierStatus.REJECTED):
         # Paid after the dossier ended (a payment page left open): given back whatever the procedure says.
-        payments.request_refund(session=session, payment=payment, amount=payment.amount, reason=str(dossier.status))
+        payments.refund_payment(session=session, payment=payment, reason=str(dossier.status))  # per agency
     if dossier.status != DossierStatus.DRAFT:  # a draft is the applicant's own: its back-office hears of it later
         push(
             session,

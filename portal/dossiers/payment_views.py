@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
@@ -230,16 +230,26 @@ def e_receipt(
     account: CurrentAccount,
     storage: StorageDep,
     settings: SettingsDep,
+    agency: Annotated[str | None, Query(pattern="^[A-Za-z0-9_-]{1,10}$")] = None,
 ) -> Response:
-    """The e-receipt (biên lai điện tử) of a succeeded payment of one's own dossier."""
+    """The e-receipt (biên lai điện tử) of a succeeded payment of one's own dossier.
+
+    A linked application's payment has one e-receipt per agency that collected on it: `agency` picks one.
+    """
     dossier = service.own_dossier(session, dossier_id, account)
     payment = queries.succeeded_payment(session, dossier, payment_id)
-    pdf = current_e_receipt(session, payment, storage=storage, settings=settings)
+    try:
+        pdf = current_e_receipt(session, payment, storage=storage, settings=settings, agency_code=agency or None)
+    except LookupError:
+        raise NotFound(N_("There is no e-receipt for this payment.")) from None
+    name = e_receipt_filename(payment)
+    if agency:
+        name = name.removesuffix(".pdf") + f"-{agency}.pdf"
     return Response(
         pdf,
         media_type="application/pdf",
         headers={
-            "Content-Disposition": f'attachment; filename="{e_receipt_filename(payment)}"',
+            "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "private, no-store",
         },
     )
@@ -252,14 +262,18 @@ def refund_notice(
     session: SessionDep,
     account: CurrentAccount,
     settings: SettingsDep,
+    agency: Annotated[str | None, Query(pattern="^[A-Za-z0-9_-]{1,10}$")] = None,
 ) -> Response:
-    """The sealed notice of what was refunded on an e-receipt after it was issued (the receipt itself never changes)."""
+    """The sealed notice of what was refunded on an e-receipt after it was issued (the receipt itself never changes).
+
+    A linked application's payment: one notice per agency's e-receipt (`agency`), its refunds only.
+    """
     dossier = service.own_dossier(session, dossier_id, account)
     payment = queries.succeeded_payment(session, dossier, payment_id)
-    pdf = refund_notice_pdf(session, payment, settings)
+    pdf = refund_notice_pdf(session, payment, settings, agency_code=agency or None)
     if pdf is None:
         raise NotFound(N_("Nothing has been refunded on this payment."))
-    name = e_receipt_filename(payment).removesuffix(".pdf") + "-hoan-tra.pdf"
+    name = e_receipt_filename(payment).removesuffix(".pdf") + (f"-{agency}" if agency else "") + "-hoan-tra.pdf"
     return Response(
         pdf,
         media_type="application/pdf",
