@@ -21,7 +21,7 @@ from payments import service as payments
 from payments.fees import FeeBreakdown
 from payments.gateways.base import PaymentGateway
 from payments.models import Payment, PaymentStatus
-from payments.queries import refunds_of
+from payments.queries import agency_receipts, refunds_of
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import billing, linked_pages, parcel_reads, service, store_links
@@ -188,6 +188,9 @@ def payment_page(
         "chosen": chosen or (items[0].gateway if items else next(iter(gateways), None)),
         "just": next((p for p in items if p.reference == reference), None) if reference else None,
         "proof_files": [f for f in files if f.component_id == "fee_reduction_proof"],
+        # A linked application's one payment collects for each member's agency: the page splits it.
+        "by_agency": billing.bill_by_agency(session, fee.bill, dossier.agency_code),
+        "receipts": {p.id: agency_receipts(session, p) for p in items if p.status == PaymentStatus.SUCCEEDED},
     }
 
 
