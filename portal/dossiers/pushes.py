@@ -54,7 +54,7 @@ class DossierPush(BaseModel):
     occurred_at: datetime
     linked: LinkedPush | None = Field(
         default=None,
-        description="Set when the dossier is one member of a linked application (liên thông); absent otherwise.",
+        description="Set when the dossier is one member of a linked application (liên thông); null otherwise.",
     )
 
 
