@@ -437,3 +437,30 @@ def test_documents_are_listed_by_type_and_expiry_is_counted_in_vietnam(session: 
     assert [d.id for d in store.usable(session, owner, ["b_type"])] == [new.id, old.id]
     rows = session.exec(select(StoredDocument).where(col(StoredDocument.account_id) == applicant.id)).all()
     assert len(rows) == 3
+
+
+# -- with the real catalogue
+
+
+def test_a_marital_status_certificate_is_offered_to_a_marriage_registration(
+    session: Session,
+    settings: Settings,
+    storage: LocalStorage,  # noqa: F811
+    trust: TrustSetup,  # noqa: F811
+    agency_cert: Issued,
+) -> None:
+    """The catalogue's types: the certificate (1.004873, valid 180 days) is what marriage registration (1.000894)
+    asks for as `xac_nhan_tinh_trang_hon_nhan`."""
+    certificate = lf.received(session)  # the marital-status procedure
+    result = issue(session, storage, settings, trust, agency_cert, certificate)
+    applicant = lf.applicant_of(session, certificate)
+    [doc] = documents(session, store.Owner(account_id=applicant.id))
+    assert (doc.doc_type, doc.expires_on) == ("xac_nhan_tinh_trang_hon_nhan", store.today() + timedelta(days=180))
+    marriage = factories.dossier(session, applicant=applicant, procedure_code="1.000894")
+    procedure = lf.procedure_of(session, marriage)
+
+    offered = store_links.offers(session, marriage, procedure)
+
+    assert [o.document.id for o in offered["xac_nhan_tinh_trang_hon_nhan"]] == [doc.id]
+    row = reuse(session, settings, marriage, "xac_nhan_tinh_trang_hon_nhan", doc)
+    assert (row.storage_key, row.reused_from) == (result.storage_key, doc.id)
