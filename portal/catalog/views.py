@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -10,7 +11,9 @@ from fastapi.responses import Response
 
 from auth.deps import OptionalAccount
 from portal.catalog.deps import CatalogDep
+from portal.catalog.linked import Member, members_of
 from portal.catalog.models import Agency, Procedure
+from portal.catalog.snapshot import CatalogSnapshot
 from portal.kernel.deps import SettingsDep
 from portal.kernel.errors import NotFound
 from portal.kernel.i18n import N_
@@ -68,8 +71,36 @@ async def procedure_detail(
     return render(
         request,
         "catalog/detail.html",
-        {"proc": proc, "agency": agency, "postal_from": _postal_from(settings, proc, agency)},
+        {
+            "proc": proc,
+            "agency": agency,
+            "postal_from": _postal_from(settings, proc, agency),
+            "members": _member_rows(snapshot, proc) if proc.is_linked else [],
+            "agencies": snapshot.agencies,
+        },
     )
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """One member procedure of a linked entry, as its catalogue page lists it."""
+
+    member: Member
+    proc: Procedure
+    agency: Agency | None
+    depends_on: list[Procedure]
+
+
+def _member_rows(snapshot: CatalogSnapshot, linked: Procedure) -> list[MemberRow]:
+    """The members in dependency order with their procedure, agency and the members they wait for."""
+    rows = []
+    for member in members_of(linked):
+        proc = snapshot.by_code.get(member.procedure)
+        if proc is None:  # made inactive since the entry was loaded: the next load refuses the entry
+            continue
+        depends = [p for code in member.depends_on if (p := snapshot.by_code.get(code)) is not None]
+        rows.append(MemberRow(member, proc, snapshot.agencies.get(proc.agency_code), depends))
+    return rows
 
 
 def _postal_from(settings: Settings, proc: Procedure, agency: Agency | None) -> int | None:
