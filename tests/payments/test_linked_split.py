@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
+from auth.models import Account
 from payments import queries, report
 from payments import service as payments
 from payments.ereceipt import receipt_parts, render_e_receipt_pdf
@@ -81,7 +82,7 @@ def _procedure(session: Session, code: str, agency: str, **over: Any) -> Procedu
     return row
 
 
-def linked_application(session: Session, *, submitted: bool = True) -> Linked:
+def linked_application(session: Session, *, submitted: bool = True, applicant: Account | None = None) -> Linked:
     suffix = secrets.token_hex(3).upper()
     receiving, agency_b, agency_c = f"R{suffix}", f"B{suffix}", f"C{suffix}"
     for code, name in ((receiving, "UBND xã"), (agency_b, "Công an"), (agency_c, "Bảo hiểm xã hội")):
@@ -109,14 +110,16 @@ def linked_application(session: Session, *, submitted: bool = True) -> Linked:
         ],
         refundable=False,
     )
-    parent = factories.dossier(session, procedure_code=linked.code, submitted=submitted, linked_role="parent")
+    parent = factories.dossier(
+        session, procedure_code=linked.code, submitted=submitted, linked_role="parent", applicant=applicant
+    )
     children = {}
     if submitted:
         for code in (a, b, c):
             children[code] = factories.dossier(
                 session,
                 procedure_code=code,
-                applicant=session.get(factories.Account, parent.applicant_id),
+                applicant=session.get(Account, parent.applicant_id),
                 submitted=True,
                 linked_role="child",
                 parent_id=parent.id,
