@@ -206,6 +206,15 @@ def parse_query(
             raise StatsQueryError(
                 N_("There is no procedure with the code {value}."), param="procedure", value=_shown(procedure_code)
             )
+        if procedure.kind == "linked":
+            raise StatsQueryError(
+                N_(
+                    "The procedure {procedure} is a linked application: its dossiers are counted under its member "
+                    "procedures, each for its own agency."
+                ),
+                param="procedure",
+                procedure=procedure.code,
+            )
         if agency is not None and procedure.agency_code != agency:
             raise StatsQueryError(
                 N_("The procedure {procedure} is not handled by the agency {agency}."),
@@ -246,6 +255,13 @@ def _scope(query: StatsQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _counted_scope(query: StatsQuery) -> list[ColumnElement[bool]]:
+    """The filters and the dossiers counted at all (`rollup.counted`: no linked application's parent, no member
+    not yet filed with its agency), for the figures counted from the dossiers here (the roll-up's measures add
+    `counted` themselves)."""
+    return [*rollup.counted(), *_scope(query)]
+
+
 def _percent(part: int, whole: int) -> float | None:
     return round(part * 100 / whole, 2) if whole else None
 
@@ -265,7 +281,7 @@ def _closed_by_event(
     """Dossiers with an event of `kind` matching `condition` (counted once each); the dossier is joined when a
     filter or the condition (`reads_dossier`) reads it."""
     stmt = select(func.count(distinct(col(DossierEvent.dossier_id)))).where(DossierEvent.kind == kind.value, condition)
-    scope = _scope(query)
+    scope = _counted_scope(query)
     if scope or reads_dossier:
         stmt = stmt.join(Dossier, col(Dossier.id) == DossierEvent.dossier_id).where(*scope)
     return _int(session.exec(stmt).one())
@@ -276,10 +292,10 @@ def _in_process(session: Session, query: StatsQuery, end: datetime) -> int:
     result or rejection came at or after `end` (three index-friendly counts instead of one scan of all)."""
     received_before = col(Dossier.received_at) < end
     still_open = session.exec(
-        select(func.count()).where(col(Dossier.status).in_(OPEN), received_before, *_scope(query))
+        select(func.count()).where(col(Dossier.status).in_(OPEN), received_before, *_counted_scope(query))
     ).one()
     resolved_after = session.exec(
-        select(func.count()).where(col(Dossier.result_ready_at) >= end, received_before, *_scope(query))
+        select(func.count()).where(col(Dossier.result_ready_at) >= end, received_before, *_counted_scope(query))
     ).one()
     rejected_after = _closed_by_event(
         session,
@@ -365,7 +381,7 @@ def compute(session: Session, query: StatsQuery, *, today: date | None = None) -
 
     overdue = session.exec(
         select(func.count()).where(
-            col(Dossier.status).in_(RUNNING), col(Dossier.official_due_date) < today, *_scope(query)
+            col(Dossier.status).in_(RUNNING), col(Dossier.official_due_date) < today, *_counted_scope(query)
         )
     ).one()
     received, resolved, early, on_time, late = n("received"), n("resolved"), n("early"), n("on_time"), n("late")
@@ -465,9 +481,9 @@ def choices(session: Session, *, seconds: float = 0) -> FilterChoices:
             .order_by(col(Procedure.field_vi))
         ).all()
         procedures = session.exec(
-            select(Procedure.code, Procedure.name_vi, Procedure.name_en).order_by(
-                col(Procedure.name_vi), col(Procedure.code)
-            )
+            select(Procedure.code, Procedure.name_vi, Procedure.name_en)
+            .where(col(Procedure.kind) != "linked")  # counted under its members
+            .order_by(col(Procedure.name_vi), col(Procedure.code))
         ).all()
         return FilterChoices(
             agencies=tuple(Choice(code, vi, en) for code, vi, en in agencies),

@@ -10,6 +10,12 @@ dated the day before). Every change to a settled day's data bumps its `changes`:
   pickups: new, changed or deleted) mark the local days of their dates, old and new (`_mark_flushed`);
 - the compare-and-set updates of the workflow set their dates to now, which is always counted live;
 - a postal pickup cancelled later changes the day its dossier was received (`_on_parcel`).
+
+A linked application (docs/LINKED.md) counts through its children only, each once for its own agency and member
+procedure (`counted`): the parent (the citizen's one application) is never counted, and a member is counted once
+filed with its agency (not while it waits for another member's result). The one payment of a linked application
+is made on the parent: each child counts its member's lines of it, and the refunds of its agency
+(`_linked_fees`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, distinct, event, false, func, or_
+from sqlalchemy import and_, case, distinct, event, false, func, not_, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -30,6 +36,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from portal.dossiers import queries as dossier_queries
 from portal.dossiers.lifecycle import RatingCriterion
 from portal.dossiers.models import (
     Channel,
@@ -58,6 +65,8 @@ Ranges = Sequence[tuple[datetime, datetime]]
 INDEX = {name: i for i, name in enumerate(MEASURE_COLUMNS)}
 REJECTED, WITHDRAWN = DossierEventKind.REJECTED.value, DossierEventKind.WITHDRAWN.value
 CLOSING_KINDS = (REJECTED, WITHDRAWN)
+# A linked member's wait for another member's result and its release to its agency (whether it counts).
+LINKED_KINDS = (DossierEventKind.LINKED_WAITING.value, DossierEventKind.LINKED_RELEASED.value)
 # Days built per run of the worker's job (a backfill of years proceeds a month at a time).
 BUILD_DAYS_PER_RUN = 31
 BUILD_EVERY_SECONDS = 300.0
@@ -98,6 +107,72 @@ def _within(column: Any, ranges: Ranges) -> ColumnElement[bool]:
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def counted() -> tuple[ColumnElement[bool], ...]:
+    """The dossiers the statistics count: every dossier but a linked application's parent, and a member of one
+    only once filed with its agency (`portal.dossiers.queries.never_filed`)."""
+    return (
+        dossier_queries.not_parent(),
+        or_(col(Dossier.linked_role).is_(None), not_(dossier_queries.never_filed())),
+    )
+
+
+# -- the fees of a linked application: one payment on the parent, counted by each child for its member
+
+
+def _line_key(line: Mapping[str, Any]) -> str | None:
+    """Whose a bill line is: its member procedure, else its agency (None: neither, e.g. a postal charge)."""
+    member, agency = line.get("member"), line.get("agency_code")
+    if isinstance(member, str) and member:
+        return "member:" + member
+    if isinstance(agency, str) and agency:
+        return "agency:" + agency
+    return None
+
+
+def allocate(amount: int, lines: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """`amount` (đồng) shared among the members (or agencies) of a linked bill's lines in proportion to their
+    lines, so that the shares add up to `amount` exactly: a reduction, or a charge of no member (spread over
+    them), is shared the same way; what rounding leaves goes to the first member of the bill."""
+    weights: dict[str, int] = {}
+    total = 0
+    for line in lines:
+        value = line.get("amount")
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        total += value
+        key = _line_key(line)
+        if key is not None:
+            weights[key] = weights.get(key, 0) + value
+    owned = sum(weights.values())
+    if not weights or owned <= 0:
+        return {}
+    shares = {key: amount * weight // owned for key, weight in weights.items()}
+    first = next(iter(shares))
+    shares[first] += amount - sum(shares.values())
+    return shares
+
+
+def share_of(amount: int, lines: Sequence[Mapping[str, Any]], member: str, agency: str) -> int:
+    """The part of `amount` paid for a child (its member procedure and agency) of a linked bill's `lines`."""
+    shares = allocate(amount, lines)
+    return shares.get("member:" + member, shares.get("agency:" + agency, 0))
+
+
+def refund_share(
+    amount: int, refund_agency: str | None, lines: Sequence[Mapping[str, Any]], member: str, agency: str
+) -> int:
+    """The part of a refund of a linked application's payment given back for a child: all of it for the child
+    of the refund's agency (the first member of the bill of that agency), else nothing; a refund of no agency is
+    shared like the payment."""
+    if refund_agency is None:
+        return share_of(amount, lines, member, agency)
+    if agency != refund_agency:
+        return 0
+    members = [line.get("member") for line in lines if line.get("agency_code") == refund_agency]
+    first = next((m for m in members if isinstance(m, str) and m), None)
+    return amount if first is None or first == member else 0
 
 
 # -- the measures from the dossiers
@@ -152,7 +227,7 @@ def measures(
         stmt = (
             sa_select(bucket, agency, procedure, *columns.values())
             .select_from(source)
-            .where(_within(moment, ranges), *conditions, *scope)
+            .where(_within(moment, ranges), *conditions, *counted(), *scope)
             .group_by(bucket, agency, procedure)
         )
         add(session.execute(stmt), tuple(columns))
@@ -236,7 +311,72 @@ def measures(
         ratings,
         source=DossierRating.__table__.join(dossiers, dossiers.c.id == DossierRating.__table__.c.dossier_id),  # type: ignore[attr-defined]
     )
+    _linked_fees(session, ranges, bucket_of, scope, found)
     return found
+
+
+def _linked_fees(
+    session: Session,
+    ranges: Ranges,
+    bucket_of: Any,
+    scope: Sequence[ColumnElement[bool]],
+    found: dict[Key, list[int]],
+) -> None:
+    """The payments and refunds of linked applications' parents, counted by their children (`share_of`,
+    `refund_share`): one row per payment (or refund) and child, few next to the dossiers (only linked ones)."""
+    dossiers = Dossier.__table__  # type: ignore[attr-defined]
+    payments = Payment.__table__  # type: ignore[attr-defined]
+    child = dossiers.c.linked_role == dossier_queries.CHILD
+    of_parent = payments.join(dossiers, dossiers.c.parent_id == payments.c.order_id)
+
+    def add(bucket: Any, agency: str, procedure: str, name: str, value: int) -> None:
+        if isinstance(bucket, str) and bucket_of is LocalDay:
+            bucket = date.fromisoformat(bucket)
+        if value:
+            counts = found.setdefault((bucket, agency, procedure), [0] * len(MEASURE_COLUMNS))
+            counts[INDEX[name]] += value
+
+    paid = session.execute(
+        sa_select(
+            bucket_of(col(Payment.settled_at)),
+            dossiers.c.agency_code,
+            dossiers.c.procedure_code,
+            payments.c.amount,
+            payments.c.lines,
+        )
+        .select_from(of_parent)
+        .where(
+            _within(col(Payment.settled_at), ranges),
+            col(Payment.order_kind) == "dossier",
+            col(Payment.status) == PaymentStatus.SUCCEEDED.value,
+            child,
+            *scope,
+        )
+    )
+    for bucket, agency, procedure, amount, lines in paid:
+        add(bucket, agency, procedure, "fees_paid", share_of(int(amount), lines or [], procedure, agency))
+    refunds = Refund.__table__  # type: ignore[attr-defined]
+    given = session.execute(
+        sa_select(
+            bucket_of(col(Refund.settled_at)),
+            dossiers.c.agency_code,
+            dossiers.c.procedure_code,
+            refunds.c.amount,
+            refunds.c.agency_code,
+            payments.c.lines,
+        )
+        .select_from(refunds.join(of_parent, payments.c.id == refunds.c.payment_id))
+        .where(
+            _within(col(Refund.settled_at), ranges),
+            col(Payment.order_kind) == "dossier",
+            col(Refund.status) == RefundStatus.SUCCEEDED.value,
+            child,
+            *scope,
+        )
+    )
+    for bucket, agency, procedure, amount, refund_agency, lines in given:
+        value = refund_share(int(amount), refund_agency, lines or [], procedure, agency)
+        add(bucket, agency, procedure, "fees_refunded", value)
 
 
 # -- reading: rolled-up days and live days together
@@ -418,6 +558,45 @@ def _received_day(connection: Connection, dossier_id: str | None) -> set[date]:
     return {local_date(as_utc(value))} if isinstance(value, datetime) else set()
 
 
+def _waiting_changed(obj: Dossier) -> bool:
+    """The dossier enters or leaves the WAITING status (a linked member counts only once filed)."""
+    history = get_history(obj, "status")
+    return DossierStatus.WAITING.value in {str(v) for v in (*history.added, *history.deleted)}
+
+
+def _closed_days(connection: Connection, dossier_id: str | None) -> set[date]:
+    """The local days of the dossier's closing events (rejected, withdrawn)."""
+    if not dossier_id:
+        return set()
+    table = DossierEvent.__table__  # type: ignore[attr-defined]
+    values = connection.execute(
+        sa_select(table.c.at).where(table.c.dossier_id == dossier_id, table.c.kind.in_(CLOSING_KINDS))
+    ).scalars()
+    return {local_date(as_utc(_instant(v))) for v in values if v is not None}
+
+
+def _instant(value: Any) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _parent_fee_days(connection: Connection, parent_id: str | None) -> set[date]:
+    """The local days the payments of a linked application's parent, and their refunds, were settled: a child
+    created (or moved) counts its member's share of them."""
+    if not parent_id:
+        return set()
+    payments = Payment.__table__  # type: ignore[attr-defined]
+    refunds = Refund.__table__  # type: ignore[attr-defined]
+    paid = connection.execute(
+        sa_select(payments.c.settled_at).where(payments.c.order_id == parent_id, payments.c.settled_at.is_not(None))
+    ).scalars()
+    given = connection.execute(
+        sa_select(refunds.c.settled_at)
+        .select_from(refunds.join(payments, payments.c.id == refunds.c.payment_id))
+        .where(payments.c.order_id == parent_id, refunds.c.settled_at.is_not(None))
+    ).scalars()
+    return {local_date(as_utc(_instant(v))) for v in (*paid, *given) if v is not None}
+
+
 def _is_pickup(order: PostalOrder) -> bool:
     return order.owner_kind == "dossier" and order.kind == ParcelKind.PICKUP.value
 
@@ -430,8 +609,10 @@ def changed_days(session: OrmSession, connection: Connection) -> set[date]:
     for obj in (*session.new, *session.dirty, *session.deleted):
         every = id(obj) in whole
         if isinstance(obj, Dossier):
-            if every or _changed(obj, "received_at", "channel"):
+            if every or _changed(obj, "received_at", "channel", "linked_role") or _waiting_changed(obj):
                 days |= _dates(obj, "received_at")
+            if obj.linked_role == dossier_queries.CHILD and (every or _changed(obj, "parent_id")):
+                days |= _parent_fee_days(connection, obj.parent_id)
             if every or _changed(obj, "result_ready_at", "timeliness", "official_due_date", "due_date"):
                 days |= _dates(obj, "result_ready_at")
             if every or _changed(obj, "completed_at", "status", "handover"):
@@ -439,6 +620,8 @@ def changed_days(session: OrmSession, connection: Connection) -> set[date]:
         elif isinstance(obj, DossierEvent):
             if obj.kind in CLOSING_KINDS and (every or _changed(obj, "at", "kind", "dossier_id")):
                 days |= _dates(obj, "at")
+            if obj.kind in LINKED_KINDS:  # a member's wait or release: whether it counts at all
+                days |= _received_day(connection, obj.dossier_id) | _closed_days(connection, obj.dossier_id)
         elif isinstance(obj, DossierRating):
             if every or _changed(obj, "at", "scores"):
                 days |= _dates(obj, "at")
