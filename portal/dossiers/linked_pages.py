@@ -140,14 +140,17 @@ def members(session: Session, parent: Dossier) -> list[Member]:
 
 
 def merged_events(session: Session, parent: Dossier, children: list[Dossier]) -> list[tuple[DossierEvent, Dossier]]:
-    """The events of the parent and of every child in one timeline, oldest first, each with its dossier."""
+    """The events of the parent and of every child in one timeline, oldest first, each with its dossier (the
+    copies of the application's one rating on its members are the parent's entry, shown once)."""
     by_id = {d.id: d for d in [parent, *children]}
     rows = session.exec(
         select(DossierEvent)
         .where(col(DossierEvent.dossier_id).in_(list(by_id)))
         .order_by(col(DossierEvent.at), col(DossierEvent.id))
     )
-    return [(e, by_id[e.dossier_id]) for e in rows]
+    return [
+        (e, by_id[e.dossier_id]) for e in rows if not (e.kind == DossierEventKind.RATED and e.dossier_id != parent.id)
+    ]
 
 
 def results(session: Session, children: list[Dossier]) -> list[DossierResult]:

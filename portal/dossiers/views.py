@@ -118,22 +118,26 @@ def _reasons(session: Session, dossier: Dossier, kind: str) -> dict[str, str]:
     return {str(i.get("target")): str(i.get("reason") or "") for i in items if i.get("kind") == kind}
 
 
-def _fixed_conditions(step: Step, asked_fields: set[str], values: dict[str, Any]) -> list[tuple[str, str]]:
-    """(name, value) of the answers that decide whether an asked field is shown (`show_if`) but cannot be
-    changed themselves: the page carries them, disabled, so that its script, which reads the form's inputs,
-    shows the asked field instead of hiding it."""
+def _fixed_conditions(step: Step, inputs: set[str], values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, value) of the answers that decide whether an input of the page (`inputs`: the asked fields while
+    a supplement is awaited, else the step's fields) is shown (`show_if`, each `also` too) but are not inputs
+    of the page themselves (cannot be changed, or asked on another step, as a linked application's choice of
+    members is): the page carries them, disabled, so that its script, which reads the form's inputs, shows
+    the field instead of hiding it."""
     fixed: list[tuple[str, str]] = []
     for field in step.fields:
-        condition = field.show_if
-        if field.name not in asked_fields or condition is None or condition.field in asked_fields:
+        if field.name not in inputs or field.show_if is None:
             continue
-        stored = values.get(condition.field)
-        for value in stored if isinstance(stored, list) else [stored]:
-            if value is None:
+        for condition in field.show_if.chain:
+            if condition.field in inputs:
                 continue
-            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-            if (condition.field, text) not in fixed:
-                fixed.append((condition.field, text))
+            stored = values.get(condition.field)
+            for value in stored if isinstance(stored, list) else [stored]:
+                if value is None:
+                    continue
+                text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+                if (condition.field, text) not in fixed:
+                    fixed.append((condition.field, text))
     return fixed
 
 
@@ -148,7 +152,9 @@ def _step_context(
         "supplement_mode": asked is not None,
         "asked_fields": asked[0] if asked is not None else set(),
         "asked_reasons": _reasons(session, dossier, "field") if asked is not None else {},
-        "fixed_conditions": _fixed_conditions(step, asked[0], dossier.data or {}) if asked is not None else [],
+        "fixed_conditions": _fixed_conditions(
+            step, asked[0] if asked is not None else {f.name for f in step.fields}, dossier.data or {}
+        ),
         "format_address": format_address,
         "dossier": dossier,
         "proc": proc,

@@ -381,6 +381,8 @@ def test_one_rating_once_every_part_ended_copied_to_each_completed_part(
         rating = db.get(DossierRating, d.id)
         assert rating is not None and set(rating.scores.values()) == {5} and rating.comment == "Nhanh gọn."
     assert db.get(DossierRating, app.waiting.id) is None  # the rejected part is not rated
+    # One entry on the merged timeline (the members' copies are not shown again).
+    assert client.get(url).text.count('class="event-rated"') == 1
     again = post(client, f"{url}/rating", url, **scores("1"))
     assert again.status_code == 409
     english(client)
