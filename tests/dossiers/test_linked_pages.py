@@ -38,6 +38,8 @@ from tests.conftest import csrf, signup
 from tests.pdftools import extract_text
 from tests.web.flow import upload
 
+pytestmark = pytest.mark.db
+
 BY = "api:test-backoffice"
 MARITAL = factories.MARITAL  # UBXA: the first member (its answers are complete in the factory)
 CRIMINAL = "3.000333"  # CAT: waits for the first member's result

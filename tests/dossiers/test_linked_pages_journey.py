@@ -23,6 +23,8 @@ from tests.payments.helpers import pay
 from tests.pdftools import extract_text
 from tests.web.flow import post_step, start, submit, upload
 
+pytestmark = pytest.mark.db
+
 LINKED = "LT.KS"
 RESIDENCE = "1.004222"
 
