@@ -28,12 +28,15 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from portal.dossiers import deadline
 from portal.dossiers.models import Dossier, DossierEventKind, DossierRating, DossierStatus
-from portal.kernel.calendar import TZ
+from portal.kernel.calendar import TZ, local_date
+from portal.kernel.clock import utcnow
 from portal.kernel.db import writer
 from portal.stats import query as stats
 from portal.stats import rollup
 from portal.stats.figures import StatsQuery, StatsQueryError, StatsResult
+from tests import lifecycle_factories
 from tests import linked_factories as lf
 from tests.stats.dataset import ALL5
 
@@ -312,3 +315,21 @@ def test_public_stats_and_api_count_children_only(app, client: TestClient) -> No
                 s.delete(s.merge(row))
                 s.flush()
             s.commit()
+
+
+def test_the_overdue_sweep_and_lateness_figures_never_count_the_parent(session: Session) -> None:
+    cat = lf.catalogue(session)
+    today = local_date(utcnow())
+    past = today - timedelta(days=3)
+    running = DossierStatus.IN_PROCESS
+    parent = lf.parent(session, cat, received_at=at(15), official_due_date=past, status=running)
+    late = lf.child(session, cat, parent, cat.member_a, received_at=at(15), official_due_date=past, status=running)
+    marked = deadline.sweep_overdue(session)
+    assert late in marked and parent not in marked  # the member's agency is told; the parent is no agency's
+    assert "dossier.overdue" not in lifecycle_factories.push_types(session, parent)
+    figures = {
+        code: stats.compute(session, StatsQuery(date_from=FIRST, date_to=LAST, agency=code), today=today).figures
+        for code in (cat.agency_a, cat.receiving)
+    }
+    assert (figures[cat.agency_a].overdue_now, figures[cat.receiving].overdue_now) == (1, 0)
+    assert stats.compute(session, StatsQuery(FIRST, LAST, field=cat.field_vi), today=today).figures.overdue_now == 1
