@@ -38,7 +38,7 @@ REDUCTION_PROOF_NAME = {
 # What a component of a data file may say; reduction_proof and members are the loader's own.
 COMPONENT_KEYS = frozenset(Component.model_fields) - {"reduction_proof", "members"}
 KINDS = {"single", "linked"}
-DOC_TYPE_RE = re.compile(r"^[a-z0-9_]+$")
+DOC_TYPE_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 # A linked entry (docs/LINKED.md): what its file may say, and what it must not (derived from the members).
 LINKED_KEYS = frozenset(
     {"code", "kind", "slug", "agency", "name", "field", "level", "description", "result", "delivery", "form", "members"}
@@ -125,7 +125,7 @@ def _check_result_keys(doc: dict[str, Any], source: Path) -> None:
     """`result_doc_type` (the result's type in the citizen's store) and `result_valid_days` (its validity)."""
     doc_type = doc.get("result_doc_type")
     if doc_type is not None and not (isinstance(doc_type, str) and DOC_TYPE_RE.fullmatch(doc_type)):
-        raise CatalogError(f"{source}: result_doc_type uses a-z, 0-9 and _")
+        raise CatalogError(f"{source}: result_doc_type uses a-z, 0-9 and _ (at most 40)")
     days = doc.get("result_valid_days")
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
         raise CatalogError(f"{source}: result_valid_days must be a positive whole number of days")
@@ -196,7 +196,7 @@ def _component(comp: Any, source: Path, seen: set[str]) -> Component:
     if comp.get("application") and "pdf" not in comp["accepts"]:
         raise CatalogError(f"{source}: component {cid} is the application form, so it must accept pdf")
     if comp.get("doc_type") is not None and not DOC_TYPE_RE.fullmatch(str(comp["doc_type"])):
-        raise CatalogError(f"{source}: component {cid}: doc_type uses a-z, 0-9 and _")
+        raise CatalogError(f"{source}: component {cid}: doc_type uses a-z, 0-9 and _ (at most 40)")
     try:
         return Component.model_validate(comp)
     except ValidationError as exc:
