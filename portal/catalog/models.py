@@ -48,6 +48,9 @@ class Component(BaseModel):
     # The kind of document (a key shared across procedures, e.g. "giay_khai_sinh"): a document of this type
     # kept in the citizen's personal store (/documents) can be picked instead of a new upload.
     doc_type: str | None = None
+    # On a linked entry's composed component: the member procedures (codes) that need it; their children get
+    # a copy of its files (under the member's own component id).
+    members: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=512)
