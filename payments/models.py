@@ -102,12 +102,30 @@ class Refund(SQLModel, table=True):
     # The agency whose fees are given back (a payment of a linked application collects for several
     # agencies: its lines carry each one's code); None: the payment's agency.
     agency_code: str | None = Field(default=None, max_length=10, index=True)
+    # The member procedure (code) whose fees are given back, when the payment's lines name members.
+    member: str | None = Field(default=None, max_length=20)
     status: str = Field(default=RefundStatus.PENDING, index=True, max_length=12)
     gateway_ref: str | None = Field(default=None, max_length=100)
     message: str = Field(default="", max_length=300)
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     settled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class PaymentReceipt(SQLModel, table=True):
+    """The e-receipt (biên lai) one collecting agency issued for its part of a payment that collected for several
+    agencies (a linked application): each agency numbers its receipts in its own series. A payment for one
+    agency keeps its receipt on the payment row (`Payment.receipt_*`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    payment_id: str = Field(foreign_key="payment.id", index=True, max_length=32)
+    agency_code: str = Field(max_length=10, index=True)
+    amount: int
+    symbol: str = Field(max_length=20)
+    number: str = Field(max_length=20)
+    storage_key: str | None = Field(default=None, max_length=200)
+    sha256: str | None = Field(default=None, max_length=64, index=True)
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class ReceiptSequence(SQLModel, table=True):

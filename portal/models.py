@@ -4,7 +4,7 @@ import portal.stats.query  # noqa: F401  (declares the statistics indexes on the
 from auth.clients import ApiClient
 from auth.models import Account, ExternalIdentity, UserSession
 from forms.models import FormVersion
-from payments.models import Payment, PaymentEvent, ReceiptSequence, Refund
+from payments.models import Payment, PaymentEvent, PaymentReceipt, ReceiptSequence, Refund
 from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
 from portal.documents.models import StoredDocument
@@ -55,6 +55,7 @@ __all__ = [
     "OutboxMessage",
     "Payment",
     "PaymentEvent",
+    "PaymentReceipt",
     "PostalCounter",
     "PostalEvent",
     "PostalOrder",
