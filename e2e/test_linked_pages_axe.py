@@ -20,6 +20,7 @@ from e2e.conftest import VIEWPORTS, check_axe
 from e2e.journey_helpers import partner_connection, sign_up
 from portal.dossiers import lifecycle
 from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
+from portal.kernel.uow import writer
 from tests.dossiers.test_linked_pages import BY, linked_application
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,10 @@ def test_linked_application_pages_pass_axe(
     context = new_context(viewport=VIEWPORTS[viewport])
     page: Page = context.new_page()
     email = sign_up(page, "lien-thong-axe")
-    with partner_connection(server_url, server_settings) as (_http, engine), Session(engine) as db:
+    with (
+        partner_connection(server_url, server_settings) as (_http, engine),
+        Session(writer(engine), expire_on_commit=False) as db,  # takes the write lock first: the server writes too
+    ):
         account = db.exec(select(Account).where(Account.email == email)).one()
         app = linked_application(db, account)
         first = db.get(Dossier, app.first.id)
@@ -53,7 +57,8 @@ def test_linked_application_pages_pass_axe(
         parent_id, parent_code = app.parent.id, app.parent.code
 
     no_js = new_context(viewport=VIEWPORTS[viewport], java_script_enabled=False)
-    no_js.add_cookies(context.cookies())
+    # The same signed-in browser with JavaScript off: its session cookie copied over.
+    no_js.add_cookies([{"name": c["name"], "value": c["value"], "url": server_url} for c in context.cookies()])
     plain = no_js.new_page()
     for lang in ("vi", "en"):
         for browser_page in (page, plain):
