@@ -36,7 +36,6 @@ from portal.documents import views as documents_views
 from portal.dossiers import (
     delivery_views,
     kiosk_views,
-    linked_views,
     parcel_views,
     sign_views,
     store_views,
@@ -264,7 +263,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notification_callbacks,
         stats_views,
         api_stats,
-        linked_views,
         store_views,
         documents_views,
     ):

@@ -1,7 +1,0 @@
-"""(being written for issue 15)"""
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-router = APIRouter()
