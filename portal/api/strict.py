@@ -56,7 +56,8 @@ StrictInstant = Annotated[datetime, BeforeValidator(_strict_instant)]
 
 
 class PartnerStatus(StrEnum):
-    """The statuses a back-office can see (a draft never leaves the applicant's hands)."""
+    """The statuses a back-office can see (a draft never leaves the applicant's hands; a linked member waiting
+    for another member's result is not filed with its agency yet)."""
 
     SUBMITTED = DossierStatus.SUBMITTED.value
     RECEIVED = DossierStatus.RECEIVED.value

@@ -60,13 +60,17 @@ def test_dates_statuses_and_the_national_table_in_the_schema(client: TestClient)
     status = next(p for p in listing["parameters"] if p["name"] == "status")
     enum_ref = next(s for s in status["schema"]["anyOf"] if "$ref" in s)["$ref"].rsplit("/", 1)[-1]
     assert "draft" not in spec["components"]["schemas"][enum_ref]["enum"]
-    assert set(spec["components"]["schemas"][enum_ref]["enum"]) == {s.value for s in DossierStatus} - {"draft"}
+    # A back-office never sees a draft, nor a linked application's member still waiting for another's result.
+    assert set(spec["components"]["schemas"][enum_ref]["enum"]) == {s.value for s in DossierStatus} - {
+        "draft",
+        "waiting",
+    }
     report = spec["paths"]["/api/v1/backoffice/payments/report"]["get"]
     day = next(p for p in report["parameters"] if p["name"] == "day")
     assert day["schema"]["format"] == "date"
-    # Every status but draft has its national code.
+    # Every status an agency may see has its national code.
     for s in DossierStatus:
-        if s != DossierStatus.DRAFT:
+        if s not in (DossierStatus.DRAFT, DossierStatus.WAITING):
             assert national.national_status(s, received=True).code
     with pytest.raises(ValueError):
         national.national_status(DossierStatus.DRAFT, received=False)
