@@ -58,7 +58,11 @@ class SubStatus(BaseModel):
 class SignatureInfo(BaseModel):
     """How a file came to be signed and its validation report as the citizen saw it."""
 
-    kind: str = Field(description="portal (signed here with a one-time code) or uploaded (signed elsewhere)")
+    kind: str = Field(
+        description="portal (signed here with a one-time code), uploaded (signed elsewhere, validated at upload) "
+        "or agency (a result an agency issued, taken from the applicant's document store or attached from "
+        "another member of a linked application)"
+    )
     report: dict[str, Any] | None
 
 
