@@ -35,6 +35,14 @@ class FeeLine:
     amount: int
     agency_code: str | None = None
     member: str | None = None
+    # A fee charged per unit of an answer (per copy requested): the count and the price of one unit.
+    quantity: int | None = None
+    unit_amount: int | None = None
+    # A member's reduction already applied to the line (a linked entry's `reduction`): the category, its
+    # percent and the amount before it. The line's amount is what is charged; nothing else is taken off.
+    reduction_category: str | None = None
+    reduction_percent: int | None = None
+    amount_before_reduction: int | None = None
 
     def __post_init__(self) -> None:
         _check_amount(self.amount, f"fee {self.code!r}")
@@ -68,17 +76,28 @@ def compute_fees(
     fee_items: Sequence[Mapping[str, Any]],
     postal_fee: int | None,
     reduction: Reduction | None,
+    answers: Mapping[str, Any] | None = None,
 ) -> FeeBreakdown:
     """Build the bill from a procedure's fee items ({"name": {"vi", "en"}, "amount"}) and the postal fee.
 
     A linked entry's items also carry "agency" (the member's agency code) and "member" (its procedure code):
     the lines keep them, so the payment records which agency collects each line.
 
+    An item with "per": <field> charges its amount once per unit of that answer in `answers` (a whole number;
+    none, empty, hidden or not a whole number: 0 units, and then the item is left off the bill); its line
+    says the count ("× 2"). An item with "reduction" ({category, name, percent, amount}) already carries the
+    reduced amount (a linked entry's member reduction): its line records the reduction, which is not taken
+    off again.
+
     A reduction takes its percentage of the sum of the procedure's fee items, rounded down to
     whole đồng; the postal fee is a carrier's charge, not a state fee, so no reduction touches it.
     Raises ValueError for a malformed fee item or an amount that is not a whole number of đồng.
     """
-    lines = [_fee_line(position, item) for position, item in enumerate(fee_items, start=1)]
+    lines = [
+        line
+        for position, item in enumerate(fee_items, start=1)
+        if (line := _fee_line(position, item, answers or {})) is not None
+    ]
     procedure_fees = sum(line.amount for line in lines)
     reductions: tuple[tuple[Reduction, int], ...] = ()
     if reduction is not None:
@@ -89,8 +108,20 @@ def compute_fees(
     return FeeBreakdown(lines=tuple(lines), reductions=reductions, total=max(total, 0))
 
 
-def _fee_line(position: int, item: Mapping[str, Any]) -> FeeLine:
-    """A fee item of the catalogue as a line; items carry no code, so one is made from the position."""
+def units(value: Any) -> int:
+    """How many units an answer asks for: a whole number of at least 0 (anything else counts as none)."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    return value if isinstance(value, int) and value > 0 else 0
+
+
+def _fee_line(position: int, item: Mapping[str, Any], answers: Mapping[str, Any]) -> FeeLine | None:
+    """A fee item of the catalogue as a line (None: a per-unit item with no unit asked); items carry no code,
+    so one is made from the position."""
     if not isinstance(item, Mapping):
         raise ValueError(f"fee item {position} must be a mapping, not {item!r}")
     name = item.get("name")
@@ -104,10 +135,43 @@ def _fee_line(position: int, item: Mapping[str, Any]) -> FeeLine:
     for key, value in (("agency", agency), ("member", member)):
         if value is not None and (not isinstance(value, str) or not value):
             raise ValueError(f"fee item {position} has an {key} that is not a code: {value!r}")
-    return FeeLine(code, name["vi"], name["en"], amount, agency_code=agency, member=member)
+    extra: dict[str, Any] = {}
+    name_vi, name_en = name["vi"], name["en"]
+    per = item.get("per")
+    if per is not None:
+        if not isinstance(per, str) or not per:
+            raise ValueError(f"fee item {position} has a per that is not a field name: {per!r}")
+        count = units(answers.get(per))
+        if not count:
+            return None
+        extra = {"quantity": count, "unit_amount": amount}
+        amount, name_vi, name_en = amount * count, f"{name_vi} × {count}", f"{name_en} × {count}"
+    cut = item.get("reduction")
+    if cut is not None:
+        if not isinstance(cut, Mapping) or not isinstance(cut.get("category"), str):
+            raise ValueError(f"fee item {position} has a reduction that is not {{category, percent, amount}}")
+        before = _check_amount(cut.get("amount"), f"fee item {position}'s amount before its reduction")
+        percent = cut.get("percent")
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise ValueError(f"fee item {position}'s reduction is a whole percentage from 0 to 100, not {percent!r}")
+        extra.update(
+            reduction_category=str(cut["category"]),
+            reduction_percent=percent,
+            amount_before_reduction=before * extra.get("quantity", 1),
+        )
+    return FeeLine(code, name_vi, name_en, amount, agency_code=agency, member=member, **extra)
 
 
 # -- the lines as a payment stores them (Payment.lines: JSON)
+
+# What a stored line carries besides its code, names, amount, agency and member, when the line has it.
+_LINE_EXTRAS = (
+    "quantity",
+    "unit_amount",
+    "reduction_category",
+    "reduction_percent",
+    "amount_before_reduction",
+)
 
 
 def line_record(line: FeeLine) -> dict[str, Any]:
@@ -122,6 +186,10 @@ def line_record(line: FeeLine) -> dict[str, Any]:
         record["agency_code"] = line.agency_code
     if line.member is not None:
         record["member"] = line.member
+    for key in _LINE_EXTRAS:
+        value = getattr(line, key)
+        if value is not None:
+            record[key] = value
     return record
 
 
@@ -134,6 +202,7 @@ def line_from_record(record: Mapping[str, Any]) -> FeeLine:
         amount=int(record.get("amount") or 0),
         agency_code=record.get("agency_code") or None,
         member=record.get("member") or None,
+        **{key: record[key] for key in _LINE_EXTRAS if record.get(key) is not None},
     )
 
 

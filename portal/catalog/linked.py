@@ -32,7 +32,7 @@ MEMBERS_FIELD_HELP = {
     "en": "Tick the procedures you want done with this application; the questions of a procedure "
     "are needed only when you tick it.",
 }
-MEMBER_KEYS = frozenset({"procedure", "depends_on", "from_result", "optional", "fields", "components"})
+MEMBER_KEYS = frozenset({"procedure", "depends_on", "from_result", "optional", "fields", "components", "reduction"})
 ID_RE = re.compile(r"^[a-z0-9_]+$")
 
 
@@ -50,6 +50,9 @@ class Member:
     fields: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
     # member component -> shared component of the composed list (a component not listed keeps its id)
     components: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
+    # a reduction category of the member procedure applied to all its fees in this entry (e.g. the child of a
+    # birth registration is exempt from the residence registration fee); None: its fees in full
+    reduction: str | None = None
 
     def shared_field(self, name: str) -> str:
         """The composed form's name of this member's field."""
@@ -64,6 +67,7 @@ class Member:
             "optional": self.optional.model_dump() if self.optional is not None else None,
             "fields": dict(self.fields),
             "components": dict(self.components),
+            "reduction": self.reduction,
         }
 
     @classmethod
@@ -76,6 +80,7 @@ class Member:
             optional=LocalText.model_validate(optional) if optional else None,
             fields={str(k): str(v) for k, v in (raw.get("fields") or {}).items()},
             components={str(k): str(v) for k, v in (raw.get("components") or {}).items()},
+            reduction=str(raw["reduction"]) if raw.get("reduction") else None,
         )
 
 
@@ -214,6 +219,14 @@ def parse_members(raw: Any, where: str, singles: Mapping[str, Procedure], linked
             if not re.fullmatch(NAME_RE, shared):
                 raise CatalogError(f"{where}: member {code}: shared field name {shared!r} must match {NAME_RE}")
         components = _mapping(item.get("components"), f"member {code}: components", where)
+        reduction = item.get("reduction")
+        if reduction is not None:
+            categories = [str(r["category"]) for r in singles[code].reductions]
+            if not isinstance(reduction, str) or reduction not in categories:
+                raise CatalogError(
+                    f"{where}: member {code}: reduction {reduction!r} is not a reduction category of {code} "
+                    f"(its categories: {', '.join(categories) or 'none'})"
+                )
         for shared in components.values():
             if not ID_RE.fullmatch(shared):
                 raise CatalogError(f"{where}: member {code}: shared component id {shared!r} uses a-z, 0-9 and _")
@@ -225,6 +238,7 @@ def parse_members(raw: Any, where: str, singles: Mapping[str, Procedure], linked
                 optional=LocalText(vi=str(optional["vi"]), en=str(optional["en"])) if optional else None,
                 fields=fields,
                 components=components,
+                reduction=reduction,
             )
         )
     codes = [m.procedure for m in members]
@@ -503,6 +517,35 @@ def _merge_component(code: str, a: Component, b: Component, where: str) -> Compo
     )
 
 
+def member_fee(member: Member, proc: Procedure, fee: Mapping[str, Any]) -> dict[str, Any]:
+    """A member's fee item as the linked entry charges it: with the member's agency and code, a per-unit
+    field under its shared name, and the member's reduction applied (the reduced amount, the reduction named
+    in the item's name, and what it was before in `reduction`)."""
+    item: dict[str, Any] = {**fee, "agency": proc.agency_code, "member": member.procedure}
+    if fee.get("per"):
+        item["per"] = member.shared_field(str(fee["per"]))
+    declared = proc.reduction(member.reduction)
+    if declared is None:
+        return item
+    percent = int(declared["percent"])
+    amount = int(fee["amount"])
+    names = declared["name"]
+    what_vi = "miễn" if percent == 100 else f"giảm {percent}%"
+    what_en = "exempt" if percent == 100 else f"{percent}% off"
+    item["name"] = {
+        "vi": f"{fee['name']['vi']} ({what_vi}: {_lower_first(str(names['vi']))})",
+        "en": f"{fee['name']['en']} ({what_en}: {_lower_first(str(names['en']))})",
+    }
+    item["amount"] = amount - amount * percent // 100
+    item["reduction"] = {"category": declared["category"], "name": dict(names), "percent": percent, "amount": amount}
+    return item
+
+
+def _lower_first(text: str) -> str:
+    """A category's name inside a sentence ("Trẻ em dưới 16 tuổi" -> "trẻ em dưới 16 tuổi")."""
+    return text[:1].lower() + text[1:]
+
+
 def longest_chain(members: Sequence[Member], days: Mapping[str, int]) -> int:
     """Working days of the longest chain of members along their dependencies."""
     by_code = {m.procedure: m for m in members}
@@ -542,11 +585,7 @@ def compose(
             sid = shared_component(m, cid)
             if sid in kept and sid not in originals:
                 originals.append(sid)
-    fees = [
-        {**fee, "agency": procs[m.procedure].agency_code, "member": m.procedure}
-        for m in members
-        for fee in procs[m.procedure].fees
-    ]
+    fees = [member_fee(m, procs[m.procedure], fee) for m in members for fee in procs[m.procedure].fees]
     default_assurance = 2 if doc.get("level") == "full" else 1
     return Composed(
         members=[m.to_json() for m in members],

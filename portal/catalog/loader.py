@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from forms.address import normalize_province_code
-from forms.definition import FormDefinition, FormDefinitionError, LocalText, load_all_definitions
+from forms.definition import FieldType, FormDefinition, FormDefinitionError, LocalText, load_all_definitions
 from forms.models import FormVersion
 from portal.catalog.errors import CatalogError
 from portal.catalog.linked import compose
@@ -38,6 +38,9 @@ REDUCTION_PROOF_NAME = {
 # What a component of a data file may say; reduction_proof and members are the loader's own.
 COMPONENT_KEYS = frozenset(Component.model_fields) - {"reduction_proof", "members"}
 KINDS = {"single", "linked"}
+# What a fee item of a single procedure may say: `per` names the form's whole-number field it is charged per
+# unit of (e.g. the copies requested); a linked entry's items also get agency, member and reduction (derived).
+FEE_KEYS = frozenset({"name", "amount", "per", "code"})
 DOC_TYPE_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 # A linked entry (docs/LINKED.md): what its file may say, and what it must not (derived from the members).
 LINKED_KEYS = frozenset(
@@ -90,9 +93,17 @@ def _check_procedure(
     if not set(doc["delivery"]) <= DELIVERY or not doc["delivery"]:
         raise CatalogError(f"{source}: delivery must be a non-empty subset of {sorted(DELIVERY)}")
     for fee in doc.get("fees") or []:
+        if not isinstance(fee, dict):
+            raise CatalogError(f"{source}: each fee is a mapping with name and amount, not {fee!r}")
         _text(fee, "name", source)
-        if not isinstance(fee.get("amount"), int) or fee["amount"] < 0:
+        if isinstance(fee.get("amount"), bool) or not isinstance(fee.get("amount"), int) or fee["amount"] < 0:
             raise CatalogError(f"{source}: fee amounts are whole numbers of đồng")
+        unknown = sorted(set(fee) - FEE_KEYS)
+        if unknown:
+            raise CatalogError(
+                f"{source}: fee {fee['name']['vi']!r} has unknown key(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(FEE_KEYS))}"
+            )
     if doc.get("payment", "before") not in PAYMENT_TIMINGS:
         raise CatalogError(f"{source}: payment must be one of {sorted(PAYMENT_TIMINGS)}")
     categories: set[str] = set()
@@ -118,7 +129,29 @@ def _check_procedure(
     form = doc["form"]
     if (form.get("id"), form.get("version")) not in forms:
         raise CatalogError(f"{source}: form {form} has no definition in forms/definitions")
+    for fee in doc.get("fees") or []:
+        if "per" in fee:
+            _check_per(fee, forms[(form["id"], form["version"])], source)
     _check_result_keys(doc, source)
+
+
+def _check_per(fee: dict[str, Any], defn: FormDefinition, source: Path) -> None:
+    """A fee charged per unit of an answer: `per` names a top-level number field of the procedure's form with
+    `integer: true` and a `max` (so that the bill is bounded)."""
+    per, what = fee["per"], f"fee {fee['name']['vi']!r}"
+    field = next((f for f in defn.all_fields() if f.name == per), None) if isinstance(per, str) else None
+    if field is None:
+        raise CatalogError(
+            f"{source}: {what}: per {per!r} is not a field of the form {defn.id} v{defn.version} "
+            f"(a top-level number field, the units the amount is charged for)"
+        )
+    if field.type is not FieldType.NUMBER or not field.integer:
+        raise CatalogError(
+            f"{source}: {what}: per field {per} of the form {defn.id} v{defn.version} must be a whole number "
+            f"(type number, integer: true), not {field.type.value}{'' if field.integer else ' without integer: true'}"
+        )
+    if field.max is None:
+        raise CatalogError(f"{source}: {what}: per field {per} of the form {defn.id} v{defn.version} needs a max")
 
 
 def _check_result_keys(doc: dict[str, Any], source: Path) -> None:

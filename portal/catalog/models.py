@@ -133,7 +133,9 @@ class Procedure(SQLModel, table=True):
 
     @property
     def fee_total(self) -> int:
-        return sum(int(f["amount"]) for f in self.fees)
+        """The fixed fees; an item charged per unit of an answer (`per`, e.g. per copy) is on the bill only
+        with the dossier's answers (payments.fees.compute_fees)."""
+        return sum(int(f["amount"]) for f in self.fees if not f.get("per"))
 
     @property
     def component_list(self) -> tuple[Component, ...]:

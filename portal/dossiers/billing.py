@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select as sa_select
+from sqlalchemy.orm import Session as SASession
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
 
 from auth.models import Account
 from forms.address import format_address
+from forms.definition import FormDefinition
+from forms.models import FormVersion
+from forms.validation import visible_fields
 from payments import service as payments
 from payments.fees import POSTAL_LINE_CODE, FeeBreakdown, FeeLine, Reduction, compute_fees
 from payments.models import Payment, PaymentEvent, PaymentStatus, Refund
@@ -126,24 +130,76 @@ def postal_charges(
     return charges
 
 
-def bill_for(
-    procedure: Procedure, dossier: Dossier, settings: Settings, *, province: str | None = None
-) -> FeeBreakdown:
-    """What the dossier owes: the procedure's fees less a declared reduction, and the postal services chosen.
+# Parsed form definitions by (form, version, content hash), as the dossier service keeps them.
+_definitions: dict[tuple[str, int, str], FormDefinition] = {}
 
-    `province` is the agency's province (looked up through the dossier's session when not given).
-    """
+
+def _definition(session: SASession, form_id: str, version: int) -> FormDefinition | None:
+    row = session.get(FormVersion, (form_id, version))
+    if row is None:
+        return None
+    key = (form_id, version, row.sha256)
+    defn = _definitions.get(key)
+    if defn is None:
+        defn = _definitions[key] = FormDefinition.model_validate(row.body)
+    return defn
+
+
+def fee_answers(items: list[dict[str, Any]], dossier: Dossier) -> dict[str, Any]:
+    """The answers the per-unit fee items (`per`) count: the dossier's, None for a field its form hides now."""
+    wanted = {str(item["per"]) for item in items if item.get("per")}
+    if not wanted:
+        return {}
+    session = object_session(dossier)
+    defn = _definition(session, dossier.form_id, dossier.form_version) if session is not None else None
+    data = dossier.data or {}
+    if defn is None:
+        return {name: data.get(name) for name in wanted}
+    shown, _ = visible_fields(defn.all_fields(), data)
+    return {name: data.get(name) if name in shown else None for name in wanted}
+
+
+def fees_for(procedure: Procedure, dossier: Dossier) -> FeeBreakdown:
+    """The procedure's fees for this dossier (no postal service): per-unit items counted from its answers,
+    a declared reduction taken off; a linked application's applying members' items only, and a member of one
+    (a child) its own items of the application as its parent's answers make them."""
     declared = procedure.reduction(dossier.fee_reduction)
     reduction = (
         Reduction(declared["category"], declared["name"]["vi"], declared["name"]["en"], declared["percent"])
         if declared
         else None
     )
-    items = procedure.fees
+    items, answering = procedure.fees, dossier
     if procedure.is_linked:
         applying = applying_members(procedure, dossier)
         items = [item for item in items if item.get("member") in applying]
-    fees = compute_fees(fee_items=items, postal_fee=None, reduction=reduction)
+    elif (found := _member_items(dossier)) is not None:
+        items, answering = found
+    return compute_fees(fee_items=items, postal_fee=None, reduction=reduction, answers=fee_answers(items, answering))
+
+
+def _member_items(child: Dossier) -> tuple[list[dict[str, Any]], Dossier] | None:
+    """A child's share of its application's fee items (its member's, reduced and counted as the application
+    charged them) and the parent whose answers count them; None for any other dossier."""
+    session = object_session(child)
+    if child.linked_role != "child" or not child.parent_id or session is None:
+        return None
+    parent = session.get(Dossier, child.parent_id)
+    linked = session.get(Procedure, parent.procedure_code) if parent is not None else None
+    if parent is None or linked is None or not linked.is_linked:
+        return None
+    return [item for item in linked.fees if item.get("member") == child.procedure_code], parent
+
+
+def bill_for(
+    procedure: Procedure, dossier: Dossier, settings: Settings, *, province: str | None = None
+) -> FeeBreakdown:
+    """What the dossier owes: the procedure's fees (`fees_for`: per-unit items counted from its answers, a
+    declared reduction taken off) and the postal services chosen.
+
+    `province` is the agency's province (looked up through the dossier's session when not given).
+    """
+    fees = fees_for(procedure, dossier)
     postal = [c.line for c in postal_charges(procedure, dossier, settings, province=province)]
     if not postal:
         return fees
@@ -192,9 +248,25 @@ def bill_by_agency(session: Session, bill: FeeBreakdown, agency_code: str) -> li
     return [AgencyBill(code, session.get(Agency, code), tuple(lines)) for code, lines in groups.items()]
 
 
+def paid_towards(session: Session, dossier: Dossier, own: list[Payment] | None = None) -> int:
+    """What was paid and kept for this dossier: its own payments' (`own`, read when not given); for a member of
+    a linked application (a child, which has none), its member's lines of the parent's succeeded payments
+    less what was given back for that member."""
+    if dossier.linked_role != "child" or not dossier.parent_id:
+        return payments.paid_amount(own if own is not None else payments.payments_of(session, dossier.id))
+    kept = 0
+    for payment in payments.payments_of(session, dossier.parent_id):
+        if payment.status != PaymentStatus.SUCCEEDED:
+            continue
+        mine = [line for line in payment.lines if line.get("member") == dossier.procedure_code]
+        kept += sum(int(line.get("amount") or 0) for line in mine)
+        kept -= sum(r.amount for r in payments.member_refunds(session, payment, dossier.procedure_code))
+    return max(kept, 0)
+
+
 def amount_left(session: Session, procedure: Procedure, dossier: Dossier, settings: Settings) -> int:
-    """What is still to pay (0 when paid, exempt or free)."""
-    kept = payments.paid_amount(payments.payments_of(session, dossier.id))
+    """What is still to pay (0 when paid, exempt or free; a linked application's member: its share unpaid)."""
+    kept = paid_towards(session, dossier)
     return max(bill_for(procedure, dossier, settings).total - kept, 0)
 
 
@@ -211,7 +283,8 @@ def payment_blocks_submission(session: Session, procedure: Procedure, dossier: D
 
 
 def check_bill_change(session: Session, procedure: Procedure, dossier: Dossier, settings: Settings) -> None:
-    """Refuse a change (delivery, reduction) that would alter a bill already paid; call after the change."""
+    """Refuse a change (delivery, reduction, an answer a fee counts such as the copies requested, the linked
+    procedures ticked) that would alter a bill already paid; call after the change."""
     kept = payments.paid_amount(payments.payments_of(session, dossier.id))
     if kept and bill_for(procedure, dossier, settings).total != kept:
         raise Conflict(

@@ -118,7 +118,8 @@ def fee_summary(session: Session, dossier: Dossier, settings: Settings) -> FeeSu
     """The dossier's bill, what is left to pay, and its payments (latest first)."""
     bill = billing.bill_for(procedure(session, dossier.procedure_code), dossier, settings)
     items = payments.payments_of(session, dossier.id)
-    return FeeSummary(bill=bill, left=max(bill.total - payments.paid_amount(items), 0), payments=items)
+    left = max(bill.total - billing.paid_towards(session, dossier, items), 0)
+    return FeeSummary(bill=bill, left=left, payments=items)
 
 
 def dossier_page(session: Session, dossier_id: str, account: Account, *, settings: Settings) -> dict[str, Any]:
@@ -149,6 +150,8 @@ def files_page(session: Session, dossier: Dossier, *, settings: Settings) -> dic
         # The personal document store: what each component may take from it, and the files kept there.
         "store_offers": store_links.offers(session, dossier, procedure(session, dossier.procedure_code)),
         "kept_files": store_links.kept_files(session, dossier),
+        # A linked application's components only the members not applied for need: not asked.
+        "not_needed": service.unneeded_components(session, procedure(session, dossier.procedure_code), dossier),
     }
 
 
@@ -160,6 +163,7 @@ def review_page(
         "ready": service.readiness(session, dossier, proc, defn, settings=settings),
         "fee": billing.bill_for(proc, dossier, settings),
         "files": service.dossier_files(session, dossier),
+        "not_needed": service.unneeded_components(session, proc, dossier),
     }
 
 

@@ -29,6 +29,7 @@ from forms.uploads import (
 from forms.validation import StepResult, validate_data, validate_step, values_to_raw
 from portal.businesses.models import Representative
 from portal.businesses.service import representative_of
+from portal.catalog import linked as catalog_linked
 from portal.catalog.models import Component, Procedure
 from portal.dossiers import billing
 from portal.dossiers.events import Closed, Moved, Submitted
@@ -47,6 +48,7 @@ from portal.dossiers.pushes import push
 from portal.dossiers.recipients import tell
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
+from portal.kernel.db import settings_of
 from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
 from portal.kernel.events import publish
 from portal.kernel.i18n import N_
@@ -237,9 +239,19 @@ def _supplement_raw(
 
 
 def save_step(
-    *, session: Session, dossier: Dossier, defn: FormDefinition, step_id: str, raw: Mapping[str, list[str]]
+    *,
+    session: Session,
+    dossier: Dossier,
+    defn: FormDefinition,
+    step_id: str,
+    raw: Mapping[str, list[str]],
+    settings: Settings | None = None,
 ) -> StepResult:
     """Validate one step and save what was typed, errors included, so nothing is lost.
+
+    Once a payment was made, a change of an answer the bill counts (the copies requested, the linked
+    procedures ticked) that would alter the amount is refused (Conflict) and nothing of the step is kept.
+    `settings`: the app's (the bill's postal prices); the session's when not given.
 
     While a supplement is awaited only the fields it names change; the others keep their stored values
     whatever was posted (they are read-only).
@@ -251,6 +263,7 @@ def save_step(
         raw = _supplement_raw(defn, step_id, raw, dossier.data, targets[0])
     context = {k: v for k, v in dossier.data.items()}
     result = validate_step(defn, step_id, raw, context=context)
+    previous = dossier.data, dossier.delivery_method, dossier.delivery_address
     data = dict(dossier.data)
     data.update(result.values if targets is None else {k: v for k, v in result.values.items() if k in targets[0]})
     dossier.data = data
@@ -264,6 +277,16 @@ def save_step(
             dossier.delivery_method = answered
             if answered == "post":
                 _postal_from_answers(session, dossier)
+    # An answer the bill counts (copies requested, the linked procedures ticked, the delivery) may not change
+    # a bill already paid.
+    procedure = session.get(Procedure, dossier.procedure_code)
+    if procedure is not None:
+        try:
+            billing.check_bill_change(session, procedure, dossier, settings or settings_of(session))
+        except Conflict:
+            # The refusing request still commits: nothing of the change may stick.
+            dossier.data, dossier.delivery_method, dossier.delivery_address = previous
+            raise
     dossier.last_step = step_id
     dossier.answers_checked = False
     dossier.updated_at = utcnow()
@@ -433,9 +456,16 @@ def readiness(
     unsigned = {f.component_id for f in files if not f.signature}
     # A component that must be signed counts as missing while any of its files is not signed.
     declared_reduction = procedure.reduction(dossier.fee_reduction) is not None
-    missing = [
+    # A linked application needs only the components of the members it applies for (an optional member not
+    # ticked needs nothing).
+    needed = [
         c
         for c in procedure.component_list
+        if not procedure.is_linked or catalog_linked.component_applies(procedure, c, dossier.data)
+    ]
+    missing = [
+        c
+        for c in needed
         if (c.mandatory and c.id not in have)
         or (c.signature_required and c.id in unsigned)
         or (c.reduction_proof and declared_reduction and c.id not in have)
@@ -447,6 +477,28 @@ def readiness(
         address_missing=dossier.delivery_method == "post" and not dossier.delivery_address,
         payment_due=billing.payment_blocks_submission(session, procedure, dossier, settings),
     )
+
+
+def unneeded_components(session: Session, procedure: Procedure, dossier: Dossier) -> dict[str, list[dict[str, str]]]:
+    """A linked application's components that no member it applies for needs, each with the names (vi, en) of
+    the members that would need it: the label of an optional member's box, or its procedure's name. Empty for
+    any other dossier."""
+    if not procedure.is_linked:
+        return {}
+    members = {m.procedure: m for m in catalog_linked.members_of(procedure)}
+    out: dict[str, list[dict[str, str]]] = {}
+    for component in procedure.component_list:
+        if catalog_linked.component_applies(procedure, component, dossier.data):
+            continue
+        names = []
+        for code in component.members:
+            member = members.get(code)
+            if member is not None and member.optional is not None:
+                names.append(member.optional.model_dump())
+            elif (proc := session.get(Procedure, code)) is not None:
+                names.append({"vi": proc.name_vi, "en": proc.name_en})
+        out[component.id] = names
+    return out
 
 
 def default_postal_address(session: Session, dossier: Dossier) -> dict[str, str]:

@@ -10,7 +10,10 @@ from auth.models import Account
 from forms.address import format_address
 from portal.businesses.models import Business
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import deadline  # noqa: F401  (registers the periodic job "dossiers.overdue")
+from portal.dossiers import (
+    billing,
+    deadline,  # noqa: F401  (registers the periodic job "dossiers.overdue")
+)
 from portal.dossiers.linked_pages import PARENT, member_facts
 from portal.dossiers.models import Dossier
 from portal.dossiers.outbox import DossierSubmitted
@@ -65,7 +68,8 @@ def receipt_data(session: Session, dossier: Dossier, settings: Settings) -> Rece
         components=components,
         delivery_method=DELIVERY_TEXT.get(dossier.delivery_method or "", ""),
         lookup_url=lookup_url(settings, dossier.code),
-        fee_total=proc.fee_total,
+        # The fees this dossier owes (copies requested, reductions, the members applied for), not postage.
+        fee_total=billing.fees_for(proc, dossier).total,
         province_name=settings.province_name,
         business=_business_line(session, dossier),
         members=_members(session, dossier),

@@ -199,7 +199,13 @@ def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccou
 
 @router.post("/dossiers/{dossier_id}/steps/{step_id}", name="save_step")
 def step_submit(
-    request: Request, dossier_id: str, step_id: str, session: SessionDep, account: CurrentAccount, form: PostedForm
+    request: Request,
+    dossier_id: str,
+    step_id: str,
+    session: SessionDep,
+    account: CurrentAccount,
+    form: PostedForm,
+    settings: SettingsDep,
 ) -> Response:
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
     action = str(form.get("_action") or "next")
@@ -217,7 +223,7 @@ def step_submit(
             raw[count_key] = [str(min(count + 1, 50))]
         elif len(parts) == 3 and parts[2].isdigit():
             raw = _drop_row(raw, group, int(parts[2]), count)
-    result = service.save_step(session=session, dossier=dossier, defn=defn, step_id=step_id, raw=raw)
+    result = service.save_step(session=session, dossier=dossier, defn=defn, step_id=step_id, raw=raw, settings=settings)
     if asked is not None and (action == "back" or (action in ("next", "save") and not result.errors)):
         return redirect(f"/dossiers/{dossier.id}/supplement")
     if action == "next" and not result.errors:

@@ -44,6 +44,7 @@ def test_linked_entry_is_stored_with_derived_values(session: Session) -> None:
         "optional": {"vi": "Đăng ký thường trú cho trẻ", "en": "Register the child's permanent residence"},
         "fields": {"ho_ten": "full_name"},
         "components": {"to_khai_thay_doi": "to_khai"},
+        "reduction": None,
     }
     assert proc.members[0]["optional"] is None and proc.members[0]["depends_on"] == []
     # 1 day for the birth certificate, then 7 for the residence (the health card's 5 run alongside).

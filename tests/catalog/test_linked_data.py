@@ -167,11 +167,20 @@ def test_projection_gives_each_member_its_own_field_names(db: Session, catalogue
     assert applies(linked, by_code[BHYT], {**answers, MEMBERS_FIELD: []})  # not optional
 
 
-def test_fees_of_the_birth_package_go_to_the_police(db: Session, catalogue: Any) -> None:
+def test_fees_of_the_packages_per_agency(db: Session, catalogue: Any) -> None:
+    """The copies of the birth certificate or death extract are charged per copy by the commune; the newborn is
+    exempt from the residence registration fee (a child), so the police collect nothing for it."""
     fees = _proc(db, "LT.KS").fees
-    assert fees and all(f["agency"] == "CAXA" and f["member"] == THUONG_TRU for f in fees)
-    assert sum(f["amount"] for f in fees) == _proc(db, THUONG_TRU).fee_total
-    assert _proc(db, "LT.KT").fees == []
+    copies = [f for f in fees if f["member"] == KHAI_SINH]
+    assert [(f["agency"], f["amount"], f["per"]) for f in copies] == [("UBXA", 8000, "copies")]
+    residence = [f for f in fees if f["member"] == THUONG_TRU]
+    assert residence and all(f["agency"] == "CAXA" and f["amount"] == 0 for f in residence)
+    assert all(f["reduction"]["category"] == "tre-em" and f["reduction"]["percent"] == 100 for f in residence)
+    assert sum(f["reduction"]["amount"] for f in residence) == _proc(db, THUONG_TRU).fee_total
+    assert not [f for f in fees if f["member"] == BHYT]
+    assert [(f["agency"], f["member"], f["amount"], f["per"]) for f in _proc(db, "LT.KT").fees] == [
+        ("UBXA", KHAI_TU, 8000, "copies")
+    ]
 
 
 @pytest.mark.parametrize("doc_type", sorted(REUSE))

@@ -2,7 +2,7 @@
 
 Members are single procedures of the shipped catalogue, each with its own agency, deadline and fee:
 
-- A 1.001193 đăng ký khai sinh (UBXA, 1 working day, free);
+- A 1.001193 đăng ký khai sinh (UBXA, 1 working day, free but for the copies asked: 8 000 đ each);
 - B 3.000333 lý lịch tư pháp (CAT, 10 days, 200 000 đ, refundable): waits for A's result, which fills its
   `giay_to_tuy_than`; its `to_khai` is the shared `to_khai_lltp`;
 - C 1.004873 xác nhận tình trạng hôn nhân (UBXA, 3 days, 15 000 đ, refundable): optional, depends on nothing;
