@@ -160,9 +160,15 @@ def may_see(session: Session, doc: StoredDocument, account_id: str) -> bool:
     return any(b.id == doc.business_id for b in represented_by(session, account_id))
 
 
+def by_id(session: Session, document_id: str) -> StoredDocument | None:
+    """The document of exactly this id (an id is 32 characters: a longer one, even starting with a real id, is
+    none)."""
+    return session.get(StoredDocument, document_id) if len(document_id) <= 32 else None
+
+
 def get_document(session: Session, document_id: str, account_id: str) -> StoredDocument:
     """The document if the account may see it; anyone else gets the same 404 as for a missing one."""
-    doc = session.get(StoredDocument, document_id[:32])
+    doc = by_id(session, document_id)
     if doc is None or not may_see(session, doc, account_id):
         raise NotFound(NOT_FOUND)
     return doc

@@ -35,7 +35,7 @@ from portal.dossiers.service import (
 )
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
-from portal.kernel.errors import Invalid, NotFound
+from portal.kernel.errors import Conflict, Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import enqueue
 from portal.kernel.settings import Settings
@@ -189,6 +189,15 @@ def register_at_counter(
     """
     if not procedure.active:
         raise NotFound(N_("There is no procedure with this code."))
+    if procedure.is_linked:
+        # One dossier of no member: the other agencies would never get their part (docs/LINKED.md).
+        raise Conflict(
+            N_(
+                "{code} is a linked application of several procedures: it cannot be registered as one dossier at "
+                "the counter. Register each of its procedures with its own agency."
+            ),
+            {"code": procedure.code},
+        )
     officer = officer.strip()
     if not officer or len(officer) > 120:
         raise Invalid(N_("Give the name of the officer who received the dossier."))

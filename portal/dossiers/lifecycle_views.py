@@ -488,7 +488,7 @@ def download_result(
 ) -> Response:
     """The portal's sealed copy of a result document (its own applicant's or business's only)."""
     dossier = service.own_dossier(session, dossier_id, account)
-    row = session.get(DossierResult, result_id[:32])
+    row = session.get(DossierResult, result_id) if len(result_id) <= 32 else None  # exactly this id
     if row is None or row.dossier_id != dossier.id:
         raise NotFound(N_("There is no such result document in this dossier."))
     data = storage.get(row.sealed_key)

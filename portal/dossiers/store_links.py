@@ -83,7 +83,7 @@ def keep_results(session: Session, event: ResultIssued) -> None:
 
 def keep_upload(session: Session, dossier: Dossier, procedure: Procedure, file_id: str) -> StoredDocument:
     """Keep one of the dossier's files in its owner's store (once), for a component that has a `doc_type`."""
-    row = session.get(DossierFile, file_id[:32])
+    row = session.get(DossierFile, file_id) if len(file_id) <= 32 else None
     if row is None or row.dossier_id != dossier.id:
         raise NotFound(N_("There is no such file in this dossier."))
     component = procedure.component(row.component_id)
@@ -219,7 +219,7 @@ def reuse(
     if component is None:
         raise NotFound(N_("This dossier has no such component."))
     _changeable(session, dossier, component_id)
-    doc = session.get(StoredDocument, document_id[:32])
+    doc = store.by_id(session, document_id)
     if doc is None or not owner_of(dossier).owns(doc):
         raise NotFound(store.NOT_FOUND)
     files = dossier_files(session, dossier)

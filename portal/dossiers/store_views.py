@@ -62,7 +62,7 @@ def keep_document(
 ) -> Response:
     """Keep an uploaded file in the personal store, for later dossiers that ask for the same kind of document."""
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
-    row = session.get(DossierFile, file_id[:32])
+    row = session.get(DossierFile, file_id) if len(file_id) <= 32 else None
     component_id = row.component_id if row is not None and row.dossier_id == dossier.id else ""
     try:
         store_links.keep_upload(session, dossier, proc, file_id)
