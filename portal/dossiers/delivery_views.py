@@ -92,6 +92,8 @@ def _render(
 
 
 def _editable(dossier: Dossier) -> bool:
+    if dossier.linked_role == "child":  # a part of a linked application: delivered as the application says
+        return False
     return dossier.status == DossierStatus.DRAFT or dossier.status in delivery.CHANGEABLE
 
 

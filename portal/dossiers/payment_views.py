@@ -22,7 +22,7 @@ from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.audit import client_ip
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import SettingsDep, StorageDep
-from portal.kernel.errors import DomainError, Invalid, NotFound
+from portal.kernel.errors import Conflict, DomainError, Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.settings import Settings
 from portal.kernel.web import redirect, render, translator
@@ -36,6 +36,18 @@ router = APIRouter()
 _COURIER_ON_ITS_WAY = frozenset(
     {ParcelStatus.CLAIMED, ParcelStatus.PICKED_UP, ParcelStatus.IN_TRANSIT, ParcelStatus.DELIVERY_ATTEMPTED}
 )
+
+
+# A member's dossier of a linked application (docs/LINKED.md): its fee was paid with the application's, once.
+_MEMBER_PAYS_WITH_PARENT = N_(
+    "This dossier is one part of a linked application: its fee is paid with the application's, on the "
+    "application's payment page."
+)
+
+
+def _refuse_member(dossier: Dossier, msgid: str) -> None:
+    if dossier.linked_role == "child":
+        raise Conflict(msgid)
 
 
 def courier_collects(session: Session, dossier: Dossier) -> PostalOrder | None:
@@ -100,6 +112,8 @@ def payment_page(
     gateways: GatewaysDep,
 ) -> Response:
     dossier = service.own_dossier(session, dossier_id, account)
+    if dossier.linked_role == "child" and dossier.parent_id:  # paid with the application: its payment page
+        return redirect(f"/dossiers/{dossier.parent_id}/payment")
     return _render(request, session, dossier, settings=settings, gateways=gateways)
 
 
@@ -116,6 +130,7 @@ def start_payment(
 ) -> Response:
     """Send the payer to the chosen gateway (a double click sends them to the same attempt)."""
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account, lock=True)
+    _refuse_member(dossier, _MEMBER_PAYS_WITH_PARENT)
     chosen = gateways.get(gateway)
     if chosen is None:
         return _render(
@@ -209,6 +224,7 @@ def declare_reduction(
     category: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     dossier = service.own_dossier(session, dossier_id, account, lock=True)
+    _refuse_member(dossier, _MEMBER_PAYS_WITH_PARENT)
     proc = queries.procedure(session, dossier.procedure_code)
     try:
         billing.declare_reduction(
@@ -284,5 +300,11 @@ def refund_notice(
 @router.post("/dossiers/{dossier_id}/withdraw", name="withdraw_dossier")
 def withdraw(dossier_id: str, session: SessionDep, account: CurrentAccount) -> Response:
     dossier = service.own_dossier(session, dossier_id, account, lock=True)
+    # One part alone would leave the parts waiting on its result waiting for ever: the application is withdrawn
+    # whole, from its page.
+    _refuse_member(
+        dossier,
+        N_("This dossier is one part of a linked application: withdraw the whole application on its page."),
+    )
     service.withdraw(session=session, dossier=dossier, by=account)
     return redirect(f"/dossiers/{dossier.id}?withdrawn=1")
