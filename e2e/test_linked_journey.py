@@ -3,7 +3,8 @@
 The citizen files LT.KS — birth registration (UBXA), permanent residence registration (CAXA, ticked) and the
 child's health-insurance card (BHXH) — as one application: one form (the shared answers asked once), each
 document uploaded once, one application signed with a one-time code, one payment for every member's fee
-(CAXA's residence fee: the package is paid before submission, so the payment submits it) → one receipt with
+(one copy of the birth certificate, 8.000 đ, collected by UBXA, which issues the one e-receipt; CAXA's residence
+fee is 0 đ, a child is exempt; the package is paid before submission, so the payment submits it) → one receipt with
 the application's code and the three members' codes, agencies and appointment dates (and its QR code) →
 the residence and card members wait ("chờ liên thông") for the birth certificate → UBXA's simulator
 receives and decides its member only → the certificate is attached to the two waiting members, which go to
@@ -55,7 +56,9 @@ AGENCY_NAME = {
     "CAXA": "Công an phường Hoa Lư",
     "BHXH": "Bảo hiểm xã hội tỉnh Ninh Bình",
 }
-FEE = "10.000 đ"  # CAXA's online residence fee; birth registration and the card are free
+# One certified copy of the birth certificate (8.000 đ, collected by UBXA); CAXA's residence fee is 0 đ (a child is
+# exempt) and the card is free.
+FEE = "8.000 đ"
 WAIT_MS = 60_000  # what a partner did shows within this (a loaded CI machine)
 CHILD = "Nguyễn Minh Khang"
 ADDRESS = {"province": "01", "ward": "00004", "street": "25 Phan Đình Phùng"}
@@ -299,7 +302,14 @@ def _pay_and_submit(page: Page, dossier_id: str, visit: Callable[[str], None]) -
     page.get_by_role("button", name=_ui("Tiếp tục để thanh toán", "Continue to payment")).click()
     page.wait_for_url(re.compile(rf"/dossiers/{dossier_id}/payment"), timeout=WAIT_MS)
     bill = page.locator("table.fees")
-    expect(bill.locator("tbody")).to_contain_text("Lệ phí đăng ký thường trú")
+    expect(bill.locator("tbody")).to_have_count(2)  # one row group per agency with a line: UBXA's, CAXA's
+    ubxa = bill.locator("tbody").filter(has=page.locator("#agency-UBXA"))
+    expect(ubxa).to_contain_text("Phí cấp bản sao Giấy khai sinh")
+    expect(ubxa.locator("tr.subtotal")).to_contain_text(FEE.removesuffix(" đ"))
+    caxa = bill.locator("tbody").filter(has=page.locator("#agency-CAXA"))
+    expect(caxa).to_contain_text("Lệ phí đăng ký thường trú")
+    expect(caxa).to_contain_text("miễn")
+    expect(caxa.locator("tr.subtotal td")).to_have_text(re.compile(r"^0\s*đ$"))
     expect(page.locator("#fee-total")).to_have_text(FEE)
     visit("payment")
     pay_form = page.locator("form.pay-form")
@@ -311,6 +321,11 @@ def _pay_and_submit(page: Page, dossier_id: str, visit: Callable[[str], None]) -
     bank.get_by_role("button", name=_ui("Thanh toán", "Pay")).click()
     page.wait_for_url(re.compile(rf"/dossiers/{dossier_id}"), timeout=WAIT_MS)
     _no_error_summary(page)
+    # Only UBXA collected anything: one e-receipt, in UBXA's own series (none of CAXA's for its 0 đ).
+    page.goto(f"/dossiers/{dossier_id}/payment")
+    receipts = page.locator("a[href*='/receipt.pdf']")
+    expect(receipts).to_have_count(1, timeout=WAIT_MS)
+    expect(receipts).to_contain_text(re.compile(r"UBXA-\d{2}E/\d{7}"))
     page.goto(f"/dossiers/{dossier_id}")
     code = page.locator("dl.facts dd.code")
     expect(code).to_have_text(re.compile(r"^UBXA-\d{6}-\d{4}$"), timeout=WAIT_MS)

@@ -526,7 +526,7 @@ def refund_notice_data(
     if not done:
         return None
     info = service.describe_order(session, payment)
-    part = info.part(receipt.agency_code if several else None)
+    part = info.part(receipt.agency_code)
     total = next((p.total for p in receipt_parts(payment) if p.agency_code == receipt.agency_code), payment.amount)
     return RefundNoticeData(
         receipt_number=receipt.number,

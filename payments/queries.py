@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from payments.models import Payment, PaymentEvent, Refund
+from payments.fees import agency_shares
+from payments.models import Payment, PaymentReceipt, Refund
 
 
 def refunds_of(session: Session, items: Sequence[Payment]) -> list[Refund]:
@@ -20,13 +21,16 @@ def refunds_of(session: Session, items: Sequence[Payment]) -> list[Refund]:
 
 @dataclass(frozen=True)
 class AgencyReceipt:
-    """The e-receipt one agency issued for a payment: its symbol and number, and the stored PDF once made."""
+    """The e-receipt one agency issued for a payment: its symbol and number, the amount it collected, and the
+    stored PDF once made."""
 
     agency_code: str
     symbol: str
     number: str
     key: str | None
     sha256: str | None
+    amount: int = 0
+    row_id: int | None = None  # its `PaymentReceipt` row (a payment for several agencies), None: the payment's own
 
     @property
     def label(self) -> str:
@@ -34,42 +38,41 @@ class AgencyReceipt:
 
 
 def agency_receipts(session: Session, payment: Payment) -> list[AgencyReceipt]:
-    """The e-receipts of a numbered payment, one per agency that collected on it, the payment's own first.
+    """The e-receipts of a numbered payment, one per agency that collected on it, the first (the payment's
+    own agency's when it collects any) first.
 
-    A payment for one agency has its one receipt on its row; one for several (a linked application) has
-    the others' numbers on its `receipt_numbered` events and their PDFs on `receipt_issued` events.
+    A payment for one agency has its one receipt on its row (`Payment.receipt_*`). One for several (a linked
+    application) has one `PaymentReceipt` row per agency, in the order they were numbered; the payment's
+    `receipt_*` mirror the first.
     """
     if not payment.receipt_number:
         return []
-    events = list(
+    rows = list(
         session.exec(
-            select(PaymentEvent)
-            .where(
-                PaymentEvent.payment_id == payment.id,
-                col(PaymentEvent.kind).in_(["receipt_numbered", "receipt_issued"]),
+            select(PaymentReceipt).where(PaymentReceipt.payment_id == payment.id).order_by(col(PaymentReceipt.id))
+        )
+    )
+    if rows:
+        return [
+            AgencyReceipt(
+                agency_code=row.agency_code,
+                symbol=row.symbol,
+                number=row.number,
+                key=row.storage_key,
+                sha256=row.sha256,
+                amount=row.amount,
+                row_id=row.id,
             )
-            .order_by(col(PaymentEvent.id))
-        )
-    )
-    numbered = [e.detail for e in events if e.kind == "receipt_numbered" and e.detail.get("agency_code")]
-    issued = {
-        e.detail["agency_code"]: e.detail for e in events if e.kind == "receipt_issued" and e.detail.get("agency_code")
-    }
-    first = AgencyReceipt(
-        agency_code=str(numbered[0]["agency_code"]) if numbered else payment.agency_code,
-        symbol=payment.receipt_symbol or "",
-        number=payment.receipt_number,
-        key=payment.receipt_key,
-        sha256=payment.receipt_sha256,
-    )
-    others = [
+            for row in rows
+        ]
+    shares = agency_shares(payment.lines, amount=payment.amount, agency_code=payment.agency_code)
+    return [
         AgencyReceipt(
-            agency_code=str(d["agency_code"]),
-            symbol=str(d["symbol"]),
-            number=str(d["number"]),
-            key=issued.get(d["agency_code"], {}).get("key"),
-            sha256=issued.get(d["agency_code"], {}).get("sha256"),
+            agency_code=next(iter(shares)),  # the one collecting agency (the payment's, unless its lines name another)
+            symbol=payment.receipt_symbol or "",
+            number=payment.receipt_number,
+            key=payment.receipt_key,
+            sha256=payment.receipt_sha256,
+            amount=payment.amount,
         )
-        for d in numbered[1:]
     ]
-    return [first, *others]

@@ -38,6 +38,7 @@ from payments.models import (
     FINAL_STATUSES,
     Payment,
     PaymentEvent,
+    PaymentReceipt,
     PaymentStatus,
     ReceiptSequence,
     Refund,
@@ -49,6 +50,7 @@ from portal.kernel.clock import as_utc, local, utcnow
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.events import publish
 from portal.kernel.i18n import N_
+from portal.kernel.money import format_vnd
 from portal.kernel.outbox import enqueue
 from portal.kernel.plugins import Resettable
 
@@ -512,28 +514,27 @@ def receipt_agencies(payment: Payment) -> list[str]:
 def _number_receipt(session: Session, payment: Payment) -> None:
     """Give a succeeded payment the next e-receipt number of its agency's year (ký hiệu <agency>-<yy>E).
 
-    A payment collecting for several agencies (a linked application) gets one e-receipt per agency, each
-    numbered in that agency's own sequence: the first agency's is the payment's `receipt_symbol`/`number`,
-    and every one is recorded as a `receipt_numbered` event (agency_code, symbol, number).
+    A payment collecting for several agencies (a linked application) gets one e-receipt per agency that
+    collects an amount on it, each numbered in that agency's own sequence and recorded as a `PaymentReceipt`
+    row (agency, amount, symbol, number; the stored PDF later), the first one included; the payment's
+    `receipt_symbol`/`receipt_number` mirror the first. Numbered once: a payment with rows keeps them.
     """
+    if payment.receipt_number:
+        return
     agencies = receipt_agencies(payment)
+    shares = agency_shares(payment.lines, amount=payment.amount, agency_code=payment.agency_code)
     for position, agency in enumerate(agencies):
         symbol, number = _next_receipt_number(session, agency)
         if position == 0:
             payment.receipt_symbol, payment.receipt_number = symbol, number
             session.add(payment)
-            session.flush()
         if len(agencies) > 1:
-            add_payment_event(
-                session,
-                payment,
-                "receipt_numbered",
-                outcome="succeeded",
-                dedupe_key=f"receipt:{payment.id}:{agency}",
-                agency_code=agency,
-                symbol=symbol,
-                number=number,
+            session.add(
+                PaymentReceipt(
+                    payment_id=payment.id, agency_code=agency, amount=shares[agency], symbol=symbol, number=number
+                )
             )
+    session.flush()
 
 
 def _next_receipt_number(session: Session, agency_code: str) -> tuple[str, str]:
@@ -570,11 +571,11 @@ def request_refund(
     """Record a refund to make and queue it for the gateway; refuses what was never paid or is given back.
 
     `agency_code`: whose fees are given back (None: the payment's agency); `member`: the member procedure
-    of a linked application it is for, recorded on the `refund_requested` event (see `member_refunds`).
+    of a linked application whose fees they are (`Refund.member`, see `member_refunds`).
     """
     if amount <= 0 or amount > refundable(payment) - _pending_refunds(session, payment):
         raise Conflict(N_("There is no paid amount left to refund on this payment."))
-    refund = Refund(payment_id=payment.id, amount=amount, reason=reason, agency_code=agency_code)
+    refund = Refund(payment_id=payment.id, amount=amount, reason=reason, agency_code=agency_code, member=member)
     session.add(refund)
     session.flush()
     extra: dict[str, Any] = {"refund_id": refund.id}
@@ -610,14 +611,7 @@ def agency_refunded(session: Session, payment: Payment) -> dict[str, int]:
 
 def member_refunds(session: Session, payment: Payment, member: str) -> list[Refund]:
     """The refunds of a payment requested for one member procedure of a linked application (pending or done)."""
-    ids = {
-        str(event.detail.get("refund_id"))
-        for event in session.exec(
-            select(PaymentEvent).where(PaymentEvent.payment_id == payment.id, PaymentEvent.kind == "refund_requested")
-        )
-        if event.detail.get("member") == member
-    }
-    return [refund for refund in _given_back(session, payment) if refund.id in ids]
+    return [refund for refund in _given_back(session, payment) if refund.member == member]
 
 
 def refund_payment(*, session: Session, payment: Payment, reason: str) -> list[Refund]:
@@ -641,13 +635,43 @@ def refund_payment(*, session: Session, payment: Payment, reason: str) -> list[R
     return refunds
 
 
-def refund_order(*, session: Session, order_id: str, reason: str, kind: str = "dossier") -> list[Refund]:
-    """Refund everything an order kept; Conflict when nothing was paid."""
+def refund_order(
+    *, session: Session, order_id: str, reason: str, kind: str = "dossier", amount: int | None = None
+) -> list[Refund]:
+    """Refund everything an order kept, or `amount` of it (from its latest payments first); Conflict when
+    nothing was paid, or when `amount` is more than is kept.
+
+    A part (`amount`) only of an order whose payments each collect for one agency: a payment for several
+    (a linked application's) is given back member by member (`portal.dossiers.billing.refund_member`)."""
+    if amount is not None:
+        return _refund_part(session, payments_of(session, order_id, kind=kind), amount, reason)
     refunds = []
     for payment in payments_of(session, order_id, kind=kind):
         refunds += refund_payment(session=session, payment=payment, reason=reason)
     if not refunds:
         raise Conflict(N_("This dossier has no payment to refund."))
+    return refunds
+
+
+def _refund_part(session: Session, items: Sequence[Payment], amount: int, reason: str) -> list[Refund]:
+    left = [(p, refundable(p) - _pending_refunds(session, p)) for p in items]  # newest first
+    left = [(p, n) for p, n in left if n > 0]
+    total = sum(n for _, n in left)
+    if total <= 0:
+        raise Conflict(N_("This dossier has no payment to refund."))
+    if amount > total:
+        raise Conflict(
+            N_("At most {left} of this dossier's fee can still be refunded: {amount} is more than that."),
+            {"left": format_vnd(total), "amount": format_vnd(amount)},
+        )
+    if any(len(agency_shares(p.lines, amount=p.amount, agency_code=p.agency_code)) > 1 for p, _ in left):
+        raise Conflict(N_("A payment for several agencies is refunded by each agency for its own procedure."))
+    refunds = []
+    for payment, n in left:
+        part = min(n, amount)
+        if part > 0:
+            refunds.append(request_refund(session=session, payment=payment, amount=part, reason=reason))
+            amount -= part
     return refunds
 
 

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from payments import queries, service
 from payments.ereceipt import EReceiptData, receipt_parts, render_e_receipt_pdf, seal_issued
 from payments.gateways.base import GatewayError, PaymentGateway
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import Payment, PaymentReceipt, PaymentStatus, Refund, RefundStatus
 from payments.outbox import ExecuteRefund, IssueEReceipt
 from portal.kernel.clock import as_utc
 from portal.kernel.money import format_vnd
@@ -50,7 +50,7 @@ def e_receipt_data(
     receipt = _receipt_of(session, payment, agency_code)
     parts = receipt_parts(payment)
     part = next(p for p in parts if p.agency_code == receipt.agency_code) if len(parts) > 1 else parts[0]
-    order = info.part(receipt.agency_code if len(parts) > 1 else None)
+    order = info.part(receipt.agency_code)  # a linked application's: the collecting agency's own part
     shared = None
     if len(parts) > 1:
         others = ", ".join(r.label for r in queries.agency_receipts(session, payment) if r.label != receipt.label)
@@ -101,8 +101,9 @@ def ensure_e_receipt(
 ) -> bytes:
     """The payment's sealed e-receipt (or that of one agency's part of it), built and stored the first time.
 
-    The first receipt is stored on the payment's row (`receipt_key`, `receipt_sha256`, which /verify knows);
-    another agency's, on a `receipt_issued` event keyed by its SHA-256 (its own /verify lookup).
+    A payment for one agency keeps it on its row (`receipt_key`, `receipt_sha256`, which /verify knows); one
+    for several agencies on each agency's `PaymentReceipt` row (found by its SHA-256 for /verify), the first
+    one mirrored on the payment's row.
     """
     receipt = _receipt_of(session, payment, agency_code)
     if receipt.key and storage.exists(receipt.key):
@@ -111,23 +112,16 @@ def ensure_e_receipt(
     pdf = seal_issued(render_e_receipt_pdf(data), settings)
     key = storage.put(pdf, prefix=f"payments/{payment.id}", suffix="-bien-lai.pdf")
     sha256 = hashlib.sha256(pdf).hexdigest()
+    if receipt.row_id is not None:
+        row = session.get(PaymentReceipt, receipt.row_id)
+        assert row is not None
+        row.storage_key, row.sha256 = key, sha256
+        session.add(row)
     if receipt.number == payment.receipt_number and receipt.symbol == payment.receipt_symbol:
         payment.receipt_key, payment.receipt_sha256 = key, sha256
         session.add(payment)
-        service.add_payment_event(session, payment, "receipt_issued", outcome="succeeded", number=receipt.number)
-    else:
-        service.add_payment_event(
-            session,
-            payment,
-            "receipt_issued",
-            outcome="succeeded",
-            dedupe_key=f"ereceipt:{sha256}",
-            agency_code=receipt.agency_code,
-            symbol=receipt.symbol,
-            number=receipt.number,
-            key=key,
-            sha256=sha256,
-        )
+    extra = {"agency_code": receipt.agency_code} if receipt.row_id is not None else {}
+    service.add_payment_event(session, payment, "receipt_issued", outcome="succeeded", number=receipt.number, **extra)
     return pdf
 
 

@@ -16,12 +16,11 @@ from sqlmodel import Session
 
 from payments import report
 from payments import service as payments
-from payments.queries import refunds_of
-from payments.serialize import PaymentInfo, payments_info
+from payments.serialize import PaymentInfo
 from portal.api.deps import BackOffice, IdempotencyDep, PartnerRoute
 from portal.api.problems import CHANGE, COMMON, DOSSIER
 from portal.api.strict import PartnerStatus, StrictDate
-from portal.dossiers import queries
+from portal.dossiers import billing, queries
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.db import SessionDep
@@ -56,12 +55,23 @@ class ReportRowOut(BaseModel):
     net: int
 
 
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: int | None = Field(
+        default=None,
+        gt=0,
+        le=10**12,
+        description="Đồng to give back (at most what is still kept; for a linked application's member, of what "
+        "that member paid). Absent: everything still kept.",
+    )
+
+
 def _payments_out(session: Session, dossier: Dossier) -> DossierPayments:
-    items = payments.payments_of(session, dossier.id)
     return DossierPayments(
         code=dossier.code or "",
         status=PartnerStatus(dossier.status),
-        payments=payments_info(items, refunds_of(session, items)),
+        payments=billing.partner_payments(session, dossier),
     )
 
 
@@ -86,12 +96,27 @@ def reject_dossier(
 
 
 @router.post("/backoffice/dossiers/{code}/refund", tags=TAGS, response_model=DossierPayments, responses=CHANGE)
-def refund_dossier(partner: BackOffice, session: SessionDep, idempotency: IdempotencyDep, code: str) -> DossierPayments:
-    """Give back everything still kept of a rejected or withdrawn dossier's fee (409 when nothing was paid)."""
+def refund_dossier(
+    partner: BackOffice,
+    session: SessionDep,
+    idempotency: IdempotencyDep,
+    code: str,
+    body: Annotated[RefundRequest | None, Body()] = None,
+) -> DossierPayments:
+    """Give back the fee of a rejected or withdrawn dossier: everything still kept, or `amount` of it (409 when
+    nothing was paid, or `amount` is more than is kept).
+
+    A member of a linked application (a child) was paid with the application's one payment: its agency gives
+    back that member's share of it, within what the member paid; the other members' fees stay.
+    """
     dossier = queries.agency_dossier(session, code, partner.agency_code, lock=True)
     if dossier.status not in ENDED:
         raise Conflict(N_("Only the fee of a rejected or withdrawn dossier can be refunded."))
-    payments.refund_order(session=session, order_id=dossier.id, reason="agency")
+    amount = body.amount if body is not None else None
+    if dossier.linked_role == "child":
+        billing.refund_member_by_agency(session, dossier, amount=amount)
+    else:
+        payments.refund_order(session=session, order_id=dossier.id, reason="agency", amount=amount)
     return idempotency.answer(_payments_out(session, dossier))
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select as sa_select
 from sqlalchemy.orm import Session as SASession
 from sqlalchemy.orm import object_session
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from auth.models import Account
 from forms.address import format_address
@@ -21,8 +21,10 @@ from forms.definition import FormDefinition
 from forms.models import FormVersion
 from forms.validation import visible_fields
 from payments import service as payments
-from payments.fees import POSTAL_LINE_CODE, FeeBreakdown, FeeLine, Reduction, compute_fees
-from payments.models import Payment, PaymentEvent, PaymentStatus, Refund
+from payments.fees import POSTAL_LINE_CODE, FeeBreakdown, FeeLine, Reduction, agency_shares, compute_fees
+from payments.models import Payment, PaymentReceipt, PaymentStatus, Refund
+from payments.queries import agency_receipts, refunds_of
+from payments.serialize import PaymentInfo, member_payment_info, payments_info
 from portal.catalog import linked as catalog_linked
 from portal.catalog.loader import REDUCTION_PROOF
 from portal.catalog.models import Agency, Procedure
@@ -30,6 +32,7 @@ from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.documents import IssuedDocument, register_document_lookup
 from portal.kernel.errors import Conflict, Invalid
 from portal.kernel.i18n import N_
+from portal.kernel.money import format_vnd
 from portal.kernel.settings import Settings
 from postal import tariff
 from postal.models import WeightClass
@@ -398,14 +401,24 @@ def refund_member(session: Session, child: Dossier, reason: str) -> list[Refund]
 
     Only when the member's own procedure is refundable. Each payment gives back the member's share it
     actually collected, less what was already given back for that member (or of the payment at all), so a
-    second call refunds nothing more. Each refund carries the child's agency (`Refund.agency_code`).
+    second call refunds nothing more. Each refund carries the child's agency (`Refund.agency_code`) and its
+    member procedure (`Refund.member`).
     """
     if child.linked_role != "child" or not child.parent_id:
         return []
     procedure = session.get(Procedure, child.procedure_code)
     if procedure is None or not procedure.refundable:
         return []
-    refunds = []
+    return _give_back_member(session, child, member_left(session, child), reason)
+
+
+def member_left(session: Session, child: Dossier) -> list[tuple[Payment, int]]:
+    """What each of the parent's succeeded payments can still give back for a member of a linked application
+    (a child): its member's lines collected by its agency, less what was given back (or is being given back)
+    for that member, and never more than its agency's share still kept nor what the payment still keeps."""
+    if child.linked_role != "child" or not child.parent_id:
+        return []
+    found = []
     for payment in payments.payments_of(session, child.parent_id):
         if payment.status != PaymentStatus.SUCCEEDED:
             continue
@@ -415,34 +428,105 @@ def refund_member(session: Session, child: Dossier, reason: str) -> list[Refund]
             if line.get("member") == child.procedure_code
             and (line.get("agency_code") or payment.agency_code) == child.agency_code
         )
+        if share <= 0:
+            continue
         given = sum(r.amount for r in payments.member_refunds(session, payment, child.procedure_code))
+        agency_share = agency_shares(payment.lines, amount=payment.amount, agency_code=payment.agency_code)
+        agency_left = agency_share.get(child.agency_code, 0) - payments.agency_refunded(session, payment).get(
+            child.agency_code, 0
+        )
         left = payments.refundable(payment) - payments.pending_refunds(session, payment)
-        amount = min(share - given, left)
-        if amount > 0:
-            refunds.append(
-                payments.request_refund(
-                    session=session,
-                    payment=payment,
-                    amount=amount,
-                    reason=reason,
-                    agency_code=child.agency_code,
-                    member=child.procedure_code,
-                )
+        found.append((payment, max(min(share - given, agency_left, left), 0)))
+    return found
+
+
+def _give_back_member(
+    session: Session, child: Dossier, left: list[tuple[Payment, int]], reason: str, amount: int | None = None
+) -> list[Refund]:
+    """Request the refunds of up to `amount` (None: all that is left) of a member's share, payment by payment."""
+    wanted = sum(share for _, share in left) if amount is None else amount
+    refunds = []
+    for payment, share in left:
+        part = min(share, wanted)
+        if part <= 0:
+            continue
+        refunds.append(
+            payments.request_refund(
+                session=session,
+                payment=payment,
+                amount=part,
+                reason=reason,
+                agency_code=child.agency_code,
+                member=child.procedure_code,
             )
+        )
+        wanted -= part
     return refunds
+
+
+def refund_member_by_agency(session: Session, child: Dossier, *, amount: int | None = None) -> list[Refund]:
+    """The member's agency gives back its fee of a linked application (reason `agency`, whatever its procedure
+    says): `amount` đồng of what the member paid and still keeps (None: all of it), from the parent's payment.
+
+    Conflict when nothing is left to give back, or when `amount` is more than what is left.
+    """
+    left = member_left(session, child)
+    total = sum(share for _, share in left)
+    if total <= 0:
+        raise Conflict(N_("Nothing paid for this procedure is left to refund."))
+    if amount is not None and amount > total:
+        raise Conflict(
+            N_("At most {left} paid for this procedure can still be refunded: {amount} is more than that."),
+            {"left": format_vnd(total), "amount": format_vnd(amount)},
+        )
+    return _give_back_member(session, child, left, "agency", amount)
+
+
+def partner_payments(session: Session, dossier: Dossier) -> list[PaymentInfo]:
+    """A dossier's payments as its agency reads them through the partner API, with refunds and e-receipts.
+
+    A member of a linked application (a child) has no payment of its own: its agency sees its member's share of
+    each succeeded payment of the application (`serialize.member_payment_info`)."""
+    if dossier.linked_role == "child" and dossier.parent_id:
+        items = [
+            p
+            for p in payments.payments_of(session, dossier.parent_id)
+            if p.status == PaymentStatus.SUCCEEDED
+            and any(line.get("member") == dossier.procedure_code for line in p.lines)
+        ]
+        refunds = refunds_of(session, items)
+        return [
+            member_payment_info(
+                p,
+                refunds,
+                agency_receipts(session, p),
+                member=dossier.procedure_code,
+                agency_code=dossier.agency_code,
+            )
+            for p in items
+        ]
+    items = payments.payments_of(session, dossier.id)
+    return payments_info(items, refunds_of(session, items), {p.id: agency_receipts(session, p) for p in items})
 
 
 @register_document_lookup
 def agency_e_receipts(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocument]:
-    """The e-receipts of the other agencies of a linked application's payment (the first is on the payment's
-    row, found by `issued.e_receipts`): recorded on `receipt_issued` events keyed by their SHA-256."""
+    """The e-receipts of the agencies of a multi-agency payment (a linked application): its `PaymentReceipt`
+    rows, by SHA-256. The first one is mirrored on the payment's row, which `issued.e_receipts` finds: left out
+    here so that it is listed once."""
     rows = session.execute(
-        sa_select(col(Dossier.code), col(PaymentEvent.at), col(Procedure.name_vi), col(Procedure.name_en))
-        .join(Payment, col(Payment.id) == col(PaymentEvent.payment_id))
+        sa_select(
+            col(Dossier.code),
+            col(PaymentReceipt.issued_at),
+            col(Procedure.name_vi),
+            col(Procedure.name_en),
+        )
+        .join(Payment, col(Payment.id) == col(PaymentReceipt.payment_id))
         .join(Dossier, col(Dossier.id) == col(Payment.order_id))
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .where(
-            col(PaymentEvent.dedupe_key) == f"ereceipt:{sha256}",
+            col(PaymentReceipt.sha256) == sha256,
+            or_(col(Payment.receipt_sha256).is_(None), col(Payment.receipt_sha256) != sha256),
             col(Payment.order_kind) == "dossier",
             col(Dossier.code).is_not(None),
         )

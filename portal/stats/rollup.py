@@ -14,8 +14,8 @@ dated the day before). Every change to a settled day's data bumps its `changes`:
 A linked application (docs/LINKED.md) counts through its children only, each once for its own agency and member
 procedure (`counted`): the parent (the citizen's one application) is never counted, and a member is counted once
 filed with its agency (not while it waits for another member's result). The one payment of a linked application
-is made on the parent: each child counts its member's lines of it, and the refunds of its agency
-(`_linked_fees`).
+is made on the parent: each child counts its member's lines of it, and the refunds of its member (`Refund.member`),
+else of its agency (`_linked_fees`).
 """
 
 from __future__ import annotations
@@ -161,11 +161,19 @@ def share_of(amount: int, lines: Sequence[Mapping[str, Any]], member: str, agenc
 
 
 def refund_share(
-    amount: int, refund_agency: str | None, lines: Sequence[Mapping[str, Any]], member: str, agency: str
+    amount: int,
+    refund_agency: str | None,
+    lines: Sequence[Mapping[str, Any]],
+    member: str,
+    agency: str,
+    refund_member: str | None = None,
 ) -> int:
     """The part of a refund of a linked application's payment given back for a child: all of it for the child
-    of the refund's agency (the first member of the bill of that agency), else nothing; a refund of no agency is
-    shared like the payment."""
+    of the refund's member (`Refund.member`) when it names one; else all of it for the child of the refund's
+    agency (the first member of the bill of that agency), else nothing; a refund of no agency is shared like
+    the payment."""
+    if refund_member:
+        return amount if member == refund_member and agency == (refund_agency or agency) else 0
     if refund_agency is None:
         return share_of(amount, lines, member, agency)
     if agency != refund_agency:
@@ -364,6 +372,7 @@ def _linked_fees(
             refunds.c.amount,
             refunds.c.agency_code,
             payments.c.lines,
+            refunds.c.member,
         )
         .select_from(refunds.join(of_parent, payments.c.id == refunds.c.payment_id))
         .where(
@@ -374,8 +383,8 @@ def _linked_fees(
             *scope,
         )
     )
-    for bucket, agency, procedure, amount, refund_agency, lines in given:
-        value = refund_share(int(amount), refund_agency, lines or [], procedure, agency)
+    for bucket, agency, procedure, amount, refund_agency, lines, refund_member in given:
+        value = refund_share(int(amount), refund_agency, lines or [], procedure, agency, refund_member)
         add(bucket, agency, procedure, "fees_refunded", value)
 
 

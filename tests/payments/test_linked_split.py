@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from auth.models import Account
 from payments import queries, report
@@ -27,11 +27,11 @@ from payments import service as payments
 from payments.ereceipt import receipt_parts, render_e_receipt_pdf
 from payments.fees import FeeLine, agency_shares, compute_fees, line_from_record, line_record
 from payments.gateways.base import GatewayResult, Outcome, PaymentOrder, PaymentStart
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
-from payments.serialize import payment_info
+from payments.models import Payment, PaymentEvent, PaymentReceipt, PaymentStatus, Refund, RefundStatus
+from payments.serialize import member_payment_info, payment_info
 from payments.tasks import e_receipt_data, ensure_e_receipt
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import billing
+from portal.dossiers import billing, issued
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.clock import local, utcnow
 from portal.kernel.settings import Settings
@@ -50,7 +50,7 @@ class Linked:
     linked: Procedure
     member_a: str  # refundable, 8 000 đ, collected by the receiving agency
     member_b: str  # refundable, 20 000 + 5 000 đ
-    member_c: str  # not refundable, 15 000 đ
+    member_c: str  # not refundable (unless asked), 15 000 đ, collected by agency_c (agency_b's when asked)
     parent: Dossier
     children: dict[str, Dossier]
 
@@ -82,16 +82,26 @@ def _procedure(session: Session, code: str, agency: str, **over: Any) -> Procedu
     return row
 
 
-def linked_application(session: Session, *, submitted: bool = True, applicant: Account | None = None) -> Linked:
+def linked_application(
+    session: Session,
+    *,
+    submitted: bool = True,
+    applicant: Account | None = None,
+    c_of_b: bool = False,
+    c_refundable: bool = False,
+) -> Linked:
+    """`c_of_b`: member C is agency B's too (two members of one agency); `c_refundable`: C's fee is refundable."""
     suffix = secrets.token_hex(3).upper()
-    receiving, agency_b, agency_c = f"R{suffix}", f"B{suffix}", f"C{suffix}"
-    for code, name in ((receiving, "UBND xã"), (agency_b, "Công an"), (agency_c, "Bảo hiểm xã hội")):
+    receiving, agency_b = f"R{suffix}", f"B{suffix}"
+    agency_c = agency_b if c_of_b else f"C{suffix}"
+    names = {receiving: "UBND xã", agency_b: "Công an"} | ({} if c_of_b else {agency_c: "Bảo hiểm xã hội"})
+    for code, name in names.items():
         session.add(Agency(code=code, name_vi=f"{name} {suffix}", name_en=f"{name} {suffix}", address="Ninh Bình"))
     session.flush()
     a, b, c = f"SA.{suffix}", f"SB.{suffix}", f"SC.{suffix}"
     _procedure(session, a, receiving, fees=[_fee("khai sinh", 8_000)], refundable=True)
     _procedure(session, b, agency_b, fees=[_fee("thường trú", 20_000), _fee("thẻ", 5_000)], refundable=True)
-    _procedure(session, c, agency_c, fees=[_fee("BHYT", 15_000)], refundable=False)
+    _procedure(session, c, agency_c, fees=[_fee("BHYT", 15_000)], refundable=c_refundable)
     linked = _procedure(
         session,
         f"LT.{suffix}",
@@ -238,6 +248,19 @@ def test_each_agency_issues_its_own_e_receipt_in_its_own_numbering(session: Sess
         (app.agency_c, f"{app.agency_c}-{year}E", "0000001"),
     ]
     assert first.receipt_label == f"{app.receiving}-{year}E/0000001"
+    # Recorded as one PaymentReceipt row per collecting agency (the first mirrored on the payment's row), not as
+    # payment events.
+    rows = session.exec(
+        select(PaymentReceipt).where(PaymentReceipt.payment_id == first.id).order_by(col(PaymentReceipt.id))
+    ).all()
+    assert [(r.agency_code, r.amount, r.number, r.storage_key) for r in rows] == [
+        (app.receiving, 8_000, "0000001", None),
+        (app.agency_b, 25_000, "0000001", None),
+        (app.agency_c, 15_000, "0000001", None),
+    ]
+    assert [r.amount for r in receipts] == [8_000, 25_000, 15_000]
+    kinds = {e.kind for e in session.exec(select(PaymentEvent).where(PaymentEvent.payment_id == first.id))}
+    assert "receipt_numbered" not in kinds
     parts = {p.agency_code: p for p in receipt_parts(first)}
     assert {code: p.total for code, p in parts.items()} == {
         app.receiving: 8_000,
@@ -262,6 +285,15 @@ def test_each_agency_issues_its_own_e_receipt_in_its_own_numbering(session: Sess
     }
     again = queries.agency_receipts(session, first)
     assert all(r.key and r.sha256 for r in again) and len({r.sha256 for r in again}) == 3
+    for row in rows:
+        session.refresh(row)
+    assert [(r.storage_key, r.sha256) for r in rows] == [(r.key, r.sha256) for r in again]
+    assert (first.receipt_key, first.receipt_sha256) == (again[0].key, again[0].sha256)  # the first, mirrored
+    assert not [
+        e
+        for e in session.exec(select(PaymentEvent).where(PaymentEvent.payment_id == first.id))
+        if e.kind == "receipt_issued" and ("key" in e.detail or "sha256" in e.detail or e.dedupe_key)
+    ]  # the events only say that it happened
     assert (
         ensure_e_receipt(session, first, storage=store, settings=settings, agency_code=app.agency_c)
         == stored[app.agency_c]
@@ -271,6 +303,12 @@ def test_each_agency_issues_its_own_e_receipt_in_its_own_numbering(session: Sess
     assert other.sha256
     [found] = list(billing.agency_e_receipts(session, other.sha256, 10))
     assert found.kind == "e_receipt" and found.reference == app.parent.code
+    # The first agency's is found once, through the payment's row.
+    assert again[0].sha256
+    assert list(billing.agency_e_receipts(session, again[0].sha256, 10)) == []
+    [by_payment] = list(issued.e_receipts(session, again[0].sha256, 10))
+    assert by_payment.reference == app.parent.code
+    assert list(billing.agency_e_receipts(session, "0" * 64, 10)) == []
     # A second linked payment takes the next number in each agency's own sequence.
     second_app = Linked(
         **{
@@ -299,6 +337,61 @@ def test_a_single_agency_payment_keeps_its_one_receipt(session: Session, setting
     assert part.total == 30_000 and part.agency_code == dossier.agency_code
 
 
+def test_a_linked_payment_collected_by_one_agency_has_that_agencys_one_receipt(
+    session: Session, settings: Settings
+) -> None:
+    """Only member B's agency collects anything (A's and C's fees are 0 đ, e.g. exempt): one e-receipt, on the
+    payment's row, in B's series and naming B (not the receiving agency whose payment it is)."""
+    app = linked_application(session)
+    app.linked.fees = [{**item, "amount": 0} if item["member"] != app.member_b else item for item in app.linked.fees]
+    session.add(app.linked)
+    session.flush()
+    payment = paid(session, app, settings)
+    assert payment.amount == 25_000
+    year = f"{local(utcnow()):%y}"
+    [receipt] = queries.agency_receipts(session, payment)
+    assert (receipt.agency_code, receipt.symbol, receipt.amount) == (app.agency_b, f"{app.agency_b}-{year}E", 25_000)
+    assert payment.receipt_symbol == f"{app.agency_b}-{year}E"
+    assert session.exec(select(PaymentReceipt).where(PaymentReceipt.payment_id == payment.id)).all() == []
+    data = e_receipt_data(session, payment, settings)
+    assert data.collector_name.startswith("Công an") and data.total == 25_000
+    assert data.dossier_code == app.children[app.member_b].code and data.shared_payment is None
+    info = payment_info(payment, [], queries.agency_receipts(session, payment))
+    assert [(r.agency_code, r.amount) for r in info.receipts] == [(app.agency_b, 25_000)]
+    assert payment_info(payment, []).receipts[0].agency_code == app.agency_b  # read from the payment's lines
+
+
+def test_payment_info_lists_every_agencys_receipt(session: Session, settings: Settings) -> None:
+    app = linked_application(session)
+    payment = paid(session, app, settings)
+    info = payment_info(payment, [], queries.agency_receipts(session, payment))
+    year = f"{local(utcnow()):%y}"
+    assert info.receipt == f"{app.receiving}-{year}E/{payment.receipt_number}"  # the first, as before
+    assert [(r.agency_code, r.symbol, r.amount) for r in info.receipts] == [
+        (app.receiving, f"{app.receiving}-{year}E", 8_000),
+        (app.agency_b, f"{app.agency_b}-{year}E", 25_000),
+        (app.agency_c, f"{app.agency_c}-{year}E", 15_000),
+    ]
+    assert all(re.fullmatch(r"\d{7}", r.number) for r in info.receipts)
+    # One member's share, as that member's agency reads it.
+    [refund] = billing.refund_member(session, app.children[app.member_b], "rejected")
+    settle(session, [refund])
+    refunds = queries.refunds_of(session, [payment])
+    mine = member_payment_info(
+        payment, refunds, queries.agency_receipts(session, payment), member=app.member_b, agency_code=app.agency_b
+    )
+    assert (mine.member, mine.amount, mine.refunded_amount) == (app.member_b, 25_000, 25_000)
+    assert [line.amount for line in mine.lines] == [20_000, 5_000]
+    assert [(r.agency_code, r.member) for r in mine.refunds] == [(app.agency_b, app.member_b)]
+    assert [r.agency_code for r in mine.receipts] == [
+        app.agency_b
+    ] and mine.receipt == f"{mine.receipts[0].symbol}/{mine.receipts[0].number}"
+    other = member_payment_info(
+        payment, refunds, queries.agency_receipts(session, payment), member=app.member_c, agency_code=app.agency_c
+    )
+    assert (other.amount, other.refunded_amount, other.refunds) == (15_000, 0, [])
+
+
 # -- refunds of one member
 
 
@@ -307,7 +400,12 @@ def test_refund_member_gives_back_only_that_members_fee_once(session: Session, s
     payment = paid(session, app, settings)
     child_b = app.children[app.member_b]
     [refund] = billing.refund_member(session, child_b, "rejected")
-    assert (refund.amount, refund.agency_code, refund.reason) == (25_000, app.agency_b, "rejected")
+    assert (refund.amount, refund.agency_code, refund.member, refund.reason) == (
+        25_000,
+        app.agency_b,
+        app.member_b,
+        "rejected",
+    )
     assert billing.refund_member(session, child_b, "rejected") == []  # pending: nothing more
     settle(session, [refund])
     assert billing.refund_on_exit(session, child_b, reason="rejected") == []  # done: nothing more either

@@ -57,3 +57,31 @@ def test_the_parents_payment_page_splits_the_bill_and_gives_each_agencys_e_recei
         stranger.get(f"/dossiers/{parent_id}/payments/{payment_id}/receipt.pdf?agency={linked.agency_c}").status_code
         == 404
     )
+
+
+def test_a_linked_bill_collected_by_one_agency_says_so_and_gives_its_one_e_receipt(
+    client: TestClient, app: FastAPI, settings: Settings
+) -> None:
+    login = signup(client)
+    with Session(app.state.engine) as db:
+        me = db.exec(select(Account).where(Account.email == login)).one()
+        linked = linked_application(db, applicant=me)
+        linked.linked.fees = [  # members A and C free (exempt): only agency B collects
+            {**item, "amount": 0} if item["member"] != linked.member_b else item for item in linked.linked.fees
+        ]
+        db.add(linked.linked)
+        db.flush()
+        payment = paid(db, linked, settings)
+        parent_id, payment_id, label = linked.parent.id, payment.id, payment.receipt_label
+        agency_b = linked.agency_b
+        db.commit()
+    client.cookies.set("lang", "en")
+    page = client.get(f"/dossiers/{parent_id}/payment")
+    assert page.status_code == 200, page.text[:2000]
+    text = re.sub(r"\s+", " ", page.text)
+    assert text.count('<tr class="agency"') == 3  # every agency's lines are shown, 0 đ ones too
+    assert "Only Công an" in text and "collects a fee for this application" in text
+    assert "each agency issues its own e-receipt" not in text
+    assert text.count("/receipt.pdf") == 1 and label and label.startswith(f"{agency_b}-") and label in text
+    pdf = client.get(f"/dossiers/{parent_id}/payments/{payment_id}/receipt.pdf")
+    assert pdf.status_code == 200 and "Hai mươi lăm nghìn đồng" in extract_text(pdf.content)
