@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pytest
@@ -130,6 +131,16 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("POST", "/dossiers/{dossier_id}/sign/{component_id}"): R("owner", D + "/sign/to_khai", ok=(409,), _action="setup"),
     ("GET", "/dossiers/{dossier_id}/receipt.pdf"): R("owner", "/dossiers/{submitted}/receipt.pdf"),
     ("POST", "/dossiers/{dossier_id}/files/{file_id}/delete"): R("owner", D + "/files/{file}/delete", ok=(303,)),
+    # the personal document store: the signed-in account's own (or its business's) documents only
+    ("GET", "/documents"): R("citizen", "/documents"),
+    ("GET", "/documents/archive.zip"): R("citizen", "/documents/archive.zip"),
+    ("GET", "/documents/{document_id}"): R("owner", "/documents/{document}"),
+    ("POST", "/documents/{document_id}/delete"): R("owner", "/documents/{document}/delete", ok=(303,)),
+    # a store document for a component of the owner's draft (the marital draft's component has another type: 400)
+    ("POST", "/dossiers/{dossier_id}/files/{component_id}/reuse"): R(
+        "owner", D + "/files/to_khai/reuse", ok=(303, 400), document_id="{document}"
+    ),
+    ("POST", "/dossiers/{dossier_id}/files/{file_id}/keep"): R("owner", D + "/files/{file}/keep", ok=(303, 400, 409)),
     ("POST", "/dossiers/{dossier_id}/submit"): R("owner", D + "/submit", ok=(422,), delivery_method="online"),
     # the fee of one dossier: its applicant only
     ("GET", "/dossiers/{dossier_id}/payment"): R("owner", D + "/payment"),
@@ -220,8 +231,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/payments"
     ),
     # a submitted dossier that is not rejected: refunding it is refused (409) even to its agency
+    # a refund's body is optional JSON (an amount): the form-encoded call of the matrix is refused as invalid
     ("POST", "/api/v1/backoffice/dossiers/{code}/refund"): R(
-        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/refund", ok=(409,)
+        "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/refund", ok=(422,)
     ),
     # rejecting needs a JSON body: the form-encoded call of the matrix is refused as invalid (422)
     ("POST", "/api/v1/backoffice/dossiers/{code}/reject"): R(
@@ -341,7 +353,27 @@ def world(app: FastAPI) -> Iterator[World]:
         )
         assert notification is not None
         notification_id = notification.id
+        from portal.documents.models import StoredDocument
         from portal.dossiers.models import Dossier
+
+        kept = db.get(DossierFile, file_id)
+        assert kept is not None
+        document = StoredDocument(
+            account_id=owner_account,
+            source="upload",
+            doc_type="can_cuoc",
+            name_vi="Căn cước của Chủ Hồ Sơ",
+            name_en="Identity card",
+            issued_on=date.today(),
+            filename=kept.filename,
+            storage_key=kept.storage_key,
+            sha256=kept.sha256,
+            size=kept.size,
+            pages=kept.pages,
+        )
+        db.add(document)
+        db.flush()
+        document_id = document.id
 
         code = db.get(Dossier, submitted).code  # type: ignore[union-attr]
         payment_id = db.exec(select(Payment.id).where(Payment.reference == payment_reference)).one()
@@ -375,6 +407,7 @@ def world(app: FastAPI) -> Iterator[World]:
             "rep_account": rep_account,
             "notification": notification_id,
             "payment": payment_id,
+            "document": document_id,
         },
         tokens=tokens,
     )
