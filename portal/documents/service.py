@@ -160,10 +160,15 @@ def may_see(session: Session, doc: StoredDocument, account_id: str) -> bool:
     return any(b.id == doc.business_id for b in represented_by(session, account_id))
 
 
+def is_row_id(value: str) -> bool:
+    """Whether `value` may be a row's id at all: at most 32 characters (a longer one, even starting with a real
+    id, is none) and no NUL, which PostgreSQL refuses in any text (a 500 otherwise)."""
+    return len(value) <= 32 and "\x00" not in value
+
+
 def by_id(session: Session, document_id: str) -> StoredDocument | None:
-    """The document of exactly this id (an id is 32 characters: a longer one, even starting with a real id, is
-    none)."""
-    return session.get(StoredDocument, document_id) if len(document_id) <= 32 else None
+    """The document of exactly this id."""
+    return session.get(StoredDocument, document_id) if is_row_id(document_id) else None
 
 
 def get_document(session: Session, document_id: str, account_id: str) -> StoredDocument:

@@ -488,7 +488,8 @@ def download_result(
 ) -> Response:
     """The portal's sealed copy of a result document (its own applicant's or business's only)."""
     dossier = service.own_dossier(session, dossier_id, account)
-    row = session.get(DossierResult, result_id) if len(result_id) <= 32 else None  # exactly this id
+    # Exactly this id; a NUL would be a 500 on PostgreSQL.
+    row = session.get(DossierResult, result_id) if len(result_id) <= 32 and "\x00" not in result_id else None
     if row is None or row.dossier_id != dossier.id:
         raise NotFound(N_("There is no such result document in this dossier."))
     data = storage.get(row.sealed_key)

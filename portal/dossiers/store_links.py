@@ -83,7 +83,7 @@ def keep_results(session: Session, event: ResultIssued) -> None:
 
 def keep_upload(session: Session, dossier: Dossier, procedure: Procedure, file_id: str) -> StoredDocument:
     """Keep one of the dossier's files in its owner's store (once), for a component that has a `doc_type`."""
-    row = session.get(DossierFile, file_id) if len(file_id) <= 32 else None
+    row = session.get(DossierFile, file_id) if store.is_row_id(file_id) else None
     if row is None or row.dossier_id != dossier.id:
         raise NotFound(N_("There is no such file in this dossier."))
     component = procedure.component(row.component_id)

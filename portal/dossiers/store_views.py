@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from auth.deps import CurrentAccount
+from portal.documents.service import is_row_id
 from portal.dossiers import queries, store_links, views
 from portal.dossiers.models import DossierFile
 from portal.kernel.db import SessionDep
@@ -62,7 +63,7 @@ def keep_document(
 ) -> Response:
     """Keep an uploaded file in the personal store, for later dossiers that ask for the same kind of document."""
     dossier, proc, defn = queries.dossier_with_form(session, dossier_id, account)
-    row = session.get(DossierFile, file_id) if len(file_id) <= 32 else None
+    row = session.get(DossierFile, file_id) if is_row_id(file_id) else None
     component_id = row.component_id if row is not None and row.dossier_id == dossier.id else ""
     try:
         store_links.keep_upload(session, dossier, proc, file_id)
