@@ -30,7 +30,13 @@ def _groups(docs: list[StoredDocument]) -> list[tuple[str, list[StoredDocument]]
 
 
 def _page(
-    request: Request, session: Session, viewer: Viewer, *, error: DomainError | None = None, status_code: int = 200
+    request: Request,
+    session: Session,
+    viewer: Viewer,
+    *,
+    error: DomainError | None = None,
+    deleted: bool = False,
+    status_code: int = 200,
 ) -> Response:
     owner = service.Owner.of(viewer.id, viewer.acting_business_id)
     docs = service.documents_of(session, owner)
@@ -41,15 +47,19 @@ def _page(
         "business": viewer.acting_as,
         "sources": DocumentSource,
         "error": error,
+        # Said on the page (a status message) after a deletion, with or without JavaScript.
+        "deleted": deleted,
     }
     return render(request, "documents/list.html", context, status_code=status_code, block="documents")
 
 
 @router.get("/documents", name="documents")
-def documents(request: Request, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer) -> Response:
+def documents(
+    request: Request, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer, deleted: str = ""
+) -> Response:
     """The documents of whom the browser acts for: the account's own, or the business's (shared by its
-    representatives)."""
-    return _page(request, session, viewer)
+    representatives). `?deleted=1`: a document was just deleted (said on the page)."""
+    return _page(request, session, viewer, deleted=deleted == "1")
 
 
 def _attachment(name: str) -> str:
@@ -101,5 +111,5 @@ def delete(
     except DomainError as exc:
         return _page(request, session, viewer, error=exc, status_code=exc.status_code)
     if is_htmx(request):
-        return _page(request, session, viewer)
-    return redirect("/documents")
+        return _page(request, session, viewer, deleted=True)
+    return redirect("/documents?deleted=1")

@@ -171,7 +171,8 @@ def test_delete_an_upload_refuse_a_result_and_csrf_on_every_post(app: Any, store
     assert "issued to you by an agency" in refused.text and 'role="alert"' in refused.text
 
     done = client.post(f"/documents/{made['card']}/delete", data={"csrf_token": token})
-    assert done.status_code == 303 and done.headers["location"] == "/documents"
+    assert done.status_code == 303 and done.headers["location"] == "/documents?deleted=1"
+    assert 'id="document-deleted"' in client.get("/documents?deleted=1").text  # said on the page
     other, _ = browser(app, "en", name="Trần Văn Lạ")
     assert other.post(f"/documents/{made['expired']}/delete", data={"csrf_token": csrf(other)}).status_code == 404
     with Session(app.state.engine) as s:
