@@ -49,7 +49,11 @@ WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Fr
 
 def purposes(dossier: Dossier, procedure: Procedure) -> list[VisitPurpose]:
     """Why this dossier's applicant may book a visit now (none: no visit is offered)."""
-    out = []
+    out: list[VisitPurpose] = []
+    if dossier.linked_role == "parent":
+        # Each part is handed over (or seen in person) by its own agency: booked from the part's line on the
+        # application's page. A visit on the parent would reach an agency that never reads the parent.
+        return out
     if dossier.delivery_method == DeliveryMethod.CENTRE and dossier.status == DossierStatus.RESULT_READY:
         out.append(VisitPurpose.COLLECT_RESULT)
     if procedure.in_person and dossier.status in IN_PERSON_STATUSES:
@@ -136,6 +140,8 @@ def visit_page(
 ) -> Response:
     """Book a visit: the days with free times, then the times of the chosen day; the visits already booked."""
     found = _load(session, dossier_id, account)
+    if found.dossier.linked_role == "parent":  # booked per part, from the application's page
+        return redirect(f"/dossiers/{found.dossier.id}#linked-members")
     chosen = _day(day[:10])
     error = None
     status = 200

@@ -360,3 +360,41 @@ def test_a_nul_in_a_dossier_id_is_a_4xx(app: Any) -> None:
     answers = [client.get("/dossiers/%00"), client.get("/dossiers/%00/supplement")]
     answers += [client.post(f"/dossiers/%00/{action}", data={"csrf_token": token}) for action in ("withdraw", "rating")]
     assert [r.status_code for r in answers if not 400 <= r.status_code < 500] == []
+
+
+def test_the_parent_awaiting_a_member_s_supplement_takes_no_answer_itself(app: Any, settings: Settings) -> None:
+    """Member C's agency asks for a document: the parent shows supplement requested, but the answers go to the
+    member's own pages; posting them to the parent's addresses changes nothing and is never a 5xx."""
+    client, account_id = browser(app)
+    scene = submitted_application(app, settings, account_id, **TYPED)
+    _supplement_c(app, TestClient(app), scene)
+    client = TestClient(app, follow_redirects=False, raise_server_exceptions=False, cookies=dict(client.cookies))
+    token = csrf(client, f"/dossiers/{scene.parent}")
+    parent = f"/dossiers/{scene.parent}"
+    answers = {
+        "GET supplement": client.get(f"{parent}/supplement"),
+        "POST supplement": client.post(f"{parent}/supplement", data={"csrf_token": token}),
+        "GET files": client.get(f"{parent}/files"),
+        "GET step": client.get(f"{parent}/steps/applicant"),
+        "POST step": client.post(f"{parent}/steps/applicant", data={"csrf_token": token, "full_name": "Khác"}),
+        "POST upload": client.post(
+            f"{parent}/files/giay_xac_nhan_cu",
+            data={"csrf_token": token},
+            files=[("files", ("x.pdf", factories.pdf_bytes("X"), "application/pdf"))],
+        ),
+        "POST delete": client.post(f"{parent}/files/{scene.files[scene.parent][0]}/delete", data={"csrf_token": token}),
+        "POST submit": client.post(f"{parent}/submit", data={"csrf_token": token, "delivery_method": "centre"}),
+    }
+    wrong = {k: (r.status_code, r.text[:200]) for k, r in answers.items() if r.status_code >= 500}
+    assert not wrong, wrong
+    assert answers["GET supplement"].headers["location"] == f"/dossiers/{scene.children[C]}/supplement"
+    for key in ("POST supplement", "POST step", "POST upload", "POST delete"):
+        assert answers[key].status_code in (303, 409), (key, answers[key].status_code)
+    with Session(app.state.engine) as s:
+        row = s.get(Dossier, scene.parent)
+        assert row is not None and row.status == DossierStatus.SUPPLEMENT_REQUESTED
+        assert row.data.get("full_name") != "Khác"
+        files = s.exec(select(DossierFile).where(DossierFile.dossier_id == scene.parent))
+        assert sorted(f.id for f in files) == sorted(scene.files[scene.parent])
+        child = s.get(Dossier, scene.children[C])
+        assert child is not None and child.status == DossierStatus.SUPPLEMENT_REQUESTED

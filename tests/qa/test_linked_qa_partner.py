@@ -17,9 +17,11 @@ from sqlmodel import Session, select
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import utcnow
+from portal.kernel.db import writer
 from signing.pki import get_pki
 from tests import factories
 from tests.api.helpers import signed_by
+from tests.conftest import csrf
 from tests.qa.linked_scene import API, A, B, C, D, Scene, browser, draft_application, partner, submitted_application
 
 pytestmark = pytest.mark.db
@@ -187,3 +189,52 @@ def test_a_linked_entry_cannot_be_registered_at_the_counter_as_a_single_dossier(
     assert r.headers["content-type"].startswith("application/problem+json")
     with Session(app.state.engine) as s:
         assert s.exec(select(Dossier).where(Dossier.procedure_code == code, Dossier.status != "draft")).all() == []
+
+
+def test_a_visit_to_collect_a_linked_application_s_results_is_booked_per_member_not_on_the_parent(
+    app: Any, settings: Any, client: TestClient
+) -> None:
+    """Every member's result is ready at the counter: the parent follows (result ready, delivery centre). A visit
+    booked on the parent would put the parent's code in the receiving agency's visit list (its back-office never
+    reads the parent: the counter could neither find it nor hand anything over); each member's result is
+    collected at its own agency."""
+    owner, account_id = browser(app)
+    scene = submitted_application(app, settings, account_id)
+    with Session(writer(app.state.engine)) as s:
+        for child_id in scene.children.values():
+            row = s.get(Dossier, child_id)
+            assert row is not None
+            row.status, row.waiting_on = DossierStatus.RESULT_READY, None
+            s.add(row)
+        parent = s.get(Dossier, scene.parent)
+        assert parent is not None
+        parent.status = DossierStatus.RESULT_READY
+        s.add(parent)
+        s.commit()
+    page = owner.get(f"/dossiers/{scene.parent}")
+    assert f'href="/dossiers/{scene.parent}/visit"' not in page.text
+    assert f'href="/dossiers/{scene.children[C]}/visit"' in page.text  # each part, from its line
+    r = owner.get(f"/dossiers/{scene.parent}/visit")
+    assert r.status_code == 303 and r.headers["location"] == f"/dossiers/{scene.parent}#linked-members"
+    token = csrf(owner, f"/dossiers/{scene.parent}")
+    from portal.dossiers.visit_views import _bookable_day
+    from portal.kernel.calendar import local_date as today_of
+    from portal.visits import service as visits
+
+    day = next(
+        d for d in (today_of(utcnow()) + timedelta(days=n) for n in range(1, 15)) if _bookable_day(settings, "UBXA", d)
+    )
+    with Session(app.state.engine) as s:
+        slot = visits.day_slots(s, settings, "UBXA", day)[0].start
+    data = {"csrf_token": token, "purpose": "collect_result", "day": day.isoformat(), "slot": slot}
+    booking = owner.post(f"/dossiers/{scene.parent}/visit", data=data)
+    assert booking.status_code == 409, booking.text[:300]
+    # Member C's result, at UBXA's counter: booked on C, listed under C's code.
+    assert owner.get(f"/dossiers/{scene.children[C]}/visit").status_code == 200
+    booked = owner.post(f"/dossiers/{scene.children[C]}/visit", data=data)
+    assert booked.status_code == 303, booked.text[:300]
+    assert owner.get(booked.headers["location"]).status_code == 200  # the ticket
+    listed = client.get(f"{API}/visits", params={"day": day.isoformat()}, headers=partner(app, "UBXA"))
+    assert listed.status_code == 200
+    codes = {v["dossier_code"] for v in listed.json()["items"]}
+    assert scene.parent_code not in codes and scene.codes[C] in codes
