@@ -36,7 +36,10 @@ def test_the_parents_payment_page_splits_the_bill_and_gives_each_agencys_e_recei
     text = re.sub(r"\s+", " ", page.text)
     for code, subtotal in zip(agencies, ("8,000", "25,000", "15,000"), strict=True):
         assert f'id="agency-{code}"' in text
-        assert re.search(rf"Subtotal collected by {code}</th><td class=\"num\">{subtotal}", text), code
+        group = text.split(f'id="agency-{code}"', 1)[1].split("</tbody>", 1)[0]
+        # The subtotal names the agency (not its code), as the row group's heading does.
+        assert re.search(rf"Subtotal collected by ([^<]+)</th><td class=\"num\">{subtotal}", group), code
+        assert f"Subtotal collected by {code}<" not in group
     assert "48,000" in text and "each agency issues its own e-receipt" in text
     fees = text[text.index('<table class="table fees">') :].split("</table>", 1)[0]
     assert fees.count("<tbody>") == 3  # one row group per agency
