@@ -85,8 +85,9 @@ def test_reads_and_statistics_of_a_submitted_application(session: Session, setti
             counts[name] += values[index]
     assert ("UBXA", procedure.code) not in per  # the parent: nowhere
     paid = session.get(Payment, payment.id)
-    assert paid is not None and paid.amount == 815_000
+    assert paid is not None and paid.amount == 823_000  # with A's one copy of the birth certificate (8 000 đ)
     assert {key: v["fees_paid"] for key, v in per.items() if v["fees_paid"]} == {
+        ("UBXA", A): 8_000,
         ("CAT", B): 200_000,
         ("UBXA", C): 15_000,
         ("SNV", D): 600_000,
