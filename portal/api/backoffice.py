@@ -18,7 +18,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from payments.serialize import payments_info
 from portal.api import national
 from portal.api.deps import BackOffice, PartnerRoute
 from portal.api.problems import COMMON, DOSSIER
@@ -234,7 +233,7 @@ def detail_of(request: Request, whole: DossierWhole, fee_total: int, fee_left: i
             "timeliness": d.timeliness,
             "overdue_at": d.overdue_at,
             "change_seq": d.change_seq,
-            "fee": FeeInfo(total=fee_total, left=fee_left, payments=payments_info(whole.payments, whole.refunds)),
+            "fee": FeeInfo(total=fee_total, left=fee_left, payments=whole.payment_info),
             "timeline": [
                 TimelineEntry(
                     at=e.at,

@@ -17,8 +17,9 @@ from auth.models import Account
 from payments import service as payments
 from payments.models import Payment, Refund
 from payments.queries import refunds_of
+from payments.serialize import PaymentInfo
 from portal.catalog.models import Procedure
-from portal.dossiers import parcel_reads, queries, service
+from portal.dossiers import billing, parcel_reads, queries, service
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -105,6 +106,8 @@ class DossierWhole:
     payments: list[Payment]
     refunds: list[Refund]
     parcels: list[Parcel] = field(default_factory=list)  # postal orders: pickup of originals, delivery
+    # The payments as the agency reads them: a linked member's share of its application's payment, else its own.
+    payment_info: list[PaymentInfo] = field(default_factory=list)
 
 
 def dossier_whole(session: Session, code: str, agency_code: str | None) -> DossierWhole:
@@ -149,6 +152,7 @@ def dossier_whole(session: Session, code: str, agency_code: str | None) -> Dossi
         payments=items,
         refunds=list(refunds_of(session, items)),
         parcels=parcel_reads.parcels_of(session, dossier.id),
+        payment_info=billing.partner_payments(session, dossier),
     )
 
 

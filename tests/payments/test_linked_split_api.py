@@ -67,6 +67,12 @@ def test_a_members_payments_are_its_share_with_its_agencys_receipt(client: TestC
     [receipt] = payment["receipts"]
     assert receipt["agency_code"] == linked.agency_b and receipt["amount"] == 25_000
     assert payment["receipt"] == f"{receipt['symbol']}/{receipt['number']}"
+    # The dossier's whole (its detail) shows the same share, never the other members' lines.
+    r = client.get(f"{API}/dossiers/{code}", headers=scene.headers[linked.agency_b])
+    assert r.status_code == 200, r.text
+    [detail] = r.json()["fee"]["payments"]
+    assert (detail["member"], detail["amount"]) == (linked.member_b, 25_000)
+    assert {line["agency_code"] for line in detail["lines"]} == {linked.agency_b}
 
 
 def test_an_agency_refunds_its_members_fee_on_the_childs_code(app, client: TestClient, scene: Scene) -> None:
