@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -178,6 +179,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         return _error_response(request, 422, N_("Some values in the request are not valid."))
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        # The database refused a value the request carried (a NUL character in an id or a text, on PostgreSQL):
+        # the request's transaction is rolled back, so nothing of it was saved.
+        log.warning("value refused by the database on %s %s: %s", request.method, request.url.path, exc.orig)
+        return _error_response(
+            request, 400, N_("The request contains characters that cannot be stored. Nothing was saved.")
+        )
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:

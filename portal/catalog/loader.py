@@ -237,6 +237,14 @@ def _component(comp: Any, source: Path, seen: set[str]) -> Component:
         raise CatalogError(f"{source}: component {cid}: {problems}") from exc
 
 
+def _yaml(source: Path) -> Any:
+    """A data file's content; a file that is not YAML (or not UTF-8) is a CatalogError naming it and the line."""
+    try:
+        return yaml.safe_load(source.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"{source}: not valid YAML: {exc}") from exc
+
+
 def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path = FORMS_DIR) -> LoadReport:
     """Upsert everything from the data files; running it twice changes nothing."""
     try:
@@ -246,7 +254,7 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
     for defn in definitions.values():
         _store_form(session, defn)
 
-    agency_docs = yaml.safe_load((data_dir / "agencies.yaml").read_text(encoding="utf-8")) or []
+    agency_docs = _yaml(data_dir / "agencies.yaml") or []
     agency_names: dict[str, tuple[str, str]] = {}
     for doc in agency_docs:
         code = _need(doc, "code", data_dir / "agencies.yaml")
@@ -267,10 +275,11 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
     slugs: set[str] = set()
     docs: list[tuple[Path, dict[str, Any]]] = []
     for source in files:
-        doc = yaml.safe_load(source.read_text(encoding="utf-8"))
+        doc = _yaml(source)
         if not isinstance(doc, dict):
             raise CatalogError(f"{source}: expected a mapping")
-        if doc.get("kind", "single") not in KINDS:
+        kind = doc.get("kind", "single")
+        if not isinstance(kind, str) or kind not in KINDS:
             raise CatalogError(f"{source}: kind must be one of {sorted(KINDS)}")
         code, slug = str(_need(doc, "code", source)), str(_need(doc, "slug", source))
         if code in codes:

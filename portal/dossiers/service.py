@@ -730,6 +730,11 @@ def withdraw(*, session: Session, dossier: Dossier, by: Account) -> Dossier:
     A linked application is taken back whole: it and each of its members' dossiers, while no agency has
     received its part (else Conflict naming the part); a member waiting for another's result is taken back too.
     """
+    if dossier.linked_role == "child":
+        # One part alone would leave the parts waiting on its result waiting for ever.
+        raise Conflict(
+            N_("This dossier is one part of a linked application: withdraw the whole application on its page.")
+        )
     refused = N_("Only a submitted dossier that the agency has not received yet can be withdrawn.")
     children: list[Dossier] = []
     if dossier.linked_role == "parent":

@@ -215,6 +215,18 @@ def test_withdrawal_is_refused_once_an_agency_received_its_part(session: Session
     assert {str(session.get(Dossier, c.id).status) for c in children} == {"submitted", "waiting", "received"}  # type: ignore[union-attr]
 
 
+def test_one_part_alone_is_never_withdrawn_by_the_use_case(session: Session, settings: Settings) -> None:
+    """Whatever page calls it: a part alone would leave the parts waiting on its result waiting for ever."""
+    parent, children = _submitted(session, settings)
+    kids = lk.by_member(children)
+
+    with pytest.raises(Conflict):
+        service.withdraw(session=session, dossier=kids[A], by=lf.applicant_of(session, parent))
+
+    session.refresh(kids[A])
+    assert kids[A].status == DossierStatus.SUBMITTED
+
+
 # -- the shipped birth-registration package
 
 

@@ -60,17 +60,7 @@ def _refused(db: Session, root: Path) -> str:
         ),
         ("delivery: [online, centre]", "delivery: online", "delivery"),
         ("form: {id: fx-lien-thong, version: 1}", "form: fx-lien-thong", "form"),
-        pytest.param(
-            "kind: linked",
-            "kind: [linked]",
-            "kind",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=TypeError,
-                reason="loader.py `doc.get('kind', 'single') not in KINDS` hashes a list: TypeError (file being edited "
-                "by another helper; fix: check isinstance(kind, str) first, see the QA report)",
-            ),
-        ),
+        ("kind: linked", "kind: [linked]", "kind"),
     ],
 )
 def test_malformed_linked_entries_are_a_catalog_error(
@@ -131,11 +121,6 @@ def test_the_command_refuses_a_conflict_and_a_cycle_with_the_message_and_a_non_z
         assert "fx-lien-thong.yaml" in result.output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader.py calls yaml.safe_load without catching yaml.YAMLError: the command ends in a traceback (file "
-    "being edited by another helper; fix: raise CatalogError(f'{source}: not valid YAML: {exc}'), see the QA report)",
-)
 def test_the_command_refuses_a_file_that_is_not_yaml_without_a_traceback(
     monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
 ) -> None:

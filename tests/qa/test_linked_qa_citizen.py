@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -343,16 +342,8 @@ def test_huge_and_malformed_ids_on_every_new_route_are_4xx(app: Any, settings: S
         assert not [f for f in s.exec(select(DossierFile).where(DossierFile.dossier_id == draft)) if f.reused_from]
 
 
-ON_POSTGRESQL = (os.environ.get("PORTAL_TEST_DATABASE_URL") or "").startswith("postgresql")
 
 
-@pytest.mark.xfail(
-    condition=ON_POSTGRESQL,
-    strict=True,
-    reason="a NUL in any id reaching a query is a 500 on PostgreSQL (psycopg DataError), through "
-    "service.own_dossier (another helper's file) and every other route: a global refusal belongs in app.py "
-    "(see the QA report)",
-)
 def test_a_nul_in_a_dossier_id_is_a_4xx(app: Any) -> None:
     client, _ = browser(app)
     client = TestClient(app, follow_redirects=False, raise_server_exceptions=False, cookies=dict(client.cookies))
