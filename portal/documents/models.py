@@ -42,6 +42,8 @@ class StoredDocument(SQLModel, table=True):
     name_vi: str = Field(max_length=300)
     name_en: str = Field(max_length=300)
     issuer: str = Field(default="", max_length=300)  # the issuing agency's name; "" for the owner's uploads
+    # The issuing agency's code (its name is shown in the page's language); None for the owner's uploads.
+    issuer_code: str | None = Field(default=None, max_length=10)
     issued_on: date
     expires_on: date | None = None
     filename: str = Field(max_length=255)

@@ -29,6 +29,7 @@ def upgrade() -> None:
     sa.Column('name_vi', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('name_en', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
     sa.Column('issuer', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('issuer_code', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
     sa.Column('issued_on', sa.Date(), nullable=False),
     sa.Column('expires_on', sa.Date(), nullable=True),
     sa.Column('filename', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
