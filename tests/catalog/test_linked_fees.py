@@ -10,9 +10,9 @@ from sqlmodel import Session
 
 from forms.definition import Field
 from payments.fees import compute_fees
-from portal.catalog.loader import CatalogError, load_catalog
+from portal.catalog.loader import load_catalog
 from portal.catalog.models import Procedure
-from tests.catalog.linked_helpers import KS, LINKED, TT, edit, fixture_tree, load
+from tests.catalog.linked_helpers import KS, LINKED, TT, edit, fixture_tree, load, refused
 
 pytestmark = pytest.mark.db
 
@@ -48,13 +48,6 @@ def _tree(tmp_path: Path, *, reduction: str | None = "tre-em") -> Path:
         member += f"\n    reduction: {reduction}"
     edit(root / "procedures" / "fx-lien-thong.yaml", MEMBER_TT, member)
     return root
-
-
-def _refused(db: Session, root: Path) -> str:
-    with pytest.raises(CatalogError) as err:
-        load(db, root)
-    db.rollback()
-    return str(err.value)
 
 
 def test_a_members_reduction_and_per_copy_fee_are_composed(db: Session, tmp_path: Path) -> None:
@@ -120,7 +113,7 @@ def test_a_partial_reduction_says_its_percent_and_bills_the_rest(db: Session, tm
 
 
 def test_an_unknown_reduction_category_is_refused_naming_the_member(db: Session, tmp_path: Path) -> None:
-    message = _refused(db, _tree(tmp_path, reduction="nguoi-cao-tuoi"))
+    message = refused(db, _tree(tmp_path, reduction="nguoi-cao-tuoi"))
     assert "fx-lien-thong.yaml" in message and f"member {TT}" in message
     assert "reduction 'nguoi-cao-tuoi' is not a reduction category" in message
     assert "tre-em, ho-can-ngheo" in message
@@ -133,7 +126,7 @@ def test_a_reduction_on_a_member_without_reductions_is_refused(db: Session, tmp_
         '  - procedure: "9.000001"\n',
         f'  - procedure: "{KS}"\n    reduction: tre-em\n',
     )
-    message = _refused(db, root)
+    message = refused(db, root)
     assert f"member {KS}: reduction 'tre-em' is not a reduction category of {KS} (its categories: none)" in message
 
 
@@ -164,14 +157,14 @@ def test_a_per_field_that_is_not_a_bounded_whole_number_is_refused(
     root = fixture_tree(tmp_path)
     edit(root / "procedures" / "fx-tt.yaml", RESIDENCE_FEE, RESIDENCE_FEES)
     edit(root / "forms" / "fx-tt" / "v1.yaml", CARD_FIELD, f"{CARD_FIELD}\n      - {field}")
-    message = _refused(db, root)
+    message = refused(db, root)
     assert "fx-tt.yaml" in message and "fee 'Phí cấp bản sao'" in message and expected in message
 
 
 def test_an_unknown_fee_key_is_refused(db: Session, tmp_path: Path) -> None:
     root = fixture_tree(tmp_path)
     edit(root / "procedures" / "fx-tt.yaml", "    amount: 20000", "    amount: 20000\n    per_copy: true")
-    message = _refused(db, root)
+    message = refused(db, root)
     assert "fee 'Lệ phí đăng ký cư trú' has unknown key(s) per_copy" in message
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from portal.catalog.loader import CatalogError
-from tests.catalog.linked_helpers import BHYT, KS, TT, edit, fixture_tree, load
+from tests.catalog.linked_helpers import BHYT, KS, TT, edit, fixture_tree, refused
 
 pytestmark = pytest.mark.db
 
@@ -16,18 +15,11 @@ MEMBERS_TT = """  - procedure: "9.000002"
     depends_on: ["9.000001"]"""
 
 
-def _refused(db: Session, root: Path) -> str:
-    with pytest.raises(CatalogError) as err:
-        load(db, root)
-    db.rollback()
-    return str(err.value)
-
-
 def test_conflicting_field_types_are_refused_naming_the_field_and_both_members(db: Session, tmp_path: Path) -> None:
     root = fixture_tree(tmp_path)
     target = root / "forms" / "fx-bhyt" / "v1.yaml"
     edit(target, "{name: child_name, type: text", "{name: child_name, type: date")
-    message = _refused(db, root)
+    message = refused(db, root)
     assert "fx-lien-thong.yaml" in message and "linked entry LT.9001" in message
     assert f"field child_name of members {KS} and {BHYT} conflict" in message
     assert "type 'text' / 'date'" in message
@@ -36,7 +28,7 @@ def test_conflicting_field_types_are_refused_naming_the_field_and_both_members(d
 def test_conflict_on_a_renamed_field_names_the_members_own_name(db: Session, tmp_path: Path) -> None:
     root = fixture_tree(tmp_path)
     edit(root / "forms" / "fx-tt" / "v1.yaml", "{name: ho_ten, type: text", "{name: ho_ten, type: textarea")
-    message = _refused(db, root)
+    message = refused(db, root)
     assert f"field full_name of members {KS} and {TT} (its field ho_ten) conflict" in message
 
 
@@ -48,7 +40,7 @@ def test_conflicting_options_and_conditions_are_refused(db: Session, tmp_path: P
         '{name: card_hospital, type: select, label: {vi: "Nơi khám", en: "Clinic"}, '
         "options: [{value: a, label: {vi: A, en: A}}]}",
     )
-    assert f"field card_hospital of members {TT} and {BHYT} conflict" in _refused(db, root)
+    assert f"field card_hospital of members {TT} and {BHYT} conflict" in refused(db, root)
 
 
 def test_a_dependency_cycle_is_refused_and_named(db: Session, tmp_path: Path) -> None:
@@ -63,7 +55,7 @@ def test_a_dependency_cycle_is_refused_and_named(db: Session, tmp_path: Path) ->
         'depends_on: ["9.000001"]\n    from_result: {giay_khai_sinh: "9.000001"}\n    optional: {vi: "Cấp',
         f'depends_on: ["{KS}"]\n    from_result: {{giay_khai_sinh: "{KS}"}}\n    optional: {{vi: "Cấp',
     )
-    message = _refused(db, root)
+    message = refused(db, root)
     assert "cycle" in message and f"{KS} → {BHYT} → {KS}" in message
 
 
@@ -128,7 +120,7 @@ def test_a_dependency_cycle_is_refused_and_named(db: Session, tmp_path: Path) ->
 def test_bad_linked_entries_are_refused(db: Session, tmp_path: Path, old: str, new: str, expected: str) -> None:
     root = fixture_tree(tmp_path)
     edit(root / "procedures" / "fx-lien-thong.yaml", old, new)
-    message = _refused(db, root)
+    message = refused(db, root)
     assert "fx-lien-thong.yaml" in message and expected in message
 
 
@@ -140,13 +132,13 @@ def test_a_member_that_is_itself_linked_is_refused(db: Session, tmp_path: Path) 
         "id: fx-lien-thong", "id: fx-lt-2"
     )
     (root / "procedures" / "fx-lt-2.yaml").write_text(second, encoding="utf-8")
-    assert "member LT.9001 is a linked entry; members must be single procedures" in _refused(db, root)
+    assert "member LT.9001 is a linked entry; members must be single procedures" in refused(db, root)
 
 
 def test_incompatible_shared_components_are_refused_naming_both_members(db: Session, tmp_path: Path) -> None:
     root = fixture_tree(tmp_path)
     edit(root / "procedures" / "fx-tt.yaml", "accepts: [pdf, jpeg]", "accepts: [jpeg]")
-    message = _refused(db, root)
+    message = refused(db, root)
     assert f"component to_khai of members {KS} and {TT} conflict" in message and "no file type in common" in message
 
 
@@ -155,7 +147,7 @@ def test_a_form_file_for_the_composed_form_is_refused(db: Session, tmp_path: Pat
     (root / "forms" / "fx-lien-thong").mkdir()
     text = (root / "forms" / "fx-ks" / "v1.yaml").read_text(encoding="utf-8").replace("id: fx-ks", "id: fx-lien-thong")
     (root / "forms" / "fx-lien-thong" / "v1.yaml").write_text(text, encoding="utf-8")
-    assert "is composed from the members' forms" in _refused(db, root)
+    assert "is composed from the members' forms" in refused(db, root)
 
 
 @pytest.mark.parametrize(
@@ -173,5 +165,5 @@ def test_new_keys_of_every_procedure_are_checked(
 ) -> None:
     root = fixture_tree(tmp_path)
     edit(root / "procedures" / file, old, new)
-    message = _refused(db, root)
+    message = refused(db, root)
     assert file in message and expected in message

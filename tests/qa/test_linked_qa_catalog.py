@@ -14,22 +14,12 @@ from click.testing import CliRunner
 from sqlmodel import Session
 
 from portal.catalog import loader
-from portal.catalog.loader import CatalogError
-from tests.catalog.linked_helpers import BHYT, KS, TT, edit, fixture_tree, load
+from tests.catalog.linked_helpers import BHYT, KS, TT, edit, fixture_tree, refused
 
 pytestmark = pytest.mark.db
 
 LINKED_FILE = ("procedures", "fx-lien-thong.yaml")
 FIRST = '  - procedure: "9.000001"\n'
-
-
-def _refused(db: Session, root: Path) -> str:
-    try:
-        with pytest.raises(CatalogError) as refused, db.begin_nested():
-            load(db, root)
-    finally:
-        db.rollback()
-    return str(refused.value)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +58,7 @@ def test_malformed_linked_entries_are_a_catalog_error(
 ) -> None:
     root = fixture_tree(tmp_path)
     edit(root.joinpath(*LINKED_FILE), old, new)
-    message = _refused(db, root)
+    message = refused(db, root)
     assert "fx-lien-thong.yaml" in message and expected in message, message
 
 
@@ -77,7 +67,7 @@ def test_no_member_at_all_is_refused(db: Session, tmp_path: Path) -> None:
     path = root.joinpath(*LINKED_FILE)
     text = path.read_text(encoding="utf-8")
     path.write_text(text.split("members:", 1)[0] + "members: []\n", encoding="utf-8")
-    assert "members" in _refused(db, root)
+    assert "members" in refused(db, root)
 
 
 def test_a_three_member_cycle_is_named_as_a_path(db: Session, tmp_path: Path) -> None:
@@ -88,7 +78,7 @@ def test_a_three_member_cycle_is_named_as_a_path(db: Session, tmp_path: Path) ->
     text = path.read_text(encoding="utf-8")
     head, bhyt = text.rsplit(f'  - procedure: "{BHYT}"\n    depends_on: ["{KS}"]\n', 1)
     path.write_text(head + f'  - procedure: "{BHYT}"\n    depends_on: ["{TT}", "{KS}"]\n' + bhyt, encoding="utf-8")
-    message = _refused(db, root)
+    message = refused(db, root)
     assert "cycle" in message and "→" in message, message
 
 
