@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -15,7 +16,7 @@ from auth.assurance import StepUpRequired, require_level, step_up_response
 from auth.deps import CurrentAccount, CurrentViewer, optional_account_sync, required_account
 from auth.sessions import COOKIE_KEY
 from forms.address import format_address, provinces, wards
-from forms.definition import FormDefinition, Step
+from forms.definition import Field, FormDefinition, Step
 from portal.catalog.deps import CatalogDep
 from portal.catalog.models import Procedure
 from portal.dossiers import lifecycle, lifecycle_views, queries, service, signatures
@@ -141,12 +142,60 @@ def _fixed_conditions(step: Step, inputs: set[str], values: dict[str, Any]) -> l
     return fixed
 
 
+def answerable_fields(step: Step, values: Mapping[str, Any] | None) -> list[Field]:
+    """The fields of a step the page shows: those whose condition (`show_if`, each `also` too) could still
+    hold whatever is answered on this page. A field ruled out by an answer of another step (a linked
+    application's member the applicant did not choose) is left out, with or without JavaScript: nothing on
+    this page can make it needed. Its condition is tried with every answer of this page that satisfies it."""
+    here = {f.name for f in step.fields}
+    shown: list[Field] = []
+    for field in step.fields:
+        if field.show_if is None:
+            shown.append(field)
+            continue
+        hopeful = dict(values or {})
+        for condition in field.show_if.chain:
+            if condition.field in here:
+                current = hopeful.get(condition.field)
+                hopeful[condition.field] = [*(current if isinstance(current, list) else [current]), *condition.accepted]
+        if field.show_if.holds(hopeful):
+            shown.append(field)
+    return shown
+
+
+def answerable_steps(defn: FormDefinition, values: Mapping[str, Any] | None) -> list[str]:
+    """The ids of the steps with something to answer, given the answers so far (in order). A step whose every
+    question is ruled out by earlier answers is skipped by "Next" and "Back" and not counted in the progress."""
+    return [s.id for s in defn.steps if answerable_fields(s, values)]
+
+
+def step_after(defn: FormDefinition, step_id: str, values: Mapping[str, Any] | None) -> str | None:
+    """The next step with something to answer after `step_id`; None: the documents come next."""
+    ids = defn.step_ids
+    return next((sid for sid in ids[ids.index(step_id) + 1 :] if answerable_fields(defn.step(sid), values)), None)
+
+
+def step_before(defn: FormDefinition, step_id: str | None, values: Mapping[str, Any] | None) -> str | None:
+    """The step with something to answer before `step_id` (before the documents page: None); None when there
+    is none (the procedure's page comes before the first step)."""
+    ids = defn.step_ids
+    earlier = ids[: ids.index(step_id)] if step_id is not None else ids
+    return next((sid for sid in reversed(earlier) if answerable_fields(defn.step(sid), values)), None)
+
+
+def progress_steps(defn: FormDefinition, values: Mapping[str, Any] | None, current: str | None = None) -> list[Step]:
+    """The form's steps the progress indicator lists: those with something to answer, and the one shown (a
+    step with nothing to answer reached by its address still says where it is)."""
+    answerable = set(answerable_steps(defn, values))
+    return [s for s in defn.steps if s.id in answerable or s.id == current]
+
+
 def _step_context(
     session: Session, dossier: Dossier, proc: Procedure, defn: FormDefinition, step_id: str
 ) -> dict[str, Any]:
     step = defn.step(step_id)
-    index = defn.step_ids.index(step_id)
     asked = _asked(session, dossier)
+    listed = [s.id for s in progress_steps(defn, dossier.data, step_id)]
     return {
         # While a supplement is awaited only the asked fields are inputs; the others are shown as text.
         "supplement_mode": asked is not None,
@@ -160,8 +209,11 @@ def _step_context(
         "proc": proc,
         "defn": defn,
         "step": step,
-        "step_index": index,
-        "steps_total": len(defn.step_ids),
+        # The steps with something to answer (and this one): numbered and listed in the progress indicator.
+        "progress_steps": progress_steps(defn, dossier.data, step_id),
+        "step_index": listed.index(step_id),
+        "steps_total": len(listed),
+        "shown_fields": answerable_fields(step, dossier.data),
         "values": dossier.data,
         "wards_for": wards,
         "provinces": provinces(),
@@ -194,6 +246,10 @@ def continue_dossier(dossier_id: str, session: SessionDep, account: CurrentAccou
     if dossier.status != DossierStatus.DRAFT:
         return redirect(f"/dossiers/{dossier.id}")
     step = dossier.last_step if dossier.last_step in defn.step_ids else defn.step_ids[0]
+    if not answerable_fields(defn.step(step), dossier.data):
+        # Left on a step that earlier answers now leave with nothing to answer: resume at the next one.
+        after = step_after(defn, step, dossier.data)
+        return redirect(f"/dossiers/{dossier.id}/steps/{after}" if after else f"/dossiers/{dossier.id}/files")
     return redirect(f"/dossiers/{dossier.id}/steps/{step}")
 
 
@@ -226,11 +282,13 @@ def step_submit(
     result = service.save_step(session=session, dossier=dossier, defn=defn, step_id=step_id, raw=raw, settings=settings)
     if asked is not None and (action == "back" or (action in ("next", "save") and not result.errors)):
         return redirect(f"/dossiers/{dossier.id}/supplement")
+    # "Next" and "Back" skip the steps the answers (as just saved) leave with nothing to answer: no empty page
+    # is loaded on the way (a linked application's member the applicant did not choose).
     if action == "next" and not result.errors:
-        nxt = defn.next_step(step_id)
+        nxt = step_after(defn, step_id, dossier.data)
         return redirect(f"/dossiers/{dossier.id}/steps/{nxt}" if nxt else f"/dossiers/{dossier.id}/files")
     if action == "back":
-        prev = defn.prev_step(step_id)
+        prev = step_before(defn, step_id, dossier.data)
         return redirect(f"/dossiers/{dossier.id}/steps/{prev}" if prev else f"/procedures/{proc.code}")
     if action == "save" and not result.errors:
         return redirect(f"/dossiers?saved={dossier.id}")
@@ -330,6 +388,9 @@ def _render_files(
             "dossier": dossier,
             "proc": proc,
             "defn": defn,
+            "progress_steps": progress_steps(defn, dossier.data),
+            # "Back": the last step with something to answer.
+            "back_step": step_before(defn, None, dossier.data) or defn.step_ids[-1],
             "error": error,
             "error_component": error_component,
             **queries.files_page(session, dossier, settings=settings),
@@ -477,6 +538,7 @@ def _render_review(
             "proc": proc,
             "defn": defn,
             "values": dossier.data,
+            "progress_steps": progress_steps(defn, dossier.data),
             **queries.review_page(session, dossier, proc, defn, settings=settings),
             "error": error,
             "wards_for": wards,
