@@ -402,7 +402,7 @@ def test_linked_birth_registration(
         expect(rows[waiting].locator(".status")).to_have_class(re.compile(r"\bstatus-waiting\b"))
         expect(rows[waiting].locator(".status")).to_have_text(_ui("Chờ liên thông", "Waiting for a linked procedure"))
         expect(rows[waiting].locator(".waiting-for")).to_contain_text(
-            _ui("Chờ liên thông", "Waiting for the result of:", whole=False)
+            _ui("Chờ kết quả của:", "Waiting for the result of:", whole=False)
         )
         expect(rows[waiting].locator(".waiting-for")).to_contain_text("Đăng ký khai sinh")
         expect(rows[waiting].locator(".estimated")).to_be_visible()
