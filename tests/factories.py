@@ -137,6 +137,16 @@ def marital_answers(**over: Any) -> dict[str, Any]:
 # -- database rows
 
 
+def procedure_copy(session: Session, code: str, *, slug: str, base: str = MARITAL, **values: Any) -> Procedure:
+    """The catalogue's `base` procedure (its form, components, fees, deadline) as a new row under `code`, slug
+    `<slug>-<code>`, `values` changed; not added to the session."""
+    model = session.get(Procedure, base)
+    assert model is not None
+    return Procedure(
+        **{**model.model_dump(), "code": code, "slug": f"{slug}-{code.lower().replace('.', '-')}", **values}
+    )
+
+
 def account(session: Session, **over: Any) -> Account:
     """A citizen account with a unique e-mail address."""
     values: dict[str, Any] = {"full_name": "Nguyễn Thị Hường", "email": f"citizen-{secrets.token_hex(6)}@example.vn"}

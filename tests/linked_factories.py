@@ -47,12 +47,10 @@ class Linked:
 
 
 def _procedure(session: Session, *, code: str, agency: str, field_vi: str, **over: Any) -> Procedure:
-    model = session.get(Procedure, factories.MARITAL)
-    assert model is not None
-    values = model.model_dump()
-    values.update(
-        code=code,
-        slug=f"lien-thong-{code.lower().replace('.', '-')}",
+    return factories.procedure_copy(
+        session,
+        code,
+        slug="lien-thong",
         agency_code=agency,
         name_vi=f"Thủ tục {code}",
         name_en=f"Procedure {code}",
@@ -60,7 +58,6 @@ def _procedure(session: Session, *, code: str, agency: str, field_vi: str, **ove
         field_en=f"Linked field {field_vi[-6:]}",
         **over,
     )
-    return Procedure(**values)
 
 
 def catalogue(session: Session) -> Linked:

@@ -14,7 +14,7 @@ from portal.catalog.models import Procedure
 from portal.documents import service as store
 from portal.documents.models import DocumentSource, StoredDocument
 from portal.kernel.storage import Storage
-from tests.factories import MARITAL, pdf_bytes
+from tests.factories import MARITAL, pdf_bytes, procedure_copy
 
 # The type of the marital-status certificate as a store document.
 MARITAL_CERT = "xac_nhan_hon_nhan"
@@ -30,11 +30,7 @@ def typed_procedure(session: Session, *, components: list[dict[str, Any]] | None
     components that name a document type (`doc_type`), its result typed unless `over` says otherwise."""
     base = session.get(Procedure, MARITAL)
     assert base is not None
-    code = f"T.{secrets.token_hex(4)}"
-    values = base.model_dump()
-    values.update(
-        code=code,
-        slug=f"thu-tuc-{code.lower().replace('.', '-')}",
+    values: dict[str, Any] = dict(
         components=components
         if components is not None
         else [
@@ -53,8 +49,7 @@ def typed_procedure(session: Session, *, components: list[dict[str, Any]] | None
         result_doc_type=MARITAL_CERT,
         result_valid_days=180,
     )
-    values.update(over)
-    row = Procedure(**values)
+    row = procedure_copy(session, f"T.{secrets.token_hex(4)}", slug="thu-tuc", **{**values, **over})
     session.add(row)
     session.flush()
     return row

@@ -63,20 +63,14 @@ def _fee(name: str, amount: int, agency: str | None = None, member: str | None =
 
 
 def _procedure(session: Session, code: str, agency: str, **over: Any) -> Procedure:
-    model = session.get(Procedure, factories.MARITAL)
-    assert model is not None
-    values = model.model_dump()
-    values.update(
-        code=code,
-        slug=f"split-{code.lower().replace('.', '-')}",
-        agency_code=agency,
-        name_vi=f"Thủ tục {code}",
-        name_en=f"Procedure {code}",
-        members=[],
-        kind="single",
-    )
-    values.update(over)
-    row = Procedure(**values)
+    values: dict[str, Any] = {
+        "agency_code": agency,
+        "name_vi": f"Thủ tục {code}",
+        "name_en": f"Procedure {code}",
+        "members": [],
+        "kind": "single",
+    }
+    row = factories.procedure_copy(session, code, slug="split", **{**values, **over})
     session.add(row)
     session.flush()
     return row

@@ -73,19 +73,16 @@ class Dataset:
 
 
 def _procedure(session: Session, *, code: str, agency: str, field: str) -> Procedure:
-    model = session.get(Procedure, factories.MARITAL)
-    assert model is not None
-    values = model.model_dump()
-    values.update(
-        code=code,
-        slug=f"thong-ke-{code.lower().replace('.', '-')}",
+    return factories.procedure_copy(
+        session,
+        code,
+        slug="thong-ke",
         agency_code=agency,
         name_vi=f"Thủ tục thống kê {code}",
         name_en=f"Statistics procedure {code}",
         field_vi=field,
         field_en=f"Statistics field {field[-6:]}",
     )
-    return Procedure(**values)
 
 
 def build(session: Session) -> Dataset:
