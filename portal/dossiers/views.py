@@ -17,6 +17,7 @@ from auth.deps import CurrentAccount, CurrentViewer, optional_account_sync, requ
 from auth.sessions import COOKIE_KEY
 from forms.address import format_address, provinces, wards
 from forms.definition import Field, FormDefinition, Step
+from portal.catalog import linked as catalog_linked
 from portal.catalog.deps import CatalogDep
 from portal.catalog.models import Procedure
 from portal.dossiers import lifecycle, lifecycle_views, queries, service, signatures
@@ -365,6 +366,26 @@ def files_page(
     return _render_files(request, session, settings, dossier, proc, defn)
 
 
+def _component_members(session: Session, proc: Procedure, dossier: Dossier) -> dict[str, list[dict[str, str]]]:
+    """A linked application's components: the names (vi, en) of the member procedures this application applies
+    for that need each one ("For: …", as the catalogue page says). Empty for any other dossier."""
+    if not proc.is_linked:
+        return {}
+    members = {m.procedure: m for m in catalog_linked.members_of(proc)}
+    out: dict[str, list[dict[str, str]]] = {}
+    for component in proc.component_list:
+        names = []
+        for code in component.members:
+            member = members.get(code)
+            if member is None or not catalog_linked.applies(proc, member, dossier.data or {}):
+                continue
+            if (procedure := session.get(Procedure, code)) is not None:
+                names.append({"vi": procedure.name_vi, "en": procedure.name_en})
+        if names:
+            out[component.id] = names
+    return out
+
+
 def _render_files(
     request: Request,
     session: Session,
@@ -389,6 +410,7 @@ def _render_files(
             "proc": proc,
             "defn": defn,
             "progress_steps": progress_steps(defn, dossier.data),
+            "component_members": _component_members(session, proc, dossier),
             # "Back": the last step with something to answer.
             "back_step": step_before(defn, None, dossier.data) or defn.step_ids[-1],
             "error": error,

@@ -1,6 +1,7 @@
 """Steps with nothing to answer (a linked application's optional member not chosen): "Next" and "Back" on the
 step pages and the documents page's "Back" skip them server-side (no JavaScript), the progress indicator does
-not count them, and their address still shows the notice.
+not count them, and their address still shows the notice. The documents page says which member procedures
+need each document.
 
 LT.KS's steps: applicant (the members' checkbox), child, parents, registrant and residence (the last two ask
 only the residence member's questions).
@@ -118,3 +119,37 @@ def test_the_steps_come_back_when_the_member_is_chosen(client: TestClient) -> No
     files = client.get(f"/dossiers/{dossier_id}/files")
     assert f'href="/dossiers/{dossier_id}/steps/residence">' in files.text
     assert csrf(client, f"/dossiers/{dossier_id}/files")
+
+
+def _members_line(html: str, component: str) -> str:
+    match = re.search(rf'<p class="hint component-members" id="members-{component}">(.*?)</p>', html, re.S)
+    return " ".join(match.group(1).split()) if match else ""
+
+
+def test_the_documents_page_says_which_procedures_need_each_document(client: TestClient) -> None:
+    """Each document of a linked application says which of the member procedures applied for need it
+    ("Dùng cho: …", from Component.members), as the catalogue page does."""
+    signup(client)
+    dossier_id = start(client, LINKED)
+    _fill(client, dossier_id, ticked=False)
+    files = client.get(f"/dossiers/{dossier_id}/files").text
+    # The shared application serves the birth registration and the card (the residence was not chosen).
+    line = _members_line(files, "to_khai")
+    assert line.startswith(("Dùng cho: ", "For: ")), line
+    assert "Đăng ký khai sinh" in line and "Cấp thẻ bảo hiểm y tế cho trẻ em dưới 6 tuổi" in line, line
+    assert "Đăng ký thường trú" not in line, line
+    assert "Đăng ký khai sinh" in _members_line(files, "giay_chung_sinh")
+    # A document only the member not chosen needs says so instead, and lists no procedure it serves.
+    assert 'id="not-needed-giay_to_cho_o"' in files and not _members_line(files, "giay_to_cho_o")
+
+    # Chosen, the residence registration is listed where its documents are needed.
+    assert post_step(client, dossier_id, "applicant", STEPS["applicant"]).status_code == 303
+    files = client.get(f"/dossiers/{dossier_id}/files").text
+    assert "Đăng ký thường trú" in _members_line(files, "to_khai")
+    assert _members_line(files, "giay_to_cho_o").endswith("Đăng ký thường trú"), _members_line(files, "giay_to_cho_o")
+
+
+def test_a_single_procedure_names_no_members(client: TestClient) -> None:
+    signup(client)
+    dossier_id = start(client)
+    assert 'class="hint component-members"' not in client.get(f"/dossiers/{dossier_id}/files").text
