@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,26 +48,34 @@ def documents(session: Session, owner: store.Owner) -> list[StoredDocument]:
     return store.documents_of(session, owner)
 
 
+Issue = Callable[[Dossier], DossierResult]
+
+
+@pytest.fixture()
 def issue(
     session: Session,
     storage: LocalStorage,  # noqa: F811
     settings: Settings,
     trust: TrustSetup,  # noqa: F811
     agency_cert: Issued,
-    dossier: Dossier,
-) -> DossierResult:
-    lifecycle.start_processing(session=session, dossier=dossier, by=BACKOFFICE)
-    pdf = lf.sign(agency_cert, pdf_bytes("Giay xac nhan tinh trang hon nhan"))
-    [result] = lifecycle.issue_result(
-        session=session,
-        storage=storage,
-        settings=settings,
-        dossier=dossier,
-        files=[("giay-xac-nhan.pdf", pdf)],
-        by=BACKOFFICE,
-        trust=trust,
-    )
-    return result
+) -> Issue:
+    """Issue a received dossier's result: a PDF the agency signed."""
+
+    def issue_result(dossier: Dossier) -> DossierResult:
+        lifecycle.start_processing(session=session, dossier=dossier, by=BACKOFFICE)
+        pdf = lf.sign(agency_cert, pdf_bytes("Giay xac nhan tinh trang hon nhan"))
+        [result] = lifecycle.issue_result(
+            session=session,
+            storage=storage,
+            settings=settings,
+            dossier=dossier,
+            files=[("giay-xac-nhan.pdf", pdf)],
+            by=BACKOFFICE,
+            trust=trust,
+        )
+        return result
+
+    return issue_result
 
 
 def stored_objects(storage: LocalStorage) -> set[Path]:  # noqa: F811
@@ -98,16 +107,12 @@ def reuse(
 
 
 def test_a_result_is_kept_in_the_applicant_s_store_with_issuer_date_signature_and_expiry(
-    session: Session,
-    settings: Settings,
-    storage: LocalStorage,  # noqa: F811
-    trust: TrustSetup,  # noqa: F811
-    agency_cert: Issued,
+    session: Session, issue: Issue
 ) -> None:
     procedure = typed_procedure(session)
     dossier = lf.received(session, procedure_code=procedure.code)
 
-    result = issue(session, storage, settings, trust, agency_cert, dossier)
+    result = issue(dossier)
 
     [doc] = documents(session, store.Owner(account_id=dossier.applicant_id))
     agency = session.get(Agency, dossier.agency_code)
@@ -127,32 +132,24 @@ def test_a_result_is_kept_in_the_applicant_s_store_with_issuer_date_signature_an
 
 
 def test_a_result_without_a_type_is_kept_under_the_procedure_code_without_expiry(
-    session: Session,
-    settings: Settings,
-    storage: LocalStorage,  # noqa: F811
-    trust: TrustSetup,  # noqa: F811
-    agency_cert: Issued,
+    session: Session, issue: Issue
 ) -> None:
     procedure = typed_procedure(session, result_doc_type=None, result_valid_days=None)
     dossier = lf.received(session, procedure_code=procedure.code)
-    issue(session, storage, settings, trust, agency_cert, dossier)
+    issue(dossier)
     [doc] = documents(session, store.Owner(account_id=dossier.applicant_id))
     assert (doc.doc_type, doc.expires_on) == (procedure.code, None)
 
 
 def test_a_business_dossier_s_result_goes_to_the_business_store_shared_by_its_representatives(
-    session: Session,
-    settings: Settings,
-    storage: LocalStorage,  # noqa: F811
-    trust: TrustSetup,  # noqa: F811
-    agency_cert: Issued,
+    session: Session, issue: Issue
 ) -> None:
     first, second, stranger = (factories.account(session) for _ in range(3))
     business = factories.business(session, representatives=(first, second))
     procedure = typed_procedure(session)
     dossier = lf.received(session, applicant=first, procedure_code=procedure.code, business_id=business.id)
 
-    issue(session, storage, settings, trust, agency_cert, dossier)
+    issue(dossier)
 
     [doc] = documents(session, store.Owner(business_id=business.id))
     assert (doc.business_id, doc.account_id) == (business.id, None)
@@ -181,13 +178,12 @@ def test_a_result_is_reused_in_a_second_dossier_without_a_new_upload(
     session: Session,
     settings: Settings,
     storage: LocalStorage,  # noqa: F811
-    trust: TrustSetup,  # noqa: F811
-    agency_cert: Issued,
+    issue: Issue,
 ) -> None:
     procedure = typed_procedure(session)
     first = lf.received(session, procedure_code=procedure.code)
     applicant = lf.applicant_of(session, first)
-    result = issue(session, storage, settings, trust, agency_cert, first)
+    result = issue(first)
     [doc] = documents(session, store.Owner(account_id=applicant.id))
     second = draft(session, applicant, procedure.code)
     assert not service.readiness(session, second, procedure, lf_definition(session, second), settings=settings).ok
@@ -445,14 +441,12 @@ def test_documents_are_listed_by_type_and_expiry_is_counted_in_vietnam(session: 
 def test_a_marital_status_certificate_is_offered_to_a_marriage_registration(
     session: Session,
     settings: Settings,
-    storage: LocalStorage,  # noqa: F811
-    trust: TrustSetup,  # noqa: F811
-    agency_cert: Issued,
+    issue: Issue,
 ) -> None:
     """The catalogue's types: the certificate (1.004873, valid 180 days) is what marriage registration (1.000894)
     asks for as `xac_nhan_tinh_trang_hon_nhan`."""
     certificate = lf.received(session)  # the marital-status procedure
-    result = issue(session, storage, settings, trust, agency_cert, certificate)
+    result = issue(certificate)
     applicant = lf.applicant_of(session, certificate)
     [doc] = documents(session, store.Owner(account_id=applicant.id))
     assert (doc.doc_type, doc.expires_on) == ("xac_nhan_tinh_trang_hon_nhan", store.today() + timedelta(days=180))
