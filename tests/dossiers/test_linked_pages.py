@@ -8,7 +8,6 @@ the back-office API; the citizen reads over HTTP as a browser without JavaScript
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,8 +33,9 @@ from portal.kernel.clock import local, utcnow
 from portal.kernel.settings import Settings
 from portal.kernel.storage import LocalStorage
 from tests import factories
-from tests.conftest import csrf, signup
+from tests.conftest import csrf
 from tests.pdftools import extract_text
+from tests.web import test_lifecycle_pages as lifecycle_pages
 from tests.web.flow import upload
 
 pytestmark = pytest.mark.db
@@ -46,19 +46,7 @@ CRIMINAL = "3.000333"  # CAT: waits for the first member's result
 WORK = "1.014199"  # SNV: independent
 
 
-@pytest.fixture()
-def person(client: TestClient, db: Session) -> tuple[TestClient, Account]:
-    login = signup(client)
-    account = db.exec(select(Account).where(Account.email == login)).one()
-    db.rollback()
-    return client, account
-
-
-@pytest.fixture()
-def other(app: Any) -> Iterator[TestClient]:
-    browser = TestClient(app, follow_redirects=False)
-    signup(browser, name="Lê Văn Khác")
-    yield browser
+person, other = lifecycle_pages.person, lifecycle_pages.other
 
 
 def linked_procedure(db: Session) -> Procedure:

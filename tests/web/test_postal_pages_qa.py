@@ -4,21 +4,21 @@ a change of delivery, an error summary that says which address is wrong, other c
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from auth.models import Account
 from portal.kernel.clock import utcnow
 from postal import service as postal
 from postal.models import ParcelKind, ParcelStatus
 from tests import factories
-from tests.conftest import csrf, signup
+from tests.conftest import csrf
 from tests.payments.helpers import pay
+from tests.web import test_lifecycle_pages as lifecycle_pages
 from tests.web.flow import fill_marital, submit
 
 pytestmark = pytest.mark.db
@@ -33,19 +33,7 @@ HOME = {
 }
 
 
-@pytest.fixture()
-def person(client: TestClient, db: Session) -> tuple[TestClient, Account]:
-    login = signup(client)
-    account = db.exec(select(Account).where(Account.email == login)).one()
-    db.rollback()
-    return client, account
-
-
-@pytest.fixture()
-def other(app: Any) -> Iterator[TestClient]:
-    browser = TestClient(app, follow_redirects=False)
-    signup(browser, name="Lê Văn Khác")
-    yield browser
+person, other = lifecycle_pages.person, lifecycle_pages.other
 
 
 def test_a_saved_change_after_submission_is_confirmed_on_the_dossier_page(
