@@ -13,7 +13,7 @@ import re
 import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,10 +28,37 @@ from portal.kernel.audit import record
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import utcnow
 from portal.kernel.errors import Conflict, NotFound
+from portal.kernel.hooks import Provided
 from portal.kernel.i18n import N_
 from portal.kernel.storage import Storage, StorageError
 
 NOT_FOUND = N_("There is no such document in your personal store.")
+
+
+def _no_agency_names(session: Session, codes: Sequence[str]) -> dict[str, dict[str, str]]:
+    return {}
+
+
+# The names ({vi, en}) of the issuing agencies by code: the catalogue's agencies, provided by the dossier domain
+# (portal/dossiers/store_links.py), which may read the catalogue; this package may not.
+agency_names: Provided[[Session, Sequence[str]], dict[str, dict[str, str]]] = Provided(
+    "documents.agency_names", _no_agency_names
+)
+
+
+def issuers_of(session: Session, docs: Iterable[StoredDocument]) -> dict[str, dict[str, str]]:
+    """The names ({vi, en}) of the agencies that issued these documents, by code (those the catalogue knows)."""
+    codes = sorted({d.issuer_code for d in docs if d.issuer_code})
+    return agency_names(session, codes) if codes else {}
+
+
+def issuer_text(doc: StoredDocument, issuers: Mapping[str, Mapping[str, str]], locale: str) -> str:
+    """Who issued the document, in the page's language: the agency's name by its code, else the name kept
+    (`issuer`, Vietnamese) when the code is unknown or there is none; "" for the owner's uploads."""
+    names = issuers.get(doc.issuer_code or "")
+    if names:
+        return str(names.get(locale) or names.get("vi") or doc.issuer)
+    return doc.issuer
 
 
 @dataclass(frozen=True)
@@ -81,6 +108,7 @@ def keep(
     issued_on: date,
     pages: int = 0,
     issuer: str = "",
+    issuer_code: str | None = None,
     expires_on: date | None = None,
     media_type: str = "application/pdf",
     signature: str | None = None,
@@ -107,6 +135,7 @@ def keep(
         name_vi=name_vi[:300],
         name_en=name_en[:300],
         issuer=issuer[:300],
+        issuer_code=issuer_code[:10] if issuer_code else None,
         issued_on=issued_on,
         expires_on=expires_on,
         filename=safe_filename(filename),
@@ -227,8 +256,11 @@ def archive_name(doc: StoredDocument) -> str:
     return safe_filename(f"{name} - {doc.issued_on.isoformat()}.pdf")
 
 
-def _manifest_entry(doc: StoredDocument, path: str | None) -> dict[str, Any]:
+def _manifest_entry(
+    doc: StoredDocument, path: str | None, issuers: Mapping[str, Mapping[str, str]], locale: str
+) -> dict[str, Any]:
     report = doc.signature_report or {}
+    names = issuers.get(doc.issuer_code or "")
     return {
         "file": path,
         "missing": path is None,
@@ -236,7 +268,11 @@ def _manifest_entry(doc: StoredDocument, path: str | None) -> dict[str, Any]:
         "doc_type": doc.doc_type,
         "name": {"vi": doc.name_vi, "en": doc.name_en},
         "source": doc.source,
-        "issuer": doc.issuer,
+        # The issuing agency's name in the language of the page the ZIP was asked from; its code, and its
+        # names in both languages when the catalogue knows it.
+        "issuer": issuer_text(doc, issuers, locale),
+        "issuer_code": doc.issuer_code,
+        "issuer_name": {"vi": names.get("vi", ""), "en": names.get("en", "")} if names else None,
         "issued_on": doc.issued_on.isoformat(),
         "expires_on": doc.expires_on.isoformat() if doc.expires_on else None,
         "expired": is_expired(doc),
@@ -250,8 +286,16 @@ def _manifest_entry(doc: StoredDocument, path: str | None) -> dict[str, Any]:
     }
 
 
-def build_archive(docs: Sequence[StoredDocument], storage: Storage, *, owner_label: str) -> Path:
+def build_archive(
+    docs: Sequence[StoredDocument],
+    storage: Storage,
+    *,
+    owner_label: str,
+    issuers: Mapping[str, Mapping[str, str]] | None = None,
+    locale: str = "vi",
+) -> Path:
     """Every document in one ZIP (a temporary file the caller removes), with `manifest.json` describing each.
+    `issuers`: the issuing agencies' names by code (`issuers_of`); `locale`: the language of the issuer's name.
 
     Results go under "Kết quả được cấp/", uploads under "Giấy tờ đã tải lên/"; names are unique within the
     archive. A file missing from storage is listed in the manifest with `"missing": true`, never a failure.
@@ -267,11 +311,11 @@ def build_archive(docs: Sequence[StoredDocument], storage: Storage, *, owner_lab
                 try:
                     data = storage.get(doc.storage_key)
                 except StorageError:
-                    entries.append(_manifest_entry(doc, None))
+                    entries.append(_manifest_entry(doc, None, issuers or {}, locale))
                     continue
                 name = _unique(f"{folders.get(doc.source, 'Khác')}/{archive_name(doc)}", taken)
                 zf.writestr(name, data)
-                entries.append(_manifest_entry(doc, name))
+                entries.append(_manifest_entry(doc, name, issuers or {}, locale))
             manifest = {
                 "owner": owner_label,
                 "created_at": utcnow().isoformat(),

@@ -19,7 +19,7 @@ from portal.kernel.deps import StorageDep
 from portal.kernel.errors import DomainError, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.storage import StorageError
-from portal.kernel.web import is_htmx, redirect, render
+from portal.kernel.web import is_htmx, redirect, render, translator
 
 router = APIRouter()
 
@@ -42,6 +42,8 @@ def _page(
     docs = service.documents_of(session, owner)
     context: dict[str, Any] = {
         "groups": _groups(docs),
+        # The issuing agencies' names ({vi, en}) by code: shown in the page's language.
+        "issuers": service.issuers_of(session, docs),
         "count": len(docs),
         "today": service.today(),
         "business": viewer.acting_as,
@@ -70,11 +72,20 @@ def _attachment(name: str) -> str:
 
 
 @router.get("/documents/archive.zip", name="documents_archive")
-def archive(session: SessionDep, account: CurrentAccount, viewer: CurrentViewer, storage: StorageDep) -> Response:
+def archive(
+    request: Request, session: SessionDep, account: CurrentAccount, viewer: CurrentViewer, storage: StorageDep
+) -> Response:
     """Every document of the store in one ZIP, with a manifest (built in a temporary file, removed after)."""
     owner = service.Owner.of(viewer.id, viewer.acting_business_id)
     label = viewer.acting_as.name if viewer.acting_as else viewer.full_name
-    path = service.build_archive(service.documents_of(session, owner), storage, owner_label=label)
+    docs = service.documents_of(session, owner)
+    path = service.build_archive(
+        docs,
+        storage,
+        owner_label=label,
+        issuers=service.issuers_of(session, docs),
+        locale=translator(request).locale,
+    )
     name = f"giay-to-cua-toi-{service.today().isoformat()}.zip"
     return FileResponse(
         path,

@@ -7,6 +7,7 @@ The store itself (`portal.documents`) knows no dossier: this module is the only 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,6 +39,16 @@ def owner_of(dossier: Dossier) -> store.Owner:
     return store.Owner.of(dossier.applicant_id, dossier.business_id)
 
 
+@store.agency_names.provide
+def agency_names(session: Session, codes: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The catalogue's names ({vi, en}) of these agencies, by code (the store shows an issuer in the page's
+    language; unknown codes are left out)."""
+    if not codes:
+        return {}
+    rows = session.exec(select(Agency).where(col(Agency.code).in_(list(codes)))).all()
+    return {a.code: {"vi": a.name_vi, "en": a.name_en} for a in rows}
+
+
 # -- results into the store
 
 
@@ -61,6 +72,7 @@ def keep_results(session: Session, event: ResultIssued) -> None:
             name_vi=procedure.result_vi or procedure.name_vi,
             name_en=procedure.result_en or procedure.name_en,
             issuer=agency.name_vi if agency is not None else dossier.agency_code,
+            issuer_code=dossier.agency_code,
             issued_on=issued_on,
             expires_on=issued_on + timedelta(days=valid) if valid else None,
             filename=result.filename,
@@ -142,6 +154,7 @@ class Offer:
 
     document: StoredDocument
     in_use: bool  # already attached to this component
+    issuer: dict[str, str] | None = None  # the issuing agency's names ({vi, en}) when the catalogue knows it
 
 
 def offers(session: Session, dossier: Dossier, procedure: Procedure) -> dict[str, list[Offer]]:
@@ -151,8 +164,11 @@ def offers(session: Session, dossier: Dossier, procedure: Procedure) -> dict[str
         return {}
     docs = store.usable(session, owner_of(dossier), [c.doc_type for c in typed if c.doc_type])
     used = {(f.component_id, f.reused_from) for f in dossier_files(session, dossier) if f.reused_from}
+    issuers = store.issuers_of(session, docs)
     return {
-        c.id: [Offer(d, (c.id, d.id) in used) for d in docs if d.doc_type == c.doc_type]
+        c.id: [
+            Offer(d, (c.id, d.id) in used, issuers.get(d.issuer_code or "")) for d in docs if d.doc_type == c.doc_type
+        ]
         for c in typed
         if any(d.doc_type == c.doc_type for d in docs)
     }
