@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, create_engine, select
 
+from auth.models import Account
 from portal.app import create_app
 from portal.catalog.loader import load_catalog
 from portal.kernel.migrations import upgrade
@@ -119,6 +120,20 @@ def signup(
 @pytest.fixture()
 def citizen(client: TestClient) -> TestClient:
     signup(client)
+    return client
+
+
+@pytest.fixture()
+def signer(app: object) -> TestClient:
+    """A signed-in citizen whose account has a CCCD (what signing in with the national SSO once would have filled
+    in), so they can sign online."""
+    client = TestClient(app, follow_redirects=False)  # type: ignore[arg-type]
+    login = signup(client)
+    with Session(app.state.engine) as s:  # type: ignore[attr-defined]
+        account = s.exec(select(Account).where(Account.email == login)).one()
+        account.cccd = "037190012345"
+        s.add(account)
+        s.commit()
     return client
 
 

@@ -6,8 +6,6 @@ timeline), the receipt with every member's code, and the public lookup.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,31 +13,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from auth.models import Account
 from portal.dossiers.models import Dossier, DossierStatus
 from tests import factories
-from tests.conftest import csrf, signup
 from tests.payments.helpers import pay
 from tests.pdftools import extract_text
-from tests.web.flow import post_step, start, submit, upload
+from tests.web.flow import post_step, sign_online, start, submit, upload
 
 pytestmark = pytest.mark.db
 
 LINKED = "LT.KS"
 RESIDENCE = "1.004222"
-
-
-@pytest.fixture()
-def signer(app: FastAPI) -> Iterator[TestClient]:
-    """A citizen whose account has a CCCD (what the national sign-in fills in), so they can sign online."""
-    client = TestClient(app, follow_redirects=False)
-    login = signup(client)
-    with Session(app.state.engine) as s:
-        account = s.exec(select(Account).where(Account.email == login)).one()
-        account.cccd = "037190012345"
-        s.add(account)
-        s.commit()
-    yield client
 
 
 def address(prefix: str) -> dict[str, str]:
@@ -84,10 +67,6 @@ STEPS: dict[str, dict[str, Any]] = {
 }
 
 
-def post(client: TestClient, url: str, **data: str) -> Any:
-    return client.post(url, data={"csrf_token": csrf(client, url), **data})
-
-
 def test_a_linked_application_filed_through_the_usual_pages(signer: TestClient, app: FastAPI, db: Session) -> None:
     client = signer
     dossier_id = start(client, LINKED)
@@ -100,13 +79,7 @@ def test_a_linked_application_filed_through_the_usual_pages(signer: TestClient, 
     assert files.status_code == 200, files.text
     up = upload(client, dossier_id, "giay_chung_sinh", "chung-sinh.pdf", factories.pdf_bytes(), "application/pdf")
     assert up.status_code == 303, up.text
-    sign_url = f"/dossiers/{dossier_id}/sign/to_khai"
-    setup = post(client, sign_url, _action="setup")
-    assert setup.status_code == 200, setup.text
-    code = re.search(r'<code id="dev-otp">(\d{6})</code>', setup.text)
-    assert code, setup.text
-    signed = post(client, sign_url, _action="sign", code=code.group(1))
-    assert signed.status_code == 303, signed.text
+    sign_online(client, dossier_id)
     review = client.get(f"/dossiers/{dossier_id}/review")
     assert review.status_code == 200, review.text
     sent = submit(client, dossier_id)

@@ -10,6 +10,7 @@ from tests.conftest import csrf
 from tests.factories import MARITAL, jpeg_bytes, marital_step1, marital_step2, pdf_bytes
 
 DOSSIER_RE = re.compile(r"/dossiers/([0-9a-f]{32})/steps/(\w+)")
+DEV_OTP_RE = re.compile(r'<code id="dev-otp">(\d{6})</code>')  # the development signer's code of the moment
 
 
 def start(client: TestClient, code: str = MARITAL) -> str:
@@ -48,3 +49,21 @@ def fill_marital(client: TestClient) -> str:
 def submit(client: TestClient, dossier_id: str, delivery: str = "online"):
     token = csrf(client, f"/dossiers/{dossier_id}/review")
     return client.post(f"/dossiers/{dossier_id}/submit", data={"csrf_token": token, "delivery_method": delivery})
+
+
+def post_form(client: TestClient, url: str, **data: str):
+    """POST a form to the page at `url` with its CSRF token."""
+    return client.post(url, data={"csrf_token": csrf(client, url), **data})
+
+
+def sign_online(client: TestClient, dossier_id: str, component: str = "to_khai") -> str:
+    """Sign the application online with the development signer's code (the account needs a CCCD); returns the
+    code used."""
+    url = f"/dossiers/{dossier_id}/sign/{component}"
+    setup = post_form(client, url, _action="setup")
+    assert setup.status_code == 200, setup.text
+    code = DEV_OTP_RE.search(setup.text)
+    assert code, setup.text
+    signed = post_form(client, url, _action="sign", code=code.group(1))
+    assert signed.status_code == 303, signed.text
+    return code.group(1)

@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from auth.models import Account
 from payments.models import PaymentStatus, RefundStatus
 from portal.catalog.models import DeliveryMethod, ServiceLevel
 from portal.dossiers.models import DossierEventKind, DossierStatus
 from portal.kernel.i18n import Translator
 from portal.kernel.labels import LabelledEnum, label_msgid
 from portal.kernel.money import NBSP, format_vnd
-from tests.conftest import csrf, signup
 from tests.factories import MARITAL, address
 from tests.payments.helpers import local_path, start_payment
-from tests.web.flow import fill_marital, post_step, start
+from tests.web.flow import DEV_OTP_RE, fill_marital, post_form, post_step, sign_online, start
 
 pytestmark = pytest.mark.db
 LICENCE = "3.000347"  # Đổi giấy phép lái xe: the form asks how the licence is delivered
-
-
-def _post(client: TestClient, url: str, **data: str):
-    return client.post(url, data={"csrf_token": csrf(client, url), **data})
 
 
 # -- labels beside their enums ------------------------------------------------------------------------------
@@ -166,36 +159,19 @@ def test_the_sandbox_bank_page_shows_the_signed_in_header(citizen: TestClient) -
 # -- signing: the development one-time code -------------------------------------------------------------------
 
 
-@pytest.fixture()
-def signer(app: FastAPI) -> Iterator[TestClient]:
-    client = TestClient(app, follow_redirects=False)
-    login = signup(client)
-    with Session(app.state.engine) as s:  # what signing in with the national SSO once would have filled in
-        account = s.exec(select(Account).where(Account.email == login)).one()
-        account.cccd = "037190012345"
-        s.add(account)
-        s.commit()
-    yield client
-
-
 def test_the_development_signer_shows_a_code_that_signs(signer: TestClient) -> None:
     dossier_id = fill_marital(signer)
-    url = f"/dossiers/{dossier_id}/sign/to_khai"
-    page = _post(signer, url, _action="setup")
-    assert page.status_code == 200, page.text
-    code = re.search(r'<code id="dev-otp">(\d{6})</code>', page.text)
-    assert code, page.text
-    signed = _post(signer, url, _action="sign", code=code.group(1))
-    assert signed.status_code == 303, signed.text
-    again = signer.get(url)  # the code just used is spent: the notice gives one that still works
-    second = re.search(r'<code id="dev-otp">(\d{6})</code>', again.text)
-    assert second and second.group(1) != code.group(1)
+    code = sign_online(signer, dossier_id)
+    # The code just used is spent: the notice gives one that still works.
+    again = signer.get(f"/dossiers/{dossier_id}/sign/to_khai")
+    second = DEV_OTP_RE.search(again.text)
+    assert second and second.group(1) != code
 
 
 def test_the_code_is_never_shown_in_production(app: FastAPI, signer: TestClient) -> None:
     dossier_id = fill_marital(signer)
     url = f"/dossiers/{dossier_id}/sign/to_khai"
-    assert _post(signer, url, _action="setup").status_code == 200
+    assert post_form(signer, url, _action="setup").status_code == 200
     development = app.state.settings
     app.state.settings = development.model_copy(update={"environment": "production"})
     try:
