@@ -517,6 +517,31 @@ def _merge_component(code: str, a: Component, b: Component, where: str) -> Compo
     )
 
 
+def name_application(code: str, components: list[Component], raw: Any, where: str) -> list[Component]:
+    """The entry's `application` ({vi, en}): the name of the composed application form (the component with
+    `application: true`, one signed application for every member), instead of the first member's own form's
+    name. Absent: the components as composed."""
+    if raw is None:
+        return components
+    if (
+        not isinstance(raw, Mapping)
+        or set(raw) != {"vi", "en"}
+        or not all(isinstance(v, str) and v.strip() for v in raw.values())
+    ):
+        raise CatalogError(
+            f"{where}: linked entry {code}: application is the shared application form's name, {{vi, en}}"
+        )
+    forms = [c.id for c in components if c.application]
+    if len(forms) != 1:
+        found = f"{len(forms)} ({', '.join(forms)})" if forms else "none"
+        raise CatalogError(
+            f"{where}: linked entry {code}: application names the shared application form, but the composed "
+            f"components have {found} marked application: true in its members"
+        )
+    name = LocalText(vi=str(raw["vi"]).strip(), en=str(raw["en"]).strip())
+    return [c.model_copy(update={"name": name}) if c.application else c for c in components]
+
+
 def member_fee(member: Member, proc: Procedure, fee: Mapping[str, Any]) -> dict[str, Any]:
     """A member's fee item as the linked entry charges it: with the member's agency and code, a per-unit
     field under its shared name, and the member's reduction applied (the reduced amount, the reduction named
@@ -577,7 +602,7 @@ def compose(
     form = compose_form(
         code, name, form_ref, members, {m.procedure: member_forms(procs[m.procedure]) for m in members}, where
     )
-    components = compose_components(code, members, procs, where)
+    components = name_application(code, compose_components(code, members, procs, where), doc.get("application"), where)
     kept = {c.id for c in components}
     originals: list[str] = []
     for m in members:

@@ -45,7 +45,7 @@ DOC_TYPE_RE = re.compile(r"^[a-z0-9_]{1,40}$")
 # A linked entry (docs/LINKED.md): what its file may say, and what it must not (derived from the members).
 LINKED_KEYS = frozenset(
     {"code", "kind", "slug", "agency", "name", "field", "level", "description", "result", "delivery", "form", "members"}
-    | {"min_assurance"}
+    | {"min_assurance", "application"}
 )
 LINKED_DERIVED = frozenset(
     {"fees", "components", "reductions", "originals", "cod", "in_person", "payment", "deadline_days"}
