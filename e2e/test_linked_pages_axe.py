@@ -18,10 +18,9 @@ from sqlmodel import Session, select
 from auth.models import Account
 from e2e.conftest import VIEWPORTS, check_axe
 from e2e.journey_helpers import partner_connection, sign_up
-from portal.dossiers import lifecycle
 from portal.dossiers.models import Dossier, DossierEvent, DossierStatus
 from portal.kernel.uow import writer
-from tests.dossiers.test_linked_pages import BY, linked_application
+from tests.dossiers.test_linked_pages import BY, ask_for_the_form, linked_application
 
 pytestmark = pytest.mark.e2e
 
@@ -41,13 +40,7 @@ def test_linked_application_pages_pass_axe(
         app = linked_application(db, account)
         first = db.get(Dossier, app.first.id)
         assert first is not None
-        lifecycle.request_supplement(
-            session=db,
-            dossier=first,
-            items=[lifecycle.SupplementItem(kind="component", target="to_khai", reason="Bản chụp bị mờ.")],
-            message="Đề nghị bổ sung tờ khai.",
-            by=BY,
-        )
+        ask_for_the_form(db, first)
         work = db.get(Dossier, app.work.id)
         assert work is not None
         work.status = DossierStatus.REJECTED

@@ -40,7 +40,7 @@ from portal.kernel.calendar import local_date
 from portal.kernel.clock import utcnow
 from portal.kernel.db import make_engine, writer
 from portal.kernel.settings import Settings
-from tests.dossiers.test_linked_pages import BY, linked_application
+from tests.dossiers.test_linked_pages import BY, ask_for_the_form, linked_application
 
 pytestmark = pytest.mark.e2e
 
@@ -378,13 +378,7 @@ def test_linked_application_states_on_a_phone(
     app = linked_application(db, account)
     first = db.get(Dossier, app.first.id)
     assert first is not None
-    lifecycle.request_supplement(
-        session=db,
-        dossier=first,
-        items=[lifecycle.SupplementItem(kind="component", target="to_khai", reason="Bản chụp bị mờ, không đọc được.")],
-        message="Đề nghị ông/bà bổ sung tờ khai rõ nét.",
-        by=BY,
-    )
+    ask_for_the_form(db, first, "Bản chụp bị mờ, không đọc được.", "Đề nghị ông/bà bổ sung tờ khai rõ nét.")
     work = db.get(Dossier, app.work.id)
     assert work is not None
     lifecycle.receive(session=db, dossier=work, officer="Trần Văn Bình", by=BY)

@@ -147,6 +147,19 @@ def linked_application(db: Session, account: Account) -> Linked:
     return Linked(parent, first, waiting, work)
 
 
+def ask_for_the_form(
+    db: Session, dossier: Dossier, reason: str = "Bản chụp bị mờ.", message: str = "Đề nghị bổ sung tờ khai."
+) -> None:
+    """The member's agency asks for its application form (`to_khai`) again: an open supplement request."""
+    lifecycle.request_supplement(
+        session=db,
+        dossier=dossier,
+        items=[lifecycle.SupplementItem(kind="component", target="to_khai", reason=reason)],
+        message=message,
+        by=BY,
+    )
+
+
 def fresh(db: Session, dossier: Dossier) -> Dossier:
     db.rollback()
     row = db.get(Dossier, dossier.id)
@@ -293,13 +306,7 @@ def test_a_members_supplement_request_is_shown_and_answered_from_the_application
     client, account = person
     app = linked_application(db, account)
     first = fresh(db, app.first)
-    lifecycle.request_supplement(
-        session=db,
-        dossier=first,
-        items=[lifecycle.SupplementItem(kind="component", target="to_khai", reason="Bản chụp bị mờ.")],
-        message="Đề nghị bổ sung tờ khai.",
-        by=BY,
-    )
+    ask_for_the_form(db, first)
     db.commit()
     page = client.get(f"/dossiers/{app.parent.id}").text
     panel = section(page, 'id="linked-supplements"')
