@@ -6,7 +6,7 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments bench-postal bench-stats messages clean
+.PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments bench-postal bench-stats bench-linked messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -90,6 +90,12 @@ bench-postal: $(VENV)/.installed
 # first time: about 2 minutes; then about 12). Needs psycopg (dev dependencies). Options: ARGS="--dossiers 200000".
 bench-stats: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.stats $(ARGS)
+
+# Linked applications (submission, the application's page), the document store's ZIP and the daily payment report,
+# each against its baseline, on SQLite and on PostgreSQL (database bench_linked on 127.0.0.1:5432, made when missing,
+# emptied each run); about 4 minutes. Needs psycopg (dev dependencies). Options: ARGS="--skip-postgres --no-write".
+bench-linked: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.linked $(ARGS)
 
 # Signatures/s of the portal's signing service against a minimal pyHanko loop (about 1½ minutes).
 bench-signing: $(VENV)/.installed
