@@ -45,6 +45,16 @@ def _refunds(app: Any, parent_id: str) -> list[Refund]:
         return list(s.exec(select(Refund).where(col(Refund.payment_id).in_(ids)))) if ids else []
 
 
+def _paid_application(app: Any) -> tuple[TestClient, str, dict[str, Dossier]]:
+    """A linked application paid before submission, submitted and paid through the pages: the citizen's
+    browser, the parent's id and its children by member."""
+    client, account_id = browser(app)
+    _, parent = draft_application(app, account_id, payment_timing="before")
+    assert submit(client, parent, delivery="centre").status_code == 303
+    pay(client, app, parent)
+    return client, parent, _children(app, parent)
+
+
 def test_submitting_a_linked_application_twice_makes_its_children_once(app: Any) -> None:
     client, account_id = browser(app)
     _, parent = draft_application(app, account_id)
@@ -95,11 +105,7 @@ def test_the_bank_notifying_the_one_payment_twice_submits_the_application_once(a
 
 
 def test_a_replayed_rejection_of_one_member_refunds_and_tells_once(app: Any, settings: Settings) -> None:
-    client, account_id = browser(app)
-    _, parent = draft_application(app, account_id, payment_timing="before")
-    assert submit(client, parent, delivery="centre").status_code == 303
-    pay(client, app, parent)
-    children = _children(app, parent)
+    _, parent, children = _paid_application(app)
     h = partner(app, "UBXA")
     c = f"{API}/dossiers/{children[C].code}"
     body = {"reason": "Không đủ điều kiện xác nhận"}
@@ -168,11 +174,7 @@ def test_one_member_cannot_be_withdrawn_alone_through_its_own_address(app: Any, 
 
 
 def test_a_member_s_fee_cannot_be_paid_again_at_the_member_s_address(app: Any, settings: Settings) -> None:
-    client, account_id = browser(app)
-    _, parent = draft_application(app, account_id, payment_timing="before")
-    assert submit(client, parent, delivery="centre").status_code == 303
-    pay(client, app, parent)
-    children = _children(app, parent)
+    client, parent, children = _paid_application(app)
     token = csrf(client, f"/dossiers/{parent}")
     for member in (B, C):
         child = children[member].id
