@@ -122,6 +122,11 @@ def _names(session: Session, dossier: Dossier) -> dict[str, str]:
     }
 
 
+def _part(child: Dossier) -> dict[str, Any]:
+    """A child as the parent's and its dependents' timeline events name it: member procedure, code, agency."""
+    return {"member": child.procedure_code, "code": child.code, "agency": child.agency_code}
+
+
 def _day(value: date | None) -> str:
     return value.strftime("%d/%m/%Y") if value else ""
 
@@ -248,9 +253,7 @@ def create_children(session: Session, parent: Dossier) -> list[Dossier]:
         actor="system",
         children=[
             {
-                "member": c.procedure_code,
-                "agency": c.agency_code,
-                "code": c.code,
+                **_part(c),
                 "status": str(c.status),
                 "due": c.due_date.isoformat() if c.due_date else None,
                 "waiting_on": list(c.waiting_on or []),
@@ -301,9 +304,7 @@ def _attach(
         dependent,
         DossierEventKind.LINKED_RESULT_ATTACHED,
         actor="system",
-        member=source.procedure_code,
-        code=source.code,
-        agency=source.agency_code,
+        **_part(source),
         components=components,
         results=[{"id": r.id, "filename": r.filename} for r in results],
     )
@@ -480,11 +481,9 @@ def on_closed(session: Session, event: Closed) -> None:
         parent,
         DossierEventKind.LINKED_MEMBER_FAILED,
         actor="system",
-        member=failed.procedure_code,
-        code=failed.code,
-        agency=failed.agency_code,
+        **_part(failed),
         reason=reason,
-        stopped=[{"member": c.procedure_code, "code": c.code, "agency": c.agency_code} for c in stopped],
+        stopped=[_part(c) for c in stopped],
     )
     params: dict[str, str] = {
         "code": parent.code or "",
