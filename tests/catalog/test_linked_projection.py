@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlmodel import Session
@@ -39,23 +40,32 @@ def _defn(db: Session, form_id: str) -> FormDefinition:
     return FormDefinition.model_validate(row.body)
 
 
+def _entry(code: str, **over: Any) -> Procedure:
+    """A catalogue row (not stored) whose texts, agency and form are placeholders: only its members matter."""
+    name = code.lower()
+    return Procedure(
+        code=code,
+        slug=name,
+        agency_code="UBXA",
+        name_vi=name,
+        name_en=name,
+        field_vi=name,
+        field_en=name,
+        level="full",
+        deadline_days=1,
+        form_id=name,
+        form_version=1,
+        **over,
+    )
+
+
 def _member(proc: Procedure, code: str) -> Member:
     return next(m for m in members_of(proc) if m.procedure == code)
 
 
 def test_members_come_in_dependency_order_keeping_the_catalogue_order() -> None:
-    proc = Procedure(
-        code="LT.X",
-        slug="x",
-        agency_code="UBXA",
-        name_vi="x",
-        name_en="x",
-        field_vi="x",
-        field_en="x",
-        level="full",
-        deadline_days=1,
-        form_id="x",
-        form_version=1,
+    proc = _entry(
+        "LT.X",
         kind="linked",
         members=[
             {"procedure": "C", "depends_on": ["B"]},
@@ -65,24 +75,7 @@ def test_members_come_in_dependency_order_keeping_the_catalogue_order() -> None:
         ],
     )
     assert [m.procedure for m in members_of(proc)] == ["A", "B", "C", "D"]
-    assert (
-        members_of(
-            Procedure(
-                code="S",
-                slug="s",
-                agency_code="UBXA",
-                name_vi="s",
-                name_en="s",
-                field_vi="s",
-                field_en="s",
-                level="full",
-                deadline_days=1,
-                form_id="s",
-                form_version=1,
-            )
-        )
-        == []
-    )
+    assert members_of(_entry("S")) == []
 
 
 def test_member_objects_read_the_stored_entry(linked: Procedure) -> None:
@@ -110,14 +103,14 @@ def test_optional_members_apply_only_when_ticked(linked: Procedure) -> None:
 
 
 def test_a_member_whose_dependency_does_not_apply_does_not_apply() -> None:
-    proc = Procedure(
-        code="LT.Y", slug="y", agency_code="UBXA", name_vi="y", name_en="y", field_vi="y", field_en="y",
-        level="full", deadline_days=1, form_id="y", form_version=1, kind="linked",
+    proc = _entry(
+        "LT.Y",
+        kind="linked",
         members=[
             {"procedure": "A", "optional": {"vi": "a", "en": "a"}},
             {"procedure": "B", "depends_on": ["A"], "optional": {"vi": "b", "en": "b"}},
         ],
-    )  # fmt: skip
+    )
     b = _member(proc, "B")
     assert not applies(proc, b, {MEMBERS_FIELD: ["B"]})
     assert applies(proc, b, {MEMBERS_FIELD: ["A", "B"]})
