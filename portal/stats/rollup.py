@@ -344,44 +344,33 @@ def _linked_fees(
             counts = found.setdefault((bucket, agency, procedure), [0] * len(MEASURE_COLUMNS))
             counts[INDEX[name]] += value
 
-    paid = session.execute(
-        sa_select(
-            bucket_of(col(Payment.settled_at)),
-            dossiers.c.agency_code,
-            dossiers.c.procedure_code,
-            payments.c.amount,
-            payments.c.lines,
+    def settled(at: Any, done: ColumnElement[bool], source: Any, *columns: Any) -> Any:
+        """Per child of a parent whose payment (or refund) `source` settled (`at`, `done`) in the ranges: its
+        bucket, agency, procedure and `columns`."""
+        return session.execute(
+            sa_select(bucket_of(at), dossiers.c.agency_code, dossiers.c.procedure_code, *columns)
+            .select_from(source)
+            .where(_within(at, ranges), col(Payment.order_kind) == "dossier", done, child, *scope)
         )
-        .select_from(of_parent)
-        .where(
-            _within(col(Payment.settled_at), ranges),
-            col(Payment.order_kind) == "dossier",
-            col(Payment.status) == PaymentStatus.SUCCEEDED.value,
-            child,
-            *scope,
-        )
+
+    paid = settled(
+        col(Payment.settled_at),
+        col(Payment.status) == PaymentStatus.SUCCEEDED.value,
+        of_parent,
+        payments.c.amount,
+        payments.c.lines,
     )
     for bucket, agency, procedure, amount, lines in paid:
         add(bucket, agency, procedure, "fees_paid", share_of(int(amount), lines or [], procedure, agency))
     refunds = Refund.__table__  # type: ignore[attr-defined]
-    given = session.execute(
-        sa_select(
-            bucket_of(col(Refund.settled_at)),
-            dossiers.c.agency_code,
-            dossiers.c.procedure_code,
-            refunds.c.amount,
-            refunds.c.agency_code,
-            payments.c.lines,
-            refunds.c.member,
-        )
-        .select_from(refunds.join(of_parent, payments.c.id == refunds.c.payment_id))
-        .where(
-            _within(col(Refund.settled_at), ranges),
-            col(Payment.order_kind) == "dossier",
-            col(Refund.status) == RefundStatus.SUCCEEDED.value,
-            child,
-            *scope,
-        )
+    given = settled(
+        col(Refund.settled_at),
+        col(Refund.status) == RefundStatus.SUCCEEDED.value,
+        refunds.join(of_parent, payments.c.id == refunds.c.payment_id),
+        refunds.c.amount,
+        refunds.c.agency_code,
+        payments.c.lines,
+        refunds.c.member,
     )
     for bucket, agency, procedure, amount, refund_agency, lines, refund_member in given:
         value = refund_share(int(amount), refund_agency, lines or [], procedure, agency, refund_member)
