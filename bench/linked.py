@@ -1125,7 +1125,7 @@ def main(argv: list[str] | None = None) -> int:
         "them, and keeps each result in the citizen's store), completed online; one transaction per step",
         f"store: one-page PDFs of a grey-noise JPEG scan ({args.doc_kib} KiB each), results and uploads of eight types "
         "over five years, each its own file in the local storage; the ZIP as `/documents/archive.zip` builds it "
-        "(`ZIP_DEFLATED`, a temporary file, then streamed)",
+        "(the documents stored as they are, `ZIP_STORED`, only the manifest deflated; a temporary file, then streamed)",
         f"report: {args.payments:,} succeeded payments on each of two days, 08:00–22:00 local, through `vnpay` and "
         "`sandbox` alternately; single ones take the bills of the catalogue's single procedures in turn; every third "
         f"payment of the linked day takes the {LINKED} bill's lines (8 000 đ UBXA, 10 000 đ the ward police: the "
