@@ -25,6 +25,7 @@ from portal.catalog.models import Procedure
 from portal.dossiers.models import Dossier, DossierFile, DossierStatus
 from portal.kernel.calendar import appointment_date
 from portal.kernel.clock import local, utcnow
+from portal.kernel.text import fold
 
 MARITAL = "1.004873"  # Cấp Giấy xác nhận tình trạng hôn nhân (two steps; fee after submission, refundable)
 
@@ -139,12 +140,20 @@ def marital_answers(**over: Any) -> dict[str, Any]:
 
 def procedure_copy(session: Session, code: str, *, slug: str, base: str = MARITAL, **values: Any) -> Procedure:
     """The catalogue's `base` procedure (its form, components, fees, deadline) as a new row under `code`, slug
-    `<slug>-<code>`, `values` changed; not added to the session."""
+    `<slug>-<code>`, `values` changed; not added to the session.
+
+    Tests commit such rows into the shared test database: the copy has a field of its own and is found by its code
+    only, so the catalogue's pages, filters and searches that other tests check never list it."""
     model = session.get(Procedure, base)
     assert model is not None
-    return Procedure(
-        **{**model.model_dump(), "code": code, "slug": f"{slug}-{code.lower().replace('.', '-')}", **values}
-    )
+    own = {
+        "code": code,
+        "slug": f"{slug}-{code.lower().replace('.', '-')}",
+        "field_vi": "Thủ tục kiểm thử",
+        "field_en": "Test procedure",
+        "search_text": fold(f"{code} thu tuc kiem thu"),
+    }
+    return Procedure(**{**model.model_dump(), **own, **values})
 
 
 def account(session: Session, **over: Any) -> Account:
