@@ -5,8 +5,6 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
-# Test processes (pytest-xdist): one per core of the CI machine; the tests of one file run in one process.
-TEST_WORKERS ?= 2
 
 .PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments bench-postal bench-stats bench-linked messages clean
 
@@ -66,11 +64,11 @@ worker: venv
 	$(BIN)/portal worker
 
 test: dev-deps
-	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q
 
 # The database-backed tests only (CI reruns them with PORTAL_TEST_DATABASE_URL on PostgreSQL).
 test-db: dev-deps
-	$(BIN)/pytest -q -m db -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -m db
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
