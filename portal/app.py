@@ -34,6 +34,7 @@ from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.catalog.snapshot import CatalogCache
 from portal.documents import views as documents_views
+from portal.feedback import views as feedback_views
 from portal.dossiers import (
     delivery_views,
     kiosk_views,
@@ -58,6 +59,12 @@ from portal.notifications import callbacks as notification_callbacks
 from portal.notifications import preferences_views as notification_preferences_views
 from portal.notifications import views as notifications_views
 from portal.simulator.embedded import start_embedded
+from portal.staff import auth_views as staff_auth_views
+from portal.staff import check_views as staff_check_views
+from portal.staff import feedback_views as staff_feedback_views
+from portal.staff import ops_views as staff_ops_views
+from portal.staff import stats_views as staff_stats_views
+from portal.staff import views as staff_views
 from portal.stats import views as stats_views
 from portal.visits.hours import hours_of
 from portal.webhooks.openapi import document_webhooks
@@ -275,6 +282,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_stats,
         store_views,
         documents_views,
+        feedback_views,
+        staff_auth_views,
+        staff_views,
+        staff_feedback_views,
+        staff_ops_views,
+        staff_stats_views,
+        staff_check_views,
     ):
         app.include_router(module.router)
     app.include_router(oidc_views.router)

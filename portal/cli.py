@@ -12,10 +12,12 @@ import click
 from sqlmodel import Session
 
 from auth.clients import SCOPES
+from portal.audit.cli import audit
 from portal.kernel.errors import DomainError
 from portal.kernel.settings import get_settings
 from portal.simulator.cli import backoffice
 from portal.simulator.postal_cli import postal
+from portal.staff.cli import staff
 from portal.webhooks.cli import outbox, webhooks
 
 
@@ -280,6 +282,8 @@ main.add_command(outbox)
 main.add_command(webhooks)
 main.add_command(backoffice)
 main.add_command(postal)
+main.add_command(audit)
+main.add_command(staff)
 
 if __name__ == "__main__":
     main()

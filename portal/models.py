@@ -3,11 +3,13 @@
 import portal.stats.query  # noqa: F401  (declares the statistics indexes on the dossier tables, for Alembic)
 from auth.clients import ApiClient
 from auth.models import Account, ExternalIdentity, UserSession
+from auth.staff_models import StaffMember, StaffSession
 from forms.models import FormVersion
 from payments.models import Payment, PaymentEvent, PaymentReceipt, ReceiptSequence, Refund
 from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
 from portal.documents.models import StoredDocument
+from portal.feedback.models import Feedback
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -20,7 +22,7 @@ from portal.dossiers.models import (
     DossierSequence,
     SupplementRequest,
 )
-from portal.kernel.audit import AuditEvent
+from portal.kernel.audit import AuditEvent, AuditHead, AuditSeal
 from portal.kernel.idempotency import IdempotencyRecord
 from portal.kernel.outbox import OutboxMessage
 from portal.notifications.models import Notification, NotificationDelivery, NotificationPreference, ProviderCallback
@@ -35,6 +37,8 @@ __all__ = [
     "Agency",
     "ApiClient",
     "AuditEvent",
+    "AuditHead",
+    "AuditSeal",
     "Business",
     "DeliveryProof",
     "Dossier",
@@ -47,6 +51,7 @@ __all__ = [
     "DossierResult",
     "DossierSequence",
     "ExternalIdentity",
+    "Feedback",
     "FormVersion",
     "IdempotencyRecord",
     "Notification",
@@ -65,6 +70,8 @@ __all__ = [
     "Refund",
     "Representative",
     "SigningCredential",
+    "StaffMember",
+    "StaffSession",
     "StatsDay",
     "StatsDayState",
     "StoredDocument",

@@ -126,6 +126,9 @@ class Procedure(SQLModel, table=True):
     # (days; None: no expiry).
     result_doc_type: str | None = Field(default=None, max_length=40)
     result_valid_days: int | None = None
+    # The centre checks the agency's result before it is returned (kiểm tra, xác nhận kết quả): the result
+    # waits in RESULT_CHECK until a supervisor of the centre confirms it or sends it back (docs/STAFF.md).
+    centre_check: bool = False
 
     @property
     def is_linked(self) -> bool:

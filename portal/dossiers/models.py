@@ -27,6 +27,8 @@ class DossierStatus(LabelledEnum):
     RECEIVED = "received", N_("Received")
     IN_PROCESS = "in_process", N_("Being processed")
     SUPPLEMENT_REQUESTED = "supplement_requested", N_("Supplement requested")
+    # The agency issued its result and the centre checks it before it is returned (procedure.centre_check).
+    RESULT_CHECK = "result_check", N_("Result being checked by the centre")
     RESULT_READY = "result_ready", N_("Result ready")
     COMPLETED = "completed", N_("Completed")
     REJECTED = "rejected", N_("Rejected")
@@ -248,6 +250,11 @@ class DossierResult(SQLModel, table=True):
     signature_report: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     uploaded_by: str = Field(max_length=120)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # The centre's check (procedure.centre_check): confirmed, or sent back to the agency with a reason (a
+    # refused result is kept, never shown to the citizen; the agency issues a new one).
+    checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    checked_by: str | None = Field(default=None, max_length=120)
+    refused_reason: str | None = Field(default=None, sa_type=Text)
 
 
 class DossierApology(SQLModel, table=True):

@@ -133,6 +133,17 @@ class Settings(BaseSettings):
     # opening_hours.yaml, or this file), and how many days ahead a visit may be booked.
     visits_hours_file: Path | None = None
     visits_booking_days: int = Field(default=14, ge=1, le=90)
+    # Feedback and complaints (docs/FEEDBACK.md): working days the agency has to answer (Nghị định 20/2008,
+    # Điều 12: 10 working days for a feedback or suggestion on administrative regulations).
+    feedback_answer_days: int = Field(default=10, ge=1, le=90)
+    # The console (docs/STAFF.md): staff sessions are shorter than citizens'; the OpenID provider's claim that
+    # carries the staff role ("supervisor", "officer:<agency code>", "postal:<operator>"), and the issuer name
+    # shown in authenticator apps.
+    staff_session_hours: float = Field(default=4.0, gt=0, le=24)
+    staff_role_claim: str = "portal_staff_role"
+    staff_totp_issuer: str = "Dịch vụ công"
+    # The audit trail (docs/AUDIT.md): where `portal audit export --day` writes the sealed daily heads.
+    audit_export_dir: Path = Path("./var/audit")
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
