@@ -61,6 +61,7 @@ from portal.notifications import views as notifications_views
 from portal.simulator.embedded import start_embedded
 from portal.staff import auth_views as staff_auth_views
 from portal.staff import check_views as staff_check_views
+from portal.staff import deps as staff_deps
 from portal.staff import feedback_views as staff_feedback_views
 from portal.staff import ops_views as staff_ops_views
 from portal.staff import stats_views as staff_stats_views
@@ -260,6 +261,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hours_of(settings)  # and a bad opening-hours file
     check_outbound(settings)  # and a bad notification channel, template file or national reporting setting
     install_error_handlers(app)
+    staff_deps.install(app)  # the console's sign-in redirect (/staff/login, /staff/totp)
     for module in (
         pages,
         catalog_views,
