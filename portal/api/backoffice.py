@@ -175,6 +175,9 @@ def _result_info(request: Request, code: str, r: DossierResult) -> ResultOut:
         uploaded_by=r.uploaded_by,
         created_at=r.created_at,
         download_url=str(request.url_for("api_backoffice_result", code=code, result_id=r.id)),
+        checked_at=r.checked_at,
+        checked_by=r.checked_by,
+        refused_reason=r.refused_reason,
     )
 
 

@@ -137,6 +137,13 @@ class ResultOut(BaseModel):
     uploaded_by: str
     created_at: datetime
     download_url: str = Field(description="The portal's sealed copy; add `?copy=original` for the file as uploaded.")
+    checked_at: datetime | None = Field(
+        default=None, description="When the centre confirmed or sent back the result (procedures it checks)."
+    )
+    checked_by: str | None = Field(default=None, description="The centre's supervisor who checked it.")
+    refused_reason: str | None = Field(
+        default=None, description="Set when the centre sent the result back: it is never returned to the applicant."
+    )
 
 
 class ApologyOut(BaseModel):

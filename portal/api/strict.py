@@ -63,6 +63,7 @@ class PartnerStatus(StrEnum):
     RECEIVED = DossierStatus.RECEIVED.value
     IN_PROCESS = DossierStatus.IN_PROCESS.value
     SUPPLEMENT_REQUESTED = DossierStatus.SUPPLEMENT_REQUESTED.value
+    RESULT_CHECK = DossierStatus.RESULT_CHECK.value
     RESULT_READY = DossierStatus.RESULT_READY.value
     COMPLETED = DossierStatus.COMPLETED.value
     REJECTED = DossierStatus.REJECTED.value

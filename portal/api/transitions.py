@@ -174,7 +174,9 @@ def issue_result(
         File(description="One or more result PDFs, each signed by the agency (every signature valid and trusted)."),
     ],
 ) -> DossierDetail:
-    """received | in_process → result_ready with the agency's signed result PDFs.
+    """received | in_process → result_ready with the agency's signed result PDFs (→ result_check when the
+    procedure's results are checked by the centre first: `dossier.result_confirmed` or
+    `dossier.result_returned` follows; after a return the dossier is in_process and a new result is issued here).
 
     Each file is validated with the portal's signing package: unsigned, untrusted, revoked, modified after
     signing or not a PDF is 422 with the reason. The portal keeps the original and a sealed copy (which

@@ -90,6 +90,8 @@ def _check_procedure(
         raise CatalogError(f"{source}: deadline_days must be a positive integer")
     if doc.get("min_assurance") not in (None, 1, 2):
         raise CatalogError(f"{source}: min_assurance is the sign-in assurance level needed, 1 or 2")
+    if not isinstance(doc.get("centre_check", False), bool):
+        raise CatalogError(f"{source}: centre_check is true or false (the centre checks results before return)")
     if not set(doc["delivery"]) <= DELIVERY or not doc["delivery"]:
         raise CatalogError(f"{source}: delivery must be a non-empty subset of {sorted(DELIVERY)}")
     for fee in doc.get("fees") or []:
@@ -342,6 +344,7 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         proc.result_weight_class = doc.get("result_weight_class", WeightClass.DOCUMENT.value)
         proc.cod_allowed = bool(doc.get("cod", False))
         proc.in_person = bool(doc.get("in_person", False))
+        proc.centre_check = bool(doc.get("centre_check", False))
         proc.form_id, proc.form_version = doc["form"]["id"], doc["form"]["version"]
         proc.kind, proc.members = "single", []
         proc.result_doc_type, proc.result_valid_days = doc.get("result_doc_type"), doc.get("result_valid_days")
@@ -417,6 +420,7 @@ def _load_linked(
     proc.originals = done.originals
     proc.result_weight_class = WeightClass.DOCUMENT.value
     proc.cod_allowed, proc.in_person = False, done.in_person
+    proc.centre_check = False  # each member's own procedure says whether the centre checks its result
     proc.result_doc_type, proc.result_valid_days = None, None
     proc.form_id, proc.form_version = done.form.id, done.form.version
     proc.active = True

@@ -29,8 +29,9 @@ log = logging.getLogger("portal.dossiers")
 OVERDUE_EVERY_SECONDS = 300.0
 
 # Where the clock runs: received and not ended, not waiting for the applicant (a paused clock is not late),
-# and without a result yet (the result's date is what is judged).
-RUNNING = (DossierStatus.RECEIVED, DossierStatus.IN_PROCESS)
+# and without a result yet (the result's date is what is judged); a result the centre is checking is not the
+# applicant's yet: the clock keeps running (portal/dossiers/centre_check.py).
+RUNNING = (DossierStatus.RECEIVED, DossierStatus.IN_PROCESS, DossierStatus.RESULT_CHECK)
 
 
 def pause(session: Session, dossier: Dossier, supplement: SupplementRequest, at: datetime) -> DossierPause:

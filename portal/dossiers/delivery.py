@@ -38,6 +38,7 @@ CHANGEABLE = frozenset(
         DossierStatus.RECEIVED,
         DossierStatus.IN_PROCESS,
         DossierStatus.SUPPLEMENT_REQUESTED,
+        DossierStatus.RESULT_CHECK,
         DossierStatus.RESULT_READY,
     }
 )

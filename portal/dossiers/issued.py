@@ -10,7 +10,7 @@ from sqlmodel import Session, col, or_
 
 from payments.models import Payment
 from portal.catalog.models import Procedure, parse_components
-from portal.dossiers.models import Dossier, DossierFile, DossierResult, submitted_only
+from portal.dossiers.models import Dossier, DossierFile, DossierResult, DossierStatus, submitted_only
 from portal.kernel.documents import IssuedDocument, register_document_lookup
 
 
@@ -103,6 +103,9 @@ def results(session: Session, sha256: str, limit: int) -> Iterator[IssuedDocumen
         .join(Procedure, col(Procedure.code) == col(Dossier.procedure_code))
         .where(
             or_(col(DossierResult.sha256) == sha256, col(DossierResult.sealed_sha256) == sha256),
+            # Not a result the centre is checking, nor one it sent back (centre_check.py): never returned.
+            col(DossierResult.refused_reason).is_(None),
+            col(Dossier.status) != DossierStatus.RESULT_CHECK,
             *submitted_only(),
         )
         .limit(limit)

@@ -70,6 +70,7 @@ __all__ = [
     "open_supplement",
     "rate",
     "receive",
+    "release_result",
     "request_supplement",
     "set_sub_status",
     "start_processing",
@@ -450,7 +451,9 @@ def issue_result(
     trust: TrustSetup,
     translate: Callable[[str], str] = str,
 ) -> list[DossierResult]:
-    """RECEIVED | IN_PROCESS → RESULT_READY with the agency's signed PDFs.
+    """RECEIVED | IN_PROCESS → RESULT_READY with the agency's signed PDFs (RESULT_CHECK when the procedure's
+    results are checked by the centre first: the agency is pushed as always, the applicant is told nothing
+    until the centre confirms, portal/dossiers/centre_check.py).
 
     Each file must be a PDF whose every signature is intact, trusted, unrevoked and covers the whole file
     (`signing.verify_service.check_pdf`), one of them made with an organisation certificate (not a person's,
@@ -458,7 +461,7 @@ def issue_result(
     nothing is stored. The original is kept, and the portal's sealed copy beside it (for
     `/verify`). A retry with the same files returns the results already issued.
     """
-    if dossier.status == DossierStatus.RESULT_READY:
+    if dossier.status in (DossierStatus.RESULT_READY, DossierStatus.RESULT_CHECK):
         existing = results_of(session, dossier)
         if sorted(r.sha256 for r in existing) == sorted(hashlib.sha256(data).hexdigest() for _, data in files):
             return existing
@@ -495,13 +498,16 @@ def issue_result(
         checked.append((name, data, report))
     refused = N_("A result can be issued only for a received dossier or one being processed: this one is {status}.")
     now = utcnow()
+    centre_check = _procedure(session, dossier).centre_check
+    # The applicant can have a checked result once the centre confirms it (its time, centre_check.confirm).
+    ready: dict[str, Any] = {} if centre_check else {"result_ready_at": now}
     if not move_status(
         session,
         dossier,
-        to=DossierStatus.RESULT_READY,
+        to=DossierStatus.RESULT_CHECK if centre_check else DossierStatus.RESULT_READY,
         allowed=[DossierStatus.RECEIVED, DossierStatus.IN_PROCESS],
         refused=refused,
-        result_ready_at=now,
+        **ready,
     ):
         # A concurrent call issued first: the same files are its answer, other ones are refused.
         return issue_result(
@@ -537,29 +543,38 @@ def issue_result(
     add_event(
         session,
         dossier,
-        "result_issued",
+        "result_check" if centre_check else "result_issued",
         actor=by,
         agency=dossier.agency_code,
         results=[{"id": r.id, "filename": r.filename} for r in results],
     )
     push(session, dossier, "dossier.result_issued", results=refs)
+    if not centre_check:
+        release_result(session, dossier, results)
+    session.flush()
+    return results
+
+
+def release_result(session: Session, dossier: Dossier, results: Sequence[DossierResult]) -> None:
+    """The result is the applicant's now: they are told, and `ResultIssued` is published (a delivery by post is
+    ordered, parcels.py; linked members waiting for it are released; the store keeps it). At issue, or when
+    the centre confirms a checked result (centre_check.confirm)."""
     _tell(
         session,
         dossier,
         "dossier.result",
         dossier.id,
     )
-    publish(session, ResultIssued(dossier=dossier, results=results))  # a delivery by post is ordered (parcels.py)
+    publish(session, ResultIssued(dossier=dossier, results=results))
     session.flush()
-    return results
 
 
 def results_of(session: Session, dossier: Dossier) -> list[DossierResult]:
-    """The dossier's result documents, in the order they were issued."""
+    """The dossier's result documents, in the order they were issued (not those the centre sent back)."""
     return list(
         session.exec(
             select(DossierResult)
-            .where(DossierResult.dossier_id == dossier.id)
+            .where(DossierResult.dossier_id == dossier.id, col(DossierResult.refused_reason).is_(None))
             .order_by(col(DossierResult.created_at), col(DossierResult.filename))
         )
     )

@@ -24,7 +24,7 @@ from forms.address import format_address
 from forms.definition import Field, FormDefinition
 from forms.validation import validate_data
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import lifecycle, linked_pages, queries, service
+from portal.dossiers import centre_check, lifecycle, linked_pages, queries, service
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -296,7 +296,7 @@ def life_context(session: Session, dossier: Dossier, proc: Procedure, defn: Form
     supplement = lifecycle.open_supplement(session, dossier) if awaited else None
     rejected = [e for e in events if e.kind == DossierEventKind.REJECTED]
     apologies: list[DossierApology] = _rows(session, DossierApology, dossier, col(DossierApology.at))
-    results: list[DossierResult] = _rows(session, DossierResult, dossier, col(DossierResult.created_at))
+    results: list[DossierResult] = centre_check.applicant_results(session, dossier)
     sub_status = None
     if dossier.sub_status_vi or dossier.sub_status_en:
         sub_status = {
@@ -490,7 +490,7 @@ def download_result(
     dossier = service.own_dossier(session, dossier_id, account)
     # Exactly this id; a NUL would be a 500 on PostgreSQL.
     row = session.get(DossierResult, result_id) if len(result_id) <= 32 and "\x00" not in result_id else None
-    if row is None or row.dossier_id != dossier.id:
+    if row is None or row.dossier_id != dossier.id or row not in centre_check.applicant_results(session, dossier):
         raise NotFound(N_("There is no such result document in this dossier."))
     data = storage.get(row.sealed_key)
     name = f"ket-qua-{dossier.code or dossier.id}-{row.id[:8]}.pdf"

@@ -154,13 +154,15 @@ def merged_events(session: Session, parent: Dossier, children: list[Dossier]) ->
 
 
 def results(session: Session, children: list[Dossier]) -> list[DossierResult]:
-    """Every result document of every child, oldest first."""
-    if not children:
+    """Every result document of every child, oldest first (none of a child whose result the centre is
+    checking, never one the centre sent back)."""
+    shown = [c.id for c in children if c.status != DossierStatus.RESULT_CHECK]
+    if not shown:
         return []
     return list(
         session.exec(
             select(DossierResult)
-            .where(col(DossierResult.dossier_id).in_([c.id for c in children]))
+            .where(col(DossierResult.dossier_id).in_(shown), col(DossierResult.refused_reason).is_(None))
             .order_by(col(DossierResult.created_at), col(DossierResult.id))
         )
     )

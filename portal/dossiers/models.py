@@ -61,6 +61,9 @@ class DossierEventKind(LabelledEnum):
     SUPPLEMENT_REQUESTED = "supplement_requested", N_("Additional documents requested")
     SUPPLEMENT_ANSWERED = "supplement_answered", N_("Additional documents sent")
     RESULT_ISSUED = "result_issued", N_("Result issued")
+    # The centre's check of a result (procedure.centre_check, portal/dossiers/centre_check.py).
+    RESULT_CHECK = "result_check", N_("Result being checked by the centre")
+    RESULT_RETURNED = "result_returned", N_("Result sent back to the agency by the centre")
     APOLOGY = "apology", N_("Apology for the delay and new appointment date")
     OVERDUE = "overdue", N_("Appointment date passed")
     COMPLETED = "completed", N_("Result handed over")

@@ -129,6 +129,18 @@ class ResultIssuedPush(DossierPush):
     results: list[ResultRef]
 
 
+class ResultConfirmedPush(DossierPush):
+    results: list[ResultRef] = Field(description="The results the centre confirmed (now the applicant's).")
+    checked_by: str = Field(description="The centre's supervisor who confirmed them.")
+    checked_at: datetime = Field(description="When: the dossier's result_ready_at.")
+
+
+class ResultReturnedPush(DossierPush):
+    results: list[ResultRef] = Field(description="The results the centre sent back (kept, never returned).")
+    reason: str = Field(description="Why the centre sent them back: issue a new result.")
+    returned_by: str = Field(description="The centre's supervisor who sent them back.")
+
+
 class ApologisedPush(DossierPush):
     reason: str
     previous_date: date | None
@@ -203,7 +215,19 @@ EVENT_TYPES: dict[str, tuple[type[DossierPush], str]] = {
         "The agency asked for more documents or answers; the deadline clock stops.",
     ),
     "dossier.rejected": (RejectedPush, "The agency rejected the dossier."),
-    "dossier.result_issued": (ResultIssuedPush, "The agency issued the signed result documents."),
+    "dossier.result_issued": (
+        ResultIssuedPush,
+        "The agency issued the signed result documents (status result_check when the procedure's results are "
+        "checked by the centre before they are returned, else result_ready).",
+    ),
+    "dossier.result_confirmed": (
+        ResultConfirmedPush,
+        "The centre confirmed the result it was checking: the result is ready and the applicant is told.",
+    ),
+    "dossier.result_returned": (
+        ResultReturnedPush,
+        "The centre sent the result back with a reason; the dossier is in_process again: issue a new result.",
+    ),
     "dossier.apologised": (ApologisedPush, "The agency apologised for a late dossier and promised a new date."),
     "dossier.overdue": (OverduePush, "The dossier passed its official appointment date without a result."),
     "dossier.completed": (CompletedPush, "The result was handed over; the dossier is judged early, on time or late."),

@@ -47,6 +47,7 @@ PAYABLE = (
     DossierStatus.RECEIVED,
     DossierStatus.IN_PROCESS,
     DossierStatus.SUPPLEMENT_REQUESTED,
+    DossierStatus.RESULT_CHECK,
     DossierStatus.RESULT_READY,
 )
 

@@ -788,7 +788,11 @@ OPEN_STATES = (
     DossierStatus.RECEIVED,
     DossierStatus.IN_PROCESS,
     DossierStatus.SUPPLEMENT_REQUESTED,
+    DossierStatus.RESULT_CHECK,
 )
+# A result waiting for the centre's check is the centre's to confirm or send back: the agency rejects the
+# dossier only once the centre sent it back (a rejection would otherwise leave a result nobody checked).
+REJECTABLE = tuple(s for s in OPEN_STATES if s != DossierStatus.RESULT_CHECK)
 
 
 def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossier:
@@ -798,7 +802,7 @@ def reject(*, session: Session, dossier: Dossier, reason: str, by: str) -> Dossi
     if not reason:
         raise Invalid(N_("Give the reason for the rejection."))
     refused = N_("This dossier can no longer be rejected: it is {status}.")
-    if move_status(session, dossier, to=DossierStatus.REJECTED, allowed=OPEN_STATES, refused=refused):
+    if move_status(session, dossier, to=DossierStatus.REJECTED, allowed=REJECTABLE, refused=refused):
         # A supplement still awaited is over with the dossier: its clock pause ends now.
         session.execute(
             update(DossierPause)

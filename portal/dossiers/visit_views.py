@@ -42,6 +42,7 @@ IN_PERSON_STATUSES = (
     DossierStatus.RECEIVED,
     DossierStatus.IN_PROCESS,
     DossierStatus.SUPPLEMENT_REQUESTED,
+    DossierStatus.RESULT_CHECK,
     DossierStatus.RESULT_READY,
 )
 WEEKDAYS = (N_("Monday"), N_("Tuesday"), N_("Wednesday"), N_("Thursday"), N_("Friday"), N_("Saturday"), N_("Sunday"))

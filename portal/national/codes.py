@@ -44,6 +44,8 @@ _BY_STATUS: dict[str, NationalStatus] = {
     "received": RECEIVED,
     "in_process": IN_PROCESS,
     "supplement_requested": SUPPLEMENT,
+    # The centre checks the agency's result before it is returned: still being processed for the applicant.
+    "result_check": IN_PROCESS,
     "result_ready": DONE,
     "completed": RETURNED,
     "withdrawn": WITHDRAWN,

@@ -83,10 +83,16 @@ INDEXES = (
     Index("ix_refund_settled_at", Refund.__table__.c.settled_at),  # type: ignore[attr-defined]
 )
 
-# Received and not closed: the clock runs or waits for the applicant's supplement.
-OPEN = (DossierStatus.RECEIVED, DossierStatus.IN_PROCESS, DossierStatus.SUPPLEMENT_REQUESTED)
+# Received and not closed: the clock runs or waits for the applicant's supplement (a result the centre is
+# checking is still in process: result_ready_at is set when the centre confirms it).
+OPEN = (
+    DossierStatus.RECEIVED,
+    DossierStatus.IN_PROCESS,
+    DossierStatus.SUPPLEMENT_REQUESTED,
+    DossierStatus.RESULT_CHECK,
+)
 # Where the deadline clock runs (portal.dossiers.deadline.RUNNING): only these can be overdue.
-RUNNING = (DossierStatus.RECEIVED, DossierStatus.IN_PROCESS)
+RUNNING = (DossierStatus.RECEIVED, DossierStatus.IN_PROCESS, DossierStatus.RESULT_CHECK)
 
 _CACHE: TTLCache[StatsResult] = TTLCache(max_entries=256)
 _CHOICES: TTLCache[FilterChoices] = TTLCache(max_entries=8)
