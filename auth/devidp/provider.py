@@ -66,6 +66,7 @@ class DevClient:
     client_secret: str
     redirect_uri: str
     post_logout_redirect_uri: str
+    staff_redirect_uri: str = ""  # the staff console's sign-in (/staff/oidc/callback)
 
 
 def issuer(settings: Settings) -> str:
@@ -82,6 +83,7 @@ def dev_client(settings: Settings) -> DevClient:
         client_secret=secret,
         redirect_uri=base + "/auth/oidc/callback",
         post_logout_redirect_uri=base + "/",
+        staff_redirect_uri=base + "/staff/oidc/callback",
     )
 
 
@@ -92,7 +94,7 @@ class RegisteredClient(ClientMixin):
         self.client = client
         self.client_id = client.client_id
         self.client_metadata = {
-            "redirect_uris": [client.redirect_uri],
+            "redirect_uris": [client.redirect_uri, *([client.staff_redirect_uri] if client.staff_redirect_uri else [])],
             "post_logout_redirect_uris": [client.post_logout_redirect_uri],
             "token_endpoint_auth_method": "client_secret_basic",
             "id_token_signed_response_alg": ALG,
@@ -114,7 +116,7 @@ class RegisteredClient(ClientMixin):
         return " ".join(s for s in requested if s in SCOPES)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri == self.client.redirect_uri
+        return redirect_uri in self.client_metadata["redirect_uris"]
 
     def check_client_secret(self, client_secret: str) -> bool:
         return hmac.compare_digest(client_secret.encode(), self.client.client_secret.encode())
@@ -144,14 +146,15 @@ class Citizen:
     phone_number: str
     email: str
     address: str
+    staff_role: str | None = None  # the staff console's role claim: supervisor | officer:<agency> | postal:<op>
 
 
-@lru_cache(maxsize=1)
-def load_citizens(path: Path = CITIZENS_FILE) -> tuple[Citizen, ...]:
-    """The demo citizens of `citizens.yaml`, checked (12-digit CCCD, unique `sub`)."""
+@lru_cache(maxsize=2)
+def load_citizens(path: Path = CITIZENS_FILE, key: str = "citizens") -> tuple[Citizen, ...]:
+    """The demo citizens of `citizens.yaml` (or its staff, `key="staff"`), checked (12-digit CCCD, unique `sub`)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     citizens = tuple(
-        Citizen(**{**row, "birthdate": date.fromisoformat(str(row["birthdate"]))}) for row in data["citizens"]
+        Citizen(**{**row, "birthdate": date.fromisoformat(str(row["birthdate"]))}) for row in data.get(key) or ()
     )
     for citizen in citizens:
         if len(citizen.cccd) != 12 or not citizen.cccd.isdigit():
@@ -506,7 +509,7 @@ class DevIdentityProvider:
         self.client = dev_client(settings)
         self.registered_client = RegisteredClient(self.client)
         self.key = load_or_create_signing_key(settings.storage_dir / "dev-idp" / "signing-key.pem")
-        self.citizens = load_citizens()
+        self.citizens = load_citizens() + load_citizens(key="staff")  # staff carry the console's role claim
         self.acr_values = list(settings.oidc_acr_levels)
         self.store = MemoryStore(clock)
         self.server = self._build_server()
@@ -558,6 +561,8 @@ class DevIdentityProvider:
             address={"formatted": citizen.address},
         ).filter(scope)
         info[self.settings.oidc_cccd_claim] = citizen.cccd
+        if citizen.staff_role:
+            info[self.settings.staff_role_claim] = citizen.staff_role
         return info
 
     def jwks(self) -> dict[str, Any]:
@@ -582,7 +587,12 @@ class DevIdentityProvider:
             "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
             "scopes_supported": list(SCOPES),
             "acr_values_supported": list(self.acr_values),
-            "claims_supported": [*ID_TOKEN_CLAIMS, *PROFILE_CLAIMS, self.settings.oidc_cccd_claim],
+            "claims_supported": [
+                *ID_TOKEN_CLAIMS,
+                *PROFILE_CLAIMS,
+                self.settings.oidc_cccd_claim,
+                self.settings.staff_role_claim,
+            ],
             "claims_parameter_supported": False,
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
