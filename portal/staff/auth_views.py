@@ -22,6 +22,7 @@ from portal.kernel.clock import as_utc, utcnow
 from portal.kernel.db import SessionDep, WriteSessionDep
 from portal.kernel.deps import LimiterDep, SettingsDep
 from portal.kernel.errors import DomainError
+from portal.kernel.i18n import N_
 from portal.kernel.ratelimit import RateLimited, check
 from portal.kernel.settings import Settings
 from portal.kernel.web import redirect, render, translator
@@ -127,6 +128,10 @@ def login(
         check(limiter, "staff_signin:ip", client_ip(request))
         check(limiter, "staff_signin:login", username.strip().lower())
         member = staff_auth.authenticate(session, username=username, password=password)
+        if member.username in staff_auth.DEMO_USERNAMES and settings.environment != "development":
+            raise staff_auth.StaffSignInFailed(
+                N_("This demo staff account works on a development portal only."), status_code=403
+            )
     except (staff_auth.StaffSignInFailed, RateLimited) as exc:
         known = staff_auth.find_member(session, username) if username.strip() else None
         _audit(
