@@ -217,6 +217,11 @@ class InMemoryKeySigner(SimpleSigner):
         """
         return InMemoryKeySigner(self._key, self._cert, self._chain, prefer_pss=self._prefer_pss)
 
+    def key_and_certificates(self) -> tuple[PrivateKeyTypes, x509.Certificate, tuple[x509.Certificate, ...]]:
+        """The loaded key (shared, not reloaded), the certificate and its chain, for other signature formats
+        (the audit trail's detached CMS statements)."""
+        return self._key, self._cert, self._chain
+
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
         try:

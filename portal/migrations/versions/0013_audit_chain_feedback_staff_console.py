@@ -145,7 +145,54 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('centre_check', sa.Boolean(), nullable=False, server_default=sa.false()))
 
     # ### end Alembic commands ###
-    # (chaining the events written before this revision: see below)
+    _chain_existing_events()
+
+
+def _chain_existing_events() -> None:
+    """Chain the events written before this revision, in id order, and set the head (docs/AUDIT.md, encoding v1;
+    the same lines as portal.kernel.audit.canonical, inlined so the migration never changes with the app)."""
+    import hashlib
+    import json
+    from datetime import UTC, datetime
+
+    bind = op.get_bind()
+    text_columns = ("kind", "outcome", "account_id", "client_id", "ip", "user_agent", "dossier_id", "actor_kind",
+                    "actor", "agency_code", "purpose")
+    events = sa.table(
+        "auditevent",
+        sa.column("id", sa.Integer()),
+        sa.column("seq", sa.Integer()),
+        sa.column("prev_hash", sa.String()),
+        sa.column("hash", sa.String()),
+        sa.column("at", sa.DateTime(timezone=True)),
+        sa.column("detail", sa.JSON()),
+        *(sa.column(name, sa.String()) for name in text_columns),
+    )
+    seq, prev, after = 0, "0" * 64, 0
+    while True:
+        rows = bind.execute(
+            sa.select(events).where(events.c.id > after).order_by(events.c.id).limit(1000)
+        ).mappings().all()
+        if not rows:
+            break
+        for row in rows:
+            seq += 1
+            at = row["at"]
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            doc = {name: row[name] for name in text_columns}
+            doc.update(seq=seq, prev_hash=prev, at=at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), detail=row["detail"] or {},
+                       v="v1")
+            digest = hashlib.sha256(
+                json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+            ).hexdigest()
+            bind.execute(events.update().where(events.c.id == row["id"]).values(seq=seq, prev_hash=prev, hash=digest))
+            prev = digest
+        after = rows[-1]["id"]
+    now = datetime.now(UTC)
+    head = sa.table("audithead", sa.column("id", sa.Integer()), sa.column("seq", sa.Integer()),
+                    sa.column("hash", sa.String()), sa.column("updated_at", sa.DateTime(timezone=True)))
+    bind.execute(head.insert().values(id=1, seq=seq, hash=prev,
+                                      updated_at=now.replace(tzinfo=None) if bind.dialect.name == "sqlite" else now))
 
 
 def downgrade() -> None:
