@@ -66,6 +66,9 @@ class FiguresOut(BaseModel):
     fees_collected: int = Field(description="Paid less refunded, VND.")
     ratings: int
     satisfaction: list[CriterionOut]
+    feedback_received: int = Field(description="Feedback and complaints filed in the period.")
+    feedback_answered_on_time: int = Field(description="Of those, answered on or before their due date.")
+    feedback_on_time_percent: float | None = Field(description="% of feedback received; null when none.")
 
 
 class MonthOut(BaseModel):

@@ -25,6 +25,7 @@ _MEASURES = {
     "late_percent": "percent",
     "on_time_rate": "percent",
     "supplement_rate": "percent",
+    "feedback_on_time_percent": "percent",
     "fees_paid": "vnd",
     "fees_refunded": "vnd",
     "fees_collected": "vnd",
@@ -41,6 +42,7 @@ _LABELS = {
     "fees_paid": N_("Fees paid"),
     "fees_refunded": N_("Fees refunded"),
     "ratings": N_("Ratings"),
+    "feedback_on_time_percent": N_("Feedback answered on time (%)"),
 }
 _RANKING_MEASURES = ("rank", "resolved", "early", "on_time", "late", "on_time_rate")
 

@@ -103,6 +103,10 @@ class Figures:
     fees_collected: int
     ratings: int
     satisfaction: tuple[CriterionScore, ...]
+    # Feedback and complaints filed in the period, and those answered on time (portal/stats/feedback.py).
+    feedback_received: int = 0
+    feedback_answered_on_time: int = 0
+    feedback_on_time_percent: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +276,22 @@ DEFINITIONS: tuple[Definition, ...] = (
         N_(
             "The average score (1 to 5) applicants gave to each criterion of the service-quality assessment, "
             "over the ratings given during the period."
+        ),
+    ),
+    Definition(
+        "feedback_received",
+        N_("Feedback and complaints received"),
+        N_(
+            "Feedback, suggestions and complaints filed during the period about the agencies, procedures or "
+            "dossiers in the filters (an agency filter counts the items that agency must answer)."
+        ),
+    ),
+    Definition(
+        "feedback_answered_on_time",
+        N_("Feedback answered on time"),
+        N_(
+            "Of the feedback received during the period, the items the agency answered on or before their due "
+            "date (the working days allowed after filing), and their share of the items received."
         ),
     ),
     Definition(

@@ -38,6 +38,7 @@ from portal.kernel.clock import utcnow
 from portal.kernel.i18n import N_
 from portal.stats import rollup
 from portal.stats.cache import TTLCache
+from portal.stats.feedback import counts as feedback_counts
 from portal.stats.figures import (
     DEFINITIONS,
     MAX_PERIOD_DAYS,
@@ -402,6 +403,7 @@ def compute(session: Session, query: StatsQuery, *, today: date | None = None) -
         )
         for criterion in RatingCriterion
     )
+    feedback = feedback_counts(session, query)
     figures = Figures(
         received=received,
         received_online=n("received_online"),
@@ -427,6 +429,9 @@ def compute(session: Session, query: StatsQuery, *, today: date | None = None) -
         fees_collected=n("fees_paid") - n("fees_refunded"),
         ratings=n("ratings"),
         satisfaction=satisfaction,
+        feedback_received=feedback.received,
+        feedback_answered_on_time=feedback.answered_on_time,
+        feedback_on_time_percent=feedback.on_time_percent,
     )
     timeliness = [rollup.INDEX[name] for name in ("resolved", "early", "on_time", "late")]
     months: dict[str, list[int]] = {}
