@@ -218,8 +218,11 @@ def add_payment_event(
             detail=detail,
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(table.c.id)
     )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    # The row it returns, not `rowcount`: through the ORM session psycopg answers -1 for this statement on
+    # PostgreSQL, which read as "fresh" and let a replayed gateway event pass for a new one.
+    return session.execute(stmt).first() is not None
 
 
 # -- starting a payment
@@ -337,6 +340,7 @@ class Applied:
     ack: Acknowledgement
     payment: Payment | None
     changed: bool = False  # this call moved the payment to a new status
+    replayed: bool = False  # the gateway sent this very event before (its event id): nothing done again
 
 
 def refuse_callback(
@@ -362,6 +366,10 @@ def refuse_callback(
     log.warning("refused %s %s callback (%s): %s", gateway_id, source, reference, reason)
 
 
+# The gateway's callbacks (the payer's return, its server-to-server notification): each is an audit event.
+CALLBACK_SOURCES = ("return", "notification")
+
+
 def apply_result(
     *,
     session: Session,
@@ -370,7 +378,40 @@ def apply_result(
     source: str,
     request: Request | None = None,
 ) -> Applied:
-    """Take a verified gateway statement into account, once."""
+    """Take a verified gateway statement into account, once.
+
+    A callback (`CALLBACK_SOURCES`) is recorded in the audit trail as `payment.callback`, outcome `ok` or
+    `replayed` (the same gateway event again); the ones refused are `payment.callback_refused`.
+    """
+    applied = _apply_result(session=session, gateway_id=gateway_id, result=result, source=source, request=request)
+    refused = applied.ack in (Acknowledgement.UNKNOWN_ORDER, Acknowledgement.BAD_AMOUNT)  # recorded as refused
+    if source in CALLBACK_SOURCES and not refused and result.reference:
+        payment = applied.payment
+        record(
+            session,
+            "payment.callback",
+            request=request,
+            outcome="replayed" if applied.replayed else "ok",
+            gateway=gateway_id,
+            source=source,
+            reference=result.reference,
+            result=str(result.outcome),
+            ack=str(applied.ack),
+            status=str(payment.status) if payment is not None else None,
+            order_kind=payment.order_kind if payment is not None else None,
+            order_id=payment.order_id if payment is not None else None,
+        )
+    return applied
+
+
+def _apply_result(
+    *,
+    session: Session,
+    gateway_id: str,
+    result: GatewayResult,
+    source: str,
+    request: Request | None,
+) -> Applied:
     if not result.reference:
         return Applied(Acknowledgement.ACCEPTED, None)  # an event about nothing of ours (another kind)
     payment = by_reference(session, result.reference)
@@ -409,7 +450,7 @@ def apply_result(
         )
         if not fresh:
             session.refresh(payment)
-            return Applied(Acknowledgement.ALREADY_DONE, payment)
+            return Applied(Acknowledgement.ALREADY_DONE, payment, replayed=True)
     else:
         add_payment_event(session, payment, source, source=source, outcome=result.outcome, message=result.message[:200])
     if result.outcome == Outcome.PENDING:

@@ -83,7 +83,9 @@ async def payment_return(
             )
         except GatewayError:
             return _unavailable(request)
-        applied = service.apply_result(session=session, gateway_id=gateway_id, result=result, source="return")
+        applied = service.apply_result(
+            session=session, gateway_id=gateway_id, result=result, source="return", request=request
+        )
         payment = applied.payment
         if payment is None:
             return render(
