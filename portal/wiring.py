@@ -19,6 +19,9 @@ import portal.businesses.service
 # Provides to auth the agency check of back-office clients.
 import portal.catalog.service
 
+# Every status change of a dossier is an audit event (who moved it, from what to what).
+import portal.dossiers.audit_trail
+
 # Registers the dossier as an order kind of payments.
 import portal.dossiers.billing
 

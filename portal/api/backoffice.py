@@ -45,13 +45,14 @@ from portal.api.schemas import (
     TimelineEntry,
 )
 from portal.api.strict import PartnerStatus, StrictInstant
+from portal.audit.access import record_reads_apart, request_actor
 from portal.dossiers import partner_reads, queries
 from portal.dossiers.models import Dossier, DossierFile, DossierResult
 from portal.dossiers.parcel_reads import Parcel
 from portal.dossiers.partner_reads import DossierWhole
 from portal.dossiers.tasks import current_receipt
 from portal.kernel.db import SessionDep
-from portal.kernel.deps import SettingsDep, StorageDep
+from portal.kernel.deps import EngineDep, SettingsDep, StorageDep
 from portal.kernel.errors import Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.labels import label_msgid
@@ -121,8 +122,10 @@ ChangedSince = Annotated[
 
 @router.get("/changes", tags=TAGS, response_model=ChangePage, name="api_backoffice_changes")
 def changes(
+    request: Request,
     partner: BackOffice,
     session: SessionDep,
+    engine: EngineDep,
     changed_since: ChangedSince = None,
     cursor: Cursor = None,
     limit: Annotated[int, Query(ge=1, le=MAX_CHANGES)] = 50,
@@ -135,6 +138,10 @@ def changes(
     """
     after = decode_cursor(cursor) if cursor is not None else -1
     page = partner_reads.changes(session, partner.agency_code, after=after, changed_since=changed_since, limit=limit)
+    # Each dossier of the page was read (its applicant's name): the citizen sees it among who accessed it.
+    record_reads_apart(
+        engine, "dossier.listed", [d.id for d, _ in page.rows], actor=request_actor(session), request=request
+    )
     items = [
         ChangedDossier.model_validate(
             {
@@ -329,13 +336,16 @@ def dossier_detail(
     "/dossiers/{code}", tags=TAGS, response_model=DossierDetail, responses=DOSSIER, name="api_backoffice_dossier"
 )
 def get_dossier(
-    request: Request, partner: BackOffice, session: SessionDep, settings: SettingsDep, code: str
+    request: Request, partner: BackOffice, session: SessionDep, engine: EngineDep, settings: SettingsDep, code: str
 ) -> DossierDetail:
     """One submitted dossier of the client's agency, whole: answers, components and files with download links
     and signature reports, fee and payments, timeline, supplements, results, apologies, rating, national status,
     the delivery choices (method, addresses, pay on delivery) and the postal orders (pickup of the originals,
     delivery of the result: tracking number, status, when the originals arrived, proof of delivery)."""
-    return dossier_detail(request, session, settings, code, partner.agency_code)
+    whole = partner_reads.dossier_whole(session, code, partner.agency_code)
+    record_reads_apart(engine, "dossier.read", [whole.dossier.id], actor=request_actor(session), request=request)
+    fee = queries.fee_summary(session, whole.dossier, settings)
+    return detail_of(request, whole, fee.bill.total, fee.left)
 
 
 PDF: dict[int | str, dict[str, Any]] = {
@@ -371,10 +381,28 @@ def _attachment(data: bytes, filename: str, media_type: str = "application/pdf")
     responses={**PDF, **DOSSIER},
     name="api_backoffice_file",
 )
-def download_file(partner: BackOffice, session: SessionDep, storage: StorageDep, code: str, file_id: str) -> Response:
+def download_file(
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    engine: EngineDep,
+    storage: StorageDep,
+    code: str,
+    file_id: str,
+) -> Response:
     """One file of a component as stored (a PDF; images are converted at upload)."""
-    _, row = partner_reads.agency_file(session, code, partner.agency_code, file_id)
-    return _attachment(_stored(storage, row.storage_key), row.filename, row.media_type)
+    dossier, row = partner_reads.agency_file(session, code, partner.agency_code, file_id)
+    data = _stored(storage, row.storage_key)
+    record_reads_apart(
+        engine,
+        "dossier.file_downloaded",
+        [dossier.id],
+        actor=request_actor(session),
+        request=request,
+        name=row.filename,
+        file_id=row.id,
+    )
+    return _attachment(data, row.filename, row.media_type)
 
 
 @router.get(
@@ -385,13 +413,22 @@ def download_file(partner: BackOffice, session: SessionDep, storage: StorageDep,
     name="api_backoffice_receipt",
 )
 def download_receipt(
-    partner: BackOffice, session: SessionDep, storage: StorageDep, settings: SettingsDep, code: str
+    request: Request,
+    partner: BackOffice,
+    session: SessionDep,
+    engine: EngineDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    code: str,
 ) -> Response:
     """The receipt and appointment slip (giấy tiếp nhận và hẹn trả kết quả) the applicant was given."""
     dossier = queries.agency_dossier(session, code, partner.agency_code)
-    return _attachment(
-        current_receipt(session, dossier, storage=storage, settings=settings), f"bien-nhan-{dossier.code}.pdf"
+    data = current_receipt(session, dossier, storage=storage, settings=settings)
+    name = f"bien-nhan-{dossier.code}.pdf"
+    record_reads_apart(
+        engine, "dossier.file_downloaded", [dossier.id], actor=request_actor(session), request=request, name=name
     )
+    return _attachment(data, name)
 
 
 class ResultCopy(StrEnum):
@@ -407,8 +444,10 @@ class ResultCopy(StrEnum):
     name="api_backoffice_result",
 )
 def download_result(
+    request: Request,
     partner: BackOffice,
     session: SessionDep,
+    engine: EngineDep,
     storage: StorageDep,
     code: str,
     result_id: str,
@@ -418,9 +457,14 @@ def download_result(
 ) -> Response:
     """One result document: the portal's sealed copy the applicant gets (named as uploaded), or the agency's
     original (`copy=original`, named `<name>-original.pdf`)."""
-    _, row = partner_reads.agency_result(session, code, partner.agency_code, result_id)
+    dossier, row = partner_reads.agency_result(session, code, partner.agency_code, result_id)
     if copy == ResultCopy.SEALED:
-        return _attachment(_stored(storage, row.sealed_key), row.filename)
-    # Named apart from the sealed copy: `curl -OJ` of both would otherwise refuse to overwrite the first.
-    stem = row.filename.removesuffix(".pdf").removesuffix(".PDF")
-    return _attachment(_stored(storage, row.storage_key), f"{stem}-original.pdf")
+        data, name = _stored(storage, row.sealed_key), row.filename
+    else:
+        # Named apart from the sealed copy: `curl -OJ` of both would otherwise refuse to overwrite the first.
+        stem = row.filename.removesuffix(".pdf").removesuffix(".PDF")
+        data, name = _stored(storage, row.storage_key), f"{stem}-original.pdf"
+    record_reads_apart(
+        engine, "dossier.file_downloaded", [dossier.id], actor=request_actor(session), request=request, name=name
+    )
+    return _attachment(data, name)

@@ -7,17 +7,46 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
+from sqlmodel import Session
 
 from auth.bearer import Partner, PartnerAPIRoute, require_partner
 from portal.api import idempotency
 from portal.api.idempotency import HEADER, KEY_PATTERN, REPLAYED_HEADER, Idempotency, Replayed
+from portal.audit.access import act_as, partner_actor
 from portal.kernel.db import SessionDep
 
 # One dependency per scope, shared by the routes and their idempotency check (FastAPI runs it once a request).
 backoffice_partner = require_partner("backoffice")
 postal_partner = require_partner("postal")
-BackOffice = Annotated[Partner, Depends(backoffice_partner)]
-PostalOperator = Annotated[Partner, Depends(postal_partner)]
+
+
+def _acting(partner: Partner, session: Session, purpose: str | None) -> Partner:
+    """Name the client as the request's actor: its reads and the status changes it makes are audited under it."""
+    act_as(
+        session,
+        partner_actor(
+            session,
+            client_id=partner.client_id,
+            scope=partner.scope,
+            agency_code=partner.agency_code,
+            postal_operator=partner.postal_operator,
+            purpose=purpose,
+        ),
+    )
+    return partner
+
+
+# The partner is a default, not in `Annotated[...]`: with postponed annotations FastAPI could not see it.
+def acting_backoffice(session: SessionDep, partner: Partner = Depends(backoffice_partner)) -> Partner:
+    return _acting(partner, session, "processing")
+
+
+def acting_postal(session: SessionDep, partner: Partner = Depends(postal_partner)) -> Partner:
+    return _acting(partner, session, None)  # pickup or delivery: each read names the order's
+
+
+BackOffice = Annotated[Partner, Depends(acting_backoffice)]
+PostalOperator = Annotated[Partner, Depends(acting_postal)]
 
 
 class PartnerRoute(PartnerAPIRoute):

@@ -40,8 +40,9 @@ from portal.api.postal_schemas import (
 )
 from portal.api.problems import COMMON, problem, problems
 from portal.api.strict import StrictDate, StrictInstant
+from portal.audit.access import record_reads_apart, request_actor
 from portal.kernel.db import SessionDep
-from portal.kernel.deps import SettingsDep, StorageDep
+from portal.kernel.deps import EngineDep, SettingsDep, StorageDep
 from portal.kernel.errors import Conflict, DomainError, NotFound
 from portal.kernel.i18n import N_
 from portal.kernel.storage import Storage, StorageError
@@ -74,6 +75,24 @@ def _order(session: SessionDep, partner: PostalOperator, number: Number) -> Post
 
 
 OrderDep = Annotated[PostalOrder, Depends(_order)]
+
+
+def _audit_reads(
+    engine: EngineDep, session: SessionDep, request: Request, kind: str, orders: list[PostalOrder]
+) -> None:
+    """Each dossier whose order (its addresses) the operator read: one event, purpose pickup or delivery."""
+    for purpose in ("pickup", "delivery"):
+        mine = [o for o in orders if o.owner_kind == "dossier" and o.kind == purpose]
+        record_reads_apart(
+            engine,
+            kind,
+            [o.owner_id for o in mine],
+            actor=request_actor(session),
+            request=request,
+            purpose=purpose,
+            orders=[o.number for o in mine] if len(mine) > 1 else None,
+            order=mine[0].number if len(mine) == 1 else None,
+        )
 
 
 # -- shaping ------------------------------------------------------------------------------------------------
@@ -209,6 +228,7 @@ def list_orders(
     request: Request,
     partner: PostalOperator,
     session: SessionDep,
+    engine: EngineDep,
     kind: Annotated[ParcelKind | None, Query(description="pickup or delivery; default both.")] = None,
     status: Annotated[
         ParcelStatus | None,
@@ -234,6 +254,7 @@ def list_orders(
         cursor=cursor,
         limit=limit,
     )
+    _audit_reads(engine, session, request, "postal.order_read", page.orders)
     return OrderPage(
         items=[OrderSummary.model_validate(_summary_fields(request, o)) for o in page.orders],
         next_cursor=_next_cursor(page, cursor),
@@ -264,10 +285,12 @@ def _next_cursor(page: queries.Page, cursor: str | None) -> str:
 
 
 @router.get("/orders/{number}", tags=TAGS, response_model=OrderDetail, responses=_ORDER, name="api_postal_order")
-def get_order(request: Request, session: SessionDep, order: OrderDep) -> OrderDetail:
+def get_order(request: Request, session: SessionDep, engine: EngineDep, order: OrderDep) -> OrderDetail:
     """One order whole: addresses, contents, COD amount, status, failed attempts, its events by time and the
     proof of delivery (its metadata; the image is `GET …/proof`)."""
-    return _detail(request, session, order)
+    detail = _detail(request, session, order)
+    _audit_reads(engine, session, request, "postal.order_read", [order])
+    return detail
 
 
 @router.post(
@@ -443,12 +466,14 @@ IMAGE: dict[int | str, dict[str, Any]] = {
     responses={**PDF, **problems(404, 409)},
     name="api_postal_label",
 )
-def label(settings: SettingsDep, order: OrderDep) -> Response:
+def label(request: Request, session: SessionDep, engine: EngineDep, settings: SettingsDep, order: OrderDep) -> Response:
     """The shipping label, A6 PDF: sender and recipient, the dossier's code, the tracking number as a Code 128
     barcode and a QR code, the amount to collect. Once claimed (409 before: it has no tracking number yet)."""
     if not order.tracking_number:
         raise Conflict(N_("Claim the order first: its label carries the tracking number."))
-    return _file(render_label(order, settings=settings), f"nhan-{order.number}.pdf", "application/pdf")
+    data = render_label(order, settings=settings)
+    _audit_reads(engine, session, request, "postal.label_downloaded", [order])
+    return _file(data, f"nhan-{order.number}.pdf", "application/pdf")
 
 
 @router.get(
@@ -458,15 +483,17 @@ def label(settings: SettingsDep, order: OrderDep) -> Response:
     responses={**IMAGE, **problems(404)},
     name="api_postal_proof",
 )
-def proof_image(session: SessionDep, storage: StorageDep, order: OrderDep) -> Response:
+def proof_image(
+    request: Request, session: SessionDep, engine: EngineDep, storage: StorageDep, order: OrderDep
+) -> Response:
     """The proof of delivery's image (signature or photo) as it was sent; 404 while not delivered."""
     found = service.proof_of(session, order.id)
     if found is None:
         raise NotFound(N_("This order has no proof of delivery."))
     extension = ".png" if found.media_type == "image/png" else ".jpg"
-    return _file(
-        _stored(storage, found.file_key), f"bien-nhan-{order.number}{extension}", found.media_type, inline=True
-    )
+    data = _stored(storage, found.file_key)
+    _audit_reads(engine, session, request, "postal.proof_downloaded", [order])
+    return _file(data, f"bien-nhan-{order.number}{extension}", found.media_type, inline=True)
 
 
 # -- cash on delivery -----------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
@@ -20,10 +20,12 @@ from payments.serialize import PaymentInfo
 from portal.api.deps import BackOffice, IdempotencyDep, PartnerRoute
 from portal.api.problems import CHANGE, COMMON, DOSSIER
 from portal.api.strict import PartnerStatus, StrictDate
+from portal.audit.access import record_reads_apart, request_actor
 from portal.dossiers import billing, queries
 from portal.dossiers import service as dossiers
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.db import SessionDep
+from portal.kernel.deps import EngineDep
 from portal.kernel.errors import Conflict
 from portal.kernel.i18n import N_
 
@@ -76,9 +78,14 @@ def _payments_out(session: Session, dossier: Dossier) -> DossierPayments:
 
 
 @router.get("/backoffice/dossiers/{code}/payments", tags=TAGS, response_model=DossierPayments, responses=DOSSIER)
-def dossier_payments(partner: BackOffice, session: SessionDep, code: str) -> DossierPayments:
+def dossier_payments(
+    request: Request, partner: BackOffice, session: SessionDep, engine: EngineDep, code: str
+) -> DossierPayments:
     """The payments and refunds of one dossier of the client's agency."""
-    return _payments_out(session, queries.agency_dossier(session, code, partner.agency_code))
+    dossier = queries.agency_dossier(session, code, partner.agency_code)
+    out = _payments_out(session, dossier)
+    record_reads_apart(engine, "dossier.payments_read", [dossier.id], actor=request_actor(session), request=request)
+    return out
 
 
 @router.post("/backoffice/dossiers/{code}/reject", tags=TAGS, response_model=DossierPayments, responses=CHANGE)

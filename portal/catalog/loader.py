@@ -19,6 +19,7 @@ from forms.models import FormVersion
 from portal.catalog.errors import CatalogError
 from portal.catalog.linked import compose
 from portal.catalog.models import Agency, Component, Procedure
+from portal.kernel.audit import record
 from portal.kernel.text import fold
 from postal.models import WeightClass
 
@@ -365,8 +366,18 @@ def load_catalog(session: Session, *, data_dir: Path = DATA_DIR, forms_dir: Path
         if stale.code not in codes:
             stale.active = False
             session.add(stale)
+    report = LoadReport(agencies=len(agency_names), procedures=len(codes), forms=len(definitions) + composed_forms)
+    record(
+        session,
+        "catalog.loaded",
+        actor_kind="system",
+        agencies=report.agencies,
+        procedures=report.procedures,
+        forms=report.forms,
+        data_dir=str(data_dir),
+    )
     session.flush()
-    return LoadReport(agencies=len(agency_names), procedures=len(codes), forms=len(definitions) + composed_forms)
+    return report
 
 
 def _load_linked(

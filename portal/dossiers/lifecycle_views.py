@@ -24,7 +24,7 @@ from forms.address import format_address
 from forms.definition import Field, FormDefinition
 from forms.validation import validate_data
 from portal.catalog.models import Agency, Procedure
-from portal.dossiers import centre_check, lifecycle, linked_pages, queries, service
+from portal.dossiers import access_page, centre_check, lifecycle, linked_pages, queries, service
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -360,6 +360,7 @@ def dossier_response(
             **life,
             **{name: request.query_params.get(flag) == "1" for flag, name in flags.items()},
             "format_address": format_address,
+            "accesses": access_page.access_rows(session, page["dossier"]),
             "rating_errors": errors,
             "rating_error_items": error_items,
             "typed": dict(typed or {}),
