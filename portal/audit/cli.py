@@ -51,17 +51,22 @@ def verify(from_seq: int) -> None:
 def export(day: datetime, out: Path | None) -> None:
     """Seal the day's chain head (once) and write its statement, signature, events and certificates."""
     from portal.audit.seal import SealRefused, export_files, seal_day
-    from portal.kernel.db import command_session
+    from portal.kernel.db import make_engine
+    from portal.kernel.uow import unit_of_work
 
     settings = get_settings()
     target = out or Path(settings.audit_export_dir)
+    engine = make_engine(settings)
     try:
-        with command_session(settings) as session:
+        with unit_of_work(engine, write=True, settings=settings) as session:
             seal = seal_day(session, settings, day.date())
+        with unit_of_work(engine, settings=settings) as session:  # the events are written out without the write lock
             paths = export_files(session, seal, target)
     except SealRefused as exc:
         click.echo(f"refused: {exc}", err=True)
         sys.exit(2)
+    finally:
+        engine.dispose()
     click.echo(
         f"sealed {seal.day.isoformat()}: events {seal.first_seq or '-'} to {seal.last_seq} ({seal.count}), "
         f"head {seal.head_hash}"

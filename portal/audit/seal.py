@@ -27,6 +27,7 @@ from pyhanko.sign.validation.generic_cms import validate_sig_integrity
 from sqlalchemy import func
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from portal.kernel.audit import GENESIS, AuditEvent, AuditSeal, canonical, iso_utc
@@ -242,8 +243,12 @@ def seal_finished_days(engine: Engine, settings: Settings, *, now: datetime | No
         days = [d for d in days_to_seal(session, local(now).date()) if now >= day_start(d + timedelta(days=1)) + GRACE]
     done = []
     for day in days:
-        with unit_of_work(engine, write=True, settings=settings) as session:
-            seal = seal_day(session, settings, day, now=now)
+        try:
+            with unit_of_work(engine, write=True, settings=settings) as session:
+                seal = seal_day(session, settings, day, now=now)
+        except IntegrityError:  # another worker sealed it meanwhile: its seal stands, and it exports it
+            continue
+        with unit_of_work(engine, settings=settings) as session:  # written out without holding the write lock
             export_files(session, seal, Path(settings.audit_export_dir))
         done.append(day)
     return done
