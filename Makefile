@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+# Test processes (pytest-xdist): one per core of the CI machine; the tests of one file run in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run test test-db lint venv dev-deps system-test-deps npm-deps migrate catalog demo worker bench bench-signing bench-payments bench-postal bench-stats bench-linked messages clean
 
@@ -63,12 +65,19 @@ run: demo
 worker: venv
 	$(BIN)/portal worker
 
+# tests/ in $(TEST_WORKERS) processes (the tests of one file together: module fixtures stay in one process), then
+# the Playwright journeys (e2e/) in a pass of their own: Playwright's event loop and asyncio.run() in other tests
+# must not share a process.
+# Both passes run even when the first fails (all failures in one CI run); the target fails if either did.
 test: dev-deps
-	$(BIN)/pytest -q
+	@status=0; \
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests || status=$$?; \
+	$(BIN)/pytest -q e2e || status=$$?; \
+	exit $$status
 
 # The database-backed tests only (CI reruns them with PORTAL_TEST_DATABASE_URL on PostgreSQL).
 test-db: dev-deps
-	$(BIN)/pytest -q -m db
+	$(BIN)/pytest -q -m db -n $(TEST_WORKERS) --dist loadfile tests
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -24,6 +24,25 @@ from tests.oidc_op.fixture import oidc_op  # noqa: F401  (a session fixture: the
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def _database_of_this_worker(url: str) -> str:
+    """Under pytest-xdist (`make test` runs two workers) each worker has a PostgreSQL database of its own,
+    `<database>_<worker>` (created when missing): the per-run reset below drops the whole schema, which must not
+    pull the tables from under the other worker. Without xdist: the URL as given."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url)
+    name = f"{given.database}_{worker}"
+    admin = create_engine(given.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return given.set(database=name).render_as_string(hide_password=False)
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
@@ -37,6 +56,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     base = tmp_path_factory.mktemp("portal")
     url = os.environ.get("PORTAL_TEST_DATABASE_URL") or f"sqlite:///{base / 'test.db'}"
     if url.startswith("postgresql"):
+        url = _database_of_this_worker(url)
         _reset_postgres(url)
     settings = Settings(
         environment="test",

@@ -24,6 +24,7 @@ from portal.dossiers import deadline, lifecycle
 from portal.dossiers.models import Dossier, DossierStatus
 from portal.kernel.clock import utcnow
 from portal.kernel.db import writer
+from portal.kernel.settings import get_settings
 from portal.simulator.agent import (
     APOLOGY_EXTRA_DAYS,
     AgencySimulator,
@@ -367,17 +368,23 @@ def test_simulate_command_once(app, settings, served: str) -> None:
         "PORTAL_BASE_URL": settings.base_url,
     }
     args = ["simulate", "--once", "--agency", "UBXA", "--dossier", code, "--base-url", served]
-    result = CliRunner().invoke(backoffice, args, env=env, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
-    steps = ("receive", "start_processing", "sub_status", "result", "complete")
-    assert lines == [f"UBXA {code} {step}" for step in steps]
-    assert _reload(app, dossier_id).status == DossierStatus.COMPLETED
+    # The command reads the process-wide settings (cached): a test before this one in the same process may have
+    # cached another environment's (another database), so the command must read this environment afresh.
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(backoffice, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        steps = ("receive", "start_processing", "sub_status", "result", "complete")
+        assert lines == [f"UBXA {code} {step}" for step in steps]
+        assert _reload(app, dossier_id).status == DossierStatus.COMPLETED
 
-    refused = CliRunner().invoke(backoffice, ["simulate", "--once", "--client-id", "x"], env=env)
-    assert refused.exit_code == 2 and "--client-id needs --client-secret and exactly one --agency" in refused.output
-    wrong = CliRunner().invoke(backoffice, [*args, "--supplement-target", "x"], env=env)
-    assert wrong.exit_code == 2 and "component:<id> or field:<name>" in wrong.output
+        refused = CliRunner().invoke(backoffice, ["simulate", "--once", "--client-id", "x"], env=env)
+        assert refused.exit_code == 2 and "--client-id needs --client-secret and exactly one --agency" in refused.output
+        wrong = CliRunner().invoke(backoffice, [*args, "--supplement-target", "x"], env=env)
+        assert wrong.exit_code == 2 and "component:<id> or field:<name>" in wrong.output
+    finally:
+        get_settings.cache_clear()  # not the command's environment for the tests after this one
 
 
 def test_embedded_only_in_development(settings) -> None:
