@@ -39,7 +39,8 @@ from tests.conftest import CSRF_RE, csrf
 from tests.factories import MARITAL, encrypted_pdf, pdf_bytes
 from tests.signing.helpers import append_annotation
 
-pytestmark = pytest.mark.db
+# The verifier's own tests need no database; the /verify page's tests below are marked `db` one by one (rerun on
+# PostgreSQL in CI).
 
 Verify = Callable[..., VerificationReport]
 
@@ -359,6 +360,7 @@ VERDICT_OK = '<section class="panel success" aria-labelledby="verdict-title">'
 VERDICT_BAD = '<section class="panel" aria-labelledby="verdict-title">'
 
 
+@pytest.mark.db
 def test_page_has_a_labelled_upload_form(visitor: TestClient) -> None:
     r = visitor.get("/verify")
     assert r.status_code == 200
@@ -367,6 +369,7 @@ def test_page_has_a_labelled_upload_form(visitor: TestClient) -> None:
     assert CSRF_RE.search(r.text)
 
 
+@pytest.mark.db
 def test_post_good_signature(app: FastAPI, visitor: TestClient) -> None:
     pdf = sign(get_pki(app).issue_person(full_name="Hoàng Thị Thu", cccd="001190000005"), pdf_bytes())
     r = post_file(visitor, pdf)
@@ -375,6 +378,7 @@ def test_post_good_signature(app: FastAPI, visitor: TestClient) -> None:
     assert hashlib.sha256(pdf).hexdigest() in r.text
 
 
+@pytest.mark.db
 def test_post_altered_file_shows_the_problem(app: FastAPI, visitor: TestClient) -> None:
     pdf = append_annotation(sign(get_pki(app).issue_person(full_name="Bùi Văn Nam", cccd="001190000006"), pdf_bytes()))
     r = post_file(visitor, pdf)
@@ -382,6 +386,7 @@ def test_post_altered_file_shows_the_problem(app: FastAPI, visitor: TestClient) 
     assert VERDICT_BAD in r.text and "✗" in r.text
 
 
+@pytest.mark.db
 def test_post_revoked_signer(app: FastAPI, visitor: TestClient) -> None:
     pki = get_pki(app)
     holder = pki.issue_person(full_name="Ngô Văn Thu Hồi", cccd="001190000007")
@@ -391,6 +396,7 @@ def test_post_revoked_signer(app: FastAPI, visitor: TestClient) -> None:
     assert r.status_code == 200 and VERDICT_BAD in r.text
 
 
+@pytest.mark.db
 @pytest.mark.parametrize(
     "data",
     [b"", b"hello, not a pdf", pdf_bytes(), encrypted_pdf(), pdf_bytes()[:500]],
@@ -402,6 +408,7 @@ def test_post_unusable_files(visitor: TestClient, data: bytes) -> None:
     assert 'aria-invalid="true"' in r.text and 'class="field-error"' in r.text
 
 
+@pytest.mark.db
 def test_htmx_gets_the_fragment(app: FastAPI, visitor: TestClient) -> None:
     pdf = sign(get_pki(app).issue_person(full_name="Đinh Thị Mai", cccd="001190000008"), pdf_bytes())
     token = csrf(visitor, "/verify")
@@ -415,17 +422,20 @@ def test_htmx_gets_the_fragment(app: FastAPI, visitor: TestClient) -> None:
     assert "<html" not in r.text and VERDICT_OK in r.text and "HX-Request" in r.headers["vary"]
 
 
+@pytest.mark.db
 def test_post_without_a_file(visitor: TestClient) -> None:
     r = visitor.post("/verify", data={"csrf_token": csrf(visitor, "/verify")})
     assert r.status_code == 422 and 'aria-invalid="true"' in r.text
 
 
+@pytest.mark.db
 def test_post_without_csrf_is_refused(visitor: TestClient) -> None:
     visitor.get("/verify")
     r = visitor.post("/verify", files={"file": ("a.pdf", pdf_bytes(), "application/pdf")})
     assert r.status_code == 403
 
 
+@pytest.mark.db
 def test_post_too_large(settings: Settings) -> None:
     application = create_app(settings.model_copy(update={"verify_max_bytes": 100_000}))
     with TestClient(application) as client:
@@ -440,6 +450,7 @@ def test_post_too_large(settings: Settings) -> None:
         assert r.status_code == 413
 
 
+@pytest.mark.db
 def test_fingerprint_lookup(visitor: TestClient, issued_dossier: Callable[..., Dossier]) -> None:
     fingerprint = "ab" * 32
     issued_dossier("UBXA-261122-9101", fingerprint, datetime(2026, 11, 22, 2, 30, tzinfo=UTC))
@@ -453,6 +464,7 @@ def test_fingerprint_lookup(visitor: TestClient, issued_dossier: Callable[..., D
     assert bad.status_code == 422 and "<script>" not in bad.text and 'aria-invalid="true"' in bad.text
 
 
+@pytest.mark.db
 def test_uploaded_file_issued_by_the_portal(visitor: TestClient, issued_dossier: Callable[..., Dossier]) -> None:
     receipt = pdf_bytes("Bien nhan ho so")  # receipts are not signed: the fingerprint identifies them
     issued_dossier("UBXA-261122-9102", hashlib.sha256(receipt).hexdigest(), datetime.now(UTC))
@@ -460,6 +472,7 @@ def test_uploaded_file_issued_by_the_portal(visitor: TestClient, issued_dossier:
     assert r.status_code == 200 and "UBXA-261122-9102" in r.text and 'aria-invalid="true"' not in r.text
 
 
+@pytest.mark.db
 def test_posts_are_rate_limited(settings: Settings) -> None:
     application = create_app(settings)
     with TestClient(application) as client:
