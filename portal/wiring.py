@@ -13,6 +13,9 @@ import payments.tasks
 # The purge of expired Idempotency-Key answers (periodic).
 import portal.api.idempotency
 
+# The daily seal of the audit chain (periodic).
+import portal.audit.seal
+
 # Provides to auth the businesses an account represents.
 import portal.businesses.service
 
