@@ -116,8 +116,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, portal_port: int, sso_p
             "PORTAL_PAYMENT_GATEWAYS": json.dumps(["sandbox"]),
             "PORTAL_PAYMENT_OPTIONS": json.dumps({"sandbox": {"notify": "twice"}}),
             # Every journey signs its citizens up from 127.0.0.1, more than the 10 an hour one address may: the
-            # limit itself is tested in tests/auth, here it would only stop the journeys that come last.
-            "PORTAL_RATE_LIMITS": json.dumps({"signup:ip": "500/3600"}),
+            # limit itself is tested in tests/auth, here it would only stop the journeys that come last. The same for
+            # the console's sign-ins (tests/staff checks that limit).
+            "PORTAL_RATE_LIMITS": json.dumps({"signup:ip": "500/3600", "staff_signin:ip": "500/300"}),
         }
     )
     SERVER_ENVIRONMENT.update({k: v for k, v in env.items() if k.startswith("PORTAL_")})

@@ -73,7 +73,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         local_account_level=2,  # most tests file full-online procedures; tests/auth/test_assurance.py uses 1
         # Every test request comes from one address ("testclient"): per-address limits would trip across
         # unrelated tests. tests/kernel/test_ratelimit.py checks the default rules on apps of its own.
-        rate_limits={b: "1000000/60" for b in ("signin:ip", "signup:ip", "lookup:ip", "oidc:ip", "token:ip", "api:ip")},
+        rate_limits={
+            b: "1000000/60"
+            for b in ("signin:ip", "signup:ip", "lookup:ip", "oidc:ip", "token:ip", "api:ip", "staff_signin:ip")
+        },
         _env_file=None,  # type: ignore[call-arg]
     )
     upgrade(settings.database_url)

@@ -25,23 +25,45 @@ from auth.client_service import create_client
 from auth.models import Account
 from payments.models import Payment
 from portal.dossiers.models import DossierFile
+from portal.feedback.codes import new_code
+from portal.feedback.models import Feedback
 from portal.notifications.service import notify
 from tests.conftest import CSRF_RE, csrf, signup
 from tests.factories import MARITAL, valid_tax_code
 from tests.payments.helpers import pay
+from tests.staff_factories import staff_client
 from tests.web.flow import fill_marital, start, submit
 
 pytestmark = pytest.mark.db
 
-ACTORS = ("anonymous", "other", "owner", "rep", "partner_wrong", "partner_right")
+ACTORS = (
+    "anonymous",
+    "other",
+    "owner",
+    "rep",
+    "partner_wrong",
+    "partner_right",
+    "supervisor",
+    "officer_right",
+    "officer_other",
+    "postal_desk",
+)
 CITIZENS = ("other", "owner", "rep")
+# The console's callers (issue 16): the centre's supervisor (whole province), an officer of the world's dossier's
+# agency (UBXA), an officer of another agency (STP) and the postal desk (vnpost), each signed in with the second
+# factor done. Outside /staff they are visitors without a citizen's session.
+STAFF = ("supervisor", "officer_right", "officer_other", "postal_desk")
 
 
 @dataclass(frozen=True)
 class Rule:
     """Who may use a route. `url` fills the path; `ok` are the answers that mean "let through"."""
 
-    policy: str  # public | citizen | owner | rep | partner:<scope> | client_auth | bearer
+    # public | citizen | owner | rep | partner:<scope> | client_auth | bearer
+    # | staff:all (every staff role, each its own scope) | staff:officers (supervisor and officers; postal desk 403)
+    # | staff:agency (the world's agency: supervisor and its officer; another agency's officer 404, postal desk 403)
+    # | staff:supervisor (the centre only: officers and postal desk 403) | staff:signin (the console's sign-in pages)
+    policy: str
     url: str
     data: dict[str, str] = field(default_factory=dict)
     ok: frozenset[int] = frozenset({200})
@@ -275,6 +297,53 @@ MATRIX: dict[tuple[str, str], Rule] = {
         "partner:backoffice", "/api/v1/backoffice/dossiers/{code}/complete", ok=(422,)
     ),
     ("POST", "/api/v1/backoffice/intake"): R("partner:backoffice", "/api/v1/backoffice/intake", ok=(422,)),
+    # feedback and complaints: filed and followed by anyone, no sign-in (a filing without content is refused: 422)
+    ("GET", "/feedback/new"): R("public", "/feedback/new"),
+    ("POST", "/feedback/new"): R("public", "/feedback/new", ok=(422,), kind="complaint", about="agency"),
+    ("GET", "/feedback/lookup"): R("public", "/feedback/lookup"),
+    ("GET", "/feedback/public"): R("public", "/feedback/public"),
+    ("GET", "/feedback/{code}"): R("public", "/feedback/{feedback_code}"),
+    # the console's sign-in: open to anyone (a wrong password is refused: 401; the code page without a password
+    # first sends back to the sign-in; the provider's callback without its state is refused: 400)
+    ("GET", "/staff/login"): R("staff:signin", "/staff/login", ok=(200, 303)),
+    ("POST", "/staff/login"): R(
+        "staff:signin", "/staff/login", ok=(401,), username="nobody", password="wrong-password"
+    ),
+    ("GET", "/staff/totp"): R("staff:signin", "/staff/totp", ok=(200, 303)),
+    ("POST", "/staff/totp"): R("staff:signin", "/staff/totp", ok=(303, 422), code="000000"),
+    ("GET", "/staff/oidc/login"): R("staff:signin", "/staff/oidc/login", ok=(302, 303)),
+    ("GET", "/staff/oidc/callback"): R("staff:signin", "/staff/oidc/callback?code=forged&state=forged", ok=(400, 403)),
+    ("POST", "/staff/logout"): R("staff:signin", "/staff/logout", ok=(303,)),
+    # the console: each staff role its own scope; citizens 403, signed-out visitors to the console's sign-in
+    ("GET", "/staff"): R("staff:all", "/staff"),
+    ("GET", "/staff/dossiers"): R("staff:all", "/staff/dossiers"),
+    ("GET", "/staff/dossiers.csv"): R("staff:all", "/staff/dossiers.csv"),
+    ("GET", "/staff/dossiers/{dossier_id}"): R("staff:agency", "/staff/dossiers/{submitted}"),
+    ("GET", "/staff/dossiers/{dossier_id}/files/{file_id}"): R(
+        "staff:agency", "/staff/dossiers/{submitted}/files/{submitted_file}"
+    ),
+    ("GET", "/staff/stats"): R("staff:officers", "/staff/stats"),
+    ("GET", "/staff/payments"): R("staff:officers", "/staff/payments"),
+    ("GET", "/staff/payments.csv"): R("staff:officers", "/staff/payments.csv"),
+    ("GET", "/staff/feedback"): R("staff:officers", "/staff/feedback"),
+    ("GET", "/staff/feedback/{item_id}"): R("staff:agency", "/staff/feedback/{feedback}"),
+    ("GET", "/staff/feedback/{item_id}/attachment"): R("staff:agency", "/staff/feedback/{feedback}/attachment"),
+    # an answer without text is refused (422) to whoever may answer
+    ("POST", "/staff/feedback/{item_id}/answer"): R("staff:agency", "/staff/feedback/{feedback}/answer", ok=(422,)),
+    ("GET", "/staff/outbox"): R("staff:supervisor", "/staff/outbox"),
+    ("POST", "/staff/outbox/{message_id}/replay"): R("staff:supervisor", "/staff/outbox/none/replay", ok=(404,)),
+    # the world's dossier has no result waiting for the centre's check: the centre is told so (404)
+    ("GET", "/staff/checks"): R("staff:supervisor", "/staff/checks"),
+    ("GET", "/staff/checks/{dossier_id}"): R("staff:supervisor", "/staff/checks/{submitted}", ok=(200, 404)),
+    ("GET", "/staff/checks/{dossier_id}/results/{result_id}"): R(
+        "staff:supervisor", "/staff/checks/{submitted}/results/none", ok=(404,)
+    ),
+    ("POST", "/staff/checks/{dossier_id}/confirm"): R(
+        "staff:supervisor", "/staff/checks/{submitted}/confirm", ok=(404, 409)
+    ),
+    ("POST", "/staff/checks/{dossier_id}/send-back"): R(
+        "staff:supervisor", "/staff/checks/{submitted}/send-back", ok=(404, 409, 422)
+    ),
 }
 
 
@@ -377,6 +446,27 @@ def world(app: FastAPI) -> Iterator[World]:
 
         code = db.get(Dossier, submitted).code  # type: ignore[union-attr]
         payment_id = db.exec(select(Payment.id).where(Payment.reference == payment_reference)).one()
+        submitted_file = db.exec(select(DossierFile.id).where(DossierFile.dossier_id == submitted)).first()
+        feedback_code = new_code(date.today())
+        attachment = b"%PDF-1.4 matrix attachment"
+        feedback = Feedback(
+            code=feedback_code,
+            kind="complaint",
+            about="agency",
+            agency_code="UBXA",
+            title="Phản ánh của ma trận",
+            body="Nội dung phản ánh dùng cho ma trận phân quyền.",
+            name="Người Phản Ánh Ma Trận",
+            email="phan-anh-ma-tran@example.vn",
+            due_on=date.today(),
+            attachment_name="phan-anh.pdf",
+            attachment_key=app.state.storage.put(attachment, prefix="feedback/matrix", suffix=".pdf"),
+            attachment_type="application/pdf",
+            attachment_size=len(attachment),
+        )
+        db.add(feedback)
+        db.flush()
+        feedback_id = feedback.id
         backoffice, bo_secret = create_client(db, name="Một cửa UBXA", scope="backoffice", agency_code="UBXA")
         postal, po_secret = create_client(db, name="Bưu điện", scope="postal", postal_operator="vnpost")
         clients = [("backoffice", backoffice.id, bo_secret), ("postal", postal.id, po_secret)]
@@ -388,6 +478,7 @@ def world(app: FastAPI) -> Iterator[World]:
         r = machine.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
         assert r.status_code == 200, r.text
         tokens[scope] = r.json()["access_token"]
+    assert submitted_file
     yield World(
         clients={
             "anonymous": browser(),
@@ -396,6 +487,10 @@ def world(app: FastAPI) -> Iterator[World]:
             "rep": rep,
             "partner_wrong": browser(),
             "partner_right": browser(),
+            "supervisor": staff_client(app, role="supervisor"),
+            "officer_right": staff_client(app, role="officer", agency_code="UBXA"),
+            "officer_other": staff_client(app, role="officer", agency_code="STP"),
+            "postal_desk": staff_client(app, role="postal", postal_operator="vnpost"),
         },
         ids={
             "dossier": draft,
@@ -408,6 +503,9 @@ def world(app: FastAPI) -> Iterator[World]:
             "notification": notification_id,
             "payment": payment_id,
             "document": document_id,
+            "submitted_file": submitted_file,
+            "feedback": feedback_id,
+            "feedback_code": feedback_code,
         },
         tokens=tokens,
     )
@@ -442,16 +540,36 @@ def _call(world: World, actor: str, method: str, rule: Rule) -> Any:
     return client.post(url, data=data, headers=headers)
 
 
-def _expected(actor: str, rule: Rule) -> str:
-    """'ok', 'signin', '404', '401' or '403' for this caller under this rule."""
-    policy = rule.policy
-    if policy == "public":
+def _expected_staff(actor: str, policy: str) -> str:
+    """The console: citizens 403, visitors without a staff session to its sign-in, staff by role and scope."""
+    if actor in CITIZENS:
+        return "403"
+    if actor not in STAFF:
+        return "staff_signin"
+    kind = policy.split(":", 1)[1]
+    if actor == "supervisor" or kind == "all":
         return "ok"
+    if kind == "supervisor":
+        return "403"
+    if actor == "postal_desk":
+        return "403" if kind == "officers" else "refused"  # an item: refused by role (403) or by scope (404)
+    if kind == "officers" or actor == "officer_right":
+        return "ok"
+    return "404"  # another agency's item: it does not exist for them
+
+
+def _expected(actor: str, rule: Rule) -> str:
+    """'ok', 'signin', 'staff_signin', 'refused', '404', '401' or '403' for this caller under this rule."""
+    policy = rule.policy
+    if policy in ("public", "staff:signin"):
+        return "ok"
+    if policy.startswith("staff:"):
+        return _expected_staff(actor, policy)
     if policy in ("client_auth", "bearer"):
         return "401"
     if policy.startswith("partner:"):
         return {"partner_wrong": "403", "partner_right": "ok"}.get(actor, "401")
-    if actor in ("anonymous", "partner_wrong", "partner_right"):
+    if actor in ("anonymous", "partner_wrong", "partner_right", *STAFF):
         return "signin"
     if policy == "citizen":
         return "ok"
@@ -459,7 +577,13 @@ def _expected(actor: str, rule: Rule) -> str:
 
 
 # Routes that change what they act on run last, each caller's refusal first and the allowed caller last.
-ORDER = sorted(MATRIX, key=lambda k: (k[1].endswith(("/delete", "/submit", "/remove", "/signout", "/withdraw")), k))
+ORDER = sorted(
+    MATRIX, key=lambda k: (k[1].endswith(("/delete", "/submit", "/remove", "/signout", "/logout", "/withdraw")), k)
+)
+# What only the world's dossier's owner, its agency and the centre may read; staff of another scope must not see it
+# in any list or export either.
+SECRETS = ("Chủ Hồ Sơ", "Công ty TNHH Ma Trận", "Người Phản Ánh Ma Trận", "phan-anh-ma-tran@example.vn")
+SEES_SECRETS = ("owner", "rep", "supervisor", "officer_right")
 
 
 @pytest.mark.parametrize(("method", "path"), ORDER, ids=[f"{m} {p}" for m, p in ORDER])
@@ -469,6 +593,8 @@ def test_route_against_every_caller(world: World, method: str, path: str) -> Non
     for actor in order:
         if path == "/signout" and actor in CITIZENS:
             continue  # signing the shared callers out would end the matrix; tests/auth covers sign-out
+        if path == "/staff/logout" and actor in STAFF:
+            continue  # the same for the console's callers; tests/staff covers signing out
         expected = _expected(actor, rule)
         r = _call(world, actor, method, rule)
         what = f"{method} {path} as {actor}: {r.status_code} {r.headers.get('location', '')}"
@@ -476,8 +602,12 @@ def test_route_against_every_caller(world: World, method: str, path: str) -> Non
             assert r.status_code in rule.ok, f"{what}, expected one of {sorted(rule.ok)}\n{r.text[:600]}"
         elif expected == "signin":
             assert r.status_code == 303 and r.headers["location"].startswith("/signin"), what
+        elif expected == "staff_signin":
+            assert r.status_code == 303 and r.headers["location"].startswith("/staff/login"), what
+        elif expected == "refused":
+            assert r.status_code in (403, 404), f"{what}, expected 403 or 404\n{r.text[:400]}"
         else:
             assert r.status_code == int(expected), f"{what}, expected {expected}\n{r.text[:400]}"
-        if expected != "ok":
-            for secret in ("Chủ Hồ Sơ", "Công ty TNHH Ma Trận"):
-                assert secret not in r.text or actor in ("owner", "rep"), f"{what} leaks {secret!r}"
+        if expected != "ok" or (rule.policy.startswith("staff:") and actor not in SEES_SECRETS):
+            for secret in SECRETS:
+                assert secret not in r.text or actor in SEES_SECRETS, f"{what} leaks {secret!r}"

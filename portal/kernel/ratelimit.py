@@ -40,7 +40,8 @@ RULES: dict[str, Rule] = {
     "api:ip": Rule(limit=600, window=60),
     "business:account": Rule(limit=10, window=3600),
     "verify:ip": Rule(limit=30, window=60),
-    "feedback:ip": Rule(limit=5, window=3600),  # feedback and complaints filed from one address
+    # feedback and complaints posted from one address (mistakes included); a centre's public network is one address
+    "feedback:ip": Rule(limit=20, window=3600),
     "feedback_lookup:ip": Rule(limit=30, window=60),  # tracking-code lookups (codes are not guessable, but still)
     "staff_signin:ip": Rule(limit=20, window=300),
     "staff_signin:login": Rule(limit=10, window=300),
