@@ -23,7 +23,7 @@ import pyotp
 import segno
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.fernet import Fernet, InvalidToken
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from auth.service import _DUMMY_HASH, _hasher  # the citizens' argon2 parameters, one hasher for the portal
@@ -312,7 +312,7 @@ def verify_code(
 ) -> None:
     """Accept a 6-digit code of this or a neighbouring time step, once; raise StaffSignInFailed otherwise."""
     code = re.sub(r"\s", "", code)
-    if not (code.isdigit() and len(code) == TOTP_DIGITS):
+    if not (code.isascii() and code.isdigit() and len(code) == TOTP_DIGITS):
         raise StaffSignInFailed(N_("Enter the 6 digits shown by your authenticator app."), status_code=422)
     secret = open_secret(settings, member.totp_secret) if member.totp_secret else None
     if secret is None:
@@ -329,8 +329,22 @@ def verify_code(
     )
     if matched is None:
         raise StaffSignInFailed(N_("This code is not correct. Check the time on your phone and try again."))
+    replayed = StaffSignInFailed(N_("This code was already used (replayed). Wait for the next code."))
     if member.totp_last_step is not None and matched <= member.totp_last_step:
-        raise StaffSignInFailed(N_("This code was already used (replayed). Wait for the next code."))
+        raise replayed
+    # Claimed by a conditional update, not read then written: two requests sending the same code at once (two
+    # browsers, or a replay racing the member) find one of them refused, on PostgreSQL too.
+    claimed = session.execute(
+        update(StaffMember)
+        .where(
+            col(StaffMember.id) == member.id,
+            or_(col(StaffMember.totp_last_step).is_(None), col(StaffMember.totp_last_step) < matched),
+        )
+        .values(totp_last_step=matched)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise replayed
     member.totp_last_step = matched
     if member.totp_confirmed_at is None:
         member.totp_confirmed_at = utcnow()

@@ -68,7 +68,7 @@ def _dossier(session: Session, dossier_id: str, *, lock: bool = False) -> Dossie
 def _page_number(value: str) -> int:
     if not value:
         return 1
-    if not value.isdigit() or not 1 <= int(value) <= 100_000:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 100_000:
         raise Invalid(N_("The page number must be a whole number from 1."))
     return int(value)
 

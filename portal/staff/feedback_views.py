@@ -81,7 +81,7 @@ def parse_filters(status: str, overdue: str, kind: str, about: str, q: str, page
                 )
     number = 1
     if page:
-        if page.isdigit() and 1 <= int(page) <= 100_000:
+        if page.isascii() and page.isdigit() and 1 <= int(page) <= 100_000:
             number = int(page)
         elif error is None:
             error, error_field = (N_("The page number must be a whole number from 1."), {}), "page"

@@ -128,10 +128,18 @@ def _topics(session: Session) -> list[str]:
     return sorted(session.exec(select(OutboxMessage.topic).distinct()).all())
 
 
+def _message_number(value: str) -> int | None:
+    """A message's id from the URL: digits 0-9 only (str.isdigit() also says yes to "²", which int() refuses)
+    within the column's range (PostgreSQL's integer), else None."""
+    if value.isascii() and value.isdigit() and len(value) <= 10 and int(value) < 2**31:
+        return int(value)
+    return None
+
+
 def _page_number(value: str) -> int:
     if not value:
         return 1
-    if not value.isdigit() or not 1 <= int(value) <= 1_000_000:
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 1_000_000:
         raise Invalid(N_("The page number must be a whole number from 1."))
     return int(value)
 
@@ -154,7 +162,8 @@ def outbox_page(
         error, topic = (N_("No message has the topic “{value}”."), {"value": topic[:60]}), ""
     number = _page_number(page)
     found = find_messages(session, state=state, topic=topic or None, page=number)
-    replayed_msg = session.get(OutboxMessage, int(replayed)) if replayed.isdigit() and len(replayed) < 12 else None
+    replayed_number = _message_number(replayed)
+    replayed_msg = session.get(OutboxMessage, replayed_number) if replayed_number is not None else None
     context = {
         "viewer": viewer,
         "states": STATES,
@@ -173,9 +182,10 @@ def outbox_page(
 
 
 def _message_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 12:
+    number = _message_number(value)
+    if number is None:
         raise NotFound(N_("There is no outbox message with this number."))
-    return int(value)
+    return number
 
 
 @router.post("/outbox/{message_id}/replay", name="staff_outbox_replay")

@@ -166,7 +166,7 @@ def parse_filters(
         raise FilterError(N_("There is no dossier status {value}."), param="status", value=_shown(status))
     agency = values["agency"] or None
     if agency is not None:
-        if len(agency) > MAX_TEXT or session.get(Agency, agency) is None:
+        if len(agency) > MAX_TEXT or not agency.isprintable() or session.get(Agency, agency) is None:
             raise FilterError(N_("There is no agency with the code {value}."), param="agency", value=_shown(agency))
         if not viewer.sees_agency(agency) and viewer.role != StaffRole.POSTAL:
             raise FilterError(
@@ -177,7 +177,8 @@ def parse_filters(
             )
     procedure = values["procedure"] or None
     if procedure is not None:
-        found = session.get(Procedure, procedure) if len(procedure) <= MAX_TEXT else None
+        # A NUL is refused here: PostgreSQL would refuse the lookup (a 400 page without the filters typed).
+        found = session.get(Procedure, procedure) if len(procedure) <= MAX_TEXT and procedure.isprintable() else None
         if found is None:
             raise FilterError(
                 N_("There is no procedure with the code {value}."), param="procedure", value=_shown(procedure)

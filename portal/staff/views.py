@@ -315,7 +315,7 @@ def _report_agency(session: Session, viewer: StaffViewer, raw: str) -> str | Non
     code = raw.strip()
     if not code:
         return None
-    if len(code) > staff_queries.MAX_TEXT or session.get(Agency, code) is None:
+    if len(code) > staff_queries.MAX_TEXT or not code.isprintable() or session.get(Agency, code) is None:
         raise FilterError(N_("There is no agency with the code {value}."), param="agency", value=code[:40])
     return code
 
