@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, update
@@ -237,6 +237,26 @@ def check_filing(session: Session, filing: Filing, *, account: Account | None) -
     return email, phone, route
 
 
+RESEND_WINDOW = timedelta(minutes=10)
+
+
+def _just_filed(
+    session: Session, filing: Filing, route: _Route, *, email: str | None, phone: str | None, now: datetime
+) -> Feedback | None:
+    """The item filed moments ago from the same contact with the same kind, subject, title and body, if any."""
+    conditions: list[Any] = [
+        col(Feedback.filed_at) >= now - RESEND_WINDOW,
+        col(Feedback.kind) == filing.kind,
+        col(Feedback.about) == filing.about,
+        col(Feedback.agency_code) == route.agency_code,
+        col(Feedback.title) == filing.title.strip(),
+        col(Feedback.body) == filing.body.strip(),
+        col(Feedback.email).is_(None) if email is None else col(Feedback.email) == email,
+        col(Feedback.phone).is_(None) if phone is None else col(Feedback.phone) == phone,
+    ]
+    return session.exec(select(Feedback).where(*conditions).order_by(col(Feedback.filed_at))).first()
+
+
 def file_item(
     session: Session,
     filing: Filing,
@@ -249,9 +269,13 @@ def file_item(
     now: datetime | None = None,
 ) -> Feedback:
     """File one item and queue the message with its tracking code to the filer; FilingRefused (422) with every
-    mistake of the form, nothing stored."""
+    mistake of the form, nothing stored. The same item sent again within RESEND_WINDOW (same contact, kind,
+    subject, title and body) is not filed twice: the first one is returned."""
     email, phone, route = check_filing(session, filing, account=account)
     now = now or utcnow()
+    same = _just_filed(session, filing, route, email=email, phone=phone, now=now)
+    if same is not None:
+        return same  # the form sent again (a double click, a reload): the filer keeps one tracking code
     today = local_date(now)
     item = Feedback(
         code=_new_code(session, today),

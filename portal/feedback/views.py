@@ -3,6 +3,7 @@ public list of answered items. The console's pages (answering) are portal/staff/
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -28,13 +29,16 @@ router = APIRouter()
 
 FIELDS = ("kind", "about", "procedure_code", "dossier_code", "agency_code", "title", "body", "name", "email", "phone")
 _FIELD_MAX = 6000  # longer values are cut before the checks (the body's limit is 5,000 characters)
+# Control characters (a NUL pasted with a text) are dropped: PostgreSQL cannot store a NUL, and a refusal of the
+# whole request would lose what was typed. Tabs and line breaks stay.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _filing(form: FormData) -> service.Filing:
     values: dict[str, Any] = {}
     for name in FIELDS:
         value = form.get(name)
-        values[name] = value[:_FIELD_MAX] if isinstance(value, str) else ""
+        values[name] = _CONTROLS.sub("", value[:_FIELD_MAX]) if isinstance(value, str) else ""
     values["public_consent"] = form.get("public_consent") == "yes"
     return service.Filing(**values)
 
