@@ -85,6 +85,7 @@ class Partner:
     scope: str
     agency_code: str | None
     postal_operator: str | None
+    name: str = ""  # the client's registered name (shown to citizens in "who accessed my dossier")
 
 
 def problem_response(
@@ -345,6 +346,7 @@ def _authenticate(
         scope=client.scope,
         agency_code=client.agency_code,
         postal_operator=client.postal_operator,
+        name=client.name,
     )
 
 

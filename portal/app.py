@@ -34,7 +34,6 @@ from portal.cache import PageCacheMiddleware
 from portal.catalog import views as catalog_views
 from portal.catalog.snapshot import CatalogCache
 from portal.documents import views as documents_views
-from portal.feedback import views as feedback_views
 from portal.dossiers import (
     delivery_views,
     kiosk_views,
@@ -45,7 +44,8 @@ from portal.dossiers import (
 )
 from portal.dossiers import payment_views as dossier_payment_views
 from portal.dossiers import views as dossier_views
-from portal.kernel.db import make_engine
+from portal.feedback import views as feedback_views
+from portal.kernel.db import dispose_engine, make_engine
 from portal.kernel.errors import DomainError, Forbidden, SignInRequired
 from portal.kernel.i18n import N_
 from portal.kernel.outbox import InProcessWorker, WorkerContext
@@ -242,7 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if worker:
                 worker.stop()
             close_operators(settings)
-            engine.dispose()
+            dispose_engine(engine)
 
     app = FastAPI(
         title="Dịch vụ công — citizen e-service portal",

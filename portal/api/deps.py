@@ -31,6 +31,7 @@ def _acting(partner: Partner, session: Session, purpose: str | None) -> Partner:
             agency_code=partner.agency_code,
             postal_operator=partner.postal_operator,
             purpose=purpose,
+            name=partner.name,
         ),
     )
     return partner

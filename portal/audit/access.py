@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from auth.clients import ApiClient
 from portal.kernel.audit import AuditEvent, record
+from portal.kernel.db import side_engine
 from portal.kernel.i18n import N_
 from portal.kernel.uow import unit_of_work
 
@@ -106,10 +107,16 @@ def partner_actor(
     agency_code: str | None,
     postal_operator: str | None,
     purpose: str | None,
+    name: str | None = None,
 ) -> Actor:
-    """A partner client as an actor: its registered name (the citizen reads it), bound agency or operator."""
-    client = session.get(ApiClient, client_id)
-    name = client.name if client is not None else client_id
+    """A partner client as an actor: its registered name (the citizen reads it), bound agency or operator.
+
+    Give `name` when it is known (the bearer check loaded the client): the partner dependencies run before the
+    endpoint, and a query there would hold the request's connection while it waits for an endpoint thread.
+    """
+    if not name:
+        client = session.get(ApiClient, client_id)
+        name = client.name if client is not None else client_id
     if scope == "postal":
         return Actor(kind="postal", name=name, purpose=purpose, client_id=client_id, agency_code=None)
     return Actor(kind="agency", name=name, purpose=purpose, agency_code=agency_code, client_id=client_id)
@@ -194,7 +201,8 @@ def record_reads_apart(
     ids = list(dict.fromkeys(dossier_ids))
     if not ids:
         return 0
-    with unit_of_work(engine, write=True) as session:
+    # On a pool of its own: the request still holds its connection (`side_engine` says why).
+    with unit_of_work(side_engine(engine), write=True) as session:
         record_reads(session, kind, ids, actor=actor, request=request, purpose=purpose, **detail)
     return len(ids)
 

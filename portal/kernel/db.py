@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -25,8 +27,47 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: Settings, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
     """Create the engine for the configured database (called from the app lifespan and the CLI)."""
+    engine = _make_engine(settings, pool_size=pool_size, max_overflow=max_overflow)
+    _MADE_WITH[engine] = settings
+    return engine
+
+
+# The settings each engine was made with, and the side engines made beside them (`side_engine`).
+_MADE_WITH: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
+_SIDE: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_SIDE_LOCK = threading.Lock()
+
+
+def side_engine(engine: Engine) -> Engine:
+    """A small engine of its own beside `engine`, for the short writes a request makes while it holds its own
+    connection (what a GET read, written to the audit trail before the answer is sent).
+
+    Drawn from the request's own pool, such writes could deadlock under load: as many requests as connections,
+    each holding one and waiting for a second. A separate pool breaks the cycle (its connections never wait for
+    the main pool's). An engine not made by `make_engine` (a test's) is its own side engine.
+    """
+    settings = _MADE_WITH.get(engine)
+    if settings is None:
+        return engine
+    with _SIDE_LOCK:
+        side = _SIDE.get(engine)
+        if side is None:
+            side = _SIDE[engine] = _make_engine(settings, pool_size=4, max_overflow=12)
+        return side
+
+
+def dispose_engine(engine: Engine) -> None:
+    """Close the engine's connections and its side engine's."""
+    with _SIDE_LOCK:
+        side = _SIDE.pop(engine, None)
+    if side is not None:
+        side.dispose()
+    engine.dispose()
+
+
+def _make_engine(settings: Settings, *, pool_size: int, max_overflow: int) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -57,7 +98,7 @@ def make_engine(settings: Settings) -> Engine:
             dbapi_conn.isolation_level = None
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 @contextmanager
