@@ -65,6 +65,9 @@ ACTIONS: dict[str, str] = {
     "postal.order_read": N_("Read the postal order and its addresses"),
     "postal.label_downloaded": N_("Downloaded the shipping label"),
     "postal.proof_downloaded": N_("Downloaded the proof of delivery"),
+    "feedback.read": N_("Read your feedback {code} about this dossier"),
+    "feedback.attachment_downloaded": N_("Downloaded the attachment of your feedback"),
+    "feedback.answered": N_("Answered your feedback {code}"),
 }
 
 # The actors a citizen is shown: their own actions (citizen) and the portal's automatic steps (system) are not.

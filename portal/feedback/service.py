@@ -450,6 +450,7 @@ def answer(
         "feedback.answered",
         actor_kind="staff",
         actor=staff_name,
+        purpose="feedback",
         agency_code=item.agency_code,
         dossier_id=item.dossier_id,
         code=item.code,
