@@ -20,6 +20,7 @@ audit event (actor_kind staff). Services flush, never commit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -166,7 +167,8 @@ def send_back(session: Session, dossier: Dossier, *, reason: str, staff_name: st
     """RESULT_CHECK → IN_PROCESS: the centre refuses the agency's result with a reason (required: Invalid, a
     422, when empty or longer than 2000 characters); the results are kept, marked refused, and the agency
     issues a new one. Conflict (409) when no result is waiting for the check."""
-    cleaned = reason.strip()
+    # Control characters (a pasted NUL, which PostgreSQL cannot store) are dropped; tabs and line breaks stay.
+    cleaned = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", "", reason).strip()
     if not cleaned:
         raise Invalid(N_("Give the reason for sending the result back to the agency."))
     if len(cleaned) > MAX_TEXT:
