@@ -4,6 +4,7 @@ console's service API). Services flush, never commit. docs/FEEDBACK.md."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -50,6 +51,7 @@ BODY_MIN, BODY_MAX = 20, 5000
 NAME_MIN, NAME_MAX = 2, 120
 ANSWER_MIN, ANSWER_MAX = 10, 10000
 PER_PAGE = 20
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 Message = tuple[str, dict[str, Any]]  # a msgid and its parameters
 
@@ -413,9 +415,8 @@ def answer(
 ) -> Feedback:
     """Answer the item once (Conflict 409 when it was answered already, by anyone) and tell the filer. When the
     filer agreed to publication, the published version (title and body without personal data) is required."""
-    text = (text or "").strip()
-    title = (public_title or "").strip()
-    body = (public_body or "").strip()
+    # Control characters (a pasted NUL, which PostgreSQL cannot store) are dropped; tabs and line breaks stay.
+    text, title, body = (_CONTROLS.sub("", value or "").strip() for value in (text, public_title, public_body))
     errors: dict[str, Message] = {}
     _length(errors, "text", text, ANSWER_MIN, ANSWER_MAX)
     if item.public_consent:

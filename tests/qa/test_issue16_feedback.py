@@ -358,3 +358,27 @@ def test_answer_mistakes_keep_the_typed_text(fb_app: FastAPI) -> None:
     with Session(fb_app.state.engine) as s:
         row = s.get(Feedback, item.id)
         assert row is not None and row.status == "open"
+
+
+def test_an_answer_with_a_pasted_nul_is_stored_without_it(fb_app: FastAPI) -> None:
+    """PostgreSQL refused the NUL with a 400 page that lost the typed answer."""
+    item = _item(fb_app, consent=True)
+    officer = staff_client(fb_app, role="officer", agency_code="UBXA")
+    r = officer.post(
+        f"/staff/feedback/{item.id}/answer",
+        data={
+            "csrf_token": staff_csrf(officer),
+            "text": "Cơ quan đã\x00 xử lý xong.\r\nTrân trọng.",
+            "public_title": "Tiêu đề\x00 công khai",
+            "public_body": "Nội dung công khai đủ dài\x1b để đăng.",
+        },
+    )
+    assert r.status_code == 303, r.text[:300]
+    with Session(fb_app.state.engine) as s:
+        row = s.get(Feedback, item.id)
+        assert row is not None
+        assert (row.answer, row.public_title, row.public_body) == (
+            "Cơ quan đã xử lý xong.\r\nTrân trọng.",
+            "Tiêu đề công khai",
+            "Nội dung công khai đủ dài để đăng.",
+        )
