@@ -230,7 +230,7 @@ class Access:
 
     @property
     def what(self) -> str:
-        """What was done, as a message id with `{name}`/`{status}` placeholders filled by `params`."""
+        """What was done, as a message id with `{name}`/`{status}`/`{code}` placeholders filled by `params`."""
         return ACTIONS.get(self.kind, N_("Accessed the dossier"))
 
     @property
@@ -238,6 +238,7 @@ class Access:
         return {
             "name": str(self.detail.get("name") or self.detail.get("file") or ""),
             "status": str(self.detail.get("to") or ""),
+            "code": str(self.detail.get("code") or ""),  # a feedback item's tracking code (feedback.*)
         }
 
 
