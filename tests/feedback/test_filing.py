@@ -115,7 +115,7 @@ def test_signed_out_dossier_needs_the_dossiers_contact_and_never_tells_whether_a
     wrong = post(fb_client, form(about="dossier", dossier_code=code, procedure_code=""))
     unknown = post(fb_client, form(about="dossier", dossier_code="STP-010101-99999999", procedure_code=""))
     assert wrong.status_code == unknown.status_code == 422
-    message = "No dossier with this code was filed with the email or mobile number you gave"
+    message = "Không có hồ sơ nào mang mã này được nộp bằng email hoặc số điện thoại bạn đã nhập"  # the same for both
     assert message in wrong.text and message in unknown.text
     tracking = file_ok(fb_client, about="dossier", dossier_code=code.lower(), procedure_code="", email=email)
     item = _item(fb_db, tracking)
@@ -141,7 +141,7 @@ def test_signed_in_filer_chooses_among_own_dossiers(fb_client: TestClient, fb_db
     assert f'<option value="{own.code}"' in page.text and other_code not in page.text
     assert f'value="{login}"' in page.text  # the contact is filled in from the account
     refused = post(fb_client, form(about="dossier", dossier_code=other_code, procedure_code=""))
-    assert refused.status_code == 422 and "Choose one of your dossiers." in refused.text
+    assert refused.status_code == 422 and "Hãy chọn một hồ sơ của bạn." in refused.text  # Choose one of your dossiers
     tracking = file_ok(fb_client, about="dossier", dossier_code=own.code, procedure_code="")
     item = _item(fb_db, tracking)
     assert (item.account_id, item.dossier_id) == (account.id, own.id)
