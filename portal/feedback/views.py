@@ -103,11 +103,12 @@ async def file_page(
     filing = _filing(form)
     errors: dict[str, service.Message] = {}
     status_code = 422
+    retry_after: int | None = None
     try:
         check(limiter, "feedback:ip", client_ip(request))
     except RateLimited as exc:
         errors["form"] = (exc.msgid, exc.params)
-        status_code = 429
+        status_code, retry_after = 429, exc.retry_after
     attachment: Attachment | None = None
     upload = form.get("attachment")
     if not errors and isinstance(upload, UploadFile) and (upload.filename or upload.size):
@@ -148,7 +149,10 @@ async def file_page(
                 service.check_filing(session, filing, account=account)
             except service.FilingRefused as exc:
                 errors.update({k: v for k, v in exc.errors.items() if k not in errors})
-        return _form_page(request, session, account, filing, errors=errors, status_code=status_code)
+        page = _form_page(request, session, account, filing, errors=errors, status_code=status_code)
+        if retry_after is not None:
+            page.headers["Retry-After"] = str(retry_after)
+        return page
 
     return await run_in_threadpool(store)
 
