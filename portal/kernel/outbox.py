@@ -415,9 +415,10 @@ def list_messages(
     return list(session.exec(stmt))
 
 
-def replay(session: Session, message_id: int, *, by: str) -> OutboxMessage:
+def replay(session: Session, message_id: int, *, by: str, actor_kind: str = "system") -> OutboxMessage:
     """Make a dead or processed message pending again, with its attempts reset (the operator's replay,
-    recorded in the audit trail). A pending message is refused: it will be retried anyway."""
+    recorded in the audit trail under `by`: "staff" for the console, "system" for the command line). A pending
+    message is refused: it will be retried anyway."""
     msg = session.get(OutboxMessage, message_id, with_for_update=session.get_bind().dialect.name == "postgresql")
     if msg is None:
         raise OutboxError(f"no outbox message {message_id}")
@@ -428,7 +429,16 @@ def replay(session: Session, message_id: int, *, by: str) -> OutboxMessage:
         )
     msg.dead, msg.processed_at, msg.attempts, msg.available_at = False, None, 0, utcnow()
     session.add(msg)
-    record(session, "outbox.replay", message_id=message_id, topic=msg.topic, was=before, by=by)
+    record(
+        session,
+        "outbox.replay",
+        actor_kind=actor_kind,
+        actor=by,
+        message_id=message_id,
+        topic=msg.topic,
+        was=before,
+        by=by,
+    )
     session.flush()
     return msg
 

@@ -208,7 +208,7 @@ def replay_message(request: Request, message_id: str, viewer: Supervisor, sessio
             status_code=409,
         )
     try:
-        replay(session, number, by=viewer.name)
+        replay(session, number, by=viewer.name, actor_kind="staff")
     except OutboxError:  # it stopped being dead meanwhile (another supervisor replayed it)
         return render(
             request,

@@ -101,6 +101,7 @@ def test_replay_a_dead_letter_then_again_is_409(app: Any) -> None:
     mine = [e for e in events if e.detail.get("message_id") == dead]
     assert len(mine) == 1
     assert mine[0].detail["by"] == "Lê Giám Sát" and mine[0].detail["was"] == "dead"
+    assert (mine[0].actor_kind, mine[0].actor) == ("staff", "Lê Giám Sát")
 
     again = client.post(f"/staff/outbox/{dead}/replay", data={"csrf_token": token})
     assert again.status_code == 409
