@@ -38,6 +38,7 @@ __all__ = [
     "actor_of",
     "partner_actor",
     "record_access",
+    "record_apart",
     "record_reads",
     "record_reads_apart",
     "request_actor",
@@ -129,13 +130,14 @@ def record_access(
     session: Session,
     kind: str,
     *,
-    dossier_id: str,
+    dossier_id: str | None,
     actor: Actor,
     request: Request | None = None,
     purpose: str | None = None,
     **detail: Any,
 ) -> AuditEvent:
-    """One read or change of one dossier by `actor` (the purpose given here wins over the actor's)."""
+    """One read or change of one dossier by `actor` (the purpose given here wins over the actor's); `dossier_id`
+    None for a read of what no dossier holds (a feedback item about no dossier)."""
     why = purpose or actor.purpose
     if why is not None and why not in PURPOSES:
         raise ValueError(f"unknown audit purpose {why!r}: add it to PURPOSES")
@@ -208,6 +210,22 @@ def record_reads_apart(
     with unit_of_work(side_engine(engine), write=True) as session:
         record_reads(session, kind, ids, actor=actor, request=request, purpose=purpose, **detail)
     return len(ids)
+
+
+def record_apart(
+    engine: Engine,
+    kind: str,
+    *,
+    actor: Actor,
+    dossier_id: str | None = None,
+    request: Request | None = None,
+    purpose: str | None = None,
+    **detail: Any,
+) -> None:
+    """`record_access` in a write transaction of its own, committed before the read's answer is sent (as
+    `record_reads_apart`, which writes nothing without a dossier: this one writes the event all the same)."""
+    with unit_of_work(side_engine(engine), write=True) as session:
+        record_access(session, kind, dossier_id=dossier_id, actor=actor, request=request, purpose=purpose, **detail)
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,12 @@ from auth.staff_models import StaffRole
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers import centre_check
 from portal.dossiers.models import Dossier, DossierResult, DossierStatus
-from portal.kernel.audit import record
 from portal.kernel.db import SessionDep
-from portal.kernel.deps import StorageDep, WorkerDep, app_engine
+from portal.kernel.deps import StorageDep, WorkerDep
 from portal.kernel.errors import Conflict, Invalid, NotFound
 from portal.kernel.i18n import N_
-from portal.kernel.uow import unit_of_work
 from portal.kernel.web import redirect, render
-from portal.staff.deps import StaffViewer, staff_roles
+from portal.staff.deps import StaffViewer, record_staff_read, staff_roles
 
 router = APIRouter(prefix="/staff")
 Supervisor = Annotated[StaffViewer, Depends(staff_roles(StaffRole.SUPERVISOR))]
@@ -39,20 +37,10 @@ _NO_DOSSIER = N_("There is no such dossier.")
 _NO_RESULT = N_("There is no such result document in this dossier.")
 
 
-def _staff_actor(viewer: StaffViewer, dossier: Dossier) -> dict[str, Any]:
-    return {
-        "actor_kind": "staff",
-        "actor": viewer.name,
-        "agency_code": dossier.agency_code,
-        "purpose": PURPOSE,
-        "staff_id": viewer.member.id,
-    }
-
-
-def _record_apart(request: Request, kind: str, dossier: Dossier, viewer: StaffViewer, **detail: Any) -> None:
-    """A read, recorded in a write transaction of its own before the answer is sent (GET requests only read)."""
-    with unit_of_work(app_engine(request.app), write=True) as audit_session:
-        record(audit_session, kind, request=request, dossier_id=dossier.id, **_staff_actor(viewer, dossier), **detail)
+def _record_read(request: Request, kind: str, dossier: Dossier, viewer: StaffViewer, **detail: Any) -> None:
+    record_staff_read(
+        request, kind, viewer, purpose=PURPOSE, agency_code=dossier.agency_code, dossier_id=dossier.id, **detail
+    )
 
 
 def _dossier(session: Session, dossier_id: str, *, lock: bool = False) -> Dossier:
@@ -146,7 +134,7 @@ def check_page(request: Request, dossier_id: str, viewer: Supervisor, session: S
     """One dossier's result waiting for the check (or the decisions made on it): the read is recorded."""
     dossier = _dossier(session, dossier_id)
     found = _check_page(session, dossier)
-    _record_apart(request, "dossier.read", dossier, viewer, code=dossier.code)
+    _record_read(request, "dossier.read", dossier, viewer, code=dossier.code)
     return _render_check(request, viewer, found)
 
 
@@ -160,7 +148,7 @@ def check_result(
     if row is None or row.dossier_id != dossier.id:
         raise NotFound(_NO_RESULT)
     data = storage.get(row.sealed_key)
-    _record_apart(request, "dossier.file_downloaded", dossier, viewer, name=row.filename, result_id=row.id)
+    _record_read(request, "dossier.file_downloaded", dossier, viewer, name=row.filename, result_id=row.id)
     name = f"ket-qua-{dossier.code or dossier.id}-{row.id[:8]}.pdf"
     return Response(
         data,

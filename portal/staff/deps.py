@@ -18,6 +18,8 @@ Interface the console's pages code against:
                                                   # a 403 page for a citizen's session without staff session
     def staff_roles(*roles: StaffRole) -> Callable # dependency factory: 403 for other roles
     CurrentStaff = Annotated[StaffViewer, Depends(current_staff)]
+    def record_staff_read(request, kind, viewer, *, purpose, agency_code, dossier_id=None, **detail) -> None
+                                                  # a console read (GET) recorded before its answer is sent
 
 The viewer is also at `request.state.staff` (templates/staff/base.html draws the console's navigation from it).
 """
@@ -36,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from auth.sessions import current_session_row
 from auth.staff import COOKIE_NAME, display_name, session_row
 from auth.staff_models import StaffMember, StaffRole
+from portal.audit.access import Actor, record_apart
 from portal.kernel.deps import app_engine
 from portal.kernel.errors import Forbidden
 from portal.kernel.i18n import N_
@@ -179,6 +182,32 @@ def staff_roles(*roles: StaffRole) -> Callable[[StaffViewer], Coroutine[Any, Any
         return viewer
 
     return dependency
+
+
+def record_staff_read(
+    request: Request,
+    kind: str,
+    viewer: StaffViewer,
+    *,
+    purpose: str,
+    agency_code: str | None,
+    dossier_id: str | None = None,
+    **detail: Any,
+) -> None:
+    """A read by the signed-in member (actor_kind staff, actor their name, `detail.staff_id` and `detail.role`),
+    written before the answer is sent in a write transaction of its own on the app engine's side engine
+    (`portal.audit.access.record_apart`): a GET's own transaction only reads, and it still holds its connection."""
+    actor = Actor(kind="staff", name=viewer.name, purpose=purpose, agency_code=agency_code)
+    record_apart(
+        app_engine(request.app),
+        kind,
+        actor=actor,
+        dossier_id=dossier_id,
+        request=request,
+        staff_id=viewer.member.id,
+        role=viewer.role,
+        **detail,
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -22,16 +22,14 @@ from starlette.background import BackgroundTask
 from auth.staff_models import StaffRole
 from portal.feedback import service
 from portal.feedback.models import Feedback, FeedbackAbout, FeedbackKind, FeedbackStatus
-from portal.kernel.audit import record
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import utcnow
 from portal.kernel.db import SessionDep
-from portal.kernel.deps import StorageDep, WorkerDep, app_engine
+from portal.kernel.deps import StorageDep, WorkerDep
 from portal.kernel.errors import Conflict, NotFound
 from portal.kernel.i18n import N_
-from portal.kernel.uow import unit_of_work
 from portal.kernel.web import redirect, render
-from portal.staff.deps import StaffViewer, staff_roles
+from portal.staff.deps import StaffViewer, record_staff_read, staff_roles
 
 router = APIRouter(prefix="/staff")
 Answering = Annotated[StaffViewer, Depends(staff_roles(StaffRole.SUPERVISOR, StaffRole.OFFICER))]
@@ -177,21 +175,17 @@ def _item_in_scope(session: Session, viewer: StaffViewer, item_id: str) -> Feedb
     return item
 
 
-def _record_apart(request: Request, kind: str, item: Feedback, viewer: StaffViewer, **detail: Any) -> None:
-    """A read by staff, recorded in a write transaction of its own before the answer is sent (GETs only read)."""
-    with unit_of_work(app_engine(request.app), write=True) as audit_session:
-        record(
-            audit_session,
-            kind,
-            request=request,
-            actor_kind="staff",
-            actor=viewer.name,
-            agency_code=item.agency_code,
-            purpose=PURPOSE,
-            code=item.code,
-            staff_id=viewer.member.id,
-            **detail,
-        )
+def _record_read(request: Request, kind: str, item: Feedback, viewer: StaffViewer, **detail: Any) -> None:
+    record_staff_read(
+        request,
+        kind,
+        viewer,
+        purpose=PURPOSE,
+        agency_code=item.agency_code,
+        dossier_id=item.dossier_id,
+        code=item.code,
+        **detail,
+    )
 
 
 def _detail(
@@ -233,7 +227,7 @@ def _detail(
 def feedback_item(request: Request, item_id: str, viewer: Answering, session: SessionDep) -> Response:
     """One item with the filer's contact and the answer form (or the answer); the read is recorded."""
     item = _item_in_scope(session, viewer, item_id)
-    _record_apart(request, "feedback.read", item, viewer)
+    _record_read(request, "feedback.read", item, viewer)
     return _detail(request, viewer, session, item)
 
 
@@ -247,7 +241,7 @@ def feedback_attachment(
     if found is None:
         raise NotFound(N_("This item has no attachment."))
     filename, data = found
-    _record_apart(request, "feedback.attachment_downloaded", item, viewer, name=filename)
+    _record_read(request, "feedback.attachment_downloaded", item, viewer, name=filename)
     return Response(
         data,
         media_type="application/pdf",

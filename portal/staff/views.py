@@ -28,16 +28,14 @@ from portal.dossiers import queries as dossier_queries
 from portal.dossiers.models import Channel, Dossier, DossierStatus, Timeliness
 from portal.dossiers.service import OPEN_STATES
 from portal.feedback.models import Feedback, FeedbackStatus
-from portal.kernel.audit import record
 from portal.kernel.calendar import local_date
 from portal.kernel.clock import local, utcnow
 from portal.kernel.db import SessionDep
 from portal.kernel.deps import StorageDep, app_engine
 from portal.kernel.i18n import N_
-from portal.kernel.uow import unit_of_work
 from portal.kernel.web import render, translator
 from portal.staff import queries as staff_queries
-from portal.staff.deps import CurrentStaff, StaffViewer, staff_roles
+from portal.staff.deps import CurrentStaff, StaffViewer, record_staff_read, staff_roles
 from portal.staff.queries import FilterError
 
 router = APIRouter(prefix="/staff")
@@ -211,13 +209,10 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _staff_actor(viewer: StaffViewer) -> dict[str, Any]:
-    return {
-        "actor_kind": "staff",
-        "actor": viewer.name,
-        "agency_code": viewer.agency_code,
-        "purpose": "supervision",
-    }
+def _record_read(request: Request, kind: str, dossier_id: str, viewer: StaffViewer, **detail: Any) -> None:
+    record_staff_read(
+        request, kind, viewer, purpose="supervision", agency_code=viewer.agency_code, dossier_id=dossier_id, **detail
+    )
 
 
 @router.get("/dossiers/{dossier_id}", name="staff_dossier")
@@ -227,8 +222,7 @@ def dossier_page(
     """One dossier, read only; the read is recorded (audit, purpose "supervision") before the page is sent."""
     today = local_date(utcnow())
     detail = staff_queries.dossier_detail(session, viewer, dossier_id, today=today)
-    with unit_of_work(app_engine(request.app), write=True) as audit_session:
-        record(audit_session, "dossier.read", request=request, dossier_id=detail.dossier.id, **_staff_actor(viewer))
+    _record_read(request, "dossier.read", detail.dossier.id, viewer)
     timeline = (
         lifecycle_views.timeline_entries(dossier_queries.timeline(session, detail.dossier)) if detail.full else []
     )
@@ -261,16 +255,7 @@ def dossier_file(
     """A file of a dossier in scope (supervisor, officer of its agency), recorded in the audit log."""
     dossier, row = staff_queries.scoped_file(session, viewer, dossier_id, file_id)
     data = storage.get(row.storage_key)
-    with unit_of_work(app_engine(request.app), write=True) as audit_session:
-        record(
-            audit_session,
-            "dossier.file_downloaded",
-            request=request,
-            dossier_id=dossier.id,
-            name=row.filename,
-            file_id=row.id,
-            **_staff_actor(viewer),
-        )
+    _record_read(request, "dossier.file_downloaded", dossier.id, viewer, name=row.filename, file_id=row.id)
     return Response(
         data,
         media_type="application/pdf",
