@@ -7,6 +7,7 @@ Government announces each year come from ``data/vn_calendar.yaml`` and the opera
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,11 +23,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 __all__ = [
+    "MAX_TYPED_DAY",
+    "MIN_TYPED_DAY",
     "SHIPPED_FILE",
     "TZ",
     "AnnouncedDay",
     "Announcements",
     "CalendarFileError",
+    "DayOutOfRange",
     "add_working_days",
     "announcements",
     "appointment_date",
@@ -37,6 +41,7 @@ __all__ = [
     "local_date",
     "reload",
     "to_local",
+    "typed_day",
     "working_days_between",
 ]
 
@@ -249,6 +254,34 @@ def to_local(dt: datetime) -> datetime:
 def local_date(dt: datetime) -> date:
     """Return the calendar date of an aware datetime in Asia/Ho_Chi_Minh."""
     return to_local(dt).date()
+
+
+# The days a person may type in a filter: outside them a date is a typing mistake.
+MIN_TYPED_DAY = date(1990, 1, 1)
+MAX_TYPED_DAY = date(2100, 12, 31)
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)  # ASCII digits: int() reads ٢ and ２ too
+_VN_DAY = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
+
+
+class DayOutOfRange(ValueError):
+    """A typed day before MIN_TYPED_DAY or after MAX_TYPED_DAY."""
+
+
+def typed_day(text: str) -> date:
+    """A day as a person types it in a filter: YYYY-MM-DD or DD/MM/YYYY (spaces around ignored).
+
+    ValueError when it is neither or no such day (31/02/2026); DayOutOfRange (a ValueError) when it is outside
+    MIN_TYPED_DAY..MAX_TYPED_DAY. The callers word the messages (each for its own field)."""
+    text = text.strip()
+    if _ISO_DAY.match(text):
+        day = date.fromisoformat(text)
+    elif match := _VN_DAY.match(text):
+        day = date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+    else:
+        raise ValueError(f"not a day: {text[:40]!r}")
+    if not MIN_TYPED_DAY <= day <= MAX_TYPED_DAY:
+        raise DayOutOfRange(day.isoformat())
+    return day
 
 
 def appointment_date(received_at: datetime, working_days: int) -> date:

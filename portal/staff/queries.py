@@ -40,7 +40,7 @@ from portal.dossiers.models import (
     submitted_only,
 )
 from portal.kernel.audit import AuditEvent
-from portal.kernel.calendar import TZ, local_date
+from portal.kernel.calendar import MAX_TYPED_DAY, MIN_TYPED_DAY, TZ, DayOutOfRange, local_date, typed_day
 from portal.kernel.errors import Invalid, NotFound
 from portal.kernel.i18n import N_
 from portal.staff.deps import StaffViewer
@@ -50,8 +50,7 @@ from postal.models import PostalOrder
 
 PAGE_SIZE = 50
 MAX_TEXT = 40
-MIN_DAY = date(1990, 1, 1)
-MAX_DAY = date(2100, 12, 31)
+MIN_DAY, MAX_DAY = MIN_TYPED_DAY, MAX_TYPED_DAY
 
 # The query parameters of /staff/dossiers and its CSV (the statistics drill-down links use them too).
 FILTER_PARAMS = (
@@ -67,8 +66,6 @@ FILTER_PARAMS = (
     "timeliness",
     "q",
 )
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
-_VN = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
 _CODE = re.compile(r"^[A-Za-z0-9.\-]+$", re.ASCII)
 _FLAG = {"": False, "0": False, "1": True, "on": True, "true": True}
 
@@ -118,31 +115,25 @@ def _shown(value: str) -> str:
     return printable if len(printable) <= 40 else printable[:39] + "…"
 
 
-def _day(raw: str, param: str) -> date | None:
-    text = raw.strip()
-    if not text:
+def parse_day(raw: str, param: str) -> date | None:
+    """A day typed in filter `param` (YYYY-MM-DD or DD/MM/YYYY; empty: None), or a FilterError naming it."""
+    if not raw.strip():
         return None
     try:
-        if _ISO.match(text):
-            day = date.fromisoformat(text)
-        elif match := _VN.match(text):
-            day = date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
-        else:
-            raise ValueError(text)
-    except ValueError:
-        raise FilterError(
-            N_("The date {value} is not a date: write it as YYYY-MM-DD or DD/MM/YYYY, e.g. 2026-01-31."),
-            param=param,
-            value=_shown(text),
-        ) from None
-    if not MIN_DAY <= day <= MAX_DAY:
+        return typed_day(raw)
+    except DayOutOfRange:
         raise FilterError(
             N_("Dates must be between {min} and {max}."),
             param=param,
             min=MIN_DAY.strftime("%d/%m/%Y"),
             max=MAX_DAY.strftime("%d/%m/%Y"),
-        )
-    return day
+        ) from None
+    except ValueError:
+        raise FilterError(
+            N_("The date {value} is not a date: write it as YYYY-MM-DD or DD/MM/YYYY, e.g. 2026-01-31."),
+            param=param,
+            value=_shown(raw.strip()),
+        ) from None
 
 
 def _single(params: Mapping[str, str | Sequence[str] | None], name: str) -> str:
@@ -188,7 +179,9 @@ def parse_filters(
         if values[name].lower() not in _FLAG:
             raise FilterError(N_("The filter {name} is either on (1) or off."), param=name, name=name)
         flags[name] = _FLAG[values[name].lower()]
-    days = {name: _day(values[name], name) for name in ("received_from", "received_to", "resolved_from", "resolved_to")}
+    days = {
+        name: parse_day(values[name], name) for name in ("received_from", "received_to", "resolved_from", "resolved_to")
+    }
     for start, end in (("received_from", "received_to"), ("resolved_from", "resolved_to")):
         first, last = days[start], days[end]
         if first is not None and last is not None and first > last:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -267,30 +266,7 @@ def dossier_file(
 
 
 def _report_day(raw: str, today: date) -> date:
-    text = raw.strip()
-    if not text:
-        return today
-    try:
-        if match := re.match(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", text, re.ASCII):
-            day = date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
-        elif re.match(r"^\d{4}-\d{2}-\d{2}$", text, re.ASCII):
-            day = date.fromisoformat(text)
-        else:
-            raise ValueError(text)
-    except ValueError:
-        raise FilterError(
-            N_("The date {value} is not a date: write it as YYYY-MM-DD or DD/MM/YYYY, e.g. 2026-01-31."),
-            param="day",
-            value=text[:40],
-        ) from None
-    if not staff_queries.MIN_DAY <= day <= staff_queries.MAX_DAY:
-        raise FilterError(
-            N_("Dates must be between {min} and {max}."),
-            param="day",
-            min=staff_queries.MIN_DAY.strftime("%d/%m/%Y"),
-            max=staff_queries.MAX_DAY.strftime("%d/%m/%Y"),
-        )
-    return day
+    return staff_queries.parse_day(raw, "day") or today
 
 
 def _report_agency(session: Session, viewer: StaffViewer, raw: str) -> str | None:

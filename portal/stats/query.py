@@ -12,7 +12,6 @@ use the timestamp indexes; only the on-time judgement and the month of the serie
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -33,7 +32,7 @@ from portal.dossiers.models import (
     DossierRating,
     DossierStatus,
 )
-from portal.kernel.calendar import TZ, local_date
+from portal.kernel.calendar import MAX_TYPED_DAY, MIN_TYPED_DAY, TZ, DayOutOfRange, local_date, typed_day
 from portal.kernel.clock import utcnow
 from portal.kernel.i18n import N_
 from portal.stats import rollup
@@ -59,8 +58,7 @@ __all__ = ["INDEXES", "KNOWN_PARAMS", "cached", "choices", "compute", "default_q
 # The query parameters the filters are read from (the page's form, the JSON and the CSV).
 KNOWN_PARAMS = ("from", "to", "agency", "field", "procedure")
 # Dates outside these bounds are a mistake in a statistics query (and keep the UTC bounds computable).
-MIN_DAY = date(1990, 1, 1)
-MAX_DAY = date(2100, 12, 31)
+MIN_DAY, MAX_DAY = MIN_TYPED_DAY, MAX_TYPED_DAY
 MAX_VALUE_CHARS = 200
 
 # The indexes the range conditions use (migration 0010 creates them). Declared here, on the tables'
@@ -101,19 +99,17 @@ _CHOICES: TTLCache[FilterChoices] = TTLCache(max_entries=8)
 
 # -- reading the filters
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)  # ASCII digits: int() reads ٢ and ２ too
-_VN = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$", re.ASCII)
-
 
 def _day(raw: str, param: str) -> date:
-    text = raw.strip()
     try:
-        if _ISO.match(text):
-            day = date.fromisoformat(text)
-        elif match := _VN.match(text):
-            day = date(int(match.group(3)), int(match.group(2)), int(match.group(1)))
-        else:
-            raise ValueError(text)
+        return typed_day(raw)
+    except DayOutOfRange:
+        raise StatsQueryError(
+            N_("Dates must be between {min} and {max}."),
+            param=param,
+            min=MIN_DAY.strftime("%d/%m/%Y"),
+            max=MAX_DAY.strftime("%d/%m/%Y"),
+        ) from None
     except ValueError:
         message = (
             N_("The start date is not a date: write it as YYYY-MM-DD or DD/MM/YYYY, e.g. 2026-01-31.")
@@ -121,14 +117,6 @@ def _day(raw: str, param: str) -> date:
             else N_("The end date is not a date: write it as YYYY-MM-DD or DD/MM/YYYY, e.g. 2026-12-31.")
         )
         raise StatsQueryError(message, param=param) from None
-    if not MIN_DAY <= day <= MAX_DAY:
-        raise StatsQueryError(
-            N_("Dates must be between {min} and {max}."),
-            param=param,
-            min=MIN_DAY.strftime("%d/%m/%Y"),
-            max=MAX_DAY.strftime("%d/%m/%Y"),
-        )
-    return day
 
 
 def _shown(value: str) -> str:
