@@ -85,8 +85,10 @@ def push(settings: Settings, fake: FakeVnpost) -> Iterator[tuple[Settings, str]]
             operator: {"plugin": "vnpost", "provinces": ["37"], "options": fake.options(timeout_seconds=1)},
             "buudien": {"plugin": "pull", "provinces": ["*"]},
         },
-        outbox_retry_base_seconds=0.01,
-        outbox_retry_max_seconds=0.02,
+        # A failed message waits (the tests make it due with `_make_due`): with a backoff of milliseconds, a slow
+        # drain picked it up again in the same call and the "retried later" steps were never seen.
+        outbox_retry_base_seconds=60,
+        outbox_retry_max_seconds=120,
     )
     yield push_settings, operator
     close_operators(push_settings)
