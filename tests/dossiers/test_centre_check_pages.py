@@ -78,7 +78,7 @@ def test_the_applicant_sees_a_checked_result_only_once_the_centre_confirms_it(
 
     page = client.get(f"/dossiers/{dossier.id}", headers={"accept-language": "en"})
     assert page.status_code == 200
-    assert "Result being checked by the centre" in page.text  # the status and the timeline say it
+    assert "Kết quả đang được Trung tâm kiểm tra" in page.text  # "Result being checked by the centre": status, timeline
     assert "giay-phep-ban-dau.pdf" not in page.text
     link = f"/dossiers/{dossier.id}/results/{first.id}"
     assert client.get(link).status_code == 404
