@@ -39,6 +39,7 @@ from auth.staff import (
 )
 from auth.staff_models import StaffMember
 from portal.kernel.clock import utcnow
+from portal.kernel.db import writer
 from portal.kernel.settings import Settings
 
 DEFAULT_PASSWORD = "mat-khau-can-bo-2026"
@@ -94,7 +95,7 @@ def make_staff(
     username = username or f"staff-{role}-{secrets.token_hex(5)}"
     full_name = full_name or f"Cán bộ Thử {secrets.token_hex(3)}"
     secret = pyotp.random_base32() if enrolled else None
-    with Session(app.state.engine) as session:
+    with Session(writer(app.state.engine)) as session:
         member = create_member(
             session,
             username=username,
@@ -123,7 +124,7 @@ def make_staff(
 
 def open_session(app: Any, client: TestClient, login: StaffLogin) -> None:
     """Give `client` an active staff session of `login` (as if it had signed in with both factors)."""
-    with Session(app.state.engine) as session:
+    with Session(writer(app.state.engine)) as session:
         member = session.get(StaffMember, login.member_id)
         assert member is not None
         token, row = start_session(session, member, method="password", settings=_settings(app))
