@@ -23,11 +23,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from portal.audit.access import Actor, act_as
 from portal.catalog.models import Agency, Procedure
 from portal.dossiers.lifecycle import MAX_TEXT, release_result
 from portal.dossiers.models import Dossier, DossierResult, DossierStatus
@@ -116,12 +118,45 @@ def _refs(results: list[DossierResult]) -> list[dict[str, str]]:
     return [{"id": r.id, "filename": r.filename, "sha256": r.sha256} for r in results]
 
 
+def _as_the_centre(session: Session, dossier: Dossier, staff_name: str) -> str:
+    """Name the supervisor as the transaction's actor (the status change is audited under them); their name."""
+    name = staff_name.strip()[:120]
+    act_as(session, Actor(kind="staff", name=name, purpose=PURPOSE, agency_code=dossier.agency_code))
+    return name
+
+
+def _record_decision(
+    session: Session,
+    dossier: Dossier,
+    kind: str,
+    results: list[DossierResult],
+    *,
+    name: str,
+    staff_id: str,
+    **detail: Any,
+) -> None:
+    record(
+        session,
+        kind,
+        dossier_id=dossier.id,
+        actor_kind="staff",
+        actor=name,
+        agency_code=dossier.agency_code,
+        purpose=PURPOSE,
+        staff_id=staff_id,
+        code=dossier.code,
+        results=[r.id for r in results],
+        **detail,
+    )
+
+
 def confirm(session: Session, dossier: Dossier, *, staff_name: str, staff_id: str) -> Dossier:
     """RESULT_CHECK → RESULT_READY: the centre confirms the agency's result and it is returned to the applicant.
 
     Conflict (409) when the dossier's result is not waiting for the check (confirmed already, sent back, or
     another supervisor decided at the same moment: one conditional UPDATE decides)."""
     results = _waiting(session, dossier)
+    name = _as_the_centre(session, dossier, staff_name)
     now = utcnow()
     if not move_status(
         session,
@@ -132,7 +167,6 @@ def confirm(session: Session, dossier: Dossier, *, staff_name: str, staff_id: st
         result_ready_at=now,
     ):
         raise Conflict(_NOT_WAITING, {"status": DossierStatus(dossier.status)})
-    name = staff_name.strip()[:120]
     for row in results:
         row.checked_at, row.checked_by = now, name
         session.add(row)
@@ -147,18 +181,7 @@ def confirm(session: Session, dossier: Dossier, *, staff_name: str, staff_id: st
         checked_by=name,
     )
     push(session, dossier, "dossier.result_confirmed", results=_refs(results), checked_by=name, checked_at=now)
-    record(
-        session,
-        "dossier.result_confirmed",
-        dossier_id=dossier.id,
-        actor_kind="staff",
-        actor=name,
-        agency_code=dossier.agency_code,
-        purpose=PURPOSE,
-        staff_id=staff_id,
-        code=dossier.code,
-        results=[r.id for r in results],
-    )
+    _record_decision(session, dossier, "dossier.result_confirmed", results, name=name, staff_id=staff_id)
     release_result(session, dossier, results)
     return dossier
 
@@ -174,6 +197,7 @@ def send_back(session: Session, dossier: Dossier, *, reason: str, staff_name: st
     if len(cleaned) > MAX_TEXT:
         raise Invalid(N_("A text is longer than {n} characters: shorten it."), {"n": MAX_TEXT, "text": cleaned[:40]})
     results = _waiting(session, dossier)
+    name = _as_the_centre(session, dossier, staff_name)
     if not move_status(
         session,
         dossier,
@@ -183,7 +207,6 @@ def send_back(session: Session, dossier: Dossier, *, reason: str, staff_name: st
     ):
         raise Conflict(_NOT_WAITING, {"status": DossierStatus(dossier.status)})
     now = utcnow()
-    name = staff_name.strip()[:120]
     for row in results:
         row.checked_at, row.checked_by, row.refused_reason = now, name, cleaned
         session.add(row)
@@ -198,19 +221,7 @@ def send_back(session: Session, dossier: Dossier, *, reason: str, staff_name: st
         returned_reason=cleaned,
     )
     push(session, dossier, "dossier.result_returned", results=_refs(results), reason=cleaned, returned_by=name)
-    record(
-        session,
-        "dossier.result_returned",
-        dossier_id=dossier.id,
-        actor_kind="staff",
-        actor=name,
-        agency_code=dossier.agency_code,
-        purpose=PURPOSE,
-        staff_id=staff_id,
-        code=dossier.code,
-        results=[r.id for r in results],
-        reason=cleaned,
-    )
+    _record_decision(session, dossier, "dossier.result_returned", results, name=name, staff_id=staff_id, reason=cleaned)
     session.flush()
     return dossier
 

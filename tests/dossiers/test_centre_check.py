@@ -166,6 +166,11 @@ def test_confirm_returns_the_result_to_the_applicant(
     [found] = issued.results(session, result.sealed_sha256, 10)
     assert found.reference == dossier.code
     assert audit_kinds(session, dossier) == [("dossier.result_confirmed", "staff", SUPERVISOR)]
+    # The status change itself is audited under the supervisor, not the portal.
+    moved = session.exec(
+        select(AuditEvent).where(AuditEvent.dossier_id == dossier.id, AuditEvent.kind == "dossier.status")
+    ).all()
+    assert [(e.detail.get("to"), e.actor_kind, e.actor) for e in moved][-1] == ("result_ready", "staff", SUPERVISOR)
     # Then the dossier goes on as any other.
     lifecycle.complete(session=session, dossier=dossier, handover="online", by=BACKOFFICE)
     assert dossier.status == DossierStatus.COMPLETED
