@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -74,7 +76,7 @@ def test_wrong_password_then_lockout(client: TestClient, app) -> None:
         assert r.status_code == 401
     r = _signin(attacker, login, "mat-khau-dung-roi")
     assert r.status_code == 429
-    r = _signin(attacker, "nobody@example.vn", "whatever-password")
+    r = _signin(attacker, f"nobody-{secrets.token_hex(4)}@example.vn", "whatever-password")
     assert r.status_code == 401
 
 
