@@ -9,7 +9,6 @@ from payments.models import Payment, PaymentEvent, PaymentReceipt, ReceiptSequen
 from portal.businesses.models import Business, Representative
 from portal.catalog.models import Agency, Procedure
 from portal.documents.models import StoredDocument
-from portal.feedback.models import Feedback
 from portal.dossiers.models import (
     Dossier,
     DossierApology,
@@ -22,6 +21,7 @@ from portal.dossiers.models import (
     DossierSequence,
     SupplementRequest,
 )
+from portal.feedback.models import Feedback
 from portal.kernel.audit import AuditEvent, AuditHead, AuditSeal
 from portal.kernel.idempotency import IdempotencyRecord
 from portal.kernel.outbox import OutboxMessage
